@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: runs every benchmark and prints one table; writes bench/results.json as
+ * one flat JSON object, metric name → number.
+ *
+ * - bench/device/*.bench.ts: firmware benchmarks. Each is compiled and run as a
+ *   long-running simulated device (through `devs devtools`, so without the GC stress of
+ *   test mode). It prints `BENCH <metric> <number>` lines and finally `BENCH_DONE`.
+ *   Report medians of repeated runs from inside the benchmark.
+ * - bench/node/*.bench.ts: host benchmarks. Each default-exports
+ *   `async (results) => ({ metric: number, ... })`; they run after the device benchmarks
+ *   and see their results, so a host bench can report a ratio against a firmware figure
+ *   measured in the same run.
+ *
+ *   npm run bench                 everything
+ *   npm run bench -- ed25519      only files whose name contains "ed25519"
+ */
+import { readdirSync, writeFileSync } from "node:fs"
+import { join, relative } from "node:path"
+import { pathToFileURL } from "node:url"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { ROOT, BYTECODE, build, killTree, runSimulatedDevice, startDevtools } from "../sim/src/devs.ts"
+import { copyFileSync } from "node:fs"
+
+const filters = process.argv.slice(2).filter(a => !a.startsWith("--"))
+const pick = (dir: string) =>
+    readdirSync(join(ROOT, dir))
+        .filter(f => f.endsWith(".bench.ts"))
+        .filter(f => filters.length === 0 || filters.some(x => f.includes(x)))
+        .sort()
+        .map(f => join(dir, f))
+
+const results: Record<string, number> = {}
+const rows: [string, string, number][] = []
+function record(source: string, metric: string, value: number) {
+    results[metric] = value
+    rows.push([source, metric, value])
+}
+
+/** Parses a device's `BENCH <metric> <number>` lines. */
+export function parseBenchLines(output: string): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const m of output.matchAll(/BENCH ([A-Za-z0-9_]+) (-?[0-9.eE+-]+)/g)) out[m[1]] = Number(m[2])
+    return out
+}
+
+async function deviceBenches(files: string[]) {
+    if (files.length === 0) return
+    const devtools = await startDevtools()
+    try {
+        for (const f of files) {
+            await build(f)
+            const code = join(mkdtempSync(join(tmpdir(), "tm-bench-")), "bench.devs")
+            copyFileSync(BYTECODE, code)
+            const dev = runSimulatedDevice(code, join(code, "..", "meter"), "00000000be4c0001")
+            try {
+                await dev.waitFor(/BENCH_DONE/, 600_000)
+            } catch (e) {
+                console.error(`${f}: ${(e as Error).message}`)
+                process.exitCode = 1
+            } finally {
+                dev.powerCut()
+            }
+            for (const [k, v] of Object.entries(parseBenchLines(dev.output()))) record(f, k, v)
+        }
+    } finally {
+        killTree(devtools)
+    }
+}
+
+async function nodeBenches(files: string[]) {
+    for (const f of files) {
+        const mod = await import(pathToFileURL(join(ROOT, f)).href)
+        const r: Record<string, number> = await mod.default(results)
+        for (const [k, v] of Object.entries(r)) record(f, k, v)
+    }
+}
+
+await deviceBenches(pick("bench/device"))
+await nodeBenches(pick("bench/node"))
+
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4))
+const w = Math.max(6, ...rows.map(r => r[1].length))
+console.log(`\n${"metric".padEnd(w)}  ${"value".padStart(12)}  source`)
+for (const [src, k, v] of rows) console.log(`${k.padEnd(w)}  ${fmt(v).padStart(12)}  ${relative(ROOT, join(ROOT, src))}`)
+const out = join(ROOT, "bench/results.json")
+if (filters.length === 0) writeFileSync(out, JSON.stringify(results, null, 2) + "\n")
+else {
+    // a filtered run updates only its own metrics
+    let prev: Record<string, number> = {}
+    try {
+        prev = JSON.parse((await import("node:fs")).readFileSync(out, "utf8"))
+    } catch {}
+    writeFileSync(out, JSON.stringify({ ...prev, ...results }, null, 2) + "\n")
+}
+console.log(`\nwrote ${relative(ROOT, out)} (${Object.keys(results).length} metrics)`)

@@ -1,0 +1,121 @@
+/**
+ * `npm test`: builds the firmware for the simulator and both boards, runs every device
+ * suite (test/device/**\/*.test.ts) headless in the DeviceScript simulator and every Node
+ * test (test/node/**\/*.test.ts), and ends with one line `N passed, N failed` over all.
+ *
+ *   npm test                 everything
+ *   npm test -- chain        only files whose path contains "chain"
+ *   npm test -- --device     only device suites; --node: only Node tests; --no-build
+ */
+import { spawn } from "node:child_process"
+import { readdirSync, statSync } from "node:fs"
+import { join, relative } from "node:path"
+import { ROOT, build, readSuiteTags, runDeviceSuite, SuiteResult } from "../sim/src/devs.ts"
+
+const args = process.argv.slice(2)
+const filters = args.filter(a => !a.startsWith("--"))
+const only = (k: string) => args.includes(`--${k}`)
+const wantDevice = !only("node") || only("device")
+const wantNode = !only("device") || only("node")
+const wantBuild = !args.includes("--no-build") && filters.length === 0 && !only("device") && !only("node")
+
+let passed = 0
+let failed = 0
+let skipped = 0
+const failures: string[] = []
+
+function listTests(dir: string): string[] {
+    const out: string[] = []
+    let entries: string[] = []
+    try {
+        entries = readdirSync(dir)
+    } catch {
+        return out
+    }
+    for (const e of entries.sort()) {
+        const p = join(dir, e)
+        if (statSync(p).isDirectory()) out.push(...listTests(p))
+        else if (e.endsWith(".test.ts")) out.push(p)
+    }
+    return out.filter(f => filters.length === 0 || filters.some(x => relative(ROOT, f).includes(x)))
+}
+
+async function builds() {
+    // the same firmware for the simulator and each board; a board build proves the pin
+    // names and the board JSON agree
+    for (const entry of ["src/main.ts", "src/main_pico_w.ts", "src/main_esp32_c3.ts"]) {
+        try {
+            await build(entry)
+            passed++
+            console.log(`ok   build ${entry}`)
+        } catch (e) {
+            failed++
+            failures.push(`build ${entry}`)
+            console.log(`FAIL build ${entry}\n${(e as Error).message}`)
+        }
+    }
+}
+
+async function deviceSuites() {
+    const files = listTests(join(ROOT, "test/device"))
+    const queue = [...files]
+    const results: SuiteResult[] = []
+    // two simulators at a time: the CI machine has two cores
+    const worker = async () => {
+        for (let f = queue.shift(); f; f = queue.shift()) {
+            const rel = relative(ROOT, f)
+            const tags = readSuiteTags(f)
+            if (tags.needs.includes("hardware")) {
+                skipped++
+                console.log(`skip ${rel} (needs hardware: run it with npm run test:hil on a board)`)
+                continue
+            }
+            const t0 = Date.now()
+            const r = await runDeviceSuite(rel, tags.timeoutMs)
+            results.push(r)
+            passed += r.passed
+            failed += r.failed
+            const secs = ((Date.now() - t0) / 1000).toFixed(1)
+            if (r.failed) {
+                failures.push(rel)
+                console.log(`FAIL ${rel}: ${r.passed} passed, ${r.failed} failed${r.aborted ? " (aborted)" : ""} [${secs}s]`)
+                console.log(r.output.split("\n").filter(l => !/^using devs|^fatal: Not a valid/.test(l)).slice(-60).join("\n"))
+            } else console.log(`ok   ${rel}: ${r.passed} passed [${secs}s]`)
+        }
+    }
+    await Promise.all([worker(), worker()])
+}
+
+function nodeTests(): Promise<void> {
+    const files = listTests(join(ROOT, "test/node")).map(f => relative(ROOT, f))
+    if (files.length === 0) return Promise.resolve()
+    return new Promise(res => {
+        const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "inherit"],
+        })
+        let out = ""
+        child.stdout.on("data", d => {
+            out += d
+            process.stdout.write(d)
+        })
+        child.on("close", code => {
+            const num = (k: string) => Number(new RegExp(`^ℹ ${k} (\\d+)`, "m").exec(out)?.[1] ?? 0)
+            const p = num("pass")
+            let f = num("fail") + num("cancelled")
+            skipped += num("skipped") + num("todo")
+            if (code !== 0 && f === 0) f = 1 // the runner itself failed
+            passed += p
+            failed += f
+            if (f) failures.push("node tests")
+            res()
+        })
+    })
+}
+
+if (wantBuild) await builds()
+if (wantDevice) await deviceSuites()
+if (wantNode) await nodeTests()
+if (failures.length) console.log(`\nfailed: ${failures.join(", ")}`)
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`)
+process.exit(failed || passed === 0 ? 1 : 0)
