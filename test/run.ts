@@ -86,11 +86,13 @@ async function deviceSuites() {
     await Promise.all([worker(), worker()])
 }
 
+// One Node test file at a time: end-to-end tests share the devtools port (8081) and
+// start simulators that need both cores.
 function nodeTests(): Promise<void> {
     const files = listTests(join(ROOT, "test/node")).map(f => relative(ROOT, f))
     if (files.length === 0) return Promise.resolve()
     return new Promise(res => {
-        const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+        const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
             cwd: ROOT,
             stdio: ["ignore", "pipe", "inherit"],
         })
