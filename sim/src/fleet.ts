@@ -1,0 +1,166 @@
+/**
+ * A fleet of simulated meters: the real firmware (src/main.ts) in the DeviceScript
+ * simulator, one `devs run` process per meter, each with its own device id (= its meter
+ * id) and its own flash file in `.meters/<name>/`, all on one `devs devtools`.
+ *
+ * One devtools is enough: the meters share a Jacdac bus, but DeviceScript binds a
+ * device's settings client to its own settings service (checked: each device reads back
+ * only what it wrote, across restarts), and their MQTT sockets are separate processes.
+ */
+import { ChildProcess } from "node:child_process"
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "./devs.ts"
+import { Keystore, MeterEntry } from "./keystore.ts"
+import { BrokerAddress, meterSettings, provisionSimulatedMeter } from "./provision.ts"
+
+export const METERS_DIR = join(ROOT, ".meters")
+
+export interface FleetOptions {
+    keystore: Keystore
+    /** the meters to run (entries of the keystore) */
+    meters: MeterEntry[]
+    broker: BrokerAddress
+    clockScale: number
+    /** compiled firmware; default: build src/main.ts now */
+    firmware?: string
+    /** where the meters' directories live (default .meters/) */
+    dir?: string
+    /** progress messages */
+    log?: (msg: string) => void
+}
+
+/** One running simulated meter. */
+export interface FleetMeter {
+    entry: MeterEntry
+    dir: string
+    device: SimulatedDevice
+    /** console lines (without the "WASM> " prefix) are passed to the fleet's listeners */
+    restarts: number
+}
+
+export type LineListener = (meter: FleetMeter, line: string) => void
+
+export class Fleet {
+    readonly meters: FleetMeter[] = []
+    private devtools?: ChildProcess
+    private listeners: LineListener[] = []
+    private stopping = false
+    private firmware = ""
+    private exitListeners: ((m: FleetMeter) => void)[] = []
+
+    private constructor(private opts: FleetOptions) {}
+
+    /** Builds (unless given) the firmware, starts devtools, provisions and boots every meter. */
+    static async start(opts: FleetOptions): Promise<Fleet> {
+        const f = new Fleet(opts)
+        try {
+            await f.boot()
+        } catch (e) {
+            await f.stop()
+            throw e
+        }
+        return f
+    }
+
+    /** Called with every console line a meter prints. */
+    onLine(l: LineListener) {
+        this.listeners.push(l)
+    }
+
+    /** Called when a meter's process ends while the fleet is running (crash). */
+    onExit(l: (m: FleetMeter) => void) {
+        this.exitListeners.push(l)
+    }
+
+    /** The meter's flash file (the simulator's stand-in for the board's flash chip). */
+    flashFile(m: FleetMeter): string {
+        return join(m.dir, ".devicescript/flash/sim.bin")
+    }
+
+    /** Power cut (kill -9) and power back on: the firmware reboots from its flash. */
+    async powerCycle(m: FleetMeter) {
+        const old = m.device
+        old.powerCut()
+        await new Promise(r => (old.child.exitCode !== null || old.child.signalCode ? r(0) : old.child.once("close", r)))
+        m.restarts++
+        m.device = this.run(m)
+    }
+
+    /**
+     * Rewrites the meter's flash file while the meter is off (an attacker with the board
+     * on the bench), then powers it back on. `mutate` gets and returns the flash image.
+     */
+    async tamperFlash(m: FleetMeter, mutate: (flash: Buffer) => Buffer) {
+        const old = m.device
+        old.powerCut()
+        await new Promise(r => (old.child.exitCode !== null || old.child.signalCode ? r(0) : old.child.once("close", r)))
+        const file = this.flashFile(m)
+        const img = mutate(readFileSync(file))
+        // the meter is off; write beside and rename so the image is never half-written
+        writeFileSync(file + ".tmp", img)
+        renameSync(file + ".tmp", file)
+        m.restarts++
+        m.device = this.run(m)
+    }
+
+    async stop() {
+        this.stopping = true
+        for (const m of this.meters) m.device.powerCut()
+        if (this.devtools) killTree(this.devtools)
+    }
+
+    private async boot() {
+        const log = this.opts.log ?? (() => {})
+        const dir = this.opts.dir ?? METERS_DIR
+        mkdirSync(dir, { recursive: true })
+        if (this.opts.firmware) this.firmware = this.opts.firmware
+        else {
+            log("building the firmware (src/main.ts)...")
+            await build("src/main.ts")
+            this.firmware = join(dir, "firmware.devs")
+            // copy at once: any later build overwrites BYTECODE
+            copyFileSync(BYTECODE, this.firmware)
+        }
+        log("starting devs devtools (the simulators' Jacdac bus)...")
+        this.devtools = await startDevtools()
+        log(`provisioning ${this.opts.meters.length} meter(s): id, secret, trust anchors, broker...`)
+        await Promise.all(
+            this.opts.meters.map(entry =>
+                provisionSimulatedMeter(
+                    join(dir, entry.name),
+                    entry.meterId,
+                    meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale })
+                )
+            )
+        )
+        for (const entry of this.opts.meters) {
+            const m = { entry, dir: join(dir, entry.name), restarts: 0 } as FleetMeter
+            m.device = this.run(m)
+            this.meters.push(m)
+        }
+        log(`${this.meters.length} meter(s) running the firmware in the simulator`)
+    }
+
+    private run(m: FleetMeter): SimulatedDevice {
+        const dev = runSimulatedDevice(this.firmware, m.dir, m.entry.meterId)
+        let seen = 0
+        const feed = () => {
+            const out = dev.output()
+            const nl = out.lastIndexOf("\n")
+            if (nl < seen) return
+            for (const l of out.slice(seen, nl).split("\n")) {
+                const line = l.startsWith("WASM> ") ? l.slice(6) : l
+                if (line.trim()) for (const f of this.listeners) f(m, line)
+            }
+            seen = nl + 1
+        }
+        dev.child.stdout!.on("data", () => setImmediate(feed))
+        dev.child.stderr!.on("data", () => setImmediate(feed))
+        dev.child.on("close", () => {
+            feed()
+            if (!this.stopping && m.device === dev) for (const l of this.exitListeners) l(m)
+        })
+        return dev
+    }
+}

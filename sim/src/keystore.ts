@@ -1,0 +1,201 @@
+/**
+ * The head-end's keystore: the utility's Ed25519 signing keys (root, supplier, network
+ * operator) and each meter's 32-byte secret, in one local JSON file.
+ *
+ * Threat: whoever reads this file can sign commands for the whole fleet and read every
+ * meter's uplink. It is therefore created with mode 0600, ignored by git (`.keystore*`),
+ * and written atomically (temp file + rename) so a crash never leaves a half-written key.
+ * A production head-end keeps these keys in an HSM; the file format is the demo's stand-in.
+ */
+import { randomBytes } from "node:crypto"
+import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs"
+import { join } from "node:path"
+import { ed25519 } from "@noble/curves/ed25519.js"
+import { ROOT } from "./devs.ts"
+
+/** The three signing roles of the utility (docs/headend.md, "Roles"). */
+export type Role = "root" | "supplier" | "networkOperator"
+export const ROLES: Role[] = ["root", "supplier", "networkOperator"]
+
+/** One Ed25519 signing key of a role. Hex strings, so the file stays readable. */
+export interface RoleKey {
+    /** the key id a command envelope names (u8), unique over the key's lifetime in the fleet */
+    keyId: number
+    /** 32-byte Ed25519 secret key (RFC 8032 section 5.1.5 seed), hex */
+    secretKey: string
+    /** 32-byte Ed25519 public key, hex */
+    publicKey: string
+}
+
+/** A provisioned meter. */
+export interface MeterEntry {
+    /** human name, e.g. "meter-1" */
+    name: string
+    /** 8-byte meter id, 16 hex chars (settings `METER_ID`; also the simulator's device id) */
+    meterId: string
+    /** 32-byte per-meter secret, 64 hex chars (settings `METER_SECRET`): every symmetric key of the meter derives from it */
+    secret: string
+}
+
+export interface Keystore {
+    format: typeof KEYSTORE_FORMAT
+    created: string
+    /** the current key of each role */
+    roles: Record<Role, RoleKey>
+    /** the next unused key id (ids are never reused, so a retired key can never come back) */
+    nextKeyId: number
+    meters: MeterEntry[]
+}
+
+export const KEYSTORE_FORMAT = "trustmeter-keystore/v1"
+/** Default location: git-ignored (`.keystore*`), in the repository root. */
+export const DEFAULT_KEYSTORE = join(ROOT, ".keystore.json")
+
+/** A keystore problem with a message that says what is wrong and what to do. */
+export class KeystoreError extends Error {}
+
+/** Creates a fresh keystore: new random keys for every role, no meters. */
+export function createKeystore(): Keystore {
+    const ks: Keystore = {
+        format: KEYSTORE_FORMAT,
+        created: new Date().toISOString(),
+        roles: {} as Record<Role, RoleKey>,
+        nextKeyId: 1,
+        meters: [],
+    }
+    for (const r of ROLES) ks.roles[r] = newRoleKey(ks)
+    return ks
+}
+
+/** Generates a new key for a role (key rotation, change of supplier) with a fresh key id. */
+export function newRoleKey(ks: Keystore): RoleKey {
+    if (ks.nextKeyId > 255) throw new KeystoreError("all 255 key ids are used: start a new fleet with `trustmeter keys init --force`")
+    const sk = ed25519.utils.randomSecretKey()
+    const key = { keyId: ks.nextKeyId, secretKey: hex(sk), publicKey: hex(ed25519.getPublicKey(sk)) }
+    ks.nextKeyId++
+    return key
+}
+
+/** Adds (or returns the existing) meter `name`; new meters get a random 32-byte secret. */
+export function addMeter(ks: Keystore, name: string, meterId?: string): MeterEntry {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
+        throw new KeystoreError(`bad meter name "${name}": use 1-32 letters, digits, "-" or "_"`)
+    const found = ks.meters.find(m => m.name === name)
+    if (found) {
+        if (meterId && found.meterId !== meterId.toLowerCase())
+            throw new KeystoreError(`meter ${name} already exists with id ${found.meterId}`)
+        return found
+    }
+    const id = (meterId ?? nextMeterId(ks)).toLowerCase()
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new KeystoreError(`bad meter id "${meterId}": it must be 16 hex characters`)
+    if (ks.meters.some(m => m.meterId === id)) throw new KeystoreError(`meter id ${id} is already used`)
+    const m = { name, meterId: id, secret: randomBytes(32).toString("hex") }
+    ks.meters.push(m)
+    return m
+}
+
+/** Finds a meter by name or id. */
+export function findMeter(ks: Keystore, nameOrId: string): MeterEntry | undefined {
+    const k = nameOrId.toLowerCase()
+    return ks.meters.find(m => m.name.toLowerCase() === k || m.meterId === k)
+}
+
+/**
+ * Reads and checks a keystore. Throws `KeystoreError` with a one-line remedy when the file
+ * is missing, unreadable, not a keystore, or readable by others.
+ */
+export function loadKeystore(path = DEFAULT_KEYSTORE): Keystore {
+    let text: string
+    try {
+        text = readFileSync(path, "utf8")
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === "ENOENT") throw new KeystoreError(`no keystore at ${path}: create one with \`trustmeter keys init\``)
+        throw new KeystoreError(`cannot read keystore ${path} (${code}): check its permissions`)
+    }
+    let ks: Keystore
+    try {
+        ks = JSON.parse(text)
+    } catch {
+        throw new KeystoreError(`keystore ${path} is not valid JSON: restore it from a backup or recreate it with \`trustmeter keys init --force\``)
+    }
+    const problem = checkKeystore(ks)
+    if (problem) throw new KeystoreError(`keystore ${path} is damaged (${problem}): restore it or recreate it with \`trustmeter keys init --force\``)
+    return ks
+}
+
+/** Writes the keystore atomically (temp file + fsync + rename) with mode 0600. */
+export function saveKeystore(ks: Keystore, path = DEFAULT_KEYSTORE) {
+    const problem = checkKeystore(ks)
+    if (problem) throw new KeystoreError(`refusing to write a damaged keystore (${problem})`)
+    writeFileAtomic(path, JSON.stringify(ks, null, 2) + "\n", 0o600)
+}
+
+/**
+ * Writes `data` to `path` so that readers see either the old or the new file, never a
+ * half-written one: write a temp file next to it, fsync, rename over.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644) {
+    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`
+    let fd: number | undefined
+    try {
+        fd = openSync(tmp, "wx", mode)
+        writeSync(fd, typeof data === "string" ? Buffer.from(data) : data)
+        fsyncSync(fd)
+        closeSync(fd)
+        fd = undefined
+        chmodSync(tmp, mode) // the umask may have cleared bits; never widen
+        renameSync(tmp, path)
+    } catch (e) {
+        if (fd !== undefined) closeSync(fd)
+        try {
+            unlinkSync(tmp)
+        } catch {}
+        throw e
+    }
+}
+
+/** Returns what is wrong with a parsed keystore, or undefined if it is well-formed. */
+export function checkKeystore(ks: any): string | undefined {
+    if (!ks || typeof ks !== "object") return "not an object"
+    if (ks.format !== KEYSTORE_FORMAT) return `format is ${JSON.stringify(ks.format)}, expected ${KEYSTORE_FORMAT}`
+    if (!ks.roles || typeof ks.roles !== "object") return "no roles"
+    const ids = new Set<number>()
+    for (const r of ROLES) {
+        const k = ks.roles[r]
+        if (!k) return `no ${r} key`
+        if (!Number.isInteger(k.keyId) || k.keyId < 1 || k.keyId > 255) return `${r} key id out of range`
+        if (ids.has(k.keyId)) return `key id ${k.keyId} used twice`
+        ids.add(k.keyId)
+        if (!/^[0-9a-f]{64}$/.test(k.secretKey) || !/^[0-9a-f]{64}$/.test(k.publicKey)) return `${r} key is not 32-byte hex`
+        if (hex(ed25519.getPublicKey(unhex(k.secretKey))) !== k.publicKey) return `${r} public key does not match its secret key`
+    }
+    if (!Number.isInteger(ks.nextKeyId) || ks.nextKeyId <= Math.max(...ids)) return "nextKeyId is not above every key id"
+    if (!Array.isArray(ks.meters)) return "no meter list"
+    const seen = new Set<string>()
+    for (const m of ks.meters) {
+        if (!m || typeof m.name !== "string") return "a meter has no name"
+        if (!/^[0-9a-f]{16}$/.test(m.meterId)) return `meter ${m.name} has a bad id`
+        if (!/^[0-9a-f]{64}$/.test(m.secret)) return `meter ${m.name} has a bad secret`
+        if (seen.has(m.meterId) || seen.has(m.name)) return `meter ${m.name} appears twice`
+        seen.add(m.meterId)
+        seen.add(m.name)
+    }
+    return undefined
+}
+
+export function hex(b: Uint8Array): string {
+    return Buffer.from(b).toString("hex")
+}
+
+export function unhex(s: string): Uint8Array {
+    return new Uint8Array(Buffer.from(s, "hex"))
+}
+
+/** Demo meter ids: 7e57 ("test") followed by the meter's number. */
+function nextMeterId(ks: Keystore): string {
+    for (let n = ks.meters.length + 1; ; n++) {
+        const id = "7e57" + n.toString(16).padStart(12, "0")
+        if (!ks.meters.some(m => m.meterId === id)) return id
+    }
+}

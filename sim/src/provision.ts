@@ -1,0 +1,138 @@
+/**
+ * Provisioning: what a meter must hold before it first boots (its id, its secret, the
+ * utility's trust anchors, where its broker is), and how it gets there.
+ *
+ * - `meterSettings` computes the settings of one meter from the keystore (pure).
+ * - `provisionSimulatedMeter` writes them into a simulated meter's flash: it boots the
+ *   DeviceScript VM with no program (`devs run --wait`), writes each setting over the
+ *   Jacdac bus to that device id only and reads it back (see jacdac.ts for why), then stops
+ *   the VM. The firmware, started afterwards in the same directory, finds them in flash.
+ * - `settingsEnvFile` renders them for a board build (`.env.local` format).
+ */
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { DEVS, killTree } from "./devs.ts"
+import { JacdacBus } from "./jacdac.ts"
+import { Keystore, MeterEntry, Role, writeFileAtomic } from "./keystore.ts"
+
+/** Where the meter finds its broker. */
+export interface BrokerAddress {
+    host: string
+    port: number
+}
+
+export interface MeterSettingsOptions {
+    broker: BrokerAddress
+    /** meter clock speed-up (1 = real time); `--interval 10s` gives 180 */
+    clockScale?: number
+}
+
+/**
+ * Role numbers and the opcodes each role may sign in the anchor key ring
+ * (docs/commands.md, "Roles"; opcode numbers from src/crypto/envelope.ts).
+ */
+export const ROLE_CODE: Record<Role, number> = { root: 1, supplier: 2, networkOperator: 3 }
+export const ROLE_OPCODES: Record<Role, number[]> = {
+    // the root may sign everything, including key changes (16..19)
+    root: [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19],
+    // the supplier bills the customer: disconnect/arm, tariff, privacy
+    supplier: [1, 2, 3, 5],
+    // the network operator runs the meter: random limit, time, uplink keys, firmware, disconnect policy; it may co-sign a disconnect (dual control)
+    networkOperator: [1, 4, 6, 7, 8, 9],
+}
+
+/** The anchor key ring body (`cv.anchor`): count ‖ (id, role, mask u32 BE, public key) per key. */
+export function anchorRing(ks: Keystore): Buffer {
+    const roles: Role[] = ["root", "supplier", "networkOperator"]
+    const b = Buffer.alloc(1 + roles.length * 38)
+    b[0] = roles.length
+    roles.forEach((r, i) => {
+        const off = 1 + i * 38
+        b[off] = ks.roles[r].keyId
+        b[off + 1] = ROLE_CODE[r]
+        b.writeUInt32BE(opcodeMask(ROLE_OPCODES[r]), off + 2)
+        Buffer.from(ks.roles[r].publicKey, "hex").copy(b, off + 6)
+    })
+    return b
+}
+
+/** Bit n set for each opcode n. */
+export function opcodeMask(opcodes: number[]): number {
+    let m = 0
+    for (const op of opcodes) m |= 1 << op
+    return m >>> 0
+}
+
+/**
+ * The settings of one meter, as the bytes stored under each key. Text values are JSON
+ * (what `readSetting` parses); `cv.anchor` is binary (read with `settings.get`).
+ */
+export function meterSettings(ks: Keystore, meter: MeterEntry, opts: MeterSettingsOptions): Record<string, Buffer> {
+    const json = (v: unknown) => Buffer.from(JSON.stringify(v))
+    return {
+        METER_ID: json(meter.meterId),
+        METER_SECRET: json(meter.secret),
+        "cv.anchor": anchorRing(ks),
+        UP_HOST: json(opts.broker.host),
+        UP_PORT: json(opts.broker.port),
+        CLOCK_SCALE: json(opts.clockScale ?? 1),
+    }
+}
+
+/** A digest of the settings that identify a meter (secret and anchors), to notice a re-keyed fleet. */
+export function identityDigest(settings: Record<string, Buffer>): string {
+    const h = createHash("sha256")
+    for (const k of ["METER_ID", "METER_SECRET", "cv.anchor"]) h.update(k).update(settings[k] ?? Buffer.alloc(0))
+    return h.digest("hex").slice(0, 32)
+}
+
+/**
+ * Writes `settings` into the simulated meter living in `dir` (device id `meterId`). Needs
+ * a running `devs devtools`. If the meter's flash was provisioned with another identity
+ * (keystore recreated), the flash is wiped first: its chain and counters belong to keys
+ * that no longer exist.
+ */
+export async function provisionSimulatedMeter(dir: string, meterId: string, settings: Record<string, Buffer>, timeoutMs = 30_000) {
+    mkdirSync(dir, { recursive: true })
+    const stamp = join(dir, "provisioned")
+    const digest = identityDigest(settings)
+    const flash = join(dir, ".devicescript/flash")
+    if (existsSync(flash) && (!existsSync(stamp) || readFileSync(stamp, "utf8").trim() !== digest))
+        rmSync(flash, { recursive: true, force: true })
+    const vm = spawn(DEVS, ["run", "--wait", "--device-id", meterId, "--no-colors"], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+    })
+    let out = ""
+    vm.stdout!.on("data", d => (out += d))
+    vm.stderr!.on("data", d => (out += d))
+    let bus: JacdacBus | undefined
+    try {
+        bus = await JacdacBus.connect()
+        await bus.writeSettings(meterId, settings, timeoutMs)
+    } catch (e) {
+        throw new Error(`provisioning meter ${meterId} failed: ${(e as Error).message}\n${out.slice(-1500)}`)
+    } finally {
+        bus?.close()
+        killTree(vm)
+        await new Promise(r => (vm.exitCode !== null ? r(0) : vm.once("close", r)))
+    }
+    writeFileAtomic(stamp, digest + "\n")
+}
+
+/**
+ * The meter's settings as a `.env.local` file for a board build (`devs build` embeds
+ * `.env*` settings; values are JSON). `cv.anchor` is binary and is written as a hex string
+ * comment: see docs/headend.md, "Provisioning a board".
+ */
+export function settingsEnvFile(settings: Record<string, Buffer>): string {
+    const lines = ["# written by `trustmeter provision`: secrets, keep out of git (mode 0600)"]
+    for (const [k, v] of Object.entries(settings)) {
+        if (k === "cv.anchor") lines.push(`# cv.anchor (binary key ring, hex): ${v.toString("hex")}`)
+        else lines.push(`${k}=${v.toString()}`)
+    }
+    return lines.join("\n") + "\n"
+}
