@@ -1,0 +1,403 @@
+/**
+ * `IndexStore`: the meter's index chain persisted in flash (docs/index-store.md).
+ *
+ * Records live in a ring of `slots` settings keys (`st.r0` ...); the head (seq, hash and
+ * the key for the next record) in `st.hd`, rewritten after every record; the last
+ * checkpoint the head-end acknowledged in `st.ack`; the metrology snapshot in `st.snap`.
+ * A slot is reused only when its record has been acknowledged; when none is free the
+ * store writes one `StoreFull` record and refuses further records until an ack arrives.
+ */
+import * as ds from "@devicescript/core"
+import {
+    ChainHead,
+    ChainState,
+    LinkVerdict,
+    chainKey0,
+    equalBytes,
+    evolveKey,
+    genesisState,
+    recordHash,
+    seal,
+    tagValid,
+    verifyLinks,
+} from "./chain"
+import { FlashPort, settingsFlash } from "./flash"
+import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, getU32BE, putU32BE, recordSeq } from "./record"
+
+/** Ring size that fits the 8 KB settings area of the simulator and the RP2040 (docs/index-store.md). */
+export const DEFAULT_SLOTS = 32
+/** Default period of metrology snapshots: bounds energy lost to a power cut vs flash wear. */
+export const DEFAULT_SNAPSHOT_PERIOD_MS = 300_000
+
+export const KEY_HEAD = "st.hd"
+export const KEY_ACK = "st.ack"
+export const KEY_SNAPSHOT = "st.snap"
+/** Prefix of the record slots: `st.r0` ... `st.r<slots-1>`. */
+export const KEY_SLOT_PREFIX = "st.r"
+
+export interface IndexStoreOptions {
+    /** the 8-byte meter id (settings `METER_ID`) */
+    meterId: Buffer
+    /** the 32-byte per-meter secret (settings `METER_SECRET`); used only to start a chain */
+    meterSecret: Buffer
+    /** ring size; fixed for the life of a store (recorded in `st.hd`) */
+    slots?: number
+    snapshotPeriodMs?: number
+    /** default: the runtime's settings store */
+    flash?: FlashPort
+    /** UTC seconds for the records the store writes itself (0 = unknown) */
+    now?: () => number
+    /** tamper and store-full alerts, to be reported upstream */
+    onAlert?: (kind: RecordKind, payload: Buffer) => void
+}
+
+/** What the boot-time verification found. */
+export interface BootVerdict {
+    ok: boolean
+    reason?: TamperReason
+    /** seq of the first bad record */
+    at?: number
+    /** records checked (from the trusted checkpoint to the head) */
+    checked: number
+    /** an append cut by a power loss was completed from flash */
+    resumed: boolean
+}
+
+export class IndexStore {
+    /** Opens (or creates) the store, completes an interrupted append and verifies the chain. */
+    static async open(opts: IndexStoreOptions): Promise<IndexStore> {
+        const s = new IndexStore(opts)
+        await s.load()
+        await s.verifyAtBoot()
+        return s
+    }
+
+    /** The chain head: the checkpoint the uplink puts in every frame. */
+    head(): ChainHead {
+        return { seq: this.state.head.seq, hash: this.state.head.hash.slice(0) }
+    }
+
+    /** The last acknowledged seq (-1: none). */
+    acknowledged(): number {
+        return this.ackSeq
+    }
+
+    /** true while unacknowledged records fill every slot (new records are refused). */
+    isFull(): boolean {
+        return this.full
+    }
+
+    /**
+     * Seals and persists one record. Resolves once record and head are in flash, with the
+     * record; resolves to null (nothing stored, `StoreFull` alert raised) when the store is
+     * full of unacknowledged records. Throws only if the flash itself fails.
+     */
+    async append(kind: RecordKind, time: number, payload: Buffer): Promise<IndexRecord> {
+        await this.lock()
+        try {
+            const next = this.state.head.seq + 1
+            if (!this.slotFree(next)) return null
+            if (!this.slotFree(next + 1)) {
+                // the last free slot is kept for the alert itself
+                const p = Buffer.alloc(8)
+                putU32BE(p, 0, this.state.head.seq + 1)
+                putU32BE(p, 4, this.ackSeq < 0 ? 0 : this.ackSeq)
+                await this.write(RecordKind.StoreFull, this.now(), p)
+                this.full = true
+                this.alert(RecordKind.StoreFull, p)
+                return null
+            }
+            return await this.write(kind, time, payload)
+        } finally {
+            this.unlock()
+        }
+    }
+
+    /** Encoded records with seq > `seq`, oldest first, at most `max` (the uplink backlog). */
+    recordsAfter(seq: number, max: number): Buffer[] {
+        const out: Buffer[] = []
+        const head = this.state.head.seq
+        let s = seq + 1
+        if (s < head - this.slots + 1) s = head - this.slots + 1
+        if (s < 0) s = 0
+        for (; s <= head && out.length < max; s++) {
+            const b = this.cache[s % this.slots]
+            if (b && recordSeq(b) === s) out.push(b)
+        }
+        return out
+    }
+
+    /**
+     * Records that the head-end has verified the chain up to `seq` (call only after an
+     * authenticated ack). With `hash`, the ack must name the same record. Frees the slots
+     * of records up to `seq`. Returns false when the ack is stale, ahead of the head or
+     * names another hash.
+     */
+    async acknowledge(seq: number, hash?: Buffer): Promise<boolean> {
+        await this.lock()
+        try {
+            if (seq <= this.ackSeq || seq > this.state.head.seq) return false
+            const b = this.cache[seq % this.slots]
+            if (!b || recordSeq(b) !== seq) return false
+            const h = recordHash(b)
+            if (hash && !equalBytes(hash, h)) return false
+            const v = Buffer.alloc(4 + HASH_SIZE)
+            putU32BE(v, 0, seq)
+            v.blitAt(4, h, 0, HASH_SIZE)
+            await this.flash.set(KEY_ACK, v)
+            await this.flash.sync()
+            this.ackSeq = seq
+            this.ackHash = h
+            if (this.full && this.slotFree(this.state.head.seq + 2)) this.full = false
+            return true
+        } finally {
+            this.unlock()
+        }
+    }
+
+    /**
+     * Verifies the stored chain from the last acknowledged checkpoint to the head (links,
+     * sequence, head hash; the tags of older records cannot be checked here because their
+     * keys are gone). On failure appends a `Tamper` record (reason u8, at u32), raises an
+     * alert and keeps going: the meter must never brick itself.
+     */
+    async verifyAtBoot(): Promise<BootVerdict> {
+        await this.lock()
+        let v: BootVerdict
+        try {
+            await this.reload()
+            v = this.pending || (await this.check())
+            this.pending = undefined
+        } finally {
+            this.unlock()
+        }
+        v.resumed = this.resumed
+        this.lastVerdict = v
+        if (!v.ok) {
+            const p = Buffer.alloc(5)
+            p[0] = v.reason
+            putU32BE(p, 1, v.at < 0 ? 0 : v.at)
+            console.log(`index store: tamper ${v.reason} at ${v.at}`)
+            this.alert(RecordKind.Tamper, p)
+            await this.append(RecordKind.Tamper, this.now(), p)
+        }
+        return v
+    }
+
+    /** The verdict of the last `verifyAtBoot()`. */
+    verdict(): BootVerdict {
+        return this.lastVerdict
+    }
+
+    /**
+     * Persists the metrology snapshot (running registers) at most once per snapshot period,
+     * or now with `force` (e.g. right after an interval record). Returns true if written.
+     */
+    async saveSnapshot(snapshot: Buffer, force?: boolean): Promise<boolean> {
+        const t = ds.millis()
+        if (!force && t - this.snapshotMs < this.snapshotPeriodMs) return false
+        this.snapshotMs = t
+        await this.flash.set(KEY_SNAPSHOT, snapshot)
+        this.snapshot = snapshot.slice(0)
+        return true
+    }
+
+    /** The snapshot found in flash at open (or the last one saved); undefined if none. */
+    loadSnapshot(): Buffer {
+        return this.snapshot ? this.snapshot.slice(0) : undefined
+    }
+
+    // ---- internals ----
+
+    private flash: FlashPort
+    private slots: number
+    private snapshotPeriodMs: number
+    private meterId: Buffer
+    private meterSecret: Buffer
+    private nowFn: () => number
+    private onAlert: (kind: RecordKind, payload: Buffer) => void
+    private cache: Buffer[] = []
+    private state: ChainState
+    /** head as read from `st.hd` (undefined when missing or unreadable) */
+    private storedHead: ChainState
+    private ackSeq = -1
+    private ackHash: Buffer
+    private full = false
+    private resumed = false
+    private snapshot: Buffer
+    private snapshotMs = 0
+    private busy = false
+    private lastVerdict: BootVerdict
+    /** a failure found while opening, reported by the first verifyAtBoot */
+    private pending: BootVerdict
+
+    private constructor(opts: IndexStoreOptions) {
+        if (!opts.meterId || opts.meterId.length !== 8) throw new RangeError("meter id must be 8 bytes")
+        if (!opts.meterSecret || opts.meterSecret.length !== 32) throw new RangeError("meter secret must be 32 bytes")
+        this.flash = opts.flash || settingsFlash()
+        this.slots = opts.slots || DEFAULT_SLOTS
+        if (this.slots < 3 || this.slots > 1000) throw new RangeError("slots out of range")
+        this.snapshotPeriodMs = opts.snapshotPeriodMs || DEFAULT_SNAPSHOT_PERIOD_MS
+        this.meterId = opts.meterId
+        this.meterSecret = opts.meterSecret
+        this.nowFn = opts.now
+        this.onAlert = opts.onAlert
+    }
+
+    private now(): number {
+        return this.nowFn ? this.nowFn() : 0
+    }
+
+    private alert(kind: RecordKind, payload: Buffer) {
+        if (this.onAlert) this.onAlert(kind, payload)
+    }
+
+    private async lock() {
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
+    }
+
+    private unlock() {
+        this.busy = false
+    }
+
+    /** a record with this seq may go into its slot: the slot's previous record is acknowledged */
+    private slotFree(seq: number): boolean {
+        return seq - this.slots <= this.ackSeq
+    }
+
+    private slotKey(seq: number): string {
+        return KEY_SLOT_PREFIX + (seq % this.slots)
+    }
+
+    /** Seals one record, writes record then head, waits until both are in flash. */
+    private async write(kind: RecordKind, time: number, payload: Buffer): Promise<IndexRecord> {
+        const sealed = seal(this.state, kind, time, payload)
+        const seq = sealed.state.head.seq
+        await this.flash.set(this.slotKey(seq), sealed.record.encoded)
+        await this.flash.set(KEY_HEAD, this.encodeHead(sealed.state))
+        // the head must be durable before anyone (the uplink) can report it
+        await this.flash.sync()
+        this.cache[seq % this.slots] = sealed.record.encoded
+        // Schneier-Kelsey: forget the key that tagged this record
+        this.state.key.fillAt(0, this.state.key.length, 0)
+        this.state = sealed.state
+        return sealed.record
+    }
+
+    private async load() {
+        await this.reload()
+        this.snapshot = await this.flash.get(KEY_SNAPSHOT)
+        this.snapshotMs = ds.millis()
+        const hd = this.storedHead
+        if (!hd && this.cacheEmpty()) {
+            // a new meter: start the chain at K_0 and forget K_0 once record 0 is sealed
+            this.state = genesisState(chainKey0(this.meterSecret, this.meterId))
+            await this.write(RecordKind.Genesis, this.now(), this.meterId)
+            return
+        }
+        if (hd) {
+            this.state = { head: { seq: hd.head.seq, hash: hd.head.hash }, key: hd.key }
+            // an append cut between writing the record and writing the head
+            const ahead = this.cache[(hd.head.seq + 1) % this.slots]
+            if (ahead && recordSeq(ahead) === hd.head.seq + 1 && tagValid(hd.key, ahead)) {
+                const r = await verifyLinks([ahead], hd.head)
+                if (r.ok) {
+                    const st: ChainState = { head: r.head, key: evolveKey(hd.key) }
+                    await this.flash.set(KEY_HEAD, this.encodeHead(st))
+                    await this.flash.sync()
+                    this.state = st
+                    this.storedHead = st
+                    this.resumed = true
+                }
+            }
+        } else {
+            // records without a head: rebuild the key from METER_SECRET and continue after
+            // the last record that links; verifyAtBoot reports it
+            let anchor: ChainHead = { seq: -1, hash: Buffer.alloc(HASH_SIZE) }
+            if (this.ackSeq >= 0) anchor = { seq: this.ackSeq, hash: this.ackHash }
+            const r = await verifyLinks(this.consecutive(anchor, -1), anchor)
+            let key = chainKey0(this.meterSecret, this.meterId)
+            for (let i = 0; i <= r.head.seq; i++) {
+                if ((i & 63) === 0) await ds.sleep(0)
+                key = evolveKey(key)
+            }
+            this.state = { head: r.head, key: key }
+            await this.flash.set(KEY_HEAD, this.encodeHead(this.state))
+            await this.flash.sync()
+            this.pending = { ok: false, reason: TamperReason.HeadLost, at: r.head.seq + 1, checked: 0, resumed: false }
+        }
+    }
+
+    /** Reads every slot, the head and the ack from flash into RAM. */
+    private async reload() {
+        this.storedHead = this.decodeHead(await this.flash.get(KEY_HEAD))
+        const ack = await this.flash.get(KEY_ACK)
+        if (ack && ack.length === 4 + HASH_SIZE) {
+            this.ackSeq = getU32BE(ack, 0)
+            this.ackHash = ack.slice(4, 4 + HASH_SIZE)
+        }
+        for (let i = 0; i < this.slots; i++) this.cache[i] = await this.flash.get(KEY_SLOT_PREFIX + i)
+    }
+
+    private cacheEmpty(): boolean {
+        for (let i = 0; i < this.slots; i++) if (this.cache[i]) return false
+        return true
+    }
+
+    /** The stored records from `anchor.seq + 1` up to `last` (-1: as far as seqs run on). */
+    private consecutive(anchor: ChainHead, last: number): Buffer[] {
+        const out: Buffer[] = []
+        for (let s = anchor.seq + 1; out.length < this.slots; s++) {
+            if (last >= 0 && s > last) break
+            const b = this.cache[s % this.slots]
+            if (last < 0 && (!b || recordSeq(b) !== s)) break
+            out.push(b)
+        }
+        return out
+    }
+
+    private async check(): Promise<BootVerdict> {
+        const hd = this.storedHead
+        if (!hd) return { ok: false, reason: TamperReason.HeadLost, at: this.state.head.seq + 1, checked: 0, resumed: false }
+        let anchor: ChainHead = { seq: -1, hash: Buffer.alloc(HASH_SIZE) }
+        if (this.ackSeq >= 0) {
+            anchor = { seq: this.ackSeq, hash: this.ackHash }
+            // the acknowledged record, while still stored, must be the one the head-end saw
+            const b = this.cache[this.ackSeq % this.slots]
+            if (b && recordSeq(b) === this.ackSeq && !equalBytes(recordHash(b), this.ackHash))
+                return { ok: false, reason: TamperReason.BadAnchor, at: this.ackSeq, checked: 0, resumed: false }
+        }
+        const n = hd.head.seq - anchor.seq
+        if (n < 0 || n > this.slots)
+            return { ok: false, reason: TamperReason.BadAnchor, at: anchor.seq, checked: 0, resumed: false }
+        const recs = this.consecutive(anchor, hd.head.seq)
+        const r: LinkVerdict = await verifyLinks(recs, anchor)
+        if (!r.ok) return { ok: false, reason: r.reason, at: r.at, checked: r.at - anchor.seq - 1, resumed: false }
+        // the newest record has no successor: the stored head's hash pins it
+        if (!equalBytes(r.head.hash, hd.head.hash))
+            return { ok: false, reason: TamperReason.BadLink, at: hd.head.seq, checked: n, resumed: false }
+        return { ok: true, checked: n, resumed: false }
+    }
+
+    /** `st.hd`: version u8 = 1, slots u16, seq u32, hash 32, next key 32 (71 bytes). */
+    private encodeHead(st: ChainState): Buffer {
+        const b = Buffer.alloc(7 + 2 * HASH_SIZE)
+        b[0] = 1
+        b[1] = this.slots >> 8
+        b[2] = this.slots & 0xff
+        putU32BE(b, 3, st.head.seq)
+        b.blitAt(7, st.head.hash, 0, HASH_SIZE)
+        b.blitAt(7 + HASH_SIZE, st.key, 0, HASH_SIZE)
+        return b
+    }
+
+    private decodeHead(b: Buffer): ChainState {
+        if (!b || b.length !== 7 + 2 * HASH_SIZE || b[0] !== 1) return undefined
+        if (b[1] * 256 + b[2] !== this.slots) return undefined
+        return {
+            head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) },
+            key: b.slice(7 + HASH_SIZE, 7 + 2 * HASH_SIZE),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import { digest } from "@devicescript/crypto"
+import { HEADER_SIZE, SIGNING_PREFIX } from "../../../src/crypto/envelope"
+import { KeyEntry, maskOf, Role } from "../../../src/crypto/keyring"
+
+/**
+ * Test kit for the command device tests: envelopes built on the meter itself, "signed"
+ * with a stand-in signature (`fakeCheck`) so the state-machine tests need not wait for
+ * Ed25519 in GC-stress mode. The stand-in still binds key and message: the signature is
+ * SHA-256(key ‖ message) ‖ SHA-256(message ‖ key). Real signatures are in `envelope.ts`
+ * (golden vectors made by the head-end).
+ */
+
+/** The stand-in signature of `msg` by the key whose "public key" is `pub`. */
+export function fakeSign(pub: Buffer, msg: Buffer): Buffer {
+    return Buffer.concat(digest("sha256", pub, msg), digest("sha256", msg, pub))
+}
+
+/** SignatureCheck for the stand-in signatures. */
+export async function fakeCheck(pub: Buffer, msg: Buffer, sig: Buffer): Promise<boolean> {
+    const s = fakeSign(pub, msg)
+    if (sig.length !== 64) return false
+    for (let i = 0; i < 64; i++) if (s[i] !== sig[i]) return false
+    return true
+}
+
+export const METER = hex`7e57000000000001`
+export const OTHER_METER = hex`7e57000000000002`
+
+/** Opcode masks as in the head-end's default provisioning (docs/commands.md, "Roles"). */
+export const ROOT_MASK = maskOf([1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19])
+export const SUPPLIER_MASK = maskOf([1, 2, 3, 5, 8])
+export const NETOP_MASK = maskOf([1, 2, 6, 7])
+
+export function testKey(id: number, role: number, mask: number, seed: string): KeyEntry {
+    return { id: id, role: role, mask: mask, publicKey: digest("sha256", seed) }
+}
+
+export function testRing(): KeyEntry[] {
+    return [
+        testKey(1, Role.Root, ROOT_MASK, "root"),
+        testKey(2, Role.Supplier, SUPPLIER_MASK, "supplier"),
+        testKey(3, Role.NetworkOperator, NETOP_MASK, "netop"),
+    ]
+}
+
+export interface TestFields {
+    meterId?: Buffer
+    signer: KeyEntry
+    cosigner?: KeyEntry
+    counter: number
+    notBefore?: number
+    expiry?: number
+    opcode: number
+    args?: Buffer
+}
+
+/** An envelope with stand-in signatures; the counter is < 2^32 (high half 0). */
+export function testEnvelope(f: TestFields): Buffer {
+    const args = f.args || Buffer.alloc(0)
+    const n = 1
+    const h = Buffer.alloc(HEADER_SIZE)
+    h[0] = 1
+    h.blitAt(1, f.meterId || METER, 0, 8)
+    h[9] = f.signer.id
+    h.setAt(10, "u32_be", 0)
+    h.setAt(14, "u32_be", f.counter)
+    h.setAt(18, "u32_be", f.notBefore || 0)
+    h.setAt(22, "u32_be", f.expiry || 2000000000)
+    h[26] = f.opcode
+    h[27] = f.cosigner ? 2 : 1
+    h.setAt(28, "u16_be", args.length)
+    const body = Buffer.concat(h, args)
+    const msg = Buffer.concat(Buffer.from(SIGNING_PREFIX), body)
+    let out = Buffer.concat(body, Buffer.from([f.signer.id]), fakeSign(f.signer.publicKey, msg))
+    if (f.cosigner) out = Buffer.concat(out, Buffer.from([f.cosigner.id]), fakeSign(f.cosigner.publicKey, msg))
+    return out
+}
+
+/** u32 BE bytes. */
+export function u32(v: number): Buffer {
+    const b = Buffer.alloc(4)
+    b.setAt(0, "u32_be", v)
+    return b
+}
+
+/** A key entry as KeyAdd/KeyReplace/RootRotate arguments. */
+export function entryArgs(k: KeyEntry): Buffer {
+    const b = Buffer.alloc(38)
+    b[0] = k.id
+    b[1] = k.role
+    b.setAt(2, "u32_be", k.mask)
+    b.blitAt(6, k.publicKey, 0, 32)
+    return b
+}

@@ -1,0 +1,163 @@
+/**
+ * Golden vectors of the index chain (docs/index-store.md): writes test/vectors/chain.json
+ * and the firmware's copy test/device/vectors/chain.ts (the firmware cannot read files).
+ * test/node/chain_vectors.test.ts fails when either is stale.
+ *
+ *   npx tsx test/vectors/chain-gen.ts
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
+import { chainKey0, checkpointDigest, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
+
+const ROOT = join(fileURLToPath(import.meta.url), "../../..")
+export const JSON_PATH = join(ROOT, "test/vectors/chain.json")
+export const TS_PATH = join(ROOT, "test/device/vectors/chain.ts")
+
+/** Firmware TamperReason codes (src/store/record.ts) for the head-end's reason strings. */
+const REASON_CODE: Record<string, number> = {
+    "bad-link": 1,
+    "bad-tag": 2,
+    gap: 3,
+    truncated: 4,
+    malformed: 5,
+    "bad-anchor": 6,
+}
+
+interface Expect {
+    reason: string
+    at: number
+}
+interface TamperCase {
+    name: string
+    records: string[]
+    /** what the head-end (tags known) reports */
+    headend: Expect
+    /** what the meter (links and checkpoint only) reports */
+    meter: Expect
+}
+
+export function generate(): { json: string; ts: string } {
+    const secret = hexToBytes("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+    const meterId = hexToBytes("7e57000000000001")
+    const key0 = chainKey0(secret, meterId)
+    const plan: [number, number, string][] = [
+        [0x01, 0, bytesToHex(meterId)], // genesis: payload = meter id
+        [0x10, 1764000000, "0001e240000003e8"], // interval close (opaque payload)
+        [0x10, 1764001800, "0001e628000003f2"],
+        [0x21, 1764002000, ""], // power up, empty payload
+        [0x10, 1764003600, "0001ea10000003fc"],
+        [0x30, 1764003700, "02"], // command rejected
+    ]
+    let key = key0
+    let prev: Uint8Array = new Uint8Array(32)
+    const records: Uint8Array[] = []
+    const out: { kind: number; seq: number; time: number; payload: string; key: string; encoded: string; hash: string }[] = []
+    plan.forEach(([kind, time, payload], seq) => {
+        const enc = sealRecord(key, kind, seq, time, hexToBytes(payload), prev)
+        out.push({ kind, seq, time, payload, key: bytesToHex(key), encoded: bytesToHex(enc), hash: bytesToHex(recordHash(enc)) })
+        records.push(enc)
+        prev = recordHash(enc)
+        key = evolveKey(key)
+    })
+    const head = { seq: records.length - 1, hash: bytesToHex(prev) }
+
+    const hex = (rs: Uint8Array[]) => rs.map(r => bytesToHex(r))
+    const flip = (i: number, off: number): Uint8Array[] => {
+        const rs = records.map(r => r.slice())
+        rs[i][off] ^= 0x01
+        return rs
+    }
+    const payLen = (i: number) => records[i][10]
+    const T = 2 // the record we tamper with
+    const cases: TamperCase[] = [
+        { name: "flip version", records: hex(flip(T, 0)), headend: e("malformed", T), meter: e("malformed", T) },
+        { name: "flip kind", records: hex(flip(T, 1)), headend: e("bad-tag", T), meter: e("bad-link", T + 1) },
+        { name: "flip seq", records: hex(flip(T, 5)), headend: e("gap", T), meter: e("gap", T) },
+        { name: "flip time", records: hex(flip(T, 9)), headend: e("bad-tag", T), meter: e("bad-link", T + 1) },
+        { name: "flip payload length", records: hex(flip(T, 10)), headend: e("malformed", T), meter: e("malformed", T) },
+        { name: "flip payload", records: hex(flip(T, 11)), headend: e("bad-tag", T), meter: e("bad-link", T + 1) },
+        { name: "flip prev hash", records: hex(flip(T, 11 + payLen(T) + 5)), headend: e("bad-link", T), meter: e("bad-link", T) },
+        { name: "flip tag", records: hex(flip(T, 11 + payLen(T) + 32 + 3)), headend: e("bad-tag", T), meter: e("bad-link", T + 1) },
+        {
+            name: "flip tag of the newest record",
+            records: hex(flip(5, records[5].length - 1)),
+            headend: e("bad-tag", 5),
+            meter: e("bad-link", 5),
+        },
+        {
+            name: "swap two records",
+            records: hex([records[0], records[1], records[3], records[2], records[4], records[5]]),
+            headend: e("gap", 2),
+            meter: e("gap", 2),
+        },
+        { name: "delete a middle record", records: hex(records.filter((_, i) => i !== 3)), headend: e("gap", 3), meter: e("gap", 3) },
+        { name: "drop the tail", records: hex(records.slice(0, 4)), headend: e("truncated", 4), meter: e("truncated", 4) },
+        { name: "replay an old record", records: hex([...records, records[2]]), headend: e("gap", 6), meter: e("gap", 6) },
+        (() => {
+            // a validly tagged but different record 3 (an older version of it, replayed)
+            let k = key0
+            for (let i = 0; i < 3; i++) k = evolveKey(k)
+            const stale = sealRecord(k, 0x21, 3, 1764001999, new Uint8Array(0), recordHash(records[2]))
+            const rs = [...records.slice(0, 3), stale, ...records.slice(4)]
+            return { name: "replay a stale version of a record", records: hex(rs), headend: e("bad-link", 4), meter: e("bad-link", 4) }
+        })(),
+        (() => {
+            // rewrite record 3 and re-link everything after it, without the keys
+            const rs = records.slice(0, 3)
+            let p = recordHash(rs[2])
+            for (let i = 3; i < records.length; i++) {
+                const [kind, time, payload] = plan[i]
+                const r = sealRecord(new Uint8Array(32), kind, i, time, hexToBytes(payload || "00"), p)
+                rs.push(r)
+                p = recordHash(r)
+            }
+            return { name: "rewrite and re-link the tail", records: hex(rs), headend: e("bad-tag", 3), meter: e("bad-link", 5) }
+        })(),
+    ]
+    const data = {
+        description:
+            "trustmeter index chain v1 (docs/index-store.md). key0 = HKDF-SHA256(secret, salt=meterId, info='trustmeter/chain/v1'); " +
+            "records[i].key = K_i; tamper cases are verified against checkpoint = head.",
+        secret: bytesToHex(secret),
+        meterId: bytesToHex(meterId),
+        key0: bytesToHex(key0),
+        records: out,
+        head,
+        checkpointDigest: bytesToHex(checkpointDigest(meterId, { seq: head.seq, hash: hexToBytes(head.hash) })),
+        tamper: cases,
+    }
+    const json = JSON.stringify(data, null, 2) + "\n"
+    const ts =
+        "// GENERATED by test/vectors/chain-gen.ts from the same data as test/vectors/chain.json: do not edit.\n" +
+        "// npx tsx test/vectors/chain-gen.ts regenerates it; test/node/chain_vectors.test.ts fails when stale.\n\n" +
+        `export const CHAIN_SECRET = "${data.secret}"\n` +
+        `export const CHAIN_METER_ID = "${data.meterId}"\n` +
+        `export const CHAIN_KEY0 = "${data.key0}"\n` +
+        `export const CHAIN_CHECKPOINT_DIGEST = "${data.checkpointDigest}"\n` +
+        `export const CHAIN_HEAD_SEQ = ${head.seq}\n` +
+        `export const CHAIN_HEAD_HASH = "${head.hash}"\n\n` +
+        "/** kind, time, payload hex, K_seq hex, encoded hex, record hash hex (seq = index) */\n" +
+        "export const CHAIN_RECORDS: string[][] = [\n" +
+        out.map(r => `    ["${r.kind}", "${r.time}", "${r.payload}", "${r.key}", "${r.encoded}", "${r.hash}"],\n`).join("") +
+        "]\n\n" +
+        "/** name, meter's TamperReason code, at, then the records */\n" +
+        "export const CHAIN_TAMPER: string[][] = [\n" +
+        cases
+            .map(c => `    [${JSON.stringify(c.name)}, "${REASON_CODE[c.meter.reason]}", "${c.meter.at}",\n` + c.records.map(r => `        "${r}",\n`).join("") + "    ],\n")
+            .join("") +
+        "]\n"
+    return { json, ts }
+}
+
+function e(reason: string, at: number): Expect {
+    return { reason, at }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+    const { json, ts } = generate()
+    writeFileSync(JSON_PATH, json)
+    writeFileSync(TS_PATH, ts)
+    console.log(`wrote ${JSON_PATH} and ${TS_PATH}`)
+}
