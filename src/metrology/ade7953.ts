@@ -1,0 +1,119 @@
+import { I2CPort } from "../board/board"
+import { EnergyCounter, EnergySource, SourceReading } from "./source"
+
+/**
+ * ADE7953 single-phase metering IC (Analog Devices) on `board.i2c`: the IC integrates active
+ * energy itself, the driver reads its energy register once per tick. DeviceScript reaches
+ * I2C on both boards (the HLW8012/BL0937 need pulse timing at kHz rates and the PZEM-004T a
+ * UART that DeviceScript's board layer does not expose here). Wiring: docs/metrology.md.
+ *
+ * The register AENERGYA is read-with-reset (LCYCMODE.RSTREAD, the power-on default, which
+ * init() sets again), so every read returns the energy since the previous one: positive is
+ * import, negative export. `lsbPerKWh` (settings `mt.adeLsbKWh`) is the calibration: LSBs of
+ * AENERGYA per kWh, found by running a known load (docs/metrology.md, "Calibration").
+ * After `failLimit` failed reads in a row (NACK: IC silent, wire cut) reads report a fault.
+ */
+export class Ade7953Source implements EnergySource {
+    readonly kind = "ade7953"
+    private i2c: I2CPort
+    private address: number
+    private imp: EnergyCounter
+    private exp: EnergyCounter
+    private failLimit: number
+    private fails = 0
+    private ready = false
+    private lastMeterMs = -1
+    private lastW = 0
+
+    constructor(i2c: I2CPort, opts?: Ade7953Options) {
+        const o = opts || {}
+        this.i2c = i2c
+        this.address = o.address === undefined ? Ade7953.Address : o.address
+        const lsb = o.lsbPerKWh === undefined ? DEFAULT_LSB_PER_KWH : o.lsbPerKWh
+        this.imp = new EnergyCounter(lsb)
+        this.exp = new EnergyCounter(lsb)
+        this.failLimit = o.failLimit === undefined ? 3 : o.failLimit
+    }
+
+    /** Unlocks and writes the datasheet's optimum setting, sets RSTREAD, checks the IC answers. */
+    async init(): Promise<void> {
+        const v = await this.readU8(Ade7953.Version)
+        // a bus without the IC reads as all ones (pull-ups) or all zeros
+        if (v === 0 || v === 0xff) throw new Error(`ade7953: implausible version ${v}`)
+        await this.i2c.writeBuf(this.address, Buffer.from([0x00, Ade7953.Unlock, Ade7953.UnlockKey]))
+        await this.i2c.writeBuf(this.address, Buffer.from([0x01, 0x20, 0x00, Ade7953.OptimumValue]))
+        await this.i2c.writeBuf(this.address, Buffer.from([0x00, Ade7953.LineCycleMode, Ade7953.RstRead]))
+        this.ready = true
+    }
+
+    async read(meterMs: number): Promise<SourceReading> {
+        const dt = this.lastMeterMs < 0 ? 0 : meterMs - this.lastMeterMs
+        this.lastMeterMs = meterMs
+        try {
+            if (!this.ready) await this.init()
+            const b = await this.i2c.readReg(this.address, Buffer.from([0x03, 0x1e]), 4)
+            const raw = signed24(b)
+            this.fails = 0
+            const imp = raw > 0 ? this.imp.add(raw) : 0
+            const exp = raw < 0 ? this.exp.add(-raw) : 0
+            if (dt > 0) this.lastW = Math.round(((imp - exp) * 3600) / dt)
+            return { importMWh: imp, exportMWh: exp, powerW: this.lastW, ok: true }
+        } catch (e) {
+            this.fails++
+            // re-initialise once the IC answers again (it may have been reset)
+            this.ready = false
+            const msg = (e as Error).message
+            if (this.fails < this.failLimit) return { importMWh: 0, exportMWh: 0, powerW: this.lastW, ok: true }
+            return { importMWh: 0, exportMWh: 0, powerW: 0, ok: false, reason: `ade7953: ${this.fails} failed reads: ${msg}` }
+        }
+    }
+
+    private async readU8(reg: number): Promise<number> {
+        const b = await this.i2c.readReg(this.address, Buffer.from([reg >> 8, reg & 0xff]), 1)
+        if (b.length !== 1) throw new Error(`ade7953: short read of register ${reg}`)
+        return b[0]
+    }
+}
+
+/** ADE7953 I2C address and registers (ADE7953 datasheet Rev. C, Table 19 ff. and "Optimum settings"). */
+export const enum Ade7953 {
+    /** 7-bit I2C address */
+    Address = 0x38,
+    /** 8-bit: LCYCMODE, bit 6 RSTREAD (energy registers reset on read) */
+    LineCycleMode = 0x04,
+    RstRead = 0x40,
+    /** 8-bit: write 0xAD here to unlock register 0x120 */
+    Unlock = 0xfe,
+    UnlockKey = 0xad,
+    /** 16-bit register 0x120 must hold 0x0030 ("optimum settings") */
+    OptimumValue = 0x30,
+    /** 8-bit silicon version */
+    Version = 0x702,
+    /** 32-bit view of the 24-bit signed AENERGYA */
+    EnergyA = 0x31e,
+}
+
+/** Default calibration (LSB/kWh); every installation must be calibrated. */
+export const DEFAULT_LSB_PER_KWH = 100000
+
+/** Settings of the ADE7953 driver (`mt.adeAddr`, `mt.adeLsbKWh`). */
+export interface Ade7953Options {
+    /** 7-bit I2C address, default 0x38 */
+    address?: number
+    /** calibration: AENERGYA LSBs per kWh */
+    lsbPerKWh?: number
+    /** failed reads in a row before the source reports a fault, default 3 */
+    failLimit?: number
+}
+
+/**
+ * The 24-bit two's-complement value in the low 3 bytes of a big-endian 32-bit read; the top
+ * byte must be its sign extension, else the bus delivered garbage.
+ */
+export function signed24(b: Buffer): number {
+    if (b.length !== 4) throw new Error(`ade7953: ${b.length}-byte read, 4 expected`)
+    const neg = (b[1] & 0x80) !== 0
+    if (b[0] !== (neg ? 0xff : 0x00)) throw new Error(`ade7953: top byte ${b[0]} is not a sign extension`)
+    const v = b[1] * 65536 + b[2] * 256 + b[3]
+    return neg ? v - 16777216 : v
+}

@@ -1,0 +1,137 @@
+import { readSetting, writeSetting } from "@devicescript/settings"
+import { Board } from "../board/board"
+import { Ade7953Source } from "./ade7953"
+import { CalendarCheck, TariffCalendar, decodeCalendar } from "./calendar"
+import { MeterClock } from "./clock"
+import { HouseholdSource } from "./household"
+import { Metrology } from "./metrology"
+import { PulseSource } from "./pulse"
+import { EnergySource } from "./source"
+
+/**
+ * The imperative shell of metrology: reads the `mt.` settings, builds the clock, the source
+ * and the engine, ticks it on a timer, and persists the tariff calendar. The lead wires this
+ * into `src/app.ts` (docs/metrology.md, "Wiring"); everything it builds is pure and tested
+ * apart from it.
+ */
+export interface MetrologyConfig {
+    /** "sim" (default in the simulator), "pulse" (default on boards) or "ade7953" */
+    source: string
+    intervalMin: number
+    /** simulation time scale (ignored on hardware: always 1) */
+    scale: number
+    tickMs: number
+    seed: number
+    baseW: number
+    solarW: number
+    impPerKWh: number
+    pulseDir: string
+    silentS: number
+    adeAddr: number
+    adeLsbKWh: number
+}
+
+/** Settings keys (<= 13 characters, prefix `mt.`) and defaults; docs/metrology.md lists them. */
+export async function loadMetrologyConfig(board: Board): Promise<MetrologyConfig> {
+    return {
+        source: await str("mt.source", board.simulated ? "sim" : "pulse"),
+        intervalMin: await num("mt.ivlMin", 30),
+        scale: board.simulated ? await num("mt.scale", 1) : 1,
+        tickMs: await num("mt.tickMs", 1000),
+        seed: await num("mt.seed", 1),
+        baseW: await num("mt.baseW", 180),
+        solarW: await num("mt.solarW", 2500),
+        impPerKWh: await num("mt.impKWh", 1000),
+        pulseDir: await str("mt.pulseDir", "import"),
+        silentS: await num("mt.silentS", 3600),
+        adeAddr: await num("mt.adeAddr", 0x38),
+        adeLsbKWh: await num("mt.adeLsbKWh", 100000),
+    }
+}
+
+/** Builds the source named by `cfg.source` over the board's ports. */
+export function createSource(board: Board, clock: MeterClock, cfg: MetrologyConfig): EnergySource {
+    if (cfg.source === "pulse")
+        return new PulseSource(board.pulseInput, { impPerKWh: cfg.impPerKWh, direction: cfg.pulseDir, silentS: cfg.silentS })
+    if (cfg.source === "ade7953") return new Ade7953Source(board.i2c, { address: cfg.adeAddr, lsbPerKWh: cfg.adeLsbKWh })
+    return new HouseholdSource(clock, { seed: cfg.seed, baseW: cfg.baseW, solarPeakW: cfg.solarW })
+}
+
+/** What `startMetrology` hands back to the wiring. */
+export interface MeteringUnit {
+    clock: MeterClock
+    meter: Metrology
+    source: EnergySource
+    config: MetrologyConfig
+    /** starts the tick timer; call after subscribing to events and restoring the snapshot */
+    run(): void
+}
+
+/**
+ * Reads the settings, builds clock, source and engine, and loads the persisted calendar
+ * (`mt.cal`). Nothing ticks until `run()`, so the caller can restore a snapshot first.
+ */
+export async function startMetrology(board: Board): Promise<MeteringUnit> {
+    const cfg = await loadMetrologyConfig(board)
+    const clock = new MeterClock({ scale: cfg.scale })
+    const source = createSource(board, clock, cfg)
+    const meter = new Metrology({ clock: clock, source: source, intervalMin: cfg.intervalMin })
+    const hex: string = await readSetting("mt.cal", "")
+    if (hex) {
+        try {
+            meter.setCalendar(decodeCalendar(Buffer.from(hex, "hex")))
+        } catch (e) {
+            console.log(`metrology: stored calendar rejected: ${(e as Error).message}`)
+        }
+    }
+    let running = false
+    return {
+        clock: clock,
+        meter: meter,
+        source: source,
+        config: cfg,
+        run: () => {
+            if (running) return
+            running = true
+            // a slow I2C read must not overlap the next tick: skip the tick instead
+            let busy = false
+            setInterval(async () => {
+                if (busy) return
+                busy = true
+                try {
+                    await meter.tick()
+                } finally {
+                    busy = false
+                }
+            }, cfg.tickMs)
+        },
+    }
+}
+
+/**
+ * Applies the bytes of an authenticated "set tariff" command: decode, validate, switch,
+ * persist to `mt.cal`. Returns the reason when the calendar is rejected (nothing changes).
+ */
+export async function applyTariff(meter: Metrology, calendarBytes: Buffer): Promise<CalendarCheck> {
+    let cal: TariffCalendar
+    try {
+        cal = decodeCalendar(calendarBytes)
+    } catch (e) {
+        return { ok: false, reason: (e as Error).message }
+    }
+    const c = meter.setCalendar(cal)
+    if (c.ok) await writeSetting("mt.cal", calendarBytes.toString("hex"))
+    return c
+}
+
+async function num(key: string, def: number): Promise<number> {
+    const v: any = await readSetting(key, def)
+    if (typeof v === "number") return v
+    const n = parseFloat(v + "")
+    return isNaN(n) ? def : n
+}
+
+async function str(key: string, def: string): Promise<string> {
+    const v: any = await readSetting(key, def)
+    return v + ""
+}

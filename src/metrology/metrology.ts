@@ -1,0 +1,403 @@
+import { ClockStep, MeterClock } from "./clock"
+import {
+    CalendarCheck,
+    TariffCalendar,
+    defaultCalendar,
+    nextTariffEdge,
+    registerAt,
+    validateCalendar,
+} from "./calendar"
+import { IntervalRecord, IntervalStatus, isIntervalLength } from "./interval"
+import { EnergySource } from "./source"
+import { MetrologySnapshot, decodeSnapshot, encodeSnapshot } from "./snapshot"
+import { MaxDemand, Registers, zeroRegisters } from "./registers"
+
+/**
+ * The metrology engine: turns a source's energy into billing registers, the interval
+ * profile, time-of-use registers and maximum demand.
+ *
+ * - Registers are integers in mWh (doubles stay exact up to 2^53 mWh); each tick's energy
+ *   is split over interval boundaries, tariff band edges and clock steps in proportion to
+ *   meter time, with cumulative floors, so the parts always add up to the whole: no drift,
+ *   no loss, no double count. The TOU registers of each direction sum to its total.
+ * - Intervals are aligned to UTC (to meter time since power-up while the time is unknown).
+ * - Time comes in as a parameter (`tick(nowMs)`, `accumulate(nowMs, ...)`), so tests drive
+ *   it by hand; nothing here touches flash: `snapshot()`/`restore()` hand the state to the store.
+ */
+export class Metrology {
+    private clock: MeterClock
+    private source: EnergySource
+    private lengthMin: number
+    private cal: TariffCalendar
+    private regs: Registers
+    private md: MaxDemand = { watts: 0, start: 0 }
+    private closeHandlers: ((r: IntervalRecord) => void)[] = []
+    private eventHandlers: ((kind: MetrologyEventKind, detail: string) => void)[] = []
+
+    // where the last tick left off
+    private lastMeterMs = -1
+    /** position in the current time frame: UTC ms when `known`, else meter ms */
+    private posMs = 0
+    private known = false
+    private open: OpenInterval = null
+    private pendingSteps: ClockStep[] = []
+    /** the interval that was open when the power failed, closed at the first tick */
+    private restored: IntervalRecord = null
+    private faulty = false
+    private faultReason = ""
+    private lastPowerW = 0
+
+    constructor(opts: MetrologyOptions) {
+        this.clock = opts.clock
+        this.source = opts.source
+        this.lengthMin = opts.intervalMin === undefined ? 30 : opts.intervalMin
+        if (!isIntervalLength(this.lengthMin)) throw new RangeError(`interval length ${this.lengthMin} min: 15, 30 or 60`)
+        this.cal = defaultCalendar()
+        if (opts.calendar) {
+            const c = this.setCalendar(opts.calendar)
+            if (!c.ok) throw new RangeError("calendar: " + (c as any).reason)
+        }
+        this.regs = zeroRegisters()
+        const self = this
+        this.clock.onStep(step => {
+            self.pendingSteps.push(step)
+        })
+    }
+
+    /** `handler` receives every closed interval (the store and the uplink subscribe) */
+    onIntervalClose(handler: (r: IntervalRecord) => void): void {
+        this.closeHandlers.push(handler)
+    }
+
+    /** `handler` receives events: source-fault, source-recovered, clock-step, tariff-set, demand-reset, power-down */
+    onEvent(handler: (kind: MetrologyEventKind, detail: string) => void): void {
+        this.eventHandlers.push(handler)
+    }
+
+    /**
+     * One measurement step: reads the source at `nowMs` (real millis, default the clock's)
+     * and accumulates. A throwing source counts as a fault reading with no energy.
+     */
+    async tick(nowMs?: number): Promise<void> {
+        const n = nowMs === undefined ? this.clock.millis() : nowMs
+        const m = this.clock.meterMs(n)
+        let imp = 0
+        let exp = 0
+        let ok = false
+        let reason = ""
+        try {
+            const r = await this.source.read(m)
+            imp = r.importMWh
+            exp = r.exportMWh
+            ok = r.ok
+            reason = r.reason || ""
+            this.lastPowerW = r.powerW
+        } catch (e) {
+            reason = (e as Error).message
+            this.lastPowerW = 0
+        }
+        this.setSourceHealth(ok, reason)
+        this.accumulate(n, imp, exp)
+    }
+
+    /**
+     * The pure core: `importMWh`/`exportMWh` (whole, >= 0) were measured since the previous
+     * call and end at real millis `nowMs`. Splits them over interval boundaries, band edges
+     * and clock steps, updates registers, closes intervals.
+     */
+    accumulate(nowMs: number, importMWh: number, exportMWh: number): void {
+        if (!(importMWh >= 0 && exportMWh >= 0) || Math.floor(importMWh) !== importMWh || Math.floor(exportMWh) !== exportMWh)
+            throw new RangeError(`metrology: energy ${importMWh}/${exportMWh} mWh is not whole and >= 0`)
+        const m = this.clock.meterMs(nowMs)
+        if (this.lastMeterMs < 0) {
+            this.start(m)
+            this.add(importMWh, exportMWh, this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister)
+            return
+        }
+        const end = m < this.lastMeterMs ? this.lastMeterMs : m
+        const split = new EnergySplit(importMWh, exportMWh, end - this.lastMeterMs)
+        const t0 = this.lastMeterMs
+        let t = t0
+        const steps = this.pendingSteps
+        this.pendingSteps = []
+        for (const s of steps) {
+            let at = s.atMeterMs
+            if (at < t) at = t
+            if (at > end) at = end
+            this.advance(t - t0, at - t0, split)
+            t = at
+            this.applyStep(s)
+        }
+        this.advance(t - t0, end - t0, split)
+        this.lastMeterMs = end
+    }
+
+    /** a copy of the registers */
+    registers(): Registers {
+        return {
+            importMWh: this.regs.importMWh,
+            exportMWh: this.regs.exportMWh,
+            touImportMWh: this.regs.touImportMWh.slice(0),
+            touExportMWh: this.regs.touExportMWh.slice(0),
+        }
+    }
+
+    /** the highest interval demand of the billing period and the start of its interval */
+    maxDemand(): MaxDemand {
+        return { watts: this.md.watts, start: this.md.start }
+    }
+
+    /** starts a new billing period's maximum demand (the head-end's billing command) */
+    resetMaxDemand(): void {
+        this.md = { watts: 0, start: 0 }
+        this.emit("demand-reset", "")
+    }
+
+    /** the interval being measured now, as it would close now (null before the first tick) */
+    openInterval(): IntervalRecord {
+        return this.open ? this.record(this.open) : null
+    }
+
+    /** the interval length in minutes (15, 30, 60) */
+    intervalMinutes(): number {
+        return this.lengthMin
+    }
+
+    /** the latest power the source reported, W (+ import, - export) */
+    powerW(): number {
+        return this.lastPowerW
+    }
+
+    /** true while the source reports a fault */
+    sourceFault(): boolean {
+        return this.faulty
+    }
+
+    /** the calendar in force */
+    calendar(): TariffCalendar {
+        return this.cal
+    }
+
+    /**
+     * Replaces the TOU calendar after validating it (the command verifier calls this with a
+     * decoded, authenticated "set tariff" command). Energy from the next tick on follows it.
+     */
+    setCalendar(cal: TariffCalendar): CalendarCheck {
+        const c = validateCalendar(cal)
+        if (!c.ok) return c
+        this.cal = cal
+        this.emit("tariff-set", "calendar " + cal.id)
+        return c
+    }
+
+    /** Everything needed to resume after a restart (layout: docs/metrology.md, "Snapshot"). */
+    snapshot(): Buffer {
+        return encodeSnapshot({
+            lengthMin: this.lengthMin,
+            registers: this.regs,
+            maxDemand: this.md,
+            open: this.open ? this.record(this.open) : this.restored,
+        })
+    }
+
+    /**
+     * Resumes from a snapshot taken before a restart; call it before the first tick. The
+     * interval that was open then is closed at the first tick, flagged PowerDown. Throws
+     * RangeError on a malformed snapshot (the meter then starts from zero: the store decides).
+     */
+    restore(buf: Buffer): void {
+        if (this.lastMeterMs >= 0) throw new Error("metrology: restore() after the first tick")
+        const s: MetrologySnapshot = decodeSnapshot(buf)
+        this.regs = s.registers
+        this.md = s.maxDemand
+        this.restored = s.open
+    }
+
+    // ---- internals ----
+
+    private emit(kind: MetrologyEventKind, detail: string) {
+        for (const h of this.eventHandlers) h(kind, detail)
+    }
+
+    private setSourceHealth(ok: boolean, reason: string) {
+        if (!ok) {
+            if (this.open) this.open.status |= IntervalStatus.SourceFault
+            if (!this.faulty) {
+                this.faulty = true
+                this.faultReason = reason
+                this.emit("source-fault", reason)
+            }
+        } else if (this.faulty) {
+            this.faulty = false
+            this.emit("source-recovered", this.faultReason)
+        }
+    }
+
+    /** first tick after power-up */
+    private start(m: number) {
+        if (this.restored) {
+            const r = this.restored
+            this.restored = null
+            r.status |= IntervalStatus.PowerDown
+            this.emit("power-down", "interval " + r.start)
+            this.closeRecord(r)
+        }
+        // a clock set before the first tick is simply the frame we start in
+        this.pendingSteps = []
+        this.lastMeterMs = m
+        this.setFrame(m)
+        this.openAt(IntervalStatus.PartialPowerUp)
+    }
+
+    private setFrame(m: number) {
+        const u = this.clock.utcMsAtMeter(m)
+        this.known = u >= 0
+        this.posMs = this.known ? u : m
+    }
+
+    private lengthMs(): number {
+        return this.lengthMin * 60000
+    }
+
+    private openAt(status: number) {
+        const L = this.lengthMs()
+        const startMs = Math.floor(this.posMs / L) * L
+        let st = status
+        if (!this.known) st |= IntervalStatus.TimeUnknown
+        if (this.faulty) st |= IntervalStatus.SourceFault
+        this.open = { startMs: startMs, status: st, coveredMs: 0, importMWh: 0, exportMWh: 0 }
+    }
+
+    /** moves the position by meter time [from, to) (offsets from the tick's start), taking energy */
+    private advance(from: number, to: number, split: EnergySplit) {
+        let t = from
+        for (;;) {
+            const L = this.lengthMs()
+            const boundary = this.open.startMs + L
+            let cut = this.posMs + (to - t)
+            if (boundary < cut) cut = boundary
+            if (this.known) {
+                const edge = nextTariffEdge(this.cal, this.posMs)
+                if (edge < cut) cut = edge
+            }
+            const seg = cut - this.posMs
+            const band = this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister
+            t += seg
+            split.take(t)
+            this.add(split.lastImport, split.lastExport, band)
+            this.open.coveredMs += seg
+            this.posMs = cut
+            if (cut >= boundary) {
+                this.closeOpen()
+                this.openAt(IntervalStatus.Complete)
+            }
+            if (t >= to) return
+        }
+    }
+
+    private add(imp: number, exp: number, band: number) {
+        this.regs.importMWh += imp
+        this.regs.exportMWh += exp
+        this.regs.touImportMWh[band] += imp
+        this.regs.touExportMWh[band] += exp
+        this.open.importMWh += imp
+        this.open.exportMWh += exp
+    }
+
+    private applyStep(s: ClockStep) {
+        const wasKnown = this.known
+        const oldStart = this.open.startMs
+        this.setFrame(s.atMeterMs)
+        const L = this.lengthMs()
+        this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
+        if (wasKnown && this.known && Math.floor(this.posMs / L) * L === oldStart) {
+            // a small correction inside the same interval: no fragment, just the flag
+            this.open.status |= IntervalStatus.ClockAdjusted
+            return
+        }
+        this.open.status |= IntervalStatus.ClockAdjusted
+        this.closeOpen()
+        this.openAt(IntervalStatus.ClockAdjusted)
+    }
+
+    private record(o: OpenInterval): IntervalRecord {
+        let covered = Math.round(o.coveredMs / 1000)
+        if (covered > this.lengthMin * 60) covered = this.lengthMin * 60
+        return {
+            start: Math.floor(o.startMs / 1000),
+            lengthMin: this.lengthMin,
+            status: o.status,
+            coveredS: covered,
+            importMWh: o.importMWh,
+            exportMWh: o.exportMWh,
+        }
+    }
+
+    private closeOpen() {
+        const r = this.record(this.open)
+        this.open = null
+        this.closeRecord(r)
+    }
+
+    private closeRecord(r: IntervalRecord) {
+        // demand = average import power over the nominal interval, W (mWh * 3600 / (1000 * s))
+        const w = Math.floor((r.importMWh * 36) / (r.lengthMin * 600))
+        if (w > this.md.watts) this.md = { watts: w, start: r.status & IntervalStatus.TimeUnknown ? 0 : r.start }
+        for (const h of this.closeHandlers) h(r)
+    }
+}
+
+/** How the engine is built (see docs/metrology.md, "Wiring"). */
+export interface MetrologyOptions {
+    clock: MeterClock
+    source: EnergySource
+    /** 15, 30 (default) or 60 */
+    intervalMin?: number
+    /** initial TOU calendar (default: everything in register 0) */
+    calendar?: TariffCalendar
+}
+
+/** Kinds of metrology events; `detail` is a short human-readable string. */
+export type MetrologyEventKind = "source-fault" | "source-recovered" | "clock-step" | "tariff-set" | "demand-reset" | "power-down"
+
+interface OpenInterval {
+    /** aligned start, UTC ms (meter ms while the time is unknown) */
+    startMs: number
+    status: number
+    coveredMs: number
+    importMWh: number
+    exportMWh: number
+}
+
+/**
+ * Hands out a tick's energy over its duration: take(t) gives the share of [0, t) not yet
+ * given, floor(E * t / D) cumulatively, so all shares add up to exactly E.
+ */
+class EnergySplit {
+    private imp: number
+    private exp: number
+    private d: number
+    private givenImp = 0
+    private givenExp = 0
+    lastImport = 0
+    lastExport = 0
+
+    constructor(imp: number, exp: number, durationMs: number) {
+        this.imp = imp
+        this.exp = exp
+        this.d = durationMs
+    }
+
+    take(t: number) {
+        let i = this.imp
+        let e = this.exp
+        if (this.d > 0 && t < this.d) {
+            i = Math.floor((this.imp * t) / this.d)
+            e = Math.floor((this.exp * t) / this.d)
+        }
+        this.lastImport = i - this.givenImp
+        this.lastExport = e - this.givenExp
+        this.givenImp = i
+        this.givenExp = e
+    }
+}
