@@ -1,0 +1,186 @@
+import * as ds from "@devicescript/core"
+import { describe, test, expect } from "@devicescript/test"
+import { IndexStore, KEY_HEAD } from "../../src/store/indexstore"
+import { memoryFlash, MemoryFlash } from "../../src/store/flash"
+import { RecordKind, TamperReason, decodeRecord, getU32BE } from "../../src/store/record"
+import { chainKey0, evolveKey, tagValid, verifySegment, GENESIS_PREV } from "../../src/store/chain"
+
+const ID = Buffer.from("7e57000000000001", "hex")
+const SECRET = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex")
+
+async function open(f: MemoryFlash, slots = 6, onAlert?: (k: number, p: Buffer) => void) {
+    return await IndexStore.open({ meterId: ID, meterSecret: SECRET, flash: f, slots: slots, onAlert: onAlert, snapshotPeriodMs: 1000 })
+}
+
+function interval(n: number) {
+    const b = Buffer.alloc(4)
+    b.setAt(0, "u32", n)
+    return b
+}
+
+/** What the head-end does: links against the head, and every tag from K_0. */
+async function headEndCheck(s: IndexStore) {
+    const recs = s.recordsAfter(-1, 1000)
+    const first = decodeRecord(recs[0]).seq
+    let key = chainKey0(SECRET, ID)
+    for (let i = 0; i < first; i++) key = evolveKey(key)
+    for (let i = 0; i < recs.length; i++) {
+        expect(tagValid(key, recs[i])).toBe(true)
+        key = evolveKey(key)
+    }
+    const anchor = first === 0 ? { seq: -1, hash: GENESIS_PREV } : { seq: first - 1, hash: decodeRecord(recs[0]).prev }
+    const v = await verifySegment(recs, anchor, s.head())
+    expect(v.ok).toBe(true)
+    return recs
+}
+
+describe("index store: persistence", () => {
+    test("a new store starts with a genesis record and reopens where it left off", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        expect(s.head().seq).toBe(0)
+        const g = decodeRecord(s.recordsAfter(-1, 1)[0])
+        expect(g.kind).toBe(RecordKind.Genesis)
+        expect(g.payload.toString("hex")).toBe(ID.toString("hex"))
+        const r = await s.append(RecordKind.IntervalClose, 1764000000, interval(7))
+        expect(r.seq).toBe(1)
+        expect(r.time).toBe(1764000000)
+        const s2 = await open(f)
+        expect(s2.head().seq).toBe(1)
+        expect(s2.head().hash.toString("hex")).toBe(s.head().hash.toString("hex"))
+        expect(s2.verdict().ok).toBe(true)
+        await s2.append(RecordKind.IntervalClose, 0, interval(8))
+        await headEndCheck(s2)
+    })
+    test("the stored key is K_{head+1}: every key that tagged a stored record is gone", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        for (let i = 0; i < 3; i++) await s.append(RecordKind.IntervalClose, 0, interval(i))
+        const hd = f.raw[KEY_HEAD]
+        const stored = hd.slice(7 + 32, 7 + 64).toString("hex")
+        let k = chainKey0(SECRET, ID)
+        for (let i = 0; i <= 3; i++) {
+            expect(stored === k.toString("hex")).toBe(false)
+            k = evolveKey(k)
+        }
+        expect(stored).toBe(k.toString("hex"))
+    })
+    test("a power cut before the record is written loses only that record", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        await s.append(RecordKind.IntervalClose, 0, interval(1))
+        f.cutAfter(0)
+        let threw = false
+        try {
+            await s.append(RecordKind.IntervalClose, 0, interval(2))
+        } catch (e) {
+            threw = true
+        }
+        expect(threw).toBe(true)
+        f.restore()
+        const s2 = await open(f)
+        expect(s2.head().seq).toBe(1)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.verdict().resumed).toBe(false)
+        await s2.append(RecordKind.IntervalClose, 0, interval(2))
+        await headEndCheck(s2)
+    })
+    test("a power cut between record and head is completed at boot", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        await s.append(RecordKind.IntervalClose, 0, interval(1))
+        f.cutAfter(1)
+        let threw = false
+        try {
+            await s.append(RecordKind.IntervalClose, 0, interval(2))
+        } catch (e) {
+            threw = true
+        }
+        expect(threw).toBe(true)
+        f.restore()
+        const s2 = await open(f)
+        expect(s2.head().seq).toBe(2)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.verdict().resumed).toBe(true)
+        await s2.append(RecordKind.IntervalClose, 0, interval(3))
+        const recs = await headEndCheck(s2)
+        expect(recs.length).toBe(4)
+    })
+    test("records after a seq come oldest first, bounded by max", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        for (let i = 1; i <= 4; i++) await s.append(RecordKind.IntervalClose, 0, interval(i))
+        const r = s.recordsAfter(1, 2)
+        expect(r.length).toBe(2)
+        expect(decodeRecord(r[0]).seq).toBe(2)
+        expect(decodeRecord(r[1]).seq).toBe(3)
+        expect(s.recordsAfter(4, 10).length).toBe(0)
+    })
+    test("snapshots are rate-limited unless forced, and survive a reboot", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        expect(s.loadSnapshot()).toBe(undefined)
+        expect(await s.saveSnapshot(interval(1))).toBe(false)
+        expect(await s.saveSnapshot(interval(2), true)).toBe(true)
+        expect(await s.saveSnapshot(interval(3))).toBe(false)
+        await ds.sleep(1100)
+        expect(await s.saveSnapshot(interval(4))).toBe(true)
+        const s2 = await open(f)
+        expect(s2.loadSnapshot().getAt(0, "u32")).toBe(4)
+    })
+})
+
+describe("index store: acknowledgements and a full store", () => {
+    test("unacknowledged records are never evicted: one StoreFull record, then refusals", async () => {
+        const f = memoryFlash()
+        const alerts: number[] = []
+        const s = await open(f, 6, (k, p) => alerts.push(k))
+        // slots 0..5: genesis + 4 records, the 6th slot takes the StoreFull alert
+        for (let i = 1; i <= 4; i++) expect((await s.append(RecordKind.IntervalClose, 0, interval(i))).seq).toBe(i)
+        expect(await s.append(RecordKind.IntervalClose, 0, interval(5))).toBe(null)
+        expect(s.isFull()).toBe(true)
+        expect(s.head().seq).toBe(5)
+        expect(decodeRecord(s.recordsAfter(4, 1)[0]).kind).toBe(RecordKind.StoreFull)
+        expect(alerts.length).toBe(1)
+        expect(alerts[0]).toBe(RecordKind.StoreFull)
+        expect(await s.append(RecordKind.IntervalClose, 0, interval(6))).toBe(null)
+        expect(s.head().seq).toBe(5)
+        // every unacknowledged record is still there
+        expect(s.recordsAfter(-1, 100).length).toBe(6)
+        // an ack frees the slots up to it
+        expect(await s.acknowledge(3)).toBe(true)
+        expect(s.isFull()).toBe(false)
+        expect((await s.append(RecordKind.IntervalClose, 0, interval(7))).seq).toBe(6)
+        const s2 = await open(f, 6)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.acknowledged()).toBe(3)
+        expect(s2.head().seq).toBe(6)
+        // seq 0 was overwritten by seq 6; 1..6 remain
+        expect(decodeRecord(s2.recordsAfter(-1, 100)[0]).seq).toBe(1)
+        await headEndCheck(s2)
+    })
+    test("stale, future and wrong-hash acknowledgements are refused", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        for (let i = 1; i <= 3; i++) await s.append(RecordKind.IntervalClose, 0, interval(i))
+        expect(await s.acknowledge(4)).toBe(false)
+        expect(await s.acknowledge(2, Buffer.alloc(32))).toBe(false)
+        const h = s.head()
+        expect(await s.acknowledge(3, h.hash)).toBe(true)
+        expect(await s.acknowledge(2)).toBe(false)
+        expect(await s.acknowledge(3)).toBe(false)
+        expect(s.acknowledged()).toBe(3)
+    })
+    test("the chain keeps verifying after many laps of the ring", async () => {
+        const f = memoryFlash()
+        const s = await open(f, 4)
+        for (let i = 1; i <= 14; i++) {
+            await s.append(RecordKind.IntervalClose, 0, interval(i))
+            expect(await s.acknowledge(s.head().seq)).toBe(true)
+        }
+        const s2 = await open(f, 4)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.head().seq).toBe(14)
+        await headEndCheck(s2)
+    })
+})
