@@ -1,6 +1,7 @@
 import { digest } from "@devicescript/crypto"
 import { HEADER_SIZE, SIGNING_PREFIX } from "../../../src/crypto/envelope"
 import { KeyEntry, maskOf, Role } from "../../../src/crypto/keyring"
+import { setU16BE, setU32BE } from "../../../src/crypto/bytes"
 
 /**
  * Test kit for the command device tests: envelopes built on the meter itself, "signed"
@@ -62,13 +63,13 @@ export function testEnvelope(f: TestFields): Buffer {
     h[0] = 1
     h.blitAt(1, f.meterId || METER, 0, 8)
     h[9] = f.signer.id
-    h.setAt(10, "u32_be", 0)
-    h.setAt(14, "u32_be", f.counter)
-    h.setAt(18, "u32_be", f.notBefore || 0)
-    h.setAt(22, "u32_be", f.expiry || 2000000000)
+    setU32BE(h, 10, 0)
+    setU32BE(h, 14, f.counter)
+    setU32BE(h, 18, f.notBefore || 0)
+    setU32BE(h, 22, f.expiry || 2000000000)
     h[26] = f.opcode
     h[27] = f.cosigner ? 2 : 1
-    h.setAt(28, "u16_be", args.length)
+    setU16BE(h, 28, args.length)
     const body = Buffer.concat(h, args)
     const msg = Buffer.concat(Buffer.from(SIGNING_PREFIX), body)
     let out = Buffer.concat(body, Buffer.from([f.signer.id]), fakeSign(f.signer.publicKey, msg))
@@ -79,7 +80,7 @@ export function testEnvelope(f: TestFields): Buffer {
 /** u32 BE bytes. */
 export function u32(v: number): Buffer {
     const b = Buffer.alloc(4)
-    b.setAt(0, "u32_be", v)
+    setU32BE(b, 0, v)
     return b
 }
 
@@ -88,7 +89,7 @@ export function entryArgs(k: KeyEntry): Buffer {
     const b = Buffer.alloc(38)
     b[0] = k.id
     b[1] = k.role
-    b.setAt(2, "u32_be", k.mask)
+    setU32BE(b, 2, k.mask)
     b.blitAt(6, k.publicKey, 0, 32)
     return b
 }

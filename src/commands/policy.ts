@@ -1,0 +1,90 @@
+import { DurableRecord } from "../crypto/durable"
+import { FlashStore } from "../crypto/flash"
+import { getU16BE, getU32BE, setU16BE, setU32BE } from "../crypto/bytes"
+
+/**
+ * The settings signed commands change, kept in one DurableRecord `cv.pol`
+ * (docs/commands.md, "Policy record"): the privacy level the uplink reads, the disconnect
+ * safeguards, the anti-rollback numbers (uplink key epoch, firmware sequence, time floor)
+ * and today's count of remote disconnects. One record so each change is one atomic write.
+ */
+
+/** How finely the uplink may report consumption (docs/commands.md, "Set privacy level"). */
+export const enum PrivacyLevel {
+    HalfHourly = 0,
+    Daily = 1,
+    Monthly = 2,
+}
+
+/** Defaults before any command: DCUSA DCP 204's 600 s offset, daily reads (GB default without consent). */
+export const DEFAULT_RANDOM_LIMIT_S = 600
+export const MAX_RANDOM_LIMIT_S = 3600
+export const DEFAULT_DISCONNECTS_PER_DAY = 2
+export const MAX_DISCONNECTS_PER_DAY = 48
+export const POLICY_RECORD = "pol"
+const POLICY_FORMAT = 1
+const POLICY_SIZE = 23
+
+export class CommandPolicy {
+    privacy = PrivacyLevel.Daily
+    dualControl = false
+    maxDisconnectsPerDay = DEFAULT_DISCONNECTS_PER_DAY
+    randomLimitSeconds = DEFAULT_RANDOM_LIMIT_S
+    uplinkEpoch = 0
+    firmwareSequence = 0
+    /** the last UTC time set by a time sync: later syncs may not go back before it */
+    timeFloor = 0
+    /** UTC day (seconds / 86400) of `disconnectsToday` */
+    day = 0
+    disconnectsToday = 0
+    private record: DurableRecord
+
+    constructor(flash: FlashStore, prefix = "cv.") {
+        this.record = new DurableRecord(flash, prefix + POLICY_RECORD)
+    }
+
+    /** Loads the record; keeps the defaults when there is none. */
+    async load(): Promise<void> {
+        const b = await this.record.load()
+        if (!b || b.length !== POLICY_SIZE || b[0] !== POLICY_FORMAT) return
+        this.privacy = b[1]
+        this.dualControl = b[2] === 1
+        this.maxDisconnectsPerDay = b[3]
+        this.randomLimitSeconds = getU16BE(b, 4)
+        this.uplinkEpoch = getU32BE(b, 6)
+        this.firmwareSequence = getU32BE(b, 10)
+        this.timeFloor = getU32BE(b, 14)
+        this.day = getU32BE(b, 18)
+        this.disconnectsToday = b[22]
+    }
+
+    /** Persists the current values (one flash write). */
+    async save(): Promise<void> {
+        const b = Buffer.alloc(POLICY_SIZE)
+        b[0] = POLICY_FORMAT
+        b[1] = this.privacy
+        b[2] = this.dualControl ? 1 : 0
+        b[3] = this.maxDisconnectsPerDay
+        setU16BE(b, 4, this.randomLimitSeconds)
+        setU32BE(b, 6, this.uplinkEpoch)
+        setU32BE(b, 10, this.firmwareSequence)
+        setU32BE(b, 14, this.timeFloor)
+        setU32BE(b, 18, this.day)
+        b[22] = this.disconnectsToday
+        await this.record.save(b)
+    }
+
+    /**
+     * Counts one remote disconnect on UTC day `day` if the daily limit allows it; false
+     * when the limit is reached (the caller then refuses with DailyLimit). Not persisted.
+     */
+    takeDisconnect(day: number): boolean {
+        if (day !== this.day) {
+            this.day = day
+            this.disconnectsToday = 0
+        }
+        if (this.disconnectsToday >= this.maxDisconnectsPerDay) return false
+        this.disconnectsToday++
+        return true
+    }
+}

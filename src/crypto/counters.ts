@@ -1,0 +1,45 @@
+import { DurableRecord } from "./durable"
+import { FlashStore } from "./flash"
+import { KeyEntry } from "./keyring"
+import { getU32BE, setU32BE } from "./bytes"
+
+/**
+ * The last accepted command counter of each signer, persisted per key id as a
+ * DurableRecord `cv.c<id>` (docs/commands.md, "Counters"), so a torn write can never roll
+ * a counter back. Each record carries the first 8 bytes of the signer's public key: when
+ * a key id gets a new key (change of supplier, rotation) the stored counter no longer
+ * matches and the new signer starts from 0 — the reset happens in the same flash write
+ * that installs the key, so no power cut can separate them.
+ */
+export class CounterStore {
+    private flash: FlashStore
+    private prefix: string
+
+    constructor(flash: FlashStore, prefix = "cv.") {
+        this.flash = flash
+        this.prefix = prefix
+    }
+
+    /** The last accepted counter of `key` as [hi, lo] u32 halves; [0, 0] if none. */
+    async last(key: KeyEntry): Promise<number[]> {
+        const b = await this.record(key.id).load()
+        if (!b || b.length !== 16) return [0, 0]
+        for (let i = 0; i < 8; i++) if (b[8 + i] !== key.publicKey[i]) return [0, 0]
+        return [getU32BE(b, 0), getU32BE(b, 4)]
+    }
+
+    /** Persists `hi:lo` as the last accepted counter of `key`. Called before a command acts. */
+    async accept(key: KeyEntry, hi: number, lo: number): Promise<void> {
+        const b = Buffer.alloc(16)
+        setU32BE(b, 0, hi)
+        setU32BE(b, 4, lo)
+        b.blitAt(8, key.publicKey, 0, 8)
+        const r = this.record(key.id)
+        await r.load()
+        await r.save(b)
+    }
+
+    private record(id: number) {
+        return new DurableRecord(this.flash, this.prefix + "c" + id)
+    }
+}

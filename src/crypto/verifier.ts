@@ -1,0 +1,136 @@
+import * as ds from "@devicescript/core"
+import {
+    CommandEnvelope,
+    compareCounter,
+    isForMeter,
+    Opcode,
+    parseEnvelope,
+    signatureAt,
+    signedMessage,
+    Verdict,
+} from "./envelope"
+import { CounterStore } from "./counters"
+import { findKey, KeyEntry, mayKeySign, Role } from "./keyring"
+
+/**
+ * The command verifier: decides whether an envelope from the WAN is authentic, fresh and
+ * allowed, in the order of docs/commands.md "Verification order". The cheap checks come
+ * first (`precheck` is pure: parse, meter id, keys and roles, time window), then the
+ * counter (one flash read), then the Ed25519 signatures (≈100 ms each), and only then is
+ * the new counter persisted — before the caller acts, so a replay after a reboot is refused.
+ */
+
+/** Verifies an Ed25519 signature; `ed25519Verify` from `src/crypto/ed25519.ts` in the firmware. */
+export type SignatureCheck = (publicKey: Buffer, message: Buffer, signature: Buffer) => Promise<boolean>
+
+/** What the verifier needs to know about the meter, besides its keys. */
+export interface VerifierContext {
+    /** the meter's 8-byte id (settings `METER_ID`) */
+    meterId: Buffer
+    /** UTC seconds now, 0 while the time is unknown (no authenticated time sync yet) */
+    utcNow(): number
+    /** true when `opcode` needs signatures from two different roles (dual control policy) */
+    needsDualControl(opcode: number): boolean
+}
+
+/** The outcome of `verify`: the verdict and, once parsed, the envelope and its signing keys. */
+export interface Verification {
+    verdict: number
+    env: CommandEnvelope
+    /** keys of the signature blocks, in order (block 0 = the counter's owner) */
+    signers: KeyEntry[]
+}
+
+/**
+ * The pure part of verification: every check that needs no flash and no signature.
+ * Returns the verdict (Accepted when the envelope may proceed to counter and signatures)
+ * and fills `out.signers`. While the time is unknown only a time sync may proceed: the
+ * meter cannot judge any other command's window, and a time sync is bounded on its own
+ * (src/commands/timesync.ts).
+ */
+export function precheck(env: CommandEnvelope, keys: KeyEntry[], ctx: VerifierContext, out: Verification): number {
+    if (!keys || keys.length === 0) return Verdict.NotProvisioned
+    if (!isForMeter(env, ctx.meterId)) return Verdict.WrongMeter
+    const signers: KeyEntry[] = []
+    for (let i = 0; i < env.signatureCount; i++) {
+        const k = findKey(keys, env.sigKeyIds[i])
+        if (!k) return Verdict.UnknownKey
+        if (!mayKeySign(k, env.opcode)) return Verdict.OpcodeNotAllowed
+        signers.push(k)
+    }
+    out.signers = signers
+    if (signers.length === 2 && signers[0].role === signers[1].role) return Verdict.DualControlRequired
+    if (signers.length < 2 && ctx.needsDualControl(env.opcode)) return Verdict.DualControlRequired
+    const now = ctx.utcNow()
+    if (now === 0) {
+        if (env.opcode !== Opcode.TimeSync) return Verdict.TimeUnknown
+    } else {
+        if (now < env.notBefore) return Verdict.NotYetValid
+        if (now > env.expiry) return Verdict.Expired
+    }
+    return Verdict.Accepted
+}
+
+/** true when one of the signers is the root (it lifts the daily disconnect limit, allows large time steps). */
+export function signedByRoot(v: Verification): boolean {
+    if (!v.signers) return false
+    for (const k of v.signers) if (k.role === Role.Root) return true
+    return false
+}
+
+export class CommandVerifier {
+    private counters: CounterStore
+    private check: SignatureCheck
+    private ctx: VerifierContext
+    /** the key ring in force (KeyRingStore.keys); read at every call, so key changes apply at once */
+    private keys: () => KeyEntry[]
+
+    constructor(keys: () => KeyEntry[], counters: CounterStore, check: SignatureCheck, ctx: VerifierContext) {
+        this.keys = keys
+        this.counters = counters
+        this.check = check
+        this.ctx = ctx
+    }
+
+    /**
+     * Verifies `raw` and, when it is accepted, persists its counter as the signer's last
+     * accepted one before returning. Never throws for any input bytes (flash errors
+     * propagate: the caller must then not act).
+     */
+    async verify(raw: Buffer): Promise<Verification> {
+        const out: Verification = { verdict: Verdict.Malformed, env: undefined, signers: undefined }
+        const parsed = parseEnvelope(raw)
+        if (typeof parsed === "number") {
+            out.verdict = parsed
+            return out
+        }
+        const env = parsed as CommandEnvelope
+        out.env = env
+        out.verdict = precheck(env, this.keys(), this.ctx, out)
+        if (out.verdict !== Verdict.Accepted) return out
+        const signer = out.signers[0]
+        const last = await this.counters.last(signer)
+        if (compareCounter(env.counterHi, env.counterLo, last[0], last[1]) <= 0) {
+            out.verdict = Verdict.Replay
+            return out
+        }
+        const msg = signedMessage(env)
+        for (let i = 0; i < env.signatureCount; i++) {
+            await ds.sleep(0)
+            let ok = false
+            try {
+                ok = await this.check(out.signers[i].publicKey, msg, signatureAt(env, i))
+            } catch (e) {
+                ok = false
+            }
+            if (!ok) {
+                out.verdict = Verdict.BadSignature
+                return out
+            }
+        }
+        // persist first: if the meter loses power while acting, the command is spent
+        await this.counters.accept(signer, env.counterHi, env.counterLo)
+        out.verdict = Verdict.Accepted
+        return out
+    }
+}
