@@ -5,8 +5,11 @@
  *   trustmeter keys show                      print the public keys and the meters
  *   trustmeter provision <meter> [--id HEX] [--broker mqtt://host:port] [--out FILE]
  *                                             add a meter (new 32-byte secret) and write its settings file
- *   trustmeter sign <command> [args] --meter <meter> [--role R] [--counter N] [--valid 1h]
- *                                             print a signed command envelope in hex
+ *   trustmeter sign <command> [args] --meter <meter> [--role R] [--cosign R] [--counter N] [--valid 1h]
+ *                                             print a signed command envelope in hex; commands:
+ *                                             disconnect, arm, set-tariff <flat|day-night|hex>,
+ *                                             set-random-limit <s>, set-privacy <half-hourly|daily|monthly>,
+ *                                             time-sync [utc], rotate-uplink <epoch>
  *   trustmeter verify-chain <file> --meter <meter>
  *                                             check an exported index chain: first bad record or OK
  *
@@ -88,7 +91,7 @@ interface Args {
     flags: Set<string>
 }
 
-const VALUE_OPTS = new Set(["keystore", "id", "broker", "out", "meter", "role", "counter", "valid", "not-before"])
+const VALUE_OPTS = new Set(["keystore", "id", "broker", "out", "meter", "role", "cosign", "counter", "valid"])
 const FLAG_OPTS = new Set(["force"])
 
 function parseArgs(argv: string[]): Args & { opts: Record<string, string> } {
@@ -172,13 +175,19 @@ async function sign(rest: string[], opts: Record<string, string>, ksPath: string
         counter = BigInt(opts.counter)
     }
     const validS = opts.valid === undefined ? 3600 : parseDuration(opts.valid, "--valid")
-    const envelope = await buildCommand(ks, meter, name, args, {
-        role: opts.role as Role | undefined,
-        counter,
-        validSeconds: validS,
-    }).catch(e => {
-        throw new CliError(`${(e as Error).message}${COMMAND_NAMES.includes(name) ? "" : `; commands: ${COMMAND_NAMES.join(", ")}`}`, 2)
-    })
+    if (opts.cosign && !ROLES.includes(opts.cosign as Role)) throw new CliError(`unknown role "${opts.cosign}": use one of ${ROLES.join(", ")}`, 2)
+    if (!COMMAND_NAMES.includes(name)) throw new CliError(`unknown command "${name}": use one of ${COMMAND_NAMES.join(", ")}`, 2)
+    let envelope: Buffer
+    try {
+        envelope = buildCommand(ks, meter, name, args, {
+            role: opts.role as Role | undefined,
+            cosign: opts.cosign as Role | undefined,
+            counter,
+            validSeconds: validS,
+        })
+    } catch (e) {
+        throw new CliError((e as Error).message, 2)
+    }
     out(Buffer.from(envelope).toString("hex"))
     return 0
 }
@@ -195,7 +204,7 @@ async function verifyChain(rest: string[], opts: Record<string, string>, ksPath:
     const ks = loadKeystore(ksPath)
     const meter = findMeter(ks, opts.meter)
     if (!meter) throw new CliError(`no meter "${opts.meter}" in ${ksPath}`, 2)
-    const r = await verifyExportedChain(meter, data)
+    const r = verifyExportedChain(meter, data)
     out(r.ok ? `OK: ${r.summary}` : `BROKEN: ${r.summary}`)
     return r.ok ? 0 : 1
 }

@@ -126,11 +126,11 @@ export class Fleet {
         this.devtools = await startDevtools()
         log(`provisioning ${this.opts.meters.length} meter(s): id, secret, trust anchors, broker...`)
         await Promise.all(
-            this.opts.meters.map(entry =>
+            this.opts.meters.map((entry, i) =>
                 provisionSimulatedMeter(
                     join(dir, entry.name),
                     entry.meterId,
-                    meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale })
+                    meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 })
                 )
             )
         )

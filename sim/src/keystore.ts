@@ -76,6 +76,17 @@ export function newRoleKey(ks: Keystore): RoleKey {
     return key
 }
 
+/**
+ * The next key of `role` (docs/commands.md, "Key ring"): a supplier or network-operator key
+ * is replaced in place (same id: KeyReplace), the root gets a new id (RootRotate). Returns
+ * the new key; the caller stores it in `ks.roles` once the meters have it.
+ */
+export function nextRoleKey(ks: Keystore, role: Role): RoleKey {
+    if (role === "root") return newRoleKey(ks)
+    const sk = ed25519.utils.randomSecretKey()
+    return { keyId: ks.roles[role].keyId, secretKey: hex(sk), publicKey: hex(ed25519.getPublicKey(sk)) }
+}
+
 /** Adds (or returns the existing) meter `name`; new meters get a random 32-byte secret. */
 export function addMeter(ks: Keystore, name: string, meterId?: string): MeterEntry {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))

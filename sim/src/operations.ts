@@ -1,62 +1,172 @@
 /**
  * Operator operations shared by the `trustmeter` CLI and the live demo: which role signs
- * which command, how a command's arguments are read from the command line, and the bridge
- * to the command signer (sim/src/commands.ts) and the chain verifier (sim/src/chain.ts),
- * which other modules own.
+ * which command, how a command's arguments are read from the command line, signing with
+ * the head-end signer (sim/src/commands.ts), and checking an exported chain with the
+ * index-store verifier (sim/src/chain.ts).
  */
-import { Keystore, MeterEntry, Role } from "./keystore.ts"
+import { chainKey0, decodeRecord, verifyChain, RECORD_OVERHEAD, HEADER_SIZE } from "./chain.ts"
+import {
+    Opcode,
+    PrivacyLevel,
+    buildEnvelope,
+    encodeKeyEntry,
+    privacyArgs,
+    randomLimitArgs,
+    timeSyncArgs,
+    uplinkEpochArgs,
+} from "./commands.ts"
+import { Keystore, MeterEntry, Role, RoleKey } from "./keystore.ts"
+import { ROLE_CODE, ROLE_OPCODES, roleKey } from "./provision.ts"
+import { maskOf, headEndKey } from "./commands.ts"
 
 /** A command the operator can send, with the role that signs it by default. */
 export interface CommandSpec {
     name: string
-    /** opcode (src/crypto/envelope.ts, docs/commands.md "Opcodes") */
     opcode: number
     role: Role
     /** what the arguments look like, for usage messages */
     args: string
     help: string
+    /** encodes the command-line arguments; throws a message saying what is expected */
+    encode(args: string[], ks: Keystore): Buffer
+}
+
+const none = (name: string) => (args: string[]) => {
+    if (args.length) throw new Error(`${name} takes no arguments`)
+    return Buffer.alloc(0)
 }
 
 export const COMMANDS: CommandSpec[] = [
-    { name: "disconnect", opcode: 1, role: "supplier", args: "", help: "open the relay (after the meter's random offset)" },
-    { name: "arm", opcode: 2, role: "supplier", args: "", help: "allow reconnection: the consumer's button closes the relay" },
-    { name: "set-tariff", opcode: 3, role: "supplier", args: "<calendar>", help: "replace the time-of-use calendar" },
-    { name: "set-random-limit", opcode: 4, role: "networkOperator", args: "<seconds>", help: "upper bound of the disconnect offset" },
-    { name: "set-privacy", opcode: 5, role: "supplier", args: "<half-hourly|daily|monthly>", help: "what the uplink may carry" },
-    { name: "time-sync", opcode: 6, role: "networkOperator", args: "[utc-seconds]", help: "set the meter's clock" },
-    { name: "rotate-uplink", opcode: 7, role: "networkOperator", args: "<epoch>", help: "roll the uplink key epoch" },
-    { name: "key-replace", opcode: 18, role: "root", args: "<role>", help: "replace a role's key (rotation, change of supplier)" },
+    { name: "disconnect", opcode: Opcode.Disconnect, role: "supplier", args: "", help: "open the relay after the meter's random offset", encode: none("disconnect") },
+    { name: "arm", opcode: Opcode.ReconnectArm, role: "supplier", args: "", help: "arm: the consumer's button press closes the relay", encode: none("arm") },
+    {
+        name: "set-tariff",
+        opcode: Opcode.SetTariff,
+        role: "supplier",
+        args: "<flat|day-night|hex calendar>",
+        help: "replace the time-of-use calendar (docs/metrology.md)",
+        encode: args => tariffArgs(one("set-tariff", args, "<flat|day-night|hex calendar>")),
+    },
+    {
+        name: "set-random-limit",
+        opcode: Opcode.SetRandomLimit,
+        role: "networkOperator",
+        args: "<seconds 0..3600>",
+        help: "upper bound of the disconnect random offset",
+        encode: args => randomLimitArgs(intArg(one("set-random-limit", args, "<seconds>"), 0, 3600, "seconds")),
+    },
+    {
+        name: "set-privacy",
+        opcode: Opcode.SetPrivacy,
+        role: "supplier",
+        args: "<half-hourly|daily|monthly>",
+        help: "what the uplink may carry",
+        encode: args => privacyArgs(privacyLevel(one("set-privacy", args, "<half-hourly|daily|monthly>"))),
+    },
+    {
+        name: "time-sync",
+        opcode: Opcode.TimeSync,
+        role: "networkOperator",
+        args: "[utc-seconds]",
+        help: "set the meter's clock (default: now)",
+        encode: args => timeSyncArgs(args.length ? intArg(one("time-sync", args, "[utc-seconds]"), 1, 0xffffffff, "utc seconds") : Math.floor(Date.now() / 1000)),
+    },
+    {
+        name: "rotate-uplink",
+        opcode: Opcode.UplinkEpoch,
+        role: "networkOperator",
+        args: "<epoch>",
+        help: "roll the uplink key epoch (session key renewal)",
+        encode: args => uplinkEpochArgs(intArg(one("rotate-uplink", args, "<epoch>"), 1, 0xffffffff, "epoch")),
+    },
 ]
 export const COMMAND_NAMES = COMMANDS.map(c => c.name)
 
 export interface SignOptions {
     /** sign with this role instead of the command's default (to show a refusal) */
     role?: Role
+    /** a second signature from another role (dual control) */
+    cosign?: Role
     /** signer counter; default: strictly increasing from the clock */
     counter?: bigint
-    /** validity window from now, seconds */
+    /** validity window from now, seconds (default 3600) */
     validSeconds?: number
+    /** UTC seconds "now" (default: the host clock) */
+    now?: number
 }
 
-/** Builds and signs a command envelope for `meter`. */
-export async function buildCommand(ks: Keystore, meter: MeterEntry, name: string, args: string[], opts: SignOptions = {}): Promise<Uint8Array> {
+/** Builds and signs a command envelope for `meter`; throws with a one-line reason on bad arguments. */
+export function buildCommand(ks: Keystore, meter: MeterEntry, name: string, args: string[], opts: SignOptions = {}): Buffer {
     const spec = COMMANDS.find(c => c.name === name)
     if (!spec) throw new Error(`unknown command "${name}"`)
-    const signer = await loadSigner()
-    if (!signer) throw new Error("command signing is not available yet: sim/src/commands.ts (the head-end signer) has not landed")
-    return signer(ks, meter, spec, args, { ...opts, counter: opts.counter ?? nextCounter() })
+    return signOpcode(ks, meter, spec.opcode, spec.encode(args, ks), { ...opts, role: opts.role ?? spec.role })
+}
+
+/** Signs `opcode` with `args` for `meter` by `opts.role` (default supplier). */
+export function signOpcode(ks: Keystore, meter: MeterEntry, opcode: number, args: Buffer, opts: SignOptions = {}): Buffer {
+    const now = opts.now ?? Math.floor(Date.now() / 1000)
+    return buildEnvelope({
+        meterId: Buffer.from(meter.meterId, "hex"),
+        signer: roleKey(ks, opts.role ?? "supplier"),
+        cosigner: opts.cosign ? roleKey(ks, opts.cosign) : undefined,
+        counter: opts.counter ?? nextCounter(),
+        notBefore: 0,
+        expiry: now + Math.round(opts.validSeconds ?? 3600),
+        opcode,
+        args,
+    })
+}
+
+/**
+ * The root-signed key change that installs `next` for `role` (KeyReplace for a supplier or
+ * network operator, same id; RootRotate for the root, signed by the old root).
+ */
+export function keyChangeCommand(ks: Keystore, meter: MeterEntry, role: Role, next: RoleKey, opts: SignOptions = {}): Buffer {
+    const entry = encodeKeyEntry({
+        id: next.keyId,
+        role: ROLE_CODE[role],
+        mask: maskOf(ROLE_OPCODES[role]),
+        publicKey: headEndKey(next.keyId, ROLE_CODE[role], 0, Buffer.from(next.secretKey, "hex")).publicKey,
+    })
+    return signOpcode(ks, meter, role === "root" ? Opcode.RootRotate : Opcode.KeyReplace, entry, { ...opts, role: "root" })
 }
 
 export interface ChainReport {
     ok: boolean
+    records: number
     summary: string
 }
 
-/** Verifies a chain exported by the head-end for `meter` (sim/src/chain.ts). */
-export async function verifyExportedChain(meter: MeterEntry, data: Buffer): Promise<ChainReport> {
-    const verify = await loadChainVerifier()
-    if (!verify) throw new Error("chain verification is not available yet: sim/src/chain.ts (the index-store verifier) has not landed")
-    return verify(meter, data)
+/**
+ * Splits an exported chain file into records: either the records back to back in binary
+ * (each one's length is in its header), or one record in hex per line (`#` comments).
+ */
+export function splitChainExport(data: Buffer): Uint8Array[] {
+    const text = data.toString("latin1")
+    if (/^[\s0-9a-fA-F#]/.test(text) && /^(\s*(#.*)?([0-9a-fA-F]+)?\s*\n?)*$/.test(text))
+        return text
+            .split("\n")
+            .map(l => l.replace(/#.*/, "").trim())
+            .filter(Boolean)
+            .map(l => new Uint8Array(Buffer.from(l, "hex")))
+    const out: Uint8Array[] = []
+    for (let off = 0; off < data.length; ) {
+        const n = off + HEADER_SIZE <= data.length ? data[off + 10] : 0
+        const len = RECORD_OVERHEAD + n
+        out.push(new Uint8Array(data.subarray(off, Math.min(off + len, data.length))))
+        off += len
+    }
+    return out
+}
+
+/** Verifies a chain exported for `meter` with its K_0; names the first bad record. */
+export function verifyExportedChain(meter: MeterEntry, data: Buffer): ChainReport {
+    const records = splitChainExport(data)
+    if (records.length === 0) return { ok: false, records: 0, summary: "the file holds no records" }
+    const v = verifyChain(records, chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex")))
+    if (v.ok) return { ok: true, records: records.length, summary: `${records.length} records verified, head seq ${v.head.seq} hash ${Buffer.from(v.head.hash).toString("hex").slice(0, 16)}…` }
+    const first = decodeRecord(records[0])
+    return { ok: false, records: records.length, summary: `${v.reason} at record ${v.at}${first ? ` (chain starts at ${first.seq})` : ""}` }
 }
 
 let lastCounter = 0n
@@ -68,14 +178,51 @@ export function nextCounter(): bigint {
     return c
 }
 
-type Signer = (ks: Keystore, meter: MeterEntry, spec: CommandSpec, args: string[], opts: SignOptions & { counter: bigint }) => Promise<Uint8Array>
-type ChainVerifier = (meter: MeterEntry, data: Buffer) => Promise<ChainReport>
-
-// The modules below land in parallel; until they do, these return undefined.
-async function loadSigner(): Promise<Signer | undefined> {
-    return undefined
+function one(name: string, args: string[], shape: string): string {
+    if (args.length !== 1) throw new Error(`${name} takes one argument: ${shape}`)
+    return args[0]
 }
 
-async function loadChainVerifier(): Promise<ChainVerifier | undefined> {
-    return undefined
+function intArg(s: string, min: number, max: number, what: string): number {
+    if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new Error(`bad ${what} "${s}": a whole number ${min}..${max}`)
+    return Number(s)
+}
+
+function privacyLevel(s: string): number {
+    const levels: Record<string, number> = { "half-hourly": PrivacyLevel.HalfHourly, daily: PrivacyLevel.Daily, monthly: PrivacyLevel.Monthly }
+    if (!(s in levels)) throw new Error(`bad privacy level "${s}": half-hourly, daily or monthly`)
+    return levels[s]
+}
+
+/**
+ * Tariff calendars (docs/metrology.md, "Tariff calendar"): version 1 ‖ id u32 LE ‖ UTC
+ * offset i16 LE (minutes) ‖ default register ‖ weekend day mask ‖ weekday band count ‖
+ * weekend band count ‖ bands (start u16 LE, end u16 LE, register). Presets: `flat` (one
+ * register) and `day-night` (register 1 from 00:00 to 07:00 every day).
+ */
+export function tariffArgs(s: string): Buffer {
+    const cal = (id: number, bands: [number, number, number][]) => {
+        const b = Buffer.alloc(11 + 10 * bands.length)
+        b[0] = 1
+        b.writeUInt32LE(id, 1)
+        b.writeInt16LE(0, 5)
+        b[7] = 0
+        b[8] = 0x41
+        b[9] = bands.length
+        b[10] = bands.length
+        let off = 11
+        for (const day of [0, 1])
+            for (const [start, end, reg] of bands) {
+                b.writeUInt16LE(start, off)
+                b.writeUInt16LE(end, off + 2)
+                b[off + 4] = reg
+                off += 5
+                void day
+            }
+        return b
+    }
+    if (s === "flat") return cal(1, [])
+    if (s === "day-night") return cal(2, [[0, 420, 1]])
+    if (/^([0-9a-fA-F]{2})+$/.test(s)) return Buffer.from(s, "hex")
+    throw new Error(`bad tariff "${s}": flat, day-night, or the calendar in hex`)
 }

@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { DEVS, killTree } from "./devs.ts"
 import { JacdacBus } from "./jacdac.ts"
-import { Keystore, MeterEntry, Role, writeFileAtomic } from "./keystore.ts"
+import { HeadEndKey, encodeRing, headEndKey, maskOf } from "./commands.ts"
+import { Keystore, MeterEntry, ROLES, Role, writeFileAtomic } from "./keystore.ts"
 
 /** Where the meter finds its broker. */
 export interface BrokerAddress {
@@ -27,6 +28,8 @@ export interface MeterSettingsOptions {
     broker: BrokerAddress
     /** meter clock speed-up (1 = real time); `--interval 10s` gives 180 */
     clockScale?: number
+    /** seed of the simulated household's load profile, so meters differ (simulator only) */
+    seed?: number
 }
 
 /**
@@ -43,26 +46,15 @@ export const ROLE_OPCODES: Record<Role, number[]> = {
     networkOperator: [1, 4, 6, 7, 8, 9],
 }
 
-/** The anchor key ring body (`cv.anchor`): count ‖ (id, role, mask u32 BE, public key) per key. */
-export function anchorRing(ks: Keystore): Buffer {
-    const roles: Role[] = ["root", "supplier", "networkOperator"]
-    const b = Buffer.alloc(1 + roles.length * 38)
-    b[0] = roles.length
-    roles.forEach((r, i) => {
-        const off = 1 + i * 38
-        b[off] = ks.roles[r].keyId
-        b[off + 1] = ROLE_CODE[r]
-        b.writeUInt32BE(opcodeMask(ROLE_OPCODES[r]), off + 2)
-        Buffer.from(ks.roles[r].publicKey, "hex").copy(b, off + 6)
-    })
-    return b
+/** The head-end's signing key of `role` with the id and opcode mask the meter's ring gives it. */
+export function roleKey(ks: Keystore, role: Role): HeadEndKey {
+    const k = ks.roles[role]
+    return headEndKey(k.keyId, ROLE_CODE[role], maskOf(ROLE_OPCODES[role]), Buffer.from(k.secretKey, "hex"))
 }
 
-/** Bit n set for each opcode n. */
-export function opcodeMask(opcodes: number[]): number {
-    let m = 0
-    for (const op of opcodes) m |= 1 << op
-    return m >>> 0
+/** The anchor key ring body (`cv.anchor`, docs/commands.md "Key ring"): root, supplier, network operator. */
+export function anchorRing(ks: Keystore): Buffer {
+    return encodeRing(ROLES.map(r => roleKey(ks, r)))
 }
 
 /**
@@ -77,7 +69,9 @@ export function meterSettings(ks: Keystore, meter: MeterEntry, opts: MeterSettin
         "cv.anchor": anchorRing(ks),
         UP_HOST: json(opts.broker.host),
         UP_PORT: json(opts.broker.port),
-        CLOCK_SCALE: json(opts.clockScale ?? 1),
+        // docs/metrology.md: the simulated clock's speed-up and the household profile's seed
+        "mt.scale": json(opts.clockScale ?? 1),
+        "mt.seed": json(opts.seed ?? 1),
     }
 }
 

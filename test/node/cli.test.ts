@@ -160,3 +160,74 @@ test("the package bin runs the CLI through tsx (npx trustmeter)", () => {
     assert.equal(bad.status, 2)
     assert.equal(bad.stderr.trim().split("\n").length, 1)
 })
+
+test("sign prints an envelope the meter's signer key verifies, for that meter only", async () => {
+    const d = tmp()
+    const ks = join(d, "ks.json")
+    await run("keys", "init", "--keystore", ks)
+    await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
+    const k = loadKeystore(ks)
+    const r = await run("sign", "disconnect", "--meter", "m1", "--counter", "42", "--keystore", ks)
+    assert.equal(r.code, 0, r.err)
+    const env = Buffer.from(r.out.trim(), "hex")
+    // docs/commands.md "Envelope": version, meter id, signer id, counter, ..., opcode, sig count, args length
+    assert.equal(env[0], 1)
+    assert.equal(env.subarray(1, 9).toString("hex"), k.meters[0].meterId)
+    assert.equal(env[9], k.roles.supplier.keyId)
+    assert.equal(env.readBigUInt64BE(10), 42n)
+    assert.equal(env[26], 1) // Disconnect
+    assert.equal(env[27], 1)
+    assert.equal(env.length, 30 + 65)
+    assert.equal(env[30], k.roles.supplier.keyId)
+    const msg = Buffer.concat([Buffer.from("trustmeter/cmd/v1"), env.subarray(0, 30)])
+    assert.ok(ed25519.verify(env.subarray(31), msg, Buffer.from(k.roles.supplier.publicKey, "hex"), { zip215: false }))
+    assert.ok(!ed25519.verify(env.subarray(31), msg, Buffer.from(k.roles.root.publicKey, "hex"), { zip215: false }))
+    // --role and --cosign choose the signers; arguments are checked
+    const two = await run("sign", "disconnect", "--meter", "m1", "--cosign", "networkOperator", "--keystore", ks)
+    assert.equal(Buffer.from(two.out.trim(), "hex")[27], 2)
+    const priv = await run("sign", "set-privacy", "daily", "--meter", "m1", "--keystore", ks)
+    assert.equal(Buffer.from(priv.out.trim(), "hex").subarray(28, 31).toString("hex"), "000101")
+    for (const bad of [["set-privacy", "weekly"], ["set-random-limit", "99999"], ["disconnect", "now"], ["launch"]]) {
+        const x = await run("sign", ...bad, "--meter", "m1", "--keystore", ks)
+        assert.equal(x.code, 2, bad.join(" "))
+        assert.equal(x.errLines, 1)
+    }
+})
+
+test("verify-chain accepts an exported chain and names the first altered record", async () => {
+    const { chainKey0, evolveKey, recordHash, sealRecord } = await import("../../sim/src/chain.ts")
+    const d = tmp()
+    const ks = join(d, "ks.json")
+    await run("keys", "init", "--keystore", ks)
+    await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
+    const m = loadKeystore(ks).meters[0]
+    let key = chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex"))
+    let prev: Uint8Array = new Uint8Array(32)
+    const recs: Uint8Array[] = []
+    for (let i = 0; i < 6; i++) {
+        const r = sealRecord(key, 1, i, 1_700_000_000 + i * 1800, Uint8Array.of(i, i, i), prev)
+        recs.push(r)
+        prev = recordHash(r)
+        key = evolveKey(key)
+    }
+    const bin = join(d, "chain.bin")
+    writeFileSync(bin, Buffer.concat(recs))
+    const ok = await run("verify-chain", bin, "--meter", "m1", "--keystore", ks)
+    assert.equal(ok.code, 0, ok.err)
+    assert.match(ok.out, /^OK: 6 records verified, head seq 5/)
+    const hex = join(d, "chain.txt")
+    writeFileSync(hex, "# exported\n" + recs.map(r => Buffer.from(r).toString("hex")).join("\n") + "\n")
+    assert.equal((await run("verify-chain", hex, "--meter", "m1", "--keystore", ks)).code, 0)
+    // one altered byte in the payload of record 3
+    const bad = Buffer.concat(recs)
+    const off = recs.slice(0, 3).reduce((n, r) => n + r.length, 0) + 11
+    bad[off] ^= 1
+    writeFileSync(bin, bad)
+    const r = await run("verify-chain", bin, "--meter", "m1", "--keystore", ks)
+    assert.equal(r.code, 1)
+    assert.match(r.out, /^BROKEN: bad-tag at record 3/)
+    // the wrong meter's key: the first record's tag fails
+    await run("provision", "m2", "--keystore", ks, "--out", join(d, "m2.env"))
+    writeFileSync(bin, Buffer.concat(recs))
+    assert.match((await run("verify-chain", bin, "--meter", "m2", "--keystore", ks)).out, /^BROKEN: bad-tag at record 0/)
+})
