@@ -1,0 +1,172 @@
+import * as ds from "@devicescript/core"
+import { MQTTClient, MQTTMessage } from "@devicescript/net"
+import { UplinkTransport } from "./uplink"
+
+/**
+ * The uplink's MQTT link (docs/uplink.md §9): one broker connection with QoS 0, topics
+ * `tm/<meter id hex>/up` (meter → head-end) and `tm/<meter id hex>/dn` (head-end → meter:
+ * acks and commands), reconnect with exponential backoff and full jitter.
+ * TLS (`proto: "tls"`) only hides metadata; frames are protected end to end either way.
+ */
+export interface BrokerConfig {
+    host: string
+    port: number
+    /** "tcp" or "tls" */
+    proto: string
+    username?: string
+    password?: string
+    /** MQTT keep-alive in seconds, ≤ 255 (default 255: fewest pings on the wire) */
+    keepAliveS?: number
+    /** first retry delay (default 1000 ms); doubles up to maxBackoffMs (default 60000) */
+    minBackoffMs?: number
+    maxBackoffMs?: number
+}
+
+/** Topic names for a meter (docs/uplink.md §9.1). */
+export function uplinkTopic(meterIdHex: string) {
+    return `tm/${meterIdHex}/up`
+}
+export function downlinkTopic(meterIdHex: string) {
+    return `tm/${meterIdHex}/dn`
+}
+
+/** Delay before retry `attempt` (0-based): full jitter over an exponential ceiling. */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: number): number {
+    let ceil = minMs
+    for (let i = 0; i < attempt && ceil < maxMs; i++) ceil *= 2
+    if (ceil > maxMs) ceil = maxMs
+    // half fixed, half random: never a hot loop, and a fleet does not reconnect in step
+    return Math.floor(ceil / 2 + (random * ceil) / 2)
+}
+
+export class MqttLink implements UplinkTransport {
+    /** connection attempts that failed, since boot */
+    failures = 0
+    /** successful connections, since boot */
+    connects = 0
+    private cfg: BrokerConfig
+    private id: string
+    private client: MQTTClient
+    private handler: (f: Buffer) => Promise<void>
+    private kick = ds.emitter<number>()
+    private connected = false
+    private started = false
+
+    constructor(cfg: BrokerConfig, meterIdHex: string) {
+        this.cfg = cfg
+        this.id = meterIdHex
+    }
+
+    onDownlink(handler: (frame: Buffer) => Promise<void>) {
+        this.handler = handler
+    }
+
+    isConnected() {
+        return this.connected && !!this.client && this.client.readyState === 2
+    }
+
+    /** Starts the connection loop (returns at once; connects in the background). */
+    start() {
+        if (this.started) return
+        this.started = true
+        const self = this
+        setTimeout(async () => await self.loop(), 0)
+    }
+
+    async publish(frame: Buffer): Promise<boolean> {
+        if (!this.isConnected()) return false
+        try {
+            const ok = await this.client.publish(uplinkTopic(this.id), frame, 0)
+            if (!ok) await this.drop()
+            return ok
+        } catch (e) {
+            await this.drop()
+            return false
+        }
+    }
+
+    async reconnect() {
+        await this.drop()
+    }
+
+    private async drop() {
+        this.connected = false
+        const c = this.client
+        this.client = undefined
+        if (c) {
+            try {
+                await c.stop()
+            } catch (e) {}
+        }
+        this.kick.emit(1)
+    }
+
+    private async loop() {
+        let attempt = 0
+        for (;;) {
+            if (!this.isConnected()) {
+                this.connected = false
+                if (await this.connectOnce()) {
+                    attempt = 0
+                    this.connects++
+                } else {
+                    this.failures++
+                    const d = backoffDelay(attempt, this.cfg.minBackoffMs || 1000, this.cfg.maxBackoffMs || 60000, Math.random())
+                    if (attempt < 30) attempt++
+                    console.log(`uplink: broker ${this.cfg.host}:${this.cfg.port} unreachable, retry in ${d} ms`)
+                    await ds.sleep(d)
+                    continue
+                }
+            }
+            await ds.wait(this.kick, 1000)
+        }
+    }
+
+    private async connectOnce(): Promise<boolean> {
+        const old = this.client
+        this.client = undefined
+        if (old) {
+            try {
+                await old.stop()
+            } catch (e) {}
+        }
+        const ka = this.cfg.keepAliveS || 255
+        const c = new MQTTClient({
+            host: this.cfg.host,
+            port: this.cfg.port,
+            proto: this.cfg.proto === "tls" ? "tls" : "tcp",
+            username: this.cfg.username,
+            password: this.cfg.password,
+            clientId: `tm-${this.id}`,
+            keepAlive: ka,
+            // ping a little before the broker's 1.5 × keep-alive deadline
+            pingInterval: ka * 900,
+            // the client's own fixed-period watchdog would fight the backoff: park it
+            watchdogInterval: 1000000000,
+            timeout: 10000,
+        })
+        const self = this
+        c.onclose.subscribe(() => {
+            if (self.client === c) {
+                self.connected = false
+                self.kick.emit(1)
+            }
+        })
+        await c.subscribe(downlinkTopic(this.id), async (m: MQTTMessage) => {
+            if (self.handler) await self.handler(m.content)
+        })
+        try {
+            await c.start()
+        } catch (e) {}
+        if (c.readyState !== 2) {
+            try {
+                await c.stop()
+            } catch (e) {}
+            return false
+        }
+        this.client = c
+        this.connected = true
+        console.log(`uplink: connected to ${this.cfg.host}:${this.cfg.port}`)
+        return true
+    }
+}

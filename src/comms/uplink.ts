@@ -1,0 +1,400 @@
+import * as ds from "@devicescript/core"
+import { Direction, FrameConst, decodeHeader, deriveFrameKey, openFrame, sealFrame } from "./frame"
+import { FrameCounter } from "./counter"
+import { UplinkFlash } from "./flash"
+import {
+    Aggregate,
+    AlertCount,
+    AlertKind,
+    BodyType,
+    Report,
+    ReportLimit,
+    UplinkRecord,
+    decodeDownlink,
+    encodeReport,
+} from "./report"
+
+/**
+ * Store-and-forward uplink (docs/uplink.md §7): sends the records the head-end has not yet
+ * acknowledged, in encrypted frames, and forgets them only on an authenticated
+ * acknowledgement. The transport is QoS 0, so the head-end's ack is the only proof of
+ * delivery; until it arrives the frame is resent (with a fresh counter) after a timeout.
+ */
+
+/** The chain store as the uplink sees it (implemented by src/store's IndexStore). */
+export interface RecordSource {
+    /** newest record: its sequence number (0 = empty) and the chain hash after it */
+    head(): Promise<ChainHead> | ChainHead
+    /** up to `max` records with seq > `seq`, oldest first, consecutive */
+    recordsAfter(seq: number, max: number): Promise<UplinkRecord[]> | UplinkRecord[]
+    /** the head-end has stored every record up to `seq` */
+    acknowledge(seq: number): Promise<void> | void
+}
+
+export interface ChainHead {
+    seq: number
+    hash: Buffer
+}
+
+/** Where signed command envelopes from the downlink go (src/commands). */
+export interface CommandSink {
+    /** verifies and executes; resolves with the response to send back up */
+    handle(envelope: Buffer): Promise<Buffer>
+}
+
+/** Reads the energy of one interval record, for privacy aggregates (src/metrology). */
+export interface IntervalEnergy {
+    importWh(data: Buffer): number
+    exportWh(data: Buffer): number
+}
+
+/** A link that carries whole frames (MQTT in production, fakes in tests). */
+export interface UplinkTransport {
+    /** publishes one uplink frame; false when it could not be handed to the network */
+    publish(frame: Buffer): Promise<boolean>
+    /** registers the handler for downlink frames */
+    onDownlink(handler: (frame: Buffer) => Promise<void>): void
+    /** true while frames can be published */
+    isConnected(): boolean
+    /** drops and re-establishes the connection (after repeated ack timeouts) */
+    reconnect(): Promise<void>
+}
+
+/** Privacy levels (docs/uplink.md §8); set by a signed command in src/commands. */
+export const enum PrivacyLevel {
+    HalfHourly = 0,
+    Daily = 1,
+    Monthly = 2,
+}
+
+export interface UplinkOptions {
+    /** 8 bytes */
+    meterId: Buffer
+    /** 32 bytes, METER_SECRET */
+    secret: Buffer
+    flash: UplinkFlash
+    source: RecordSource
+    transport: UplinkTransport
+    commands?: CommandSink
+    /** the current registers, encoded by src/metrology (≤ 64 bytes) */
+    registers?: () => Buffer
+    /** the current privacy level (PrivacyLevel); default half-hourly */
+    privacyLevel?: () => number
+    /** needed for the daily and monthly levels */
+    energy?: IntervalEnergy
+    /** intervals in one day (48 at half-hourly); a month is 30 days */
+    intervalsPerDay?: number
+    /** resend when no ack came after this long (default 20000 ms) */
+    ackTimeoutMs?: number
+    /** records per frame when sending a backlog (default 12, at most 32) */
+    maxRecordsPerFrame?: number
+    /** how often the pump looks for new records without being woken (default 1000 ms) */
+    pollMs?: number
+    /** frame counters reserved per flash write (default 64) */
+    counterBlock?: number
+}
+
+/** Counters for diagnostics and tests. */
+export interface UplinkStats {
+    framesSent: number
+    bytesSent: number
+    acksAccepted: number
+    downlinkRejected: number
+    ackTimeouts: number
+    commandsHandled: number
+}
+
+export class Uplink {
+    readonly stats: UplinkStats = {
+        framesSent: 0,
+        bytesSent: 0,
+        acksAccepted: 0,
+        downlinkRejected: 0,
+        ackTimeouts: 0,
+        commandsHandled: 0,
+    }
+    private o: UplinkOptions
+    private counter: FrameCounter
+    private upKey: Buffer
+    private downKey: Buffer
+    private epoch = 0
+    private acked = 0
+    private downCounter = 0
+    /** highest record/aggregate seq put in any frame since boot: acks beyond it are bogus */
+    private maxSentSeq = 0
+    private inFlight: InFlight = undefined
+    private timeouts = 0
+    private alerts: { [kind: string]: number } = {}
+    private responses: Buffer[] = []
+    private wake = ds.emitter<number>()
+    private running = false
+
+    constructor(o: UplinkOptions) {
+        if (o.meterId.length !== 8) throw new RangeError("uplink: meter id must be 8 bytes")
+        if (o.secret.length !== 32) throw new RangeError("uplink: secret must be 32 bytes")
+        this.o = o
+        this.counter = new FrameCounter(o.flash, "up.fc", o.counterBlock || 64)
+    }
+
+    /** Loads the persisted state, derives the keys and starts the send loop. */
+    async start() {
+        const ep = await this.o.flash.read("up.ep")
+        await this.setupEpoch(typeof ep === "number" ? ep : 0)
+        const a = await this.o.flash.read("up.ack")
+        this.acked = typeof a === "number" ? a : 0
+        this.maxSentSeq = this.acked
+        const self = this
+        this.o.transport.onDownlink(async f => await self.onDownlink(f))
+        if (this.running) return
+        this.running = true
+        setTimeout(async () => await self.pump(), 0)
+    }
+
+    /** Wakes the send loop now (call after a record was appended or an alert raised). */
+    notify() {
+        this.wake.emit(1)
+    }
+
+    /** Queues an alert for the next frame (AlertKind); cleared once a frame carrying it is acked. */
+    raiseAlert(kind: number) {
+        const k = "" + kind
+        this.alerts[k] = (this.alerts[k] || 0) + 1
+        if (kind !== AlertKind.BadDownlink) this.notify()
+    }
+
+    /** Rolls the key epoch (session key renewal, from the signed roll command). */
+    async rollEpoch(epoch: number) {
+        if (!(epoch > this.epoch)) throw new RangeError("uplink: epoch must grow")
+        await this.o.flash.write("up.ep", epoch)
+        await this.setupEpoch(epoch)
+        this.inFlight = undefined
+        this.notify()
+    }
+
+    /** The current key epoch. */
+    keyEpoch() {
+        return this.epoch
+    }
+
+    /** Highest record sequence the head-end has acknowledged. */
+    ackedSeq() {
+        return this.acked
+    }
+
+    /** One decision of the send loop; public so that tests can step it without timers. */
+    async step(): Promise<boolean> {
+        if (!this.o.transport.isConnected()) return false
+        if (this.inFlight) {
+            if (ds.millis() - this.inFlight.sentAt < (this.o.ackTimeoutMs || 20000)) return false
+            // QoS 0: silence means the frame or its ack was lost; resend with a new counter
+            this.inFlight = undefined
+            this.stats.ackTimeouts++
+            this.timeouts++
+            if (this.timeouts >= 3) {
+                this.timeouts = 0
+                await this.o.transport.reconnect()
+                return false
+            }
+        }
+        const report = await this.buildReport()
+        if (!report) return false
+        const ctr = await this.counter.next()
+        const frame = sealFrame(
+            this.upKey,
+            {
+                version: FrameConst.Version,
+                direction: Direction.Uplink,
+                meterId: this.o.meterId,
+                epoch: this.epoch,
+                counter: ctr,
+            },
+            encodeReport(report.report)
+        )
+        const ok = await this.o.transport.publish(frame)
+        if (!ok) return false
+        this.stats.framesSent++
+        this.stats.bytesSent += frame.length
+        if (report.lastSeq > this.maxSentSeq) this.maxSentSeq = report.lastSeq
+        this.inFlight = {
+            counter: ctr,
+            sentAt: ds.millis(),
+            alerts: report.report.alerts,
+            responses: report.report.responses ? report.report.responses.length : 0,
+        }
+        return true
+    }
+
+    /** Handles one downlink frame; anything unauthentic or replayed is counted and dropped. */
+    async onDownlink(frame: Buffer) {
+        let body: Buffer
+        try {
+            const h = decodeHeader(frame)
+            if (h.direction !== Direction.Downlink) throw new RangeError("downlink: direction")
+            if (h.epoch !== this.epoch) throw new RangeError("downlink: epoch")
+            if (h.meterId.toString("hex") !== this.o.meterId.toString("hex")) throw new RangeError("downlink: meter")
+            body = openFrame(this.downKey, frame)
+            // replay: the head-end's counter must grow (persisted, so also across reboots)
+            if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
+            this.downCounter = h.counter
+            await this.o.flash.write("up.dl", { e: this.epoch, n: h.counter })
+        } catch (e) {
+            this.stats.downlinkRejected++
+            this.raiseAlert(AlertKind.BadDownlink)
+            return
+        }
+        let d
+        try {
+            d = decodeDownlink(body)
+        } catch (e) {
+            this.stats.downlinkRejected++
+            return
+        }
+        if (d.type === BodyType.Ack) await this.onAck(d.ackSeq, d.upCounter)
+        else if (d.type === BodyType.Command && this.o.commands) {
+            let resp: Buffer
+            try {
+                resp = await this.o.commands.handle(d.command)
+            } catch (e) {
+                resp = Buffer.from("error")
+                this.raiseAlert(AlertKind.CommandRejected)
+            }
+            this.stats.commandsHandled++
+            if (resp && resp.length && this.responses.length < ReportLimit.MaxResponses)
+                this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.slice(0, ReportLimit.MaxResponseSize) : resp)
+            this.notify()
+        }
+    }
+
+    private async onAck(ackSeq: number, upCounter: number) {
+        // an ack can only confirm what this meter actually sent: never beyond maxSentSeq
+        if (ackSeq > this.acked && ackSeq <= this.maxSentSeq) {
+            this.acked = ackSeq
+            await this.o.flash.write("up.ack", ackSeq)
+            await this.o.source.acknowledge(ackSeq)
+        }
+        this.stats.acksAccepted++
+        const f = this.inFlight
+        if (f && f.counter === upCounter) {
+            if (f.alerts)
+                for (const a of f.alerts) {
+                    const k = "" + a.kind
+                    const left = (this.alerts[k] || 0) - a.count
+                    if (left > 0) this.alerts[k] = left
+                    else delete this.alerts[k]
+                }
+            this.responses = this.responses.slice(f.responses)
+            this.inFlight = undefined
+            this.timeouts = 0
+            this.notify()
+        }
+    }
+
+    private async setupEpoch(epoch: number) {
+        this.epoch = epoch
+        this.upKey = deriveFrameKey(this.o.secret, this.o.meterId, Direction.Uplink, epoch)
+        this.downKey = deriveFrameKey(this.o.secret, this.o.meterId, Direction.Downlink, epoch)
+        await this.counter.open(epoch)
+        const dl = await this.o.flash.read("up.dl")
+        this.downCounter = dl && dl.e === epoch && typeof dl.n === "number" ? dl.n : 0
+    }
+
+    private async pump() {
+        for (;;) {
+            await ds.wait(this.wake, this.o.pollMs || 1000)
+            try {
+                // drain: one frame per ack round trip; step() returns false when idle
+                await this.step()
+            } catch (e) {
+                console.log(`uplink: ${(e as Error).message}`)
+            }
+        }
+    }
+
+    private async buildReport(): Promise<BuiltReport> {
+        await ds.sleep(0)
+        const level = this.o.privacyLevel ? this.o.privacyLevel() : PrivacyLevel.HalfHourly
+        const head = await this.o.source.head()
+        const report: Report = { privacyLevel: level }
+        let lastSeq = 0
+        let due = false
+        if (level === PrivacyLevel.HalfHourly) {
+            if (head.seq > this.acked) {
+                const max = Math.min(this.o.maxRecordsPerFrame || 12, ReportLimit.MaxRecords)
+                const recs = await this.o.source.recordsAfter(this.acked, max)
+                if (recs.length) {
+                    report.records = recs
+                    lastSeq = recs[recs.length - 1].seq
+                    due = true
+                }
+            }
+            if (this.o.registers) report.registers = this.o.registers()
+            report.checkpointSeq = head.seq
+            report.checkpointHash = head.hash
+        } else {
+            const aggs = await this.aggregates(level, head.seq)
+            if (aggs.length) {
+                report.aggregates = aggs
+                lastSeq = aggs[aggs.length - 1].lastSeq
+                due = true
+                // registers and checkpoint only at period ends: per-interval values would
+                // reveal the half-hourly profile the consumer opted out of
+                if (this.o.registers) report.registers = this.o.registers()
+                report.checkpointSeq = head.seq
+                report.checkpointHash = head.hash
+            }
+        }
+        const alerts: AlertCount[] = []
+        for (const k of Object.keys(this.alerts)) {
+            if (alerts.length >= ReportLimit.MaxAlerts) break
+            alerts.push({ kind: parseInt(k), count: this.alerts[k] })
+            if (parseInt(k) !== AlertKind.BadDownlink) due = true
+        }
+        if (alerts.length) report.alerts = alerts
+        if (this.responses.length) {
+            report.responses = this.responses.slice(0)
+            due = true
+        }
+        if (!due) return undefined
+        return { report: report, lastSeq: lastSeq }
+    }
+
+    /** Whole periods of records after the acked cursor, summed (docs/uplink.md §8). */
+    private async aggregates(level: number, headSeq: number): Promise<Aggregate[]> {
+        const perDay = this.o.intervalsPerDay || 48
+        const period = level === PrivacyLevel.Daily ? perDay : perDay * 30
+        const out: Aggregate[] = []
+        const en = this.o.energy
+        if (!en) return out
+        let from = this.acked
+        while (headSeq - from >= period && out.length < 4) {
+            let imp = 0
+            let exp = 0
+            let seq = from
+            while (seq < from + period) {
+                await ds.sleep(0)
+                const recs = await this.o.source.recordsAfter(seq, Math.min(32, from + period - seq))
+                if (!recs.length) return out
+                for (const r of recs) {
+                    imp += en.importWh(r.data)
+                    exp += en.exportWh(r.data)
+                }
+                seq = recs[recs.length - 1].seq
+            }
+            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp })
+            from = seq
+        }
+        return out
+    }
+}
+
+interface InFlight {
+    counter: number
+    sentAt: number
+    alerts: AlertCount[]
+    responses: number
+}
+
+interface BuiltReport {
+    report: Report
+    lastSeq: number
+}
