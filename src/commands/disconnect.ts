@@ -74,8 +74,12 @@ export class DisconnectControl {
         this.random = random
         this.record = new DurableRecord(flash, prefix + RECORD)
         const self = this
+        const pressed = async () => {
+            await self.buttonPressed()
+        }
+        // the button's handler is synchronous: the flash write and relay run in their own fiber
         button.onPress(() => {
-            self.buttonPressed()
+            pressed.start()
         })
     }
 

@@ -52,7 +52,7 @@ export interface FirmwarePort {
 /** Timers, injectable so tests can run a disconnect offset of minutes in no time. */
 export interface TimerPort {
     /** call `fn` after `ms` milliseconds; returns a handle for `cancel` */
-    after(ms: number, fn: () => void): number
+    after(ms: number, fn: () => void | Promise<void>): number
     cancel(handle: number): void
 }
 
@@ -64,7 +64,7 @@ export const enum CommandEventKind {
 
 /** Real timers (DeviceScript's setTimeout). */
 export class SystemTimer implements TimerPort {
-    after(ms: number, fn: () => void): number {
+    after(ms: number, fn: () => void | Promise<void>): number {
         return setTimeout(fn, ms)
     }
     cancel(handle: number) {
@@ -76,8 +76,8 @@ export class SystemTimer implements TimerPort {
 export class ManualTimer implements TimerPort {
     now = 0
     private next = 1
-    private due: { id: number; at: number; fn: () => void }[] = []
-    after(ms: number, fn: () => void): number {
+    private due: { id: number; at: number; fn: () => void | Promise<void> }[] = []
+    after(ms: number, fn: () => void | Promise<void>): number {
         const id = this.next++
         this.due.push({ id: id, at: this.now + ms, fn: fn })
         return id
@@ -89,8 +89,8 @@ export class ManualTimer implements TimerPort {
     pending() {
         return this.due.length
     }
-    /** moves time forward by `ms`, firing what falls due in order */
-    advance(ms: number) {
+    /** moves time forward by `ms`, firing (and awaiting) what falls due, in order */
+    async advance(ms: number) {
         const end = this.now + ms
         for (;;) {
             let first = -1
@@ -98,9 +98,9 @@ export class ManualTimer implements TimerPort {
                 if (this.due[i].at <= end && (first < 0 || this.due[i].at < this.due[first].at)) first = i
             if (first < 0) break
             const d = this.due[first]
-            this.due = this.due.filter(x => x.id !== d.id)
+            this.cancel(d.id)
             this.now = d.at
-            d.fn()
+            await d.fn()
         }
         this.now = end
     }

@@ -1,6 +1,11 @@
 import { digest } from "@devicescript/crypto"
 import { HEADER_SIZE, SIGNING_PREFIX } from "../../../src/crypto/envelope"
-import { KeyEntry, maskOf, Role } from "../../../src/crypto/keyring"
+import { encodeRing, KeyEntry, maskOf, Role } from "../../../src/crypto/keyring"
+import { FlashStore, MemoryFlash } from "../../../src/crypto/flash"
+import { SignatureCheck } from "../../../src/crypto/verifier"
+import { CommandHandler } from "../../../src/commands/handler"
+import { FirmwareManifest, ManualTimer } from "../../../src/commands/ports"
+import { SimulatedBoard, simulatedBoard } from "../../../src/board/simulated"
 import { setU16BE, setU32BE } from "../../../src/crypto/bytes"
 
 /**
@@ -92,4 +97,86 @@ export function entryArgs(k: KeyEntry): Buffer {
     setU32BE(b, 2, k.mask)
     b.blitAt(6, k.publicKey, 0, 32)
     return b
+}
+
+/** Everything a CommandHandler is wired to, as inspectable twins. */
+export class TestMeter {
+    flash: FlashStore
+    board: SimulatedBoard
+    timer = new ManualTimer()
+    utc = 1800000000
+    millis = 0
+    randomValue = 0
+    events: { kind: number; payload: Buffer }[] = []
+    alerts: { kind: number; payload: Buffer }[] = []
+    clockSets: number[] = []
+    epochs: number[] = []
+    staged: FirmwareManifest[] = []
+    calendars: Buffer[] = []
+    handler: CommandHandler
+
+    constructor(flash: FlashStore, check?: SignatureCheck) {
+        this.flash = flash
+        this.board = simulatedBoard()
+        const self = this
+        this.handler = new CommandHandler({
+            meterId: METER,
+            boardId: "simulator",
+            flash: flash,
+            signatureCheck: check || fakeCheck,
+            clock: {
+                utcNow: () => self.utc,
+                set: async (t: number) => {
+                    self.utc = t
+                    self.clockSets.push(t)
+                },
+            },
+            relay: this.board.relay,
+            armButton: this.board.armButton,
+            events: {
+                record: async (kind: number, payload: Buffer) => {
+                    self.events.push({ kind: kind, payload: payload })
+                },
+            },
+            alerts: {
+                alert: async (kind: number, payload: Buffer) => {
+                    self.alerts.push({ kind: kind, payload: payload })
+                },
+            },
+            calendar: {
+                validate: (c: Buffer) => c[0] === 0xca,
+                apply: async (c: Buffer) => {
+                    self.calendars.push(c)
+                },
+            },
+            uplink: {
+                setEpoch: async (e: number) => {
+                    self.epochs.push(e)
+                },
+            },
+            firmware: {
+                stage: async (m: FirmwareManifest) => {
+                    self.staged.push(m)
+                },
+            },
+            timer: this.timer,
+            random: () => self.randomValue,
+            millis: () => self.millis,
+        })
+    }
+
+    /** a provisioned meter (anchor = testRing()) after boot */
+    static async provisioned(flash?: FlashStore, check?: SignatureCheck): Promise<TestMeter> {
+        const f = flash || new MemoryFlash()
+        if (!(await f.get("cv.ringa")) && !(await f.get("cv.ringb"))) await f.set("cv.anchor", encodeRing(testRing()))
+        const m = new TestMeter(f, check)
+        await m.handler.start()
+        return m
+    }
+
+    /** sends an envelope; returns the ack's verdict */
+    async send(raw: Buffer): Promise<number> {
+        const ack = await this.handler.handleCommand(raw)
+        return ack[1]
+    }
 }

@@ -1,0 +1,31 @@
+import { describe, test, expect } from "@devicescript/test"
+import { Verdict } from "../../src/crypto/envelope"
+import { FlashStore, MemoryFlash, SettingsFlash } from "../../src/crypto/flash"
+import { TestMeter, testEnvelope, testRing } from "./vectors/envelope_kit"
+
+// Replay after a reboot: the counter is persisted before the command acts, so a new boot
+// (a new TestMeter over the same flash) refuses the envelope it accepted before.
+async function replayAcrossReboot(flash: FlashStore) {
+    const supplier = testRing()[1]
+    const env = testEnvelope({ signer: supplier, counter: 1000, opcode: 2 })
+    const m = await TestMeter.provisioned(flash)
+    expect(await m.send(env)).toBe(Verdict.Accepted)
+    const rebooted = await TestMeter.provisioned(flash)
+    expect(await rebooted.send(env)).toBe(Verdict.Replay)
+    expect(await rebooted.send(testEnvelope({ signer: supplier, counter: 999, opcode: 2 }))).toBe(Verdict.Replay)
+    expect(await rebooted.send(testEnvelope({ signer: supplier, counter: 1001, opcode: 2 }))).toBe(Verdict.Accepted)
+}
+
+describe("anti-replay across a reboot", () => {
+    test("in-memory flash twin", async () => {
+        await replayAcrossReboot(new MemoryFlash())
+    })
+    test("the real settings flash", async () => {
+        const f = new SettingsFlash()
+        // start from a blank meter: earlier runs may have left state in the simulator's flash
+        for (const k of ["ringa", "ringb", "anchor", "c2a", "c2b", "pola", "polb", "disca", "discb"]) await f.delete("cv." + k)
+        await replayAcrossReboot(f)
+        const stored = await f.get("cv.c2a")
+        expect(stored.length).toBe(4 + 16 + 8)
+    })
+})

@@ -1,0 +1,121 @@
+import * as ds from "@devicescript/core"
+import { describe, test, expect } from "@devicescript/test"
+import { Verdict } from "../../src/crypto/envelope"
+import { MemoryFlash } from "../../src/crypto/flash"
+import {
+    DisconnectEvent,
+    DisconnectState,
+    disconnectTransition,
+    randomOffset,
+    relayClosedIn,
+} from "../../src/commands/disconnect"
+import { TestMeter, testEnvelope, testRing } from "./vectors/envelope_kit"
+
+async function settle() {
+    await ds.sleep(20)
+}
+
+describe("disconnect control (DLMS class 70, GB Arm)", () => {
+    const ring = testRing()
+    const root = ring[0]
+    const supplier = ring[1]
+
+    test("the transition table, exhaustively", () => {
+        const S = [DisconnectState.Disconnected, DisconnectState.Connected, DisconnectState.ReadyForReconnection]
+        const expectNext = (s: number, e: number, n: number) => expect(disconnectTransition(s, e)).toBe(n)
+        for (const s of S) expectNext(s, DisconnectEvent.RemoteDisconnectDue, DisconnectState.Disconnected)
+        expectNext(DisconnectState.Disconnected, DisconnectEvent.RemoteReconnect, DisconnectState.ReadyForReconnection)
+        expectNext(DisconnectState.Connected, DisconnectEvent.RemoteReconnect, DisconnectState.Connected)
+        expectNext(DisconnectState.ReadyForReconnection, DisconnectEvent.RemoteReconnect, DisconnectState.ReadyForReconnection)
+        expectNext(DisconnectState.Disconnected, DisconnectEvent.ButtonPress, DisconnectState.Disconnected)
+        expectNext(DisconnectState.Connected, DisconnectEvent.ButtonPress, DisconnectState.Connected)
+        expectNext(DisconnectState.ReadyForReconnection, DisconnectEvent.ButtonPress, DisconnectState.Connected)
+        expect(relayClosedIn(DisconnectState.Connected)).toBe(true)
+        expect(relayClosedIn(DisconnectState.ReadyForReconnection)).toBe(false)
+        expect(relayClosedIn(DisconnectState.Disconnected)).toBe(false)
+    })
+    test("the random offset covers [0, limit] and nothing outside", () => {
+        expect(randomOffset(600, 0)).toBe(0)
+        expect(randomOffset(600, 4294967295)).toBe(600)
+        expect(randomOffset(600, 2147483648)).toBe(300)
+        expect(randomOffset(0, 4294967295)).toBe(0)
+        let hi = 0
+        for (let i = 0; i < 200; i++) {
+            const o = randomOffset(600, Math.floor(Math.random() * 4294967296))
+            expect(o >= 0 && o <= 600).toBe(true)
+            if (o > hi) hi = o
+        }
+        expect(hi > 300).toBe(true)
+    })
+    test("a remote disconnect waits its offset, then opens the relay", async () => {
+        const m = await TestMeter.provisioned()
+        m.randomValue = 2147483648 // half of 2^32: offset 300 s of the default 600 s
+        const ack = await m.handler.handleCommand(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))
+        expect(ack[1]).toBe(Verdict.Accepted)
+        expect(ack.getAt(12, "u8") * 16777216 + ack[13] * 65536 + ack[14] * 256 + ack[15]).toBe(300)
+        expect(m.board.relay.isClosed()).toBe(true)
+        expect(m.handler.disconnect.state()).toBe(DisconnectState.Connected)
+        await m.timer.advance(299999)
+        expect(m.board.relay.isClosed()).toBe(true)
+        await m.timer.advance(1)
+        expect(m.board.relay.isClosed()).toBe(false)
+        expect(m.handler.disconnect.state()).toBe(DisconnectState.Disconnected)
+    })
+    test("remote reconnect only arms; the button press closes the relay", async () => {
+        const m = await TestMeter.provisioned()
+        m.randomValue = 0
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))).toBe(Verdict.Accepted)
+        await m.timer.advance(0)
+        expect(m.board.relay.isClosed()).toBe(false)
+        m.board.armButton.press() // not armed: nothing happens
+        await settle()
+        expect(m.board.relay.isClosed()).toBe(false)
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 2, opcode: 2 }))).toBe(Verdict.Accepted)
+        expect(m.handler.disconnect.state()).toBe(DisconnectState.ReadyForReconnection)
+        expect(m.board.relay.isClosed()).toBe(false)
+        m.board.armButton.press()
+        await settle()
+        expect(m.handler.disconnect.state()).toBe(DisconnectState.Connected)
+        expect(m.board.relay.isClosed()).toBe(true)
+    })
+    test("a reconnect cancels a pending disconnect", async () => {
+        const m = await TestMeter.provisioned()
+        m.randomValue = 4294967295
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))).toBe(Verdict.Accepted)
+        expect(m.handler.disconnect.disconnectPending()).toBe(true)
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 2, opcode: 2 }))).toBe(Verdict.Accepted)
+        expect(m.handler.disconnect.disconnectPending()).toBe(false)
+        expect(m.timer.pending()).toBe(0)
+        await m.timer.advance(700000)
+        expect(m.board.relay.isClosed()).toBe(true)
+    })
+    test("the randomisation limit is set by a root-signed command", async () => {
+        const m = await TestMeter.provisioned()
+        expect(await m.send(testEnvelope({ signer: root, counter: 1, opcode: 4, args: Buffer.from([0, 60]) }))).toBe(Verdict.Accepted)
+        m.randomValue = 4294967295
+        const ack = await m.handler.handleCommand(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))
+        expect(ack[15]).toBe(60)
+        await m.timer.advance(60000)
+        expect(m.board.relay.isClosed()).toBe(false)
+    })
+    test("state and a pending disconnect survive a reboot", async () => {
+        const flash = new MemoryFlash()
+        const m = await TestMeter.provisioned(flash)
+        m.randomValue = 4294967295
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))).toBe(Verdict.Accepted)
+        // power cut before the offset elapsed: the new boot reschedules with a fresh offset
+        const b = new TestMeter(flash)
+        b.randomValue = 0
+        await b.handler.start()
+        expect(b.handler.disconnect.disconnectPending()).toBe(true)
+        expect(b.board.relay.isClosed()).toBe(true)
+        await b.timer.advance(0)
+        expect(b.board.relay.isClosed()).toBe(false)
+        // disconnected stays disconnected across the next reboot
+        const c = new TestMeter(flash)
+        await c.handler.start()
+        expect(c.handler.disconnect.state()).toBe(DisconnectState.Disconnected)
+        expect(c.board.relay.isClosed()).toBe(false)
+        expect(c.handler.disconnect.disconnectPending()).toBe(false)
+    })
+})
