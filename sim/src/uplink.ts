@@ -36,7 +36,7 @@ export const enum AlertKind {
 }
 export const LIMITS = {
     records: 32,
-    recordSize: 64,
+    recordSize: 255,
     aggregates: 8,
     alerts: 8,
     responses: 4,

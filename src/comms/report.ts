@@ -78,7 +78,7 @@ export interface Downlink {
 /** Limits that keep a report inside FrameConst.MaxFrameSize (docs/uplink.md §4.1). */
 export const enum ReportLimit {
     MaxRecords = 32,
-    MaxRecordSize = 64,
+    MaxRecordSize = 255,
     MaxAggregates = 8,
     MaxAlerts = 8,
     MaxResponses = 4,

@@ -23,7 +23,7 @@ import {
 
 /** The chain store as the uplink sees it (implemented by src/store's IndexStore). */
 export interface RecordSource {
-    /** newest record: its sequence number (0 = empty) and the chain hash after it */
+    /** newest record: its sequence number (-1 = empty) and its record hash */
     head(): Promise<ChainHead> | ChainHead
     /** up to `max` records with seq > `seq`, oldest first, consecutive */
     recordsAfter(seq: number, max: number): Promise<UplinkRecord[]> | UplinkRecord[]
@@ -118,10 +118,10 @@ export class Uplink {
     private upKey: Buffer
     private downKey: Buffer
     private epoch = 0
-    private acked = 0
+    private acked = -1
     private downCounter = 0
     /** highest record/aggregate seq put in any frame since boot: acks beyond it are bogus */
-    private maxSentSeq = 0
+    private maxSentSeq = -1
     private inFlight: InFlight = undefined
     private timeouts = 0
     private alerts: { [kind: string]: number } = {}
@@ -136,16 +136,20 @@ export class Uplink {
         this.counter = new FrameCounter(o.flash, "up.fc", o.counterBlock || 64)
     }
 
-    /** Loads the persisted state, derives the keys and starts the send loop. */
-    async start() {
+    /**
+     * Loads the persisted state, derives the keys and starts the send loop (tests pass
+     * `pump = false` and call step() themselves).
+     */
+    async start(pump = true) {
         const ep = await this.o.flash.read("up.ep")
         await this.setupEpoch(typeof ep === "number" ? ep : 0)
+        // the store numbers records from 0, so "nothing acknowledged" is -1
         const a = await this.o.flash.read("up.ack")
-        this.acked = typeof a === "number" ? a : 0
+        this.acked = typeof a === "number" ? a : -1
         this.maxSentSeq = this.acked
         const self = this
         this.o.transport.onDownlink(async f => await self.onDownlink(f))
-        if (this.running) return
+        if (this.running || !pump) return
         this.running = true
         setTimeout(async () => await self.pump(), 0)
     }
@@ -315,7 +319,7 @@ export class Uplink {
         const level = this.o.privacyLevel ? this.o.privacyLevel() : PrivacyLevel.HalfHourly
         const head = await this.o.source.head()
         const report: Report = { privacyLevel: level }
-        let lastSeq = 0
+        let lastSeq = -1
         let due = false
         if (level === PrivacyLevel.HalfHourly) {
             if (head.seq > this.acked) {
@@ -328,8 +332,10 @@ export class Uplink {
                 }
             }
             if (this.o.registers) report.registers = this.o.registers()
-            report.checkpointSeq = head.seq
-            report.checkpointHash = head.hash
+            if (head.seq >= 0) {
+                report.checkpointSeq = head.seq
+                report.checkpointHash = head.hash
+            }
         } else {
             const aggs = await this.aggregates(level, head.seq)
             if (aggs.length) {
