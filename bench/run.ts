@@ -13,6 +13,9 @@
  *
  *   npm run bench                 everything
  *   npm run bench -- ed25519      only files whose name contains "ed25519"
+ *   npm run bench -- --device     the firmware benchmarks on the board attached over USB
+ *                                 serial (--device=serial|usb|sim to choose; docs/hil.md);
+ *                                 writes bench/results.device.json instead
  */
 import { readdirSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
@@ -21,6 +24,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { ROOT, BYTECODE, build, killTree, runSimulatedDevice, startDevtools } from "../sim/src/devs.ts"
 import { copyFileSync } from "node:fs"
+import { DeviceGone, HilDevice, Transport, findSerialBoard, runBenchesOnDevice, transportOption } from "../sim/src/hil.ts"
 
 const filters = process.argv.slice(2).filter(a => !a.startsWith("--"))
 const pick = (dir: string) =>
@@ -76,14 +80,52 @@ async function nodeBenches(files: string[]) {
     }
 }
 
-await deviceBenches(pick("bench/device"))
+// --device: on a board (or --device=sim: a simulated device) through devtools, via sim/src/hil.ts
+const device: Transport | "detect" | undefined = process.argv.includes("--device")
+    ? "detect"
+    : transportOption(process.argv.slice(2).filter(a => a.startsWith("--device=")))
+async function boardBenches(files: string[], transport: Transport | "detect") {
+    if (files.length === 0) return
+    if (transport === "detect") {
+        const port = await findSerialBoard()
+        if (!port) {
+            console.error("bench --device: no board attached (no serial port with a Raspberry Pi 2e8a or Espressif 303a USB id); " +
+                "flash and plug one in (docs/hil.md), or name the transport: --device=serial|usb")
+            process.exit(1)
+        }
+        console.log(`bench --device: board on ${port}`)
+        transport = "serial"
+    }
+    let dev: HilDevice | undefined
+    let gone = false
+    try {
+        dev = await HilDevice.open(transport)
+        for (const r of await runBenchesOnDevice(dev, files)) {
+            if (r.error) {
+                console.error(`${r.file}: ${r.error}\n${r.output.split("\n").slice(-20).join("\n")}`)
+                process.exitCode = 1
+            }
+            for (const [k, v] of Object.entries(parseBenchLines(r.output))) record(`${r.file} @${transport}`, k, v)
+        }
+    } catch (e) {
+        if (!(e instanceof DeviceGone)) throw e
+        console.error(`bench --device: ${e.message}`)
+        gone = true
+    } finally {
+        await dev?.close()
+    }
+    if (gone) process.exit(1)
+}
+
+if (device) await boardBenches(pick("bench/device"), device)
+else await deviceBenches(pick("bench/device"))
 await nodeBenches(pick("bench/node"))
 
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4))
 const w = Math.max(6, ...rows.map(r => r[1].length))
 console.log(`\n${"metric".padEnd(w)}  ${"value".padStart(12)}  source`)
 for (const [src, k, v] of rows) console.log(`${k.padEnd(w)}  ${fmt(v).padStart(12)}  ${relative(ROOT, join(ROOT, src))}`)
-const out = join(ROOT, "bench/results.json")
+const out = join(ROOT, device ? "bench/results.device.json" : "bench/results.json")
 if (filters.length === 0) writeFileSync(out, JSON.stringify(results, null, 2) + "\n")
 else {
     // a filtered run updates only its own metrics

@@ -1,0 +1,100 @@
+/**
+ * The hardware-in-the-loop runner (`npm run test:hil`, sim/src/hil.ts) against a simulated
+ * device connected through `devs devtools`, so the board path is exercised without a board:
+ * fixture suites in test/hil-fixtures pass, fail, hang and carry tags.
+ */
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import { ROOT } from "../../sim/src/devs.ts"
+import { HilDevice, runBenchesOnDevice, runSuiteOnDevice, suiteSkipReason, transportOption } from "../../sim/src/hil.ts"
+
+/** Runs `tsx test/hil.ts args` and collects its exit code and output. */
+function hil(args: string[], timeoutMs = 150_000): Promise<{ code: number; output: string }> {
+    return new Promise(res => {
+        const child = spawn(process.execPath, ["--import", "tsx", "test/hil.ts", ...args], {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "pipe"],
+        })
+        let output = ""
+        child.stdout.on("data", d => (output += d))
+        child.stderr.on("data", d => (output += d))
+        const t = setTimeout(() => child.kill("SIGINT"), timeoutMs)
+        child.on("close", code => {
+            clearTimeout(t)
+            res({ code: code ?? 1, output })
+        })
+    })
+}
+
+test("tags decide where a suite may run, and say why not", () => {
+    const sim = { board: false, network: true }
+    const board = { board: true, network: false }
+    const hw = { timeoutMs: 60_000, needs: ["hardware"] }
+    const net = { timeoutMs: 60_000, needs: ["network"] }
+    assert.match(suiteSkipReason(hw, sim) ?? "", /^needs hardware: runs only on a real board/)
+    assert.equal(suiteSkipReason(hw, board), undefined)
+    assert.match(suiteSkipReason(net, board) ?? "", /^needs network: .*--network/)
+    assert.equal(suiteSkipReason(net, sim), undefined)
+    assert.match(suiteSkipReason(net, { board: false, network: false }) ?? "", /^needs network/)
+    assert.equal(suiteSkipReason({ timeoutMs: 1, needs: [] }, { board: false, network: false }), undefined)
+    // a suite that needs both is refused for either reason
+    assert.ok(suiteSkipReason({ timeoutMs: 1, needs: ["hardware", "network"] }, board))
+})
+
+test("device options", () => {
+    assert.equal(transportOption(["--serial"]), "serial")
+    assert.equal(transportOption(["x", "--usb"]), "usb")
+    assert.equal(transportOption(["--sim"]), "sim")
+    assert.equal(transportOption(["--device=usb"]), "usb")
+    assert.equal(transportOption(["--device=ble"]), undefined)
+    assert.equal(transportOption(["serial", "--no-network"]), undefined)
+})
+
+test("test:hil on a simulated device: pass, fail, timeout, tags, summary and exit status", async () => {
+    const r = await hil(["--sim", "--no-network", "--dir", "test/hil-fixtures"])
+    const o = r.output
+    assert.equal(r.code, 1, o)
+    assert.match(o, /devtools, simulated by this runner/)
+    // the failing suite: its own counts, read from the device's summary line
+    assert.match(o, /^FAIL test\/hil-fixtures\/a_fail\.test\.ts: 1 passed, 1 failed \[/m)
+    assert.match(o, /toBe: Expected 2, got 1/)
+    // the hanging suite: stopped after its own @timeout and counted as one failure...
+    assert.match(o, /^FAIL test\/hil-fixtures\/b_hang\.test\.ts: 0 passed, 1 failed \(aborted\)/m)
+    assert.match(o, /\[timed out after 4000 ms\]/)
+    // ...without taking the failing suite's summary (still printing while it was replaced)
+    assert.doesNotMatch(o.split("b_hang.test.ts: ")[1].split("c_pass")[0], /tests: \d+, pass/)
+    // the device still answers after a hang
+    assert.match(o, /^ok {3}test\/hil-fixtures\/c_pass\.test\.ts: 2 passed \[/m)
+    assert.match(o, /^skip test\/hil-fixtures\/d_hardware\.test\.ts \(needs hardware: runs only on a real board/m)
+    assert.match(o, /^skip test\/hil-fixtures\/e_network\.test\.ts \(needs network:/m)
+    assert.match(o, /^failed: test\/hil-fixtures\/a_fail\.test\.ts, test\/hil-fixtures\/b_hang\.test\.ts$/m)
+    assert.match(o, /^3 passed, 2 failed, 2 skipped$/m)
+})
+
+test("a device session runs a suite and a benchmark and reads their output", async () => {
+    const dev = await HilDevice.open("sim")
+    try {
+        assert.deepEqual(dev.traits(), { board: false, network: true })
+        const r = await runSuiteOnDevice(dev, "test/hil-fixtures/e_network.test.ts", { timeoutMs: 30_000, needs: [] })
+        assert.deepEqual([r.file, r.passed, r.failed, r.aborted], ["test/hil-fixtures/e_network.test.ts", 1, 0, false])
+        const [b] = await runBenchesOnDevice(dev, [join("test/hil-fixtures/tiny.bench.ts")], 30_000)
+        assert.equal(b.error, undefined)
+        assert.match(b.output, /^hil: run [0-9a-f]{12}$/m)
+        assert.match(b.output, /^BENCH hil_fixture_sum 499500$/m)
+        assert.match(b.output, /BENCH_DONE$/)
+        // the bench's output only: nothing from the suite deployed before it
+        assert.doesNotMatch(b.output, /tests: /)
+    } finally {
+        await dev.close()
+    }
+})
+
+test("test:hil with no board on the serial port fails clearly instead of passing", async () => {
+    const r = await hil(["--serial", "--connect-timeout", "5000", "--dir", "test/hil-fixtures", "c_pass"], 90_000)
+    assert.equal(r.code, 1, r.output)
+    // either devtools cannot list serial ports here, or nothing takes the program
+    assert.match(r.output, /FAIL .*(devs devtools exited|no DeviceScript device took the program within 5 s over serial)/)
+    assert.match(r.output, /^0 passed, 1 failed$/m)
+})
