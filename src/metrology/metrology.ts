@@ -307,7 +307,9 @@ export class Metrology {
     private applyStep(s: ClockStep) {
         const wasKnown = this.known
         const oldStart = this.open.startMs
-        this.setFrame(s.atMeterMs)
+        // the frame of this step, not the clock's latest: several steps may lie in one tick
+        this.known = true
+        this.posMs = s.toUtc * 1000
         const L = this.lengthMs()
         this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
         if (wasKnown && this.known && Math.floor(this.posMs / L) * L === oldStart) {

@@ -40,8 +40,11 @@ export class Rig {
         })
     }
 
-    /** ticks at real millis `ms` */
+    private ticks = 0
+
+    /** ticks at real millis `ms` (yielding now and then: the VM aborts long runs without a yield) */
     async at(ms: number) {
+        if (this.ticks++ % 8 === 0) await ds.sleep(0)
         this.now = ms
         await this.meter.tick(ms)
     }
@@ -49,11 +52,9 @@ export class Rig {
     /** ticks every `stepMs` from now (exclusive) up to `toMs` (inclusive, always ticked) */
     async run(toMs: number, stepMs: number) {
         let t = this.now
-        let n = 0
         while (t < toMs) {
             t = Math.min(toMs, t + stepMs)
             await this.at(t)
-            if (++n % 50 === 0) await ds.sleep(0)
         }
     }
 
