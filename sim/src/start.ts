@@ -1,53 +1,175 @@
 /**
- * `npm start`: builds the firmware, starts `devs devtools` and one simulated meter, and
- * shows the meter's console until Ctrl-C (or `--duration <seconds>`).
+ * `npm start`: a secured fleet you can watch and attack.
+ *
+ *   npm start [-- --meters 3] [--interval 10s] [--duration 60s] [--headless]
+ *             [--broker mqtt://host:port] [--keystore FILE] [--fresh]
+ *
+ * Starts the embedded MQTT broker (or uses --broker), provisions the fleet's keys and
+ * meters, runs the real firmware for each meter in the DeviceScript simulator, and shows
+ * the live view (keys: operator actions and attacks). `--headless --duration 60s` runs the
+ * whole script of checks and attacks unattended, prints a summary and exits 1 if any
+ * check failed. Ctrl-C stops cleanly.
  */
-import { copyFileSync, mkdirSync } from "node:fs"
-import { join } from "node:path"
-import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools } from "./devs.ts"
+import { ATTACKS } from "./attacks.ts"
+import { parseDuration } from "./cli.ts"
+import { Demo } from "./demo.ts"
+import { DEFAULT_KEYSTORE } from "./keystore.ts"
+import { summaryText } from "./ui/state.ts"
+import { TerminalView } from "./ui/terminal.ts"
+import { runScript } from "./script.ts"
 
-const args = process.argv.slice(2)
-const durIdx = args.indexOf("--duration")
-const durationS = durIdx >= 0 ? Number(args[durIdx + 1]) : 0
-if (durIdx >= 0 && !(durationS > 0)) {
-    console.error("--duration takes a number of seconds, e.g. --duration 30")
-    process.exit(2)
+interface StartOptions {
+    meters: number
+    intervalS: number
+    durationS?: number
+    headless: boolean
+    broker?: string
+    keystore: string
+    fresh: boolean
 }
 
-console.log("building firmware (src/main.ts)...")
-await build("src/main.ts")
-const dir = join(ROOT, ".meters/meter-1")
-mkdirSync(dir, { recursive: true })
-const code = join(dir, "firmware.devs")
-copyFileSync(BYTECODE, code)
-const devtools = await startDevtools()
-const meter = runSimulatedDevice(code, dir, "7e57000000000001")
-let shown = 0
-const timer = setInterval(() => {
-    const out = meter.output()
-    const lines = out.slice(shown).split("\n")
-    const rest = lines.pop() ?? ""
-    for (const l of lines) if (l.startsWith("WASM> ")) console.log(`meter-1 | ${l.slice(6)}`)
-    shown = out.length - rest.length
-}, 100)
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--fresh]"
 
-let stopping = false
-function stop(code = 0) {
-    if (stopping) return
-    stopping = true
-    clearInterval(timer)
-    meter.powerCut()
-    killTree(devtools)
-    console.log("stopped")
-    process.exit(code)
-}
-process.on("SIGINT", () => stop(0))
-process.on("SIGTERM", () => stop(0))
-meter.child.on("close", () => {
-    if (!stopping) {
-        console.error("the simulated meter exited unexpectedly:\n" + meter.output().slice(-2000))
-        stop(1)
+function parse(argv: string[]): StartOptions {
+    const o: StartOptions = { meters: 3, intervalS: 10, headless: false, keystore: process.env.TRUSTMETER_KEYSTORE ?? DEFAULT_KEYSTORE, fresh: false }
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i]
+        const val = () => {
+            const v = argv[++i]
+            if (v === undefined || v.startsWith("--")) throw new Error(`${a} needs a value; ${USAGE}`)
+            return v
+        }
+        if (a === "--meters") {
+            const v = val()
+            if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 9) throw new Error(`--meters takes 1 to 9, not "${v}"`)
+            o.meters = Number(v)
+        } else if (a === "--interval") {
+            o.intervalS = parseDuration(val(), "--interval")
+            if (o.intervalS < 1 || o.intervalS > 1800) throw new Error(`--interval must be between 1s and 30m (the real interval length)`)
+        } else if (a === "--duration") {
+            o.durationS = parseDuration(val(), "--duration")
+            if (o.durationS < 5) throw new Error("--duration must be at least 5s")
+        } else if (a === "--headless") o.headless = true
+        else if (a === "--broker") o.broker = val()
+        else if (a === "--keystore") o.keystore = val()
+        else if (a === "--fresh") o.fresh = true
+        else throw new Error(`unknown option "${a}"; ${USAGE}`)
     }
-})
-if (durationS) setTimeout(() => stop(0), durationS * 1000)
-console.log("meter-1 running in the simulator; Ctrl-C stops it")
+    if (o.headless && !o.durationS) throw new Error("--headless needs --duration, e.g. --headless --duration 60s")
+    return o
+}
+
+async function main() {
+    let o: StartOptions
+    try {
+        o = parse(process.argv.slice(2))
+    } catch (e) {
+        console.error(`trustmeter: ${(e as Error).message}`)
+        return 2
+    }
+    const say = (m: string) => console.log(m)
+    let demo: Demo
+    try {
+        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, log: say })
+    } catch (e) {
+        console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
+        return 1
+    }
+    const title = `trustmeter · ${o.meters} meter(s) · broker ${demo.brokerUrl}${demo.broker ? " (embedded)" : ""} · interval ${o.intervalS} s (clock ×${demo.scale})`
+    let stopping = false
+    const stop = async (code: number) => {
+        if (stopping) return
+        stopping = true
+        await demo.stop()
+        process.exit(code)
+    }
+    process.on("SIGINT", () => {
+        if (o.headless) console.log("interrupted")
+        void finish(130)
+    })
+    process.on("SIGTERM", () => void finish(143))
+
+    let view: TerminalView | undefined
+    const finish = async (code: number) => {
+        view?.close()
+        if (process.stdin.isTTY && !o.headless) process.stdin.setRawMode(false)
+        if (o.headless || code === 0) console.log(summaryText(demo.state))
+        await stop(code)
+    }
+
+    if (o.headless) {
+        demo.state.onChange(() => {})
+        const print = (e: { kind: string; text: string }) => console.log(`${e.kind.padEnd(8)} ${e.text}`)
+        let shown = 0
+        const t = setInterval(() => {
+            for (const e of demo.state.log.slice(shown)) print(e)
+            shown = demo.state.log.length
+        }, 200)
+        await runScript(demo, o.durationS! * 1000)
+        clearInterval(t)
+        for (const e of demo.state.log.slice(shown)) print(e)
+        await finish(demo.state.failed().length ? 1 : 0)
+        return 0
+    }
+
+    let selected = 0
+    view = new TerminalView(demo.state, { title, selected: () => selected })
+    const started = Date.now()
+    setInterval(() => {
+        const s = Math.floor((Date.now() - started) / 1000)
+        demo.state.banner = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}${o.durationS ? ` of ${o.durationS} s` : ""}`
+        demo.state.changed()
+    }, 1000)
+    if (o.durationS) setTimeout(() => void finish(0), o.durationS * 1000)
+    demo.state.addLog("info", "fleet running: keys below act on the selected meter; Ctrl-C or q stops")
+    if (process.stdin.isTTY) {
+        process.stdin.setRawMode(true)
+        process.stdin.resume()
+        process.stdin.on("data", async d => {
+            const k = d.toString()
+            if (k === "\u0003" || k === "q") return void finish(0)
+            if (/^[1-9]$/.test(k) && Number(k) <= o.meters) {
+                selected = Number(k) - 1
+                view!.touch()
+                return
+            }
+            await act(demo, k, demo.ks.meters.find(m => m.name === demo.state.meters[selected].name)!).catch(e => demo.state.addLog("error", (e as Error).message))
+        })
+    }
+    return 0
+}
+
+/** One operator or attacker key. */
+async function act(demo: Demo, key: string, meter: import("./keystore.ts").MeterEntry) {
+    const privacy = ["half-hourly", "daily", "monthly"]
+    switch (key) {
+        case "d":
+            return void (await demo.command(meter, "disconnect"))
+        case "a":
+            return void (await demo.command(meter, "arm"))
+        case "r":
+            demo.state.addLog("info", `${meter.name}: reconnect = arm, then the consumer presses the meter's button (GB "Arm")`)
+            await demo.command(meter, "arm")
+            return void demo.pressButton(meter)
+        case "t":
+            return void (await demo.command(meter, "set-tariff", [demo.nextTariff(meter)]))
+        case "p": {
+            const s = demo.state.meter(meter.meterId)!
+            s.privacy = privacy[(privacy.indexOf(s.privacy ?? "half-hourly") + 1) % privacy.length]
+            return void (await demo.command(meter, "set-privacy", [s.privacy]))
+        }
+        case "k":
+            return void (await demo.rotateKey("networkOperator"))
+        case "c":
+            demo.state.addLog("info", "change of supplier: the root replaces the supplier's key on every meter; the old supplier's commands are refused from now on")
+            return void (await demo.rotateKey("supplier"))
+    }
+    const attack = ATTACKS.find(a => a.key === key)
+    if (attack) {
+        demo.state.addLog("attack", `ATTACK ${attack.name}: ${attack.describe}`)
+        const r = await attack.run(demo, meter)
+        demo.state.addLog(r.refused ? "accepted" : "alert", `${attack.name}: ${r.refused === true ? "REFUSED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
+    }
+}
+
+process.exitCode = await main()

@@ -27,6 +27,8 @@ export interface MeterStatus {
     refused: number
     /** last console line of the simulated device */
     console?: string
+    /** privacy level last set by the operator */
+    privacy?: string
 }
 
 export type LogKind = "info" | "command" | "accepted" | "rejected" | "alert" | "attack" | "error"

@@ -1,0 +1,286 @@
+/**
+ * The demo's controller (`npm start`): broker, keystore, fleet, head-end station,
+ * operator actions, attacks and checks, all writing to one DemoState that the terminal
+ * view or the headless summary shows.
+ */
+import { rmSync } from "node:fs"
+import { join } from "node:path"
+import { EmbeddedBroker, parseBrokerUrl, startBroker } from "./broker.ts"
+import { CommandAck, Opcode, Verdict } from "./commands.ts"
+import { Fleet, FleetMeter, METERS_DIR } from "./fleet.ts"
+import { Station } from "./ingest.ts"
+import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "./keystore.ts"
+import { buildCommand, keyChangeCommand, signOpcode } from "./operations.ts"
+import { timeSyncArgs } from "./commands.ts"
+import { DemoState, MeterStatus } from "./ui/state.ts"
+import { AlertKind } from "./uplink.ts"
+
+export interface DemoOptions {
+    meters: number
+    /** real seconds per 30-minute metering interval */
+    intervalS: number
+    brokerUrl?: string
+    keystorePath: string
+    /** wipe the meters' flash first */
+    fresh?: boolean
+    /** where the meters live (default .meters/) */
+    dir?: string
+    /** compiled firmware to run instead of building src/main.ts */
+    firmware?: string
+    log?: (msg: string) => void
+}
+
+/** Names of verdict codes (docs/commands.md, "Verification order"). */
+export const VERDICT_NAME: Record<number, string> = Object.fromEntries(Object.entries(Verdict).map(([k, v]) => [v, k]))
+export const OPCODE_NAME: Record<number, string> = Object.fromEntries(Object.entries(Opcode).map(([k, v]) => [v, k]))
+const ALERT_NAME: Record<number, string> = { [AlertKind.Tamper]: "tamper", [AlertKind.CommandRejected]: "command rejected", [AlertKind.StoreFull]: "store full", [AlertKind.SourceFault]: "source fault", [AlertKind.BadDownlink]: "bad downlink" }
+
+export class Demo {
+    readonly state = new DemoState()
+    ks!: Keystore
+    fleet!: Fleet
+    station!: Station
+    broker?: EmbeddedBroker
+    brokerUrl = ""
+    /** meter clock speed-up */
+    scale = 180
+    private t0 = Date.now()
+    private utc0 = Math.floor(Date.now() / 1000)
+    private synced = new Set<string>()
+    private ackWaiters: { meterId: string; counter: bigint; res: (a: CommandAck) => void }[] = []
+    private lastCounter = new Map<string, bigint>()
+    private tariffs = new Map<string, string>()
+    /** envelopes sent, newest last: the replay attack resends one */
+    readonly sent: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
+
+    private constructor(private opts: DemoOptions) {}
+
+    static async start(opts: DemoOptions): Promise<Demo> {
+        const d = new Demo(opts)
+        try {
+            await d.boot()
+        } catch (e) {
+            await d.stop()
+            throw e
+        }
+        return d
+    }
+
+    /** Simulated UTC: the meters' clocks run `scale` times faster than the host's after the time sync. */
+    simNow(): number {
+        return this.utc0 + Math.floor(((Date.now() - this.t0) / 1000) * this.scale)
+    }
+
+    meterEntry(nameOrId: string): MeterEntry {
+        const m = this.ks.meters.find(x => x.name === nameOrId || x.meterId === nameOrId)
+        if (!m) throw new Error(`no meter ${nameOrId}`)
+        return m
+    }
+
+    fleetMeter(m: MeterEntry): FleetMeter {
+        return this.fleet.meters.find(x => x.entry.meterId === m.meterId)!
+    }
+
+    /**
+     * Signs and sends an operator command; resolves with the meter's acknowledgement, or
+     * undefined if none came within `waitMs`.
+     */
+    async command(meter: MeterEntry, name: string, args: string[] = [], opts: { role?: Role; cosign?: Role; waitMs?: number } = {}): Promise<CommandAck | undefined> {
+        const env = buildCommand(this.ks, meter, name, args, { role: opts.role, cosign: opts.cosign, now: this.simNow(), validSeconds: 6 * 3600 })
+        return this.sendEnvelope(meter, env, `${name}${args.length ? " " + args.join(" ") : ""} (${opts.role ?? "default role"})`, opts.waitMs)
+    }
+
+    /** Sends a ready envelope and waits for its acknowledgement (matched by counter). */
+    async sendEnvelope(meter: MeterEntry, env: Buffer, label: string, waitMs = this.ackWaitMs()): Promise<CommandAck | undefined> {
+        const counter = env.readBigUInt64BE(10)
+        this.sent.push({ meter, envelope: env, opcode: env[26] })
+        this.state.addLog("command", `→ ${meter.name}: ${label}`)
+        const ack = new Promise<CommandAck | undefined>(res => {
+            const w = { meterId: meter.meterId, counter, res }
+            this.ackWaiters.push(w)
+            setTimeout(() => {
+                const i = this.ackWaiters.indexOf(w)
+                if (i >= 0) {
+                    this.ackWaiters.splice(i, 1)
+                    res(undefined)
+                }
+            }, waitMs)
+        })
+        await this.station.sendCommand(meter, env)
+        return ack
+    }
+
+    /** How long to wait for an acknowledgement: it rides on the meter's next report, at most an interval away. */
+    ackWaitMs(): number {
+        return Math.round(this.opts.intervalS * 1000 + 5000)
+    }
+
+    /** Replaces a role's key on every meter (root-signed), then in the keystore. */
+    async rotateKey(role: Role): Promise<boolean> {
+        const next = nextRoleKey(this.ks, role)
+        const acks = await Promise.all(
+            this.ks.meters.map(m => this.sendEnvelope(m, keyChangeCommand(this.ks, m, role, next, { now: this.simNow(), validSeconds: 6 * 3600 }), `replace ${role} key (id ${next.keyId})`))
+        )
+        const ok = acks.every(a => a?.verdict === Verdict.Accepted)
+        if (ok) {
+            this.ks.roles[role] = next
+            if (role === "root") this.ks.nextKeyId = Math.max(this.ks.nextKeyId, next.keyId + 1)
+            saveKeystore(this.ks, this.opts.keystorePath)
+            this.state.addLog("info", `${role} key replaced on every meter; keystore updated`)
+        } else this.state.addLog("error", `${role} key change not confirmed by every meter: keystore unchanged`)
+        return ok
+    }
+
+    /** The next tariff preset for `meter` (the demo alternates day-night and flat). */
+    nextTariff(meter: MeterEntry): string {
+        const t = this.tariffs.get(meter.meterId) === "day-night" ? "flat" : "day-night"
+        this.tariffs.set(meter.meterId, t)
+        return t
+    }
+
+    /**
+     * The consumer's local button (closes an armed relay). The simulated board's button is
+     * inside the firmware (src/board/simulated.ts) and has no path from the head-end yet.
+     */
+    pressButton(meter: MeterEntry) {
+        this.state.addLog("info", `${meter.name}: local button press is not reachable from the head-end in the simulator yet; the relay stays armed`)
+    }
+
+    async stop() {
+        await this.station?.close().catch(() => {})
+        await this.fleet?.stop().catch(() => {})
+        await this.broker?.close().catch(() => {})
+    }
+
+    private async boot() {
+        const log = this.opts.log ?? (() => {})
+        this.scale = Math.max(1, Math.round(1800 / this.opts.intervalS))
+        this.ks = this.openKeystore(log)
+        const entries: MeterEntry[] = []
+        for (let i = 1; i <= this.opts.meters; i++) entries.push(addMeter(this.ks, `meter-${i}`))
+        saveKeystore(this.ks, this.opts.keystorePath)
+        for (const m of entries)
+            this.state.meters.push({ name: m.name, meterId: m.meterId, process: "booting", chain: { state: "unknown" }, relay: "?", frames: 0, records: 0, refused: 0 })
+        if (this.opts.brokerUrl) {
+            this.brokerUrl = parseBrokerUrl(this.opts.brokerUrl).url
+        } else {
+            this.broker = await startBroker({ host: "127.0.0.1", port: 0 })
+            this.brokerUrl = this.broker.url
+        }
+        const b = parseBrokerUrl(this.brokerUrl)
+        log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
+        this.station = await Station.connect(this.brokerUrl, this.ks, {
+            report: (m, r, fresh) => this.onReport(m, r, fresh),
+            refused: (m, why) => {
+                if (m) this.status(m).refused++
+                this.state.addLog("rejected", `head-end refused a frame${m ? ` claiming ${m.name}` : ""}: ${why}`)
+            },
+            chainBroken: (m, at, why) => {
+                this.status(m).chain = { state: "broken", at, reason: why }
+                this.state.addLog("alert", `${m.name}: chain BROKEN at record ${at} (${why})`)
+            },
+            response: (m, a) => this.onAck(m, a),
+            clone: (m, d) => {
+                this.status(m).lastAlert = `CLONE: ${d}`
+                this.state.addLog("alert", `${m.name}: clone alert: ${d}`)
+            },
+        })
+        if (this.opts.fresh) for (const m of entries) rmSync(join(this.opts.dir ?? METERS_DIR, m.name), { recursive: true, force: true })
+        this.fleet = await Fleet.start({
+            keystore: this.ks,
+            meters: entries,
+            broker: { host: b.host, port: b.port },
+            clockScale: this.scale,
+            firmware: this.opts.firmware,
+            dir: this.opts.dir,
+            log,
+        })
+        this.t0 = Date.now()
+        this.fleet.onLine((fm, line) => this.onConsole(fm, line))
+        this.fleet.onExit(fm => {
+            this.status(fm.entry).process = "crashed"
+            this.state.addLog("error", `${fm.entry.name}: the simulated meter exited: ${fm.device.output().slice(-300).replace(/\s+/g, " ")}`)
+        })
+        for (const s of this.state.meters) s.process = "running"
+        this.state.changed()
+    }
+
+    private openKeystore(log: (m: string) => void): Keystore {
+        try {
+            return loadKeystore(this.opts.keystorePath)
+        } catch (e) {
+            if (e instanceof KeystoreError && /no keystore/.test(e.message)) {
+                log(`creating the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
+                const ks = createKeystore()
+                saveKeystore(ks, this.opts.keystorePath)
+                return ks
+            }
+            throw e
+        }
+    }
+
+    private status(m: MeterEntry): MeterStatus {
+        return this.state.meter(m.meterId)!
+    }
+
+    private onConsole(fm: FleetMeter, line: string) {
+        const s = this.status(fm.entry)
+        if (/^(using devs|connected to ws|self-deployed|disconnect undefined)/.test(line)) return
+        s.console = line.slice(0, 120)
+        // the firmware's own words about the relay (src/commands/disconnect.ts logs its state changes)
+        const relay = /relay[: ]+(connected|disconnected|ready[- _]for[- _]reconnection|armed)/i.exec(line)
+        if (relay) s.relay = relay[1].toLowerCase().startsWith("ready") ? "armed" : relay[1].toLowerCase()
+        if (/tamper|chain.*(broken|bad)/i.test(line)) this.state.addLog("alert", `${fm.entry.name} says: ${line}`)
+        this.state.changed()
+    }
+
+    private onReport(m: MeterEntry, r: import("./uplink.ts").Report, fresh: import("./ingest.ts").StoredRecord[]) {
+        const s = this.status(m)
+        s.frames++
+        s.records = this.station.records(m.meterId).length
+        if (s.chain.state !== "broken") {
+            const h = this.station.head(m.meterId)
+            if (h) s.chain = { state: "verified", head: h.seq }
+        }
+        if (r.registers) s.registers = r.registers.toString("hex")
+        const last = fresh[fresh.length - 1]
+        if (last) s.lastInterval = `#${last.seq} kind ${last.kind} ${last.time ? new Date(last.time * 1000).toISOString().slice(5, 16).replace("T", " ") : "time unknown"} ${last.payload.toString("hex").slice(0, 24)}`
+        for (const a of r.alerts ?? []) {
+            s.lastAlert = `${ALERT_NAME[a.kind] ?? `alert ${a.kind}`} ×${a.count}`
+            this.state.addLog("alert", `${m.name}: ${s.lastAlert}`)
+        }
+        if (!this.synced.has(m.meterId)) {
+            // first contact: the network operator sets the meter's clock (time-bound commands need it)
+            this.synced.add(m.meterId)
+            this.utcSync(m).catch(() => {})
+        }
+        this.state.changed()
+    }
+
+    private async utcSync(m: MeterEntry) {
+        const now = this.simNow()
+        const env = signOpcode(this.ks, m, Opcode.TimeSync, timeSyncArgs(now), { role: "networkOperator", now, validSeconds: 6 * 3600 })
+        await this.sendEnvelope(m, env, `time sync ${new Date(now * 1000).toISOString()}`)
+    }
+
+    private onAck(m: MeterEntry, a: CommandAck) {
+        const s = this.status(m)
+        const what = `${OPCODE_NAME[a.opcode] ?? `opcode ${a.opcode}`} from key ${a.signerKeyId}`
+        if (a.verdict === Verdict.Accepted) {
+            this.state.addLog("accepted", `← ${m.name}: accepted ${what}${a.opcode === Opcode.Disconnect ? `, relay opens in ${a.detail} s` : ""}`)
+            if (a.opcode === Opcode.Disconnect) s.relay = `disconnecting in ${a.detail}s`
+            if (a.opcode === Opcode.ReconnectArm) s.relay = "armed"
+        } else {
+            this.state.addLog("rejected", `← ${m.name}: REFUSED ${what}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`)
+            s.lastAlert = `refused ${OPCODE_NAME[a.opcode] ?? a.opcode}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`
+        }
+        const prev = this.lastCounter.get(m.meterId)
+        if (prev === undefined || a.counter > prev) this.lastCounter.set(m.meterId, a.counter)
+        for (const w of [...this.ackWaiters])
+            if (w.meterId === m.meterId && w.counter === a.counter) {
+                this.ackWaiters.splice(this.ackWaiters.indexOf(w), 1)
+                w.res(a)
+            }
+        this.state.changed()
+    }
+}
