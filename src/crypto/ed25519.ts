@@ -1,0 +1,102 @@
+/**
+ * Ed25519 signature verification (RFC 8032 section 5.1.7) for the meter, in DeviceScript:
+ * the runtime has no signatures, no BigInt and no typed arrays. Strict ("RFC 8032 /
+ * FIPS 186-5") rules, the same as `ed25519.verify(sig, msg, pub, { zip215: false })` of
+ * `@noble/curves` 2.x:
+ * - public key 32 bytes, signature 64 bytes, else false;
+ * - S < L (no malleable S + L);
+ * - A and R canonical (y < p), on the curve, and not x = 0 with the sign bit set;
+ * - A not of small order ([8]A = identity is refused);
+ * - the cofactored equation [8][S]B = [8]R + [8][k]A, k = SHA-512(R || A || M) mod L.
+ * Details and figures: docs/ed25519.md.
+ */
+import * as ds from "@devicescript/core"
+import { sha512 } from "./sha512"
+import { scalarIsCanonical, scalarReduce64, scalarSlide } from "./scalar25519"
+import {
+    Point,
+    Cached,
+    MAX_DIGIT,
+    decodePoint,
+    doubleScalarMul,
+    fillTable,
+    getBaseTable,
+    isIdentity,
+    newTable,
+    paddCached,
+    pdouble,
+    toCached,
+} from "./edwards25519"
+
+/**
+ * true if `signature` (R || S, 64 bytes) is a valid Ed25519 signature of `message` by
+ * `publicKey` (32 bytes) under strict RFC 8032 rules; false for every invalid or
+ * malformed input, never throws. Yields to other fibers while it works (about 100 ms in
+ * the simulator); calls are serialised, so concurrent callers wait their turn.
+ * @example if (await ed25519Verify(rootKey, body, sig)) execute(body)
+ */
+export async function ed25519Verify(publicKey: Buffer, message: Buffer, signature: Buffer): Promise<boolean> {
+    // the scratch state below is shared: one verification at a time
+    while (busy) await ds.sleep(1)
+    busy = true
+    try {
+        return await verifyStrict(publicKey, message, signature)
+    } catch (e) {
+        return false
+    } finally {
+        busy = false
+    }
+}
+
+let busy = false
+let A: Point = null
+let R: Point = null
+let P: Point = null
+let Rc: Cached = null
+let aTable: Cached[] = null
+let sDigits: Buffer = null
+let kDigits: Buffer = null
+
+async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffer): Promise<boolean> {
+    if (!publicKey || !message || !signature) return false
+    if (publicKey.length !== 32 || signature.length !== 64) return false
+    if (!scalarIsCanonical(signature, 32)) return false
+    if (!A) {
+        A = new Point()
+        R = new Point()
+        P = new Point()
+        Rc = new Cached()
+        aTable = newTable()
+        sDigits = Buffer.alloc(256)
+        kDigits = Buffer.alloc(256)
+    }
+    await ds.sleep(0)
+    if (!(await decodePoint(A, publicKey, 0))) return false
+    await ds.sleep(0)
+    if (!(await decodePoint(R, signature, 0))) return false
+    // a small-order public key verifies signatures on many messages (noble's strict mode
+    // and libsodium refuse it); [8]A = identity
+    pdouble(P, A, false)
+    pdouble(P, P, false)
+    pdouble(P, P, false)
+    if (isIdentity(P)) return false
+    // k = SHA-512(R || A || M) mod L over the bytes as received
+    const h = await sha512(Buffer.concat(signature.slice(0, 32), publicKey, message))
+    const k = scalarReduce64(h)
+    await ds.sleep(0)
+    scalarSlide(sDigits, signature, 32, MAX_DIGIT)
+    await ds.sleep(0)
+    scalarSlide(kDigits, k, 0, MAX_DIGIT)
+    await ds.sleep(0)
+    await fillTable(aTable, A)
+    const bt = await getBaseTable()
+    await ds.sleep(0)
+    await doubleScalarMul(P, sDigits, bt, kDigits, aTable)
+    // cofactored check: [8]([S]B - [k]A - R) = identity
+    toCached(Rc, R)
+    paddCached(P, P, Rc, -1, false)
+    pdouble(P, P, false)
+    pdouble(P, P, false)
+    pdouble(P, P, false)
+    return isIdentity(P)
+}

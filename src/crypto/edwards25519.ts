@@ -1,0 +1,297 @@
+/**
+ * The twisted Edwards curve edwards25519, -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 section
+ * 5.1), in extended coordinates (X : Y : Z : T), x = X/Z, y = Y/Z, xy = T/Z (Hisil et al.
+ * 2008). Only what verification needs: strict point decoding, doubling, addition of a
+ * point in "cached" form, the double-scalar multiplication [s]B - [k]A, and the identity
+ * test. Operations work on preallocated objects and never allocate.
+ */
+import * as ds from "@devicescript/core"
+import {
+    Fe,
+    fe,
+    fadd,
+    fsub,
+    fmul,
+    fsq,
+    fneg,
+    fcanon,
+    fcopy,
+    fsetSmall,
+    fisZero,
+    fequal,
+    fisOdd,
+    funpackY,
+    fpow2523,
+} from "./field25519"
+import { DIGIT_BIAS } from "./scalar25519"
+
+/** A point in extended coordinates. */
+export class Point {
+    X: Fe
+    Y: Fe
+    Z: Fe
+    T: Fe
+    constructor() {
+        this.X = fe()
+        this.Y = fe()
+        this.Z = fe()
+        this.T = fe()
+    }
+}
+
+/** A point prepared for addition: (Y + X, Y - X, 2d T, 2 Z). */
+export class Cached {
+    YpX: Fe
+    YmX: Fe
+    T2d: Fe
+    Z2: Fe
+    constructor() {
+        this.YpX = fe()
+        this.YmX = fe()
+        this.T2d = fe()
+        this.Z2 = fe()
+    }
+}
+
+// curve constants as 16-bit limbs (little-endian)
+const ONE = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+/** d = -121665/121666 */
+const D = [
+    0x78a3, 0x1359, 0x4dca, 0x75eb, 0xd8ab, 0x4141, 0xa4d, 0x70, 0xe898, 0x7779, 0x4079, 0x8cc7, 0xfe73, 0x2b6f, 0x6cee,
+    0x5203,
+]
+const D2 = [
+    0xf159, 0x26b2, 0x9b94, 0xebd6, 0xb156, 0x8283, 0x149a, 0xe0, 0xd130, 0xeef3, 0x80f2, 0x198e, 0xfce7, 0x56df, 0xd9dc,
+    0x2406,
+]
+/** sqrt(-1) = 2^((p-1)/4) */
+const SQRTM1 = [
+    0xa0b0, 0x4a0e, 0x1b27, 0xc4ee, 0xe478, 0xad2f, 0x1806, 0x2f43, 0xd7a7, 0x3dfb, 0x99, 0x2b4d, 0xdf0b, 0x4fc1, 0x2480,
+    0x2b83,
+]
+/** the base point B (RFC 8032 section 5.1) */
+const BX = [
+    0xd51a, 0x8f25, 0x2d60, 0xc956, 0xa7b2, 0x9525, 0xc760, 0x692c, 0xdc5c, 0xfdd6, 0xe231, 0xc0a4, 0x53fe, 0xcd6e, 0x36d3,
+    0x2169,
+]
+const BY = [
+    0x6658, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666,
+    0x6666,
+]
+
+/** Number of odd multiples kept per table (P, 3P, ..., 15P): digits up to 15. */
+export const TABLE_SIZE = 8
+export const MAX_DIGIT = 2 * TABLE_SIZE - 1
+
+// scratch field elements shared by the point operations below
+const t0 = fe()
+const t1 = fe()
+const t2 = fe()
+const t3 = fe()
+const t4 = fe()
+const t5 = fe()
+const t6 = fe()
+const t7 = fe()
+
+/**
+ * Decodes a 32-byte point encoding at `b[off..]` into `o` (RFC 8032 section 5.1.3),
+ * strictly: false if y >= p, if x^2 = (y^2 - 1)/(d y^2 + 1) has no root (not on the
+ * curve), or if x = 0 with the sign bit set; these are exactly the encodings that
+ * `@noble/curves` refuses with `zip215: false`.
+ */
+export async function decodePoint(o: Point, b: Buffer, off: number): Promise<boolean> {
+    const y = o.Y
+    const x = o.X
+    const u = t0
+    const v = t1
+    const v3 = t2
+    const vx2 = t3
+    if (!funpackY(y, b, off)) return false
+    fsq(u, y)
+    fmul(v, u, D)
+    fsub(u, u, ONE) // u = y^2 - 1
+    fadd(v, v, ONE) // v = d y^2 + 1
+    // x = u v^3 (u v^7)^((p-5)/8)
+    fsq(v3, v)
+    fmul(v3, v3, v)
+    fsq(x, v3)
+    fmul(x, x, v)
+    fmul(x, x, u)
+    await fpow2523(x, x)
+    fmul(x, x, v3)
+    fmul(x, x, u)
+    fsq(vx2, x)
+    fmul(vx2, vx2, v)
+    if (!fequal(vx2, u)) {
+        // v x^2 = -u: the root is x sqrt(-1); anything else: no root, not on the curve
+        fadd(vx2, vx2, u)
+        if (!fisZero(vx2)) return false
+        fmul(x, x, SQRTM1)
+    }
+    const sign = (b[off + 31] >> 7) & 1
+    if (sign === 1 && fisZero(x)) return false
+    if (fisOdd(x) !== (sign === 1)) fneg(x, x)
+    fcanon(x, x)
+    fcanon(y, y)
+    fsetSmall(o.Z, 1)
+    fmul(o.T, x, y)
+    return true
+}
+
+/** o = the neutral element (0 : 1 : 1 : 0). */
+export function setIdentity(o: Point): void {
+    fsetSmall(o.X, 0)
+    fsetSmall(o.Y, 1)
+    fsetSmall(o.Z, 1)
+    fsetSmall(o.T, 0)
+}
+
+/** true if p is the neutral element: X = 0 and Y = Z (mod p). */
+export function isIdentity(p: Point): boolean {
+    return fisZero(p.X) && fequal(p.Y, p.Z)
+}
+
+/**
+ * o = 2p ("dbl-2008-hwcd" for a = -1, signs folded so that no negation is needed);
+ * o may be p. T is only computed if `withT`: a doubling followed by a doubling never
+ * reads it.
+ */
+export function pdouble(o: Point, p: Point, withT: boolean): void {
+    const A = t0
+    const B = t1
+    const C = t2
+    const H = t3
+    const E = t4
+    const G = t5
+    const F = t6
+    fsq(A, p.X)
+    fsq(B, p.Y)
+    fsq(C, p.Z)
+    fadd(C, C, C) // 2 Z^2
+    fadd(H, A, B) // X^2 + Y^2
+    fadd(E, p.X, p.Y)
+    fsq(E, E)
+    fsub(E, H, E) // -2XY
+    fsub(G, A, B) // X^2 - Y^2
+    fadd(F, C, G)
+    fmul(o.X, E, F)
+    fmul(o.Y, G, H)
+    fmul(o.Z, F, G)
+    if (withT) fmul(o.T, E, H)
+}
+
+/**
+ * o = p + q (sign = 1) or p - q (sign = -1), "add-2008-hwcd-3" with q cached; o may be p.
+ * T is only computed if `withT`.
+ */
+export function paddCached(o: Point, p: Point, q: Cached, sign: number, withT: boolean): void {
+    const A = t0
+    const B = t1
+    const C = t2
+    const D_ = t3
+    const E = t4
+    const F = t5
+    const G = t6
+    const H = t7
+    fadd(A, p.Y, p.X)
+    fsub(B, p.Y, p.X)
+    if (sign > 0) {
+        fmul(B, B, q.YmX) // (Y1 - X1)(Y2 - X2)
+        fmul(A, A, q.YpX) // (Y1 + X1)(Y2 + X2)
+    } else {
+        fmul(B, B, q.YpX)
+        fmul(A, A, q.YmX)
+    }
+    fmul(C, p.T, q.T2d)
+    fmul(D_, p.Z, q.Z2)
+    fsub(E, A, B)
+    fadd(H, A, B)
+    if (sign > 0) {
+        fsub(F, D_, C)
+        fadd(G, D_, C)
+    } else {
+        fadd(F, D_, C)
+        fsub(G, D_, C)
+    }
+    fmul(o.X, E, F)
+    fmul(o.Y, G, H)
+    fmul(o.Z, F, G)
+    if (withT) fmul(o.T, E, H)
+}
+
+/** c = p in cached form; p's T must be valid. */
+export function toCached(c: Cached, p: Point): void {
+    fadd(c.YpX, p.Y, p.X)
+    fsub(c.YmX, p.Y, p.X)
+    fmul(c.T2d, p.T, D2)
+    fadd(c.Z2, p.Z, p.Z)
+}
+
+/** Allocates a table of TABLE_SIZE cached points. */
+export function newTable(): Cached[] {
+    const t: Cached[] = []
+    for (let i = 0; i < TABLE_SIZE; i++) t.push(new Cached())
+    return t
+}
+
+const tp = new Point()
+const tp2 = new Point()
+
+/** table[i] = (2i + 1) p, for i < TABLE_SIZE; p's T must be valid. */
+export async function fillTable(table: Cached[], p: Point): Promise<void> {
+    toCached(table[0], p)
+    pdouble(tp2, p, true) // 2p
+    const twoP = new Cached()
+    toCached(twoP, tp2)
+    fcopy(tp.X, p.X)
+    fcopy(tp.Y, p.Y)
+    fcopy(tp.Z, p.Z)
+    fcopy(tp.T, p.T)
+    for (let i = 1; i < TABLE_SIZE; i++) {
+        await ds.sleep(0)
+        paddCached(tp, tp, twoP, 1, true)
+        toCached(table[i], tp)
+    }
+}
+
+let baseTable: Cached[] = null
+
+/** The table of odd multiples of B, computed on first use and kept. */
+export async function getBaseTable(): Promise<Cached[]> {
+    if (!baseTable) {
+        const b = new Point()
+        fcopy(b.X, BX)
+        fcopy(b.Y, BY)
+        fsetSmall(b.Z, 1)
+        fmul(b.T, BX, BY)
+        const t = newTable()
+        await fillTable(t, b)
+        baseTable = t
+    }
+    return baseTable
+}
+
+/**
+ * o = [s]B - [k]A given the signed digits of s and k (`scalarSlide`, biased by
+ * DIGIT_BIAS) and the tables of odd multiples of B and A: one shared chain of doublings
+ * (Straus-Shamir), most significant digit first. o's T is valid on return. Yields every
+ * two digits.
+ */
+export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[], kd: Buffer, at: Cached[]): Promise<void> {
+    setIdentity(o)
+    let i = 255
+    while (i >= 0 && sd[i] === DIGIT_BIAS && kd[i] === DIGIT_BIAS) i--
+    for (; i >= 0; i--) {
+        if ((i & 1) === 0) await ds.sleep(0)
+        const s = sd[i] - DIGIT_BIAS
+        const k = kd[i] - DIGIT_BIAS
+        // T is only needed by a following addition, and by the caller after the last step
+        const last = i === 0
+        pdouble(o, o, s !== 0 || k !== 0 || last)
+        if (s > 0) paddCached(o, o, bt[s >> 1], 1, k !== 0 || last)
+        else if (s < 0) paddCached(o, o, bt[-s >> 1], -1, k !== 0 || last)
+        // minus [k]A: a positive digit subtracts
+        if (k > 0) paddCached(o, o, at[k >> 1], -1, last)
+        else if (k < 0) paddCached(o, o, at[-k >> 1], 1, last)
+    }
+}
