@@ -123,3 +123,74 @@ export async function setup(code: string, broker: { host: string; port: number }
     }
     return e
 }
+
+/** Splits an MQTT byte stream into whole control packets. */
+export class MqttSplitter {
+    private buf = Buffer.alloc(0)
+    push(d: Buffer): Buffer[] {
+        this.buf = Buffer.concat([this.buf, d])
+        const out: Buffer[] = []
+        for (;;) {
+            if (this.buf.length < 2) break
+            let len = 0
+            let mul = 1
+            let i = 1
+            for (; i < 5 && i < this.buf.length; i++) {
+                len += (this.buf[i] & 127) * mul
+                mul *= 128
+                if (!(this.buf[i] & 128)) break
+            }
+            if (i >= this.buf.length) break
+            const total = i + 1 + len
+            if (this.buf.length < total) break
+            out.push(this.buf.subarray(0, total))
+            this.buf = this.buf.subarray(total)
+        }
+        return out
+    }
+}
+
+export type Tamper = (packet: Buffer, dir: "up" | "down") => Buffer[]
+
+/**
+ * A man-in-the-middle TCP proxy in front of a broker: every whole MQTT packet goes through
+ * `tamper`, which returns what to forward instead (nothing = drop, several = replay).
+ */
+export async function startProxy(target: { host: string; port: number }, tamper: Tamper) {
+    const net = await import("node:net")
+    const sockets = new Set<import("node:net").Socket>()
+    const server = net.createServer(client => {
+        const upstream = net.connect(target.port, target.host)
+        sockets.add(client)
+        sockets.add(upstream)
+        const up = new MqttSplitter()
+        const down = new MqttSplitter()
+        client.on("data", d => {
+            for (const p of up.push(d)) for (const q of tamper(p, "up")) upstream.write(q)
+        })
+        upstream.on("data", d => {
+            for (const p of down.push(d)) for (const q of tamper(p, "down")) client.write(q)
+        })
+        const end = () => {
+            client.destroy()
+            upstream.destroy()
+        }
+        client.on("error", end)
+        upstream.on("error", end)
+        client.on("close", end)
+        upstream.on("close", end)
+    })
+    await new Promise<void>(r => server.listen(0, "127.0.0.1", () => r()))
+    return {
+        host: "127.0.0.1",
+        port: (server.address() as { port: number }).port,
+        close: () =>
+            new Promise<void>(r => {
+                for (const s of sockets) s.destroy()
+                server.close(() => r())
+            }),
+    }
+}
+
+/** True for an MQTT PUBLISH packet. */
+export const isPublish = (p: Buffer) => p[0] >> 4 === 3
