@@ -44,8 +44,8 @@ export const ATTACKS: Attack[] = [
         name: "replayed command",
         describe: "an envelope the meter already accepted, sent again in a fresh downlink frame",
         async run(d, target) {
-            const old = [...d.sent].reverse().find(s => s.meter.meterId === target.meterId)
-            if (!old) return { attack: this.name, refused: undefined, detail: "no command was sent to this meter yet to replay" }
+            const old = [...d.accepted].reverse().find(s => s.meter.meterId === target.meterId)
+            if (!old) return { attack: this.name, refused: undefined, detail: "this meter has accepted no command yet (the time sync comes first): nothing to replay" }
             return verdictOutcome(this.name, await d.sendEnvelope(target, old.envelope, `ATTACK replay of an earlier opcode ${old.opcode}`), [Verdict.Replay])
         },
     },

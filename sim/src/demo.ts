@@ -48,10 +48,11 @@ export class Demo {
     private utc0 = Math.floor(Date.now() / 1000)
     private synced = new Set<string>()
     private ackWaiters: { meterId: string; counter: bigint; res: (a: CommandAck) => void }[] = []
-    private lastCounter = new Map<string, bigint>()
     private tariffs = new Map<string, string>()
-    /** envelopes sent, newest last: the replay attack resends one */
+    /** envelopes sent, newest last */
     readonly sent: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
+    /** envelopes a meter accepted, newest last: the replay attack resends one */
+    readonly accepted: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
 
     private constructor(private opts: DemoOptions) {}
 
@@ -274,8 +275,10 @@ export class Demo {
             this.state.addLog("rejected", `← ${m.name}: REFUSED ${what}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`)
             s.lastAlert = `refused ${OPCODE_NAME[a.opcode] ?? a.opcode}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`
         }
-        const prev = this.lastCounter.get(m.meterId)
-        if (prev === undefined || a.counter > prev) this.lastCounter.set(m.meterId, a.counter)
+        if (a.verdict === Verdict.Accepted) {
+            const e = this.sent.find(x => x.meter.meterId === m.meterId && x.envelope.readBigUInt64BE(10) === a.counter && x.envelope[9] === a.signerKeyId)
+            if (e) this.accepted.push(e)
+        }
         for (const w of [...this.ackWaiters])
             if (w.meterId === m.meterId && w.counter === a.counter) {
                 this.ackWaiters.splice(this.ackWaiters.indexOf(w), 1)

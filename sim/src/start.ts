@@ -2,7 +2,7 @@
  * `npm start`: a secured fleet you can watch and attack.
  *
  *   npm start [-- --meters 3] [--interval 10s] [--duration 60s] [--headless]
- *             [--broker mqtt://host:port] [--keystore FILE] [--fresh]
+ *             [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--fresh]
  *
  * Starts the embedded MQTT broker (or uses --broker), provisions the fleet's keys and
  * meters, runs the real firmware for each meter in the DeviceScript simulator, and shows
@@ -26,9 +26,11 @@ interface StartOptions {
     broker?: string
     keystore: string
     fresh: boolean
+    /** where the meters keep their flash (default .meters/) */
+    dir?: string
 }
 
-const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--fresh]"
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--fresh]"
 
 function parse(argv: string[]): StartOptions {
     const o: StartOptions = { meters: 3, intervalS: 10, headless: false, keystore: process.env.TRUSTMETER_KEYSTORE ?? DEFAULT_KEYSTORE, fresh: false }
@@ -53,6 +55,7 @@ function parse(argv: string[]): StartOptions {
         else if (a === "--broker") o.broker = val()
         else if (a === "--keystore") o.keystore = val()
         else if (a === "--fresh") o.fresh = true
+        else if (a === "--dir") o.dir = val()
         else throw new Error(`unknown option "${a}"; ${USAGE}`)
     }
     if (o.headless && !o.durationS) throw new Error("--headless needs --duration, e.g. --headless --duration 60s")
@@ -70,7 +73,7 @@ async function main() {
     const say = (m: string) => console.log(m)
     let demo: Demo
     try {
-        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, log: say })
+        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, log: say })
     } catch (e) {
         console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
         return 1
