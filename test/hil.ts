@@ -12,7 +12,8 @@
  *
  * More options: --network / --no-network (whether the device reaches the broker; default:
  * the simulator does, a board does not), --dir <folder> (suites from another folder),
- * --connect-timeout <ms> (how long the first deploy may wait for the board; 30000).
+ * --connect-timeout <ms> (how long the first deploy may wait for the board; 30000),
+ * --timeout-scale <x> (multiplies each suite's @timeout, for slow boards; 1).
  */
 import { readdirSync, statSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
@@ -24,10 +25,11 @@ const valueOf = (name: string) => {
     const i = args.indexOf(name)
     return i >= 0 ? args[i + 1] : undefined
 }
-const valued = new Set(["--dir", "--connect-timeout"])
+const valued = new Set(["--dir", "--connect-timeout", "--timeout-scale"])
 const filters = args.filter((a, i) => !a.startsWith("--") && !valued.has(args[i - 1]))
 const dir = resolve(ROOT, valueOf("--dir") ?? "test/device")
 const connectTimeoutMs = Number(valueOf("--connect-timeout") ?? 30_000)
+const timeoutScale = Number(valueOf("--timeout-scale") ?? 1)
 const network = args.includes("--network") ? true : args.includes("--no-network") ? false : undefined
 
 function listSuites(d: string): string[] {
@@ -64,6 +66,7 @@ try {
     for (let i = 0; i < suites.length; i++) {
         const rel = relative(ROOT, suites[i])
         const tags = readSuiteTags(suites[i])
+        tags.timeoutMs = Math.round(tags.timeoutMs * timeoutScale)
         const why = suiteSkipReason(tags, traits)
         if (why) {
             skipped++

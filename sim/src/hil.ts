@@ -233,8 +233,8 @@ export class HilDevice {
             const parts = text.split("\n")
             this.partial.set(child, parts.pop()!)
             for (const l of parts) {
-                const m = /^(?:WASM|DEV|VM)> ?(.*)$/.exec(l.replace(/\r$/, ""))
-                if (m) this.lines.push(m[1])
+                const text = consoleText(l)
+                if (text !== undefined) this.lines.push(text)
             }
             for (const w of [...this.waiters]) w()
         }
@@ -328,6 +328,17 @@ export class HilDevice {
             check()
         })
     }
+}
+
+/**
+ * The program's console text in one output line of devtools or the simulator, or
+ * undefined for the tools' own lines. devtools prints a board's log lines (dmesg, console
+ * output marked `> `) as `DEV> text`; the simulated device prints `WASM> text`; a VM that
+ * devtools starts for VS Code prints `VM> text`.
+ */
+export function consoleText(line: string): string | undefined {
+    const m = /^(?:WASM|DEV|VM)> ?(.*)$/.exec(line.replace(/\r$/, ""))
+    return m ? m[1] : undefined
 }
 
 /**

@@ -7,7 +7,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { ROOT } from "../../sim/src/devs.ts"
-import { HilDevice, runBenchesOnDevice, suiteSkipReason, transportOption } from "../../sim/src/hil.ts"
+import { HilDevice, consoleText, runBenchesOnDevice, suiteSkipReason, transportOption } from "../../sim/src/hil.ts"
 
 /** Runs `tsx test/hil.ts args` and collects its exit code and output. */
 function hil(args: string[], timeoutMs = 150_000): Promise<{ code: number; output: string }> {
@@ -40,6 +40,15 @@ test("tags decide where a suite may run, and say why not", () => {
     assert.equal(suiteSkipReason({ timeoutMs: 1, needs: [] }, { board: false, network: false }), undefined)
     // a suite that needs both is refused for either reason
     assert.ok(suiteSkipReason({ timeoutMs: 1, needs: ["hardware", "network"] }, board))
+})
+
+test("console lines from a board (devtools), the simulator and the tools are told apart", () => {
+    assert.equal(consoleText("DEV> tests: 3, pass: 3, error: 0\r"), "tests: 3, pass: 3, error: 0")
+    assert.equal(consoleText("WASM> hil: run 0123456789ab"), "hil: run 0123456789ab")
+    assert.equal(consoleText("VM> BENCH_DONE"), "BENCH_DONE")
+    assert.equal(consoleText("DEV> "), "")
+    for (const tool of ["webclient: connected (ws1, 1 clients)", "   websocket  : ws://127.0.0.1:8081", "ZX81> tests: 1, pass: 1, error: 0"])
+        assert.equal(consoleText(tool), undefined)
 })
 
 test("device options", () => {
