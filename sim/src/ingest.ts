@@ -1,31 +1,20 @@
 /**
- * The demo's head-end station on MQTT: receives every meter's uplink frames, answers
- * "has it arrived, who sent it, is it the same?" for each, stores interval records
- * exactly once after verifying the chain, acknowledges them, and sends signed commands
- * downlink. Wire formats from sim/src/uplink.ts (docs/uplink.md), chain checks from
- * sim/src/chain.ts (docs/index-store.md), acknowledgements from sim/src/commands.ts.
+ * The demo's head-end station on MQTT: the uplink module's HeadEnd (sim/src/headend,
+ * docs/uplink.md §7) fed from one MQTT client, plus what the demo shows and the attacks
+ * need: events per verdict, the chain status ("broken at record n"), command
+ * acknowledgements, and a copy of the raw frames to replay and tamper with.
  *
- * Per frame, in order: size and version, known meter, AES-256-CCM tag under the meter's
- * uplink key of that epoch (the header is bound inside), frame counter above the last one
- * of that epoch (a replay or a clone otherwise), then the body.
+ * Per frame, the HeadEnd checks in order: size and version, known meter, AES-256-CCM tag
+ * under the meter's uplink key of that epoch (the header is bound inside), frame counter
+ * above the last one (a replay, or a clone when a different frame reuses a counter), then
+ * the body, and follows the index chain record by record (tag under K_seq, prev link).
  */
 import mqtt, { MqttClient } from "mqtt"
-import { Checkpoint, chainKey0, decodeRecord, recordHash, verifyChain } from "./chain.ts"
+import { Checkpoint, decodeRecord, recordHash } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
+import { HeadEnd } from "./headend/ingest.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
-import {
-    Direction,
-    Report,
-    decodeHeader,
-    decodeReport,
-    deriveFrameKey,
-    downlinkTopic,
-    encodeAck,
-    encodeCommand,
-    openFrame,
-    sealFrame,
-    VERSION,
-} from "./uplink.ts"
+import { Report, downlinkTopic } from "./uplink.ts"
 
 export interface StoredRecord {
     seq: number
@@ -40,42 +29,48 @@ export interface StationEvents {
     report?(meter: MeterEntry, r: Report, fresh: StoredRecord[]): void
     /** a frame was refused; `meter` when the header named a known one */
     refused?(meter: MeterEntry | undefined, reason: string): void
-    /** the chain of `meter` failed verification */
+    /** the chain of `meter` failed verification at record `at` */
     chainBroken?(meter: MeterEntry, at: number, reason: string): void
     /** a command acknowledgement from `meter` */
     response?(meter: MeterEntry, ack: CommandAck): void
     /** two devices seem to use `meter`'s identity */
     clone?(meter: MeterEntry, detail: string): void
-}
-
-interface MeterState {
-    /** highest uplink counter seen per epoch */
-    counters: Map<number, number>
-    head?: Checkpoint
-    /** record hashes by seq, to check checkpoints against what was stored */
-    hashes: Map<number, string>
-    records: Map<number, StoredRecord>
-    broken?: { at: number; reason: string }
-    epoch: number
+    /** an alert the meter reported (tamper, rejected commands, store full...) */
+    alert?(meter: MeterEntry, kind: number, count: number): void
 }
 
 export class Station {
-    private client!: MqttClient
-    private state = new Map<string, MeterState>()
-    private downCounter = 0
+    private client?: MqttClient
+    readonly headEnd: HeadEnd
+    private downFloor = 0
     /** every raw uplink frame seen, newest last (attacks replay and tamper with them) */
     readonly captured: { topic: string; payload: Buffer }[] = []
 
-    private constructor(
+    constructor(
         private ks: Keystore,
         private events: StationEvents
-    ) {}
+    ) {
+        this.headEnd = new HeadEnd({
+            secretOf: id => {
+                const m = this.ks.meters.find(x => x.meterId === id)
+                return m ? Buffer.from(m.secret, "hex") : undefined
+            },
+            onClone: a => {
+                const m = this.meter(a.meterId)
+                if (m) this.events.clone?.(m, `${a.evidence}: ${a.detail}`)
+            },
+            onMeterAlert: (id, kind, count) => {
+                const m = this.meter(id)
+                if (m) this.events.alert?.(m, kind, count)
+            },
+        })
+    }
 
     /** Connects to the broker and subscribes to every meter's uplink. Throws one line if unreachable. */
     static async connect(brokerUrl: string, ks: Keystore, events: StationEvents, timeoutMs = 5000): Promise<Station> {
         const s = new Station(ks, events)
         try {
-            s.client = await mqtt.connectAsync(brokerUrl, { connectTimeout: timeoutMs, reconnectPeriod: 1000, clientId: `trustmeter-headend-${process.pid}` }, false)
+            s.client = await mqtt.connectAsync(brokerUrl, { connectTimeout: timeoutMs, reconnectPeriod: 1000, clientId: `trustmeter-headend-${process.pid}-${Date.now()}` }, false)
         } catch (e) {
             throw new Error(`cannot reach the MQTT broker at ${brokerUrl} (${(e as Error).message}): start it, or omit --broker to use the embedded one`)
         }
@@ -86,29 +81,30 @@ export class Station {
 
     /** Records stored for `meterId` (each interval exactly once), oldest first. */
     records(meterId: string): StoredRecord[] {
-        return [...(this.state.get(meterId)?.records.values() ?? [])].sort((a, b) => a.seq - b.seq)
+        return this.headEnd.readings(meterId).map(({ seq, data }) => {
+            const d = decodeRecord(data)
+            return { seq, kind: d?.kind ?? 0, time: d?.time ?? 0, payload: Buffer.from(d?.payload ?? []) }
+        })
     }
 
-    /** The verified chain head of `meterId`. */
+    /** The verified chain head of `meterId`: the highest record stored contiguously. */
     head(meterId: string): Checkpoint | undefined {
-        return this.state.get(meterId)?.head
+        const st = this.headEnd.meters.get(meterId)
+        if (!st || st.contiguous < 0) return undefined
+        return { seq: st.contiguous, hash: recordHash(st.records.get(st.contiguous)!) }
     }
 
     /** Sends a signed command envelope to `meter` inside an authenticated downlink frame. */
     async sendCommand(meter: MeterEntry, envelope: Buffer) {
-        await this.publish(downlinkTopic(meter.meterId), this.sealDown(meter, encodeCommand(envelope)))
+        if (!this.headEnd.meters.get(meter.meterId)) throw new Error(`${meter.name} has not sent an authenticated frame yet: no downlink session to carry the command`)
+        this.raiseDownCounter(meter.meterId)
+        await this.publishRaw(downlinkTopic(meter.meterId), this.headEnd.commandFrame(meter.meterId, envelope))
     }
 
     /** Publishes raw bytes (attacks: replays and tampered frames). */
     async publishRaw(topic: string, payload: Buffer) {
+        if (!this.client) throw new Error("the station is not connected")
         await this.client.publishAsync(topic, payload, { qos: 0 })
-    }
-
-    /** Seals a downlink body for `meter` with the next downlink counter. */
-    sealDown(meter: MeterEntry, body: Buffer): Buffer {
-        const st = this.meterState(meter.meterId)
-        const id = Buffer.from(meter.meterId, "hex")
-        return sealFrame(deriveFrameKey(Buffer.from(meter.secret, "hex"), id, Direction.Downlink, st.epoch), { version: VERSION, direction: Direction.Downlink, meterId: id, epoch: st.epoch, counter: this.nextDownCounter() }, body)
     }
 
     async close() {
@@ -119,115 +115,52 @@ export class Station {
     onFrame(topic: string, payload: Buffer) {
         this.captured.push({ topic, payload })
         if (this.captured.length > 200) this.captured.shift()
-        let meter: MeterEntry | undefined
-        try {
-            const h = decodeHeader(payload)
-            const idHex = h.meterId.toString("hex")
-            meter = this.ks.meters.find(m => m.meterId === idHex)
-            if (!meter) return this.refuse(undefined, `unknown meter ${idHex}`)
-            if (topic !== `tm/${idHex}/up`) return this.refuse(meter, `frame for ${idHex} on another meter's topic ${topic}`)
-            if (h.direction !== Direction.Uplink) return this.refuse(meter, "not an uplink frame")
-            let body: Buffer
-            try {
-                body = openFrame(deriveFrameKey(Buffer.from(meter.secret, "hex"), h.meterId, Direction.Uplink, h.epoch), payload)
-            } catch (e) {
-                return this.refuse(meter, (e as Error).message)
+        const claimed = payload.length >= 10 ? payload.subarray(2, 10).toString("hex") : ""
+        if (this.meter(claimed) && topic !== `tm/${claimed}/up`) return this.events.refused?.(this.meter(claimed), `frame for ${claimed} on another meter's topic ${topic}`)
+        const st0 = this.headEnd.meters.get(claimed)
+        const before = st0 ? st0.contiguous : -1
+        this.raiseDownCounter(claimed)
+        const r = this.headEnd.ingest(payload)
+        if (!r.ok) {
+            const m = r.meterId ? this.meter(r.meterId) : undefined
+            if (r.reason === "bad-chain" && m) {
+                const at = (this.headEnd.meters.get(m.meterId)?.contiguous ?? -1) + 1
+                this.events.chainBroken?.(m, at, "bad link or tag")
             }
-            const st = this.meterState(idHex)
-            const last = st.counters.get(h.epoch)
-            if (last !== undefined && h.counter <= last) {
-                // an authentic frame with an old counter: a replay, or a second device with this identity
-                if (h.counter < last - 1) this.events.clone?.(meter, `frame counter went back from ${last} to ${h.counter} in epoch ${h.epoch}`)
-                return this.refuse(meter, `replayed frame (counter ${h.counter} <= ${last})`)
-            }
-            st.counters.set(h.epoch, h.counter)
-            if (h.epoch > st.epoch) st.epoch = h.epoch
-            const r = decodeReport(body)
-            const fresh = this.storeRecords(meter, st, r)
-            for (const x of r.responses ?? []) {
-                try {
-                    this.events.response?.(meter, parseAck(Buffer.from(x)))
-                } catch {
-                    this.refuse(meter, "malformed command acknowledgement")
-                }
-            }
-            this.events.report?.(meter, r, fresh)
-            if (st.head) this.ack(meter, st.head.seq, h.counter)
-        } catch (e) {
-            this.refuse(meter, `malformed frame (${(e as Error).message})`)
+            this.events.refused?.(m, r.reason)
+            return
         }
-    }
-
-    private storeRecords(meter: MeterEntry, st: MeterState, r: Report): StoredRecord[] {
+        const m = this.meter(r.meterId)!
+        if (r.ack) this.publishRaw(downlinkTopic(r.meterId), r.ack).catch(() => {})
+        const st = this.headEnd.meters.get(r.meterId)!
         const fresh: StoredRecord[] = []
-        if (st.broken) return fresh
-        const recs = (r.records ?? []).filter(x => !st.head || x.seq > st.head.seq)
-        // resent records we already hold must be byte-identical: a changed copy is a fork (clone or tamper)
-        for (const x of r.records ?? []) {
-            const known = st.hashes.get(x.seq)
-            if (known && st.head && x.seq <= st.head.seq && known !== Buffer.from(recordHash(x.data)).toString("hex")) {
-                this.events.clone?.(meter, `record ${x.seq} arrived twice with different contents (forked chain)`)
-                return fresh
+        for (let seq = before + 1; seq <= st.contiguous; seq++) {
+            const d = decodeRecord(st.records.get(seq)!)
+            if (d) fresh.push({ seq, kind: d.kind, time: d.time, payload: Buffer.from(d.payload) })
+        }
+        for (const x of r.report.responses ?? []) {
+            try {
+                this.events.response?.(m, parseAck(Buffer.from(x)))
+            } catch {
+                this.events.refused?.(m, "malformed command acknowledgement")
             }
         }
-        if (recs.length) {
-            const key = chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex"))
-            const v = verifyChain(
-                recs.map(x => new Uint8Array(x.data)),
-                key,
-                st.head ? { anchor: st.head } : {}
-            )
-            if (!v.ok) {
-                st.broken = { at: v.at, reason: v.reason }
-                this.events.chainBroken?.(meter, v.at, v.reason)
-                return fresh
-            }
-            for (const x of recs) {
-                const d = decodeRecord(x.data)!
-                st.hashes.set(x.seq, Buffer.from(recordHash(x.data)).toString("hex"))
-                const rec = { seq: d.seq, kind: d.kind, time: d.time, payload: Buffer.from(d.payload) }
-                st.records.set(d.seq, rec)
-                fresh.push(rec)
-            }
-            st.head = v.head
-        }
-        if (r.checkpointHash && r.checkpointSeq !== undefined && st.head) {
-            const known = st.hashes.get(r.checkpointSeq)
-            if (known && known !== r.checkpointHash.toString("hex")) {
-                st.broken = { at: r.checkpointSeq, reason: "checkpoint does not match the stored record" }
-                this.events.chainBroken?.(meter, r.checkpointSeq, st.broken.reason)
-            }
-        }
-        return fresh
+        st.responses.length = 0
+        this.events.report?.(m, r.report, fresh)
     }
 
-    private ack(meter: MeterEntry, seq: number, upCounter: number) {
-        this.publish(downlinkTopic(meter.meterId), this.sealDown(meter, encodeAck(seq, upCounter))).catch(() => {})
+    private meter(id: string): MeterEntry | undefined {
+        return this.ks.meters.find(m => m.meterId === id)
     }
 
-    private async publish(topic: string, payload: Buffer) {
-        await this.client.publishAsync(topic, payload, { qos: 0 })
-    }
-
-    private refuse(meter: MeterEntry | undefined, reason: string) {
-        if (meter) this.meterState(meter.meterId)
-        this.events.refused?.(meter, reason)
-    }
-
-    private meterState(id: string): MeterState {
-        let st = this.state.get(id)
-        if (!st) {
-            st = { counters: new Map(), hashes: new Map(), records: new Map(), epoch: 0 }
-            this.state.set(id, st)
-        }
-        return st
-    }
-
-    /** Downlink counters: tenths of a second since 2024, strictly increasing, so a restarted head-end never reuses one. */
-    private nextDownCounter(): number {
-        let c = Math.floor((Date.now() - 1_704_067_200_000) / 100)
-        if (c <= this.downCounter) c = this.downCounter + 1
-        this.downCounter = c
-        return c
+    /**
+     * Downlink counters must grow across head-end restarts too (the meter keeps the last one
+     * in flash): start from tenths of a second since 2024 instead of 0.
+     */
+    private raiseDownCounter(id: string) {
+        const st = this.headEnd.meters.get(id)
+        if (!st) return
+        if (!this.downFloor) this.downFloor = Math.floor((Date.now() - 1_704_067_200_000) / 100)
+        if (st.downCounter < this.downFloor) st.downCounter = this.downFloor
     }
 }
