@@ -1,0 +1,138 @@
+/**
+ * Uplink figures (docs/uplink.md §13):
+ * - uplink_bytes_per_day_{hh,daily,monthly}: bytes the meter puts on the wire per day at
+ *   48 intervals, MQTT framing included: one CONNECT + SUBSCRIBE, the PUBLISH packets of
+ *   its frames (real frames: chained 75-byte store records with a 16-byte interval
+ *   payload, 16-byte registers, checkpoint) and the PINGREQs of a 255 s keep-alive.
+ *   Downlink (acks) is reported apart as uplink_down_bytes_per_day_hh.
+ * - headend_frames_per_s: frames decrypted, replay-checked, chain-verified and stored per
+ *   second by the head-end on one core (one record per frame, 200 meters).
+ */
+import { randomBytes } from "node:crypto"
+import * as U from "../../sim/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
+import { HeadEnd } from "../../sim/src/headend/ingest.ts"
+
+const PER_DAY = 48
+const KEEPALIVE_S = 255
+
+function meter(idHex: string, secret: Buffer) {
+    const meterId = Buffer.from(idHex, "hex")
+    let key = chainKey0(secret, meterId)
+    let prev: Uint8Array = new Uint8Array(32)
+    const records: Buffer[] = []
+    let counter = 0
+    const upKey = U.deriveFrameKey(secret, meterId, 1, 0)
+    return {
+        records,
+        append() {
+            const seq = records.length
+            const r = Buffer.from(sealRecord(key, 0x10, seq, 1700000000 + seq * 1800, randomBytes(16), prev))
+            key = evolveKey(key)
+            prev = recordHash(r)
+            records.push(r)
+        },
+        frame(rep: U.Report) {
+            return U.sealFrame(upKey, { version: 1, direction: 1, meterId, epoch: 0, counter: ++counter }, U.encodeReport(rep))
+        },
+    }
+}
+
+function connectBytes(idHex: string) {
+    // CONNECT: fixed 2 + "MQTT" 6 + level/flags/keepalive 4 + client id "tm-<id>" (2 + 19)
+    const connect = 2 + 6 + 4 + 2 + `tm-${idHex}`.length
+    // SUBSCRIBE: fixed 2 + packet id 2 + topic (2 + len) + qos 1
+    const subscribe = 2 + 2 + 2 + U.downlinkTopic(idHex).length + 1
+    return connect + subscribe
+}
+
+function bytesPerDay(level: number, days: number) {
+    const id = "7e57000000000001"
+    const m = meter(id, randomBytes(32))
+    const regs = Buffer.alloc(16, 3)
+    let up = 0
+    let down = 0
+    let acked = -1
+    const period = level === 0 ? 1 : level === 1 ? PER_DAY : PER_DAY * 30
+    for (let i = 0; i < PER_DAY * days; i++) {
+        m.append()
+        const head = m.records.length - 1
+        let rep: U.Report | undefined
+        if (level === 0) {
+            rep = {
+                privacyLevel: 0,
+                registers: regs,
+                checkpointSeq: head,
+                checkpointHash: Buffer.from(recordHash(m.records[head])),
+                records: [{ seq: head, data: m.records[head] }],
+            }
+        } else if (head - acked >= period) {
+            rep = {
+                privacyLevel: level,
+                registers: regs,
+                checkpointSeq: head,
+                checkpointHash: Buffer.from(recordHash(m.records[head])),
+                aggregates: [{ firstSeq: acked + 1, lastSeq: head, importWh: 12345, exportWh: 0 }],
+            }
+        }
+        if (!rep) continue
+        const f = m.frame(rep)
+        up += U.mqttPublishSize(U.uplinkTopic(id), f.length)
+        down += U.mqttPublishSize(U.downlinkTopic(id), U.HEADER_SIZE * 2 + 9 + U.TAG_SIZE)
+        acked = head
+    }
+    const pings = Math.ceil((86400 * days) / (KEEPALIVE_S * 0.9))
+    up += pings * 2 + connectBytes(id)
+    down += pings * 2 + 4 + 5 // PINGRESP, CONNACK, SUBACK
+    return { up: up / days, down: down / days }
+}
+
+function headEndRate() {
+    const meters = 200
+    const perMeter = 100
+    const secrets = new Map<string, Buffer>()
+    const frames: Buffer[] = []
+    const ms = Array.from({ length: meters }, (_, i) => {
+        const id = "7e57" + i.toString(16).padStart(12, "0")
+        const s = randomBytes(32)
+        secrets.set(id, s)
+        return meter(id, s)
+    })
+    for (let k = 0; k < perMeter; k++)
+        for (const m of ms) {
+            m.append()
+            const head = m.records.length - 1
+            frames.push(
+                m.frame({
+                    privacyLevel: 0,
+                    registers: Buffer.alloc(16, 3),
+                    checkpointSeq: head,
+                    checkpointHash: Buffer.from(recordHash(m.records[head])),
+                    records: [{ seq: head, data: m.records[head] }],
+                })
+            )
+        }
+    const rates: number[] = []
+    for (let run = 0; run < 5; run++) {
+        const he = new HeadEnd({ secretOf: id => secrets.get(id) })
+        const t0 = performance.now()
+        for (const f of frames) {
+            const r = he.ingest(f)
+            if (!r.ok) throw new Error(`bench frame rejected: ${r.reason}`)
+        }
+        rates.push(frames.length / ((performance.now() - t0) / 1000))
+    }
+    rates.sort((a, b) => a - b)
+    return rates[2]
+}
+
+export default async function () {
+    const hh = bytesPerDay(0, 2)
+    return {
+        uplink_bytes_per_day_hh: Math.round(hh.up),
+        uplink_bytes_per_day_daily: Math.round(bytesPerDay(1, 4).up),
+        uplink_bytes_per_day_monthly: Math.round(bytesPerDay(2, 60).up),
+        uplink_down_bytes_per_day_hh: Math.round(hh.down),
+        headend_frames_per_s: Math.round(headEndRate()),
+    }
+}
