@@ -68,12 +68,13 @@ export interface MeteringUnit {
 }
 
 /**
- * Reads the settings, builds clock, source and engine, and loads the persisted calendar
- * (`mt.cal`). Nothing ticks until `run()`, so the caller can restore a snapshot first.
+ * Reads the settings, builds clock (unless the caller passes one, e.g. to hand it to the
+ * command verifier first), source and engine, and loads the persisted calendar (`mt.cal`).
+ * Nothing ticks until `run()`, so the caller can restore a snapshot first.
  */
-export async function startMetrology(board: Board): Promise<MeteringUnit> {
+export async function startMetrology(board: Board, clock?: MeterClock): Promise<MeteringUnit> {
     const cfg = await loadMetrologyConfig(board)
-    const clock = new MeterClock({ scale: cfg.scale })
+    if (!clock) clock = new MeterClock({ scale: cfg.scale })
     const source = createSource(board, clock, cfg)
     const meter = new Metrology({ clock: clock, source: source, intervalMin: cfg.intervalMin })
     const hex: string = await readSetting("mt.cal", "")

@@ -62,8 +62,13 @@ export class HouseholdSource implements EnergySource {
         if (this.silent) return { importMWh: 0, exportMWh: 0, powerW: 0, ok: false, reason: "simulated source silent" }
         const utc = this.clock.utcMsAtMeter(meterMs)
         const pEnd = utc >= 0 ? utc : meterMs
-        // piecewise constant per minute of profile time
+        // piecewise constant per minute of profile time (one piece when the power is forced)
         let t = pEnd - dt
+        if (this.forcedW !== undefined && dt > 0) {
+            if (this.forcedW >= 0) this.impRem += this.forcedW * dt
+            else this.expRem -= this.forcedW * dt
+            t = pEnd
+        }
         while (t < pEnd) {
             const next = Math.min(pEnd, (Math.floor(t / 60000) + 1) * 60000)
             const w = this.powerAt(t)

@@ -1,0 +1,43 @@
+/**
+ * metrology_bytecode_bytes: how much bytecode the metrology module adds to the firmware.
+ * Builds a small entry that imports and uses all of src/metrology (engine, clock, calendar
+ * codec, interval and snapshot codecs, the three sources, the settings shell) and an empty
+ * entry, and reports the difference of their .devs sizes (so the VM's fixed header and the
+ * runtime's own library are not counted). The raw size is reported too.
+ */
+import { mkdirSync, statSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { BYTECODE, ROOT, build } from "../../sim/src/devs.ts"
+
+const DIR = join(ROOT, ".devicescript/tm-size")
+
+const ENTRY = `import { simulatedBoard } from "../../src/board/simulated"
+import { startMetrology, applyTariff } from "../../src/metrology/config"
+import { encodeCalendar, decodeCalendar, defaultCalendar } from "../../src/metrology/calendar"
+import { encodeInterval, decodeInterval } from "../../src/metrology/interval"
+import { Ade7953Source } from "../../src/metrology/ade7953"
+import { PulseSource } from "../../src/metrology/pulse"
+const board = simulatedBoard()
+const u = await startMetrology(board)
+u.meter.onIntervalClose(r => console.log(encodeInterval(r).toString("hex")))
+u.meter.onEvent((k, d) => console.log(k + d))
+u.meter.restore(u.meter.snapshot())
+console.log(decodeInterval(Buffer.alloc(16)).start)
+await applyTariff(u.meter, encodeCalendar(decodeCalendar(encodeCalendar(defaultCalendar()))))
+console.log(new Ade7953Source(board.i2c).kind + new PulseSource(board.pulseInput).kind)
+u.run()
+`
+
+async function devsSize(name: string, text: string): Promise<number> {
+    mkdirSync(DIR, { recursive: true })
+    const f = join(DIR, name)
+    writeFileSync(f, text)
+    await build(f)
+    return statSync(BYTECODE).size
+}
+
+export default async function (_results: Record<string, number>) {
+    const empty = await devsSize("empty.ts", 'console.log("x")\n')
+    const full = await devsSize("metrology.ts", ENTRY)
+    return { metrology_bytecode_bytes: full - empty, metrology_entry_devs_bytes: full }
+}

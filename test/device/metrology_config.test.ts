@@ -1,0 +1,43 @@
+import { describe, test, expect } from "@devicescript/test"
+import { deleteSetting } from "@devicescript/settings"
+import { simulatedBoard } from "../../src/board/simulated"
+import { applyTariff, startMetrology } from "../../src/metrology/config"
+import { encodeCalendar } from "../../src/metrology/calendar"
+import { MeterClock } from "../../src/metrology/clock"
+
+describe("metrology: settings shell", () => {
+    test("defaults: simulated household source, 30-minute intervals, scale 1", async () => {
+        await deleteSetting("mt.cal")
+        const u = await startMetrology(simulatedBoard())
+        expect(u.source.kind).toBe("simulated")
+        expect(u.meter.intervalMinutes()).toBe(30)
+        expect(u.clock.scale).toBe(1)
+        expect(u.meter.calendar().id).toBe(0)
+        const c = new MeterClock({ scale: 180 })
+        const v = await startMetrology(simulatedBoard(), c)
+        expect(v.clock).toBe(c)
+    })
+
+    test("a tariff command's bytes are applied and persisted, bad bytes change nothing", async () => {
+        const u = await startMetrology(simulatedBoard())
+        const bad = await applyTariff(u.meter, Buffer.from("0200000000000000410000", "hex"))
+        expect(bad.ok).toBe(false)
+        expect((bad as any).reason).toBe("calendar: unknown format version 2")
+        const cal = {
+            id: 77,
+            utcOffsetMin: 60,
+            defaultRegister: 1,
+            weekendMask: 0x41,
+            weekday: [{ start: 0, end: 420, register: 2 }],
+            weekend: [] as { start: number; end: number; register: number }[],
+        }
+        const ok = await applyTariff(u.meter, encodeCalendar(cal))
+        expect(ok.ok).toBe(true)
+        expect(u.meter.calendar().id).toBe(77)
+        // after a restart the calendar comes back from mt.cal
+        const again = await startMetrology(simulatedBoard())
+        expect(again.meter.calendar().id).toBe(77)
+        expect(again.meter.calendar().weekday[0].register).toBe(2)
+        await deleteSetting("mt.cal")
+    })
+})
