@@ -1,0 +1,59 @@
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { startBroker } from "../../sim/src/broker.ts"
+import { buildMeterFirmware, isPublish, setup, startProxy, waitUntil } from "../firmware/uplink_e2e.ts"
+import * as U from "../../sim/src/uplink.ts"
+
+// A man in the middle between the meter and the broker flips bits in frames, replays and
+// drops them, both ways; then behaves. Nothing corrupted may be accepted by either side,
+// and once the proxy behaves nothing is lost (docs/uplink.md §12).
+test("e2e MITM: flipped, replayed and dropped frames are rejected; nothing lost afterwards", { timeout: 180_000 }, async () => {
+    const code = await buildMeterFirmware()
+    const broker = await startBroker()
+    let evil = true
+    const count = { up: 0, down: 0 }
+    const seenBy = { up: [] as Buffer[], down: [] as Buffer[] }
+    const proxy = await startProxy(broker, (p, dir) => {
+        if (!evil || !isPublish(p)) return [p]
+        const n = ++count[dir]
+        const seen = seenBy[dir]
+        seen.push(Buffer.from(p))
+        const k = n % 4
+        if (k === 0) return [] // drop
+        if (k === 1) {
+            // flip one bit inside the frame (after the MQTT header and topic)
+            const q = Buffer.from(p)
+            q[q.length - 1 - (n % 40)] ^= 1 << n % 8
+            return [q]
+        }
+        if (k === 2 && seen.length > 2) return [p, seen[seen.length - 3]] // replay an older frame too
+        return [p]
+    })
+    const e = await setup(code, { host: proxy.host, port: proxy.port })
+    try {
+        await e.connectHeadEnd(broker.url)
+        const m = e.boot()
+        await m.waitFor(/UPLINK boot/, 30_000)
+        await waitUntil("a first ack", () => e.meterAcked() >= 0, 60_000, () => m.output().slice(-2000))
+        // a forged ack (wrong key) straight onto the meter's downlink topic
+        const forged = U.sealFrame(Buffer.alloc(32, 1), { version: 1, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
+        await e.bridge!.send(e.meterId, forged)
+        await waitUntil("the proxy to tamper with frames both ways", () => count.up >= 10 && count.down >= 6, 90_000, () => m.output().slice(-2000))
+        evil = false
+        const head = e.meterHead()
+        await waitUntil("everything to be acknowledged", () => e.meterAcked() >= head + 1, 60_000, () => m.output().slice(-2500))
+        const acked = e.meterAcked()
+        e.checkStored(acked + 1)
+        const rej = e.headEnd.rejected
+        assert.ok((rej["bad-tag"] ?? 0) > 0, `head-end rejected corrupted frames: ${JSON.stringify(rej)}`)
+        assert.ok((rej["replay"] ?? 0) > 0, `head-end rejected replays: ${JSON.stringify(rej)}`)
+        assert.equal(rej["bad-chain"] ?? 0, 0)
+        assert.equal(e.clones.length, 0)
+        const status = e.last(/UPLINK status/)!
+        assert.ok(Number(/rej=(\d+)/.exec(status)![1]) > 0, "the meter rejected corrupted or forged downlink frames")
+    } finally {
+        await e.stop()
+        await proxy.close()
+        await broker.close()
+    }
+})
