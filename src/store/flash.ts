@@ -67,6 +67,8 @@ export function memoryFlash(): MemoryFlash {
         },
         set: async (key, value) => {
             checkKey(key)
+            // yield like real I/O does (the VM aborts a fiber that runs 128K steps without one)
+            await ds.sleep(0)
             if (budget === 0) throw new Error("power cut")
             if (budget > 0) budget--
             const old = raw[key]

@@ -28,7 +28,7 @@ import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, getU32BE, putU32BE, r
 /** Ring size that fits the 8 KB settings area of the simulator and the RP2040 (docs/index-store.md). */
 export const DEFAULT_SLOTS = 32
 /** Default period of metrology snapshots: bounds energy lost to a power cut vs flash wear. */
-export const DEFAULT_SNAPSHOT_PERIOD_MS = 300_000
+export const DEFAULT_SNAPSHOT_PERIOD_MS = 900_000
 
 export const KEY_HEAD = "st.hd"
 export const KEY_ACK = "st.ack"
@@ -338,7 +338,10 @@ export class IndexStore {
             this.ackSeq = getU32BE(ack, 0)
             this.ackHash = ack.slice(4, 4 + HASH_SIZE)
         }
-        for (let i = 0; i < this.slots; i++) this.cache[i] = await this.flash.get(KEY_SLOT_PREFIX + i)
+        for (let i = 0; i < this.slots; i++) {
+            if ((i & 7) === 0) await ds.sleep(0)
+            this.cache[i] = await this.flash.get(KEY_SLOT_PREFIX + i)
+        }
     }
 
     private cacheEmpty(): boolean {
