@@ -113,13 +113,20 @@ export const ATTACKS: Attack[] = [
             })
             if (!where) return { attack: this.name, refused: undefined, detail: "no index record found in the meter's flash yet" }
             const s = d.state.meter(target.meterId)!
-            const seenBefore = s.chain.state === "broken"
-            for (let i = 0; i < 40 && !(s.chain.state === "broken" || /tamper/i.test(s.lastAlert ?? "")); i++) await sleep(500)
-            const detected = s.chain.state === "broken" || /tamper/i.test(s.lastAlert ?? "")
+            const before = { chain: s.chain.state === "broken", alert: s.lastAlert, console: s.consoleAlert }
+            const upstream = () => s.lastAlert !== before.alert && /tamper/i.test(s.lastAlert ?? "")
+            const headEnd = () => !before.chain && s.chain.state === "broken"
+            const meterConsole = () => s.consoleAlert !== before.console
+            for (let i = 0; i < 40 && !upstream() && !headEnd() && !(meterConsole() && i > 16); i++) await sleep(500)
+            const how = [
+                upstream() ? `meter reported it upstream (${s.lastAlert})` : "",
+                headEnd() && s.chain.state === "broken" ? `head-end: chain broken at #${s.chain.at}` : "",
+                meterConsole() ? `meter detected it at boot ("${s.consoleAlert}"${upstream() ? "" : ", not reported upstream by this firmware"})` : "",
+            ].filter(Boolean)
             return {
                 attack: this.name,
-                refused: detected && !seenBefore ? true : undefined,
-                detail: detected ? `record ${where.seq} altered: ${s.chain.state === "broken" ? `head-end: chain broken at #${s.chain.at}` : `meter: ${s.lastAlert}`}` : `record ${where.seq} altered; no detection reported within 20 s`,
+                refused: how.length ? true : undefined,
+                detail: `record ${where.seq} altered in flash: ${how.length ? how.join("; ") : "no detection within 20 s"}`,
             }
         },
     },

@@ -231,7 +231,10 @@ export class Demo {
         // the firmware's own words about the relay (src/commands/disconnect.ts logs its state changes)
         const relay = /relay[: ]+(connected|disconnected|ready[- _]for[- _]reconnection|armed)/i.exec(line)
         if (relay) s.relay = relay[1].toLowerCase().startsWith("ready") ? "armed" : relay[1].toLowerCase()
-        if (/tamper|chain.*(broken|bad)/i.test(line)) this.state.addLog("alert", `${fm.entry.name} says: ${line}`)
+        if (/tamper|chain.*(broken|bad)/i.test(line)) {
+            s.consoleAlert = line
+            this.state.addLog("alert", `${fm.entry.name} says: ${line}`)
+        }
         this.state.changed()
     }
 

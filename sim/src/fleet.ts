@@ -48,6 +48,8 @@ export class Fleet {
     private stopping = false
     private firmware = ""
     private exitListeners: ((m: FleetMeter) => void)[] = []
+    /** devices powered off on purpose: their exit is not a crash */
+    private switchedOff = new WeakSet<SimulatedDevice>()
 
     private constructor(private opts: FleetOptions) {}
 
@@ -81,6 +83,7 @@ export class Fleet {
     /** Power cut (kill -9) and power back on: the firmware reboots from its flash. */
     async powerCycle(m: FleetMeter) {
         const old = m.device
+        this.switchedOff.add(old)
         old.powerCut()
         await new Promise(r => (old.child.exitCode !== null || old.child.signalCode ? r(0) : old.child.once("close", r)))
         m.restarts++
@@ -93,6 +96,7 @@ export class Fleet {
      */
     async tamperFlash(m: FleetMeter, mutate: (flash: Buffer) => Buffer) {
         const old = m.device
+        this.switchedOff.add(old)
         old.powerCut()
         await new Promise(r => (old.child.exitCode !== null || old.child.signalCode ? r(0) : old.child.once("close", r)))
         const file = this.flashFile(m)
@@ -159,7 +163,7 @@ export class Fleet {
         dev.child.stderr!.on("data", () => setImmediate(feed))
         dev.child.on("close", () => {
             feed()
-            if (!this.stopping && m.device === dev) for (const l of this.exitListeners) l(m)
+            if (!this.stopping && !this.switchedOff.has(dev)) for (const l of this.exitListeners) l(m)
         })
         return dev
     }

@@ -7,21 +7,22 @@ import { ATTACKS } from "./attacks.ts"
 import { Demo } from "./demo.ts"
 
 /** Order of the attacks; the stored-record attack goes last, on the last meter, since it breaks that chain on purpose. */
-const ORDER = ["F", "O", "R", "U", "M", "S"]
+const ORDER = ["F", "O", "R", "U", "S", "M"]
 
 export async function runScript(demo: Demo, durationMs: number) {
     const end = Date.now() + durationMs
     const st = demo.state
     st.setCheck("fleet provisioned", "pass", `${st.meters.length} meter(s): id, secret, key ring and broker written to flash over the Jacdac bus and read back`)
 
-    // 1. every meter boots the firmware and keeps running
+    // 1. every meter boots the firmware: the VM started the program and the program printed something of its own
+    const bootedOk = (out: string) => /^WASM> start: /m.test(out) && out.split(/^WASM> start: .*$/m)[1]?.split("\n").some(l => l.startsWith("WASM> ")) === true
     const bootBy = Math.min(end, Date.now() + 30_000)
-    while (Date.now() < bootBy && !demo.fleet.meters.every(m => /trustmeter/i.test(m.device.output()))) await sleep(250)
-    const booted = demo.fleet.meters.filter(m => /trustmeter/i.test(m.device.output()))
-    st.setCheck("firmware booted", booted.length === demo.fleet.meters.length ? "pass" : "fail", `${booted.length}/${demo.fleet.meters.length} meters printed the firmware's start line`)
+    while (Date.now() < bootBy && !demo.fleet.meters.every(m => bootedOk(m.device.output()))) await sleep(250)
+    const booted = demo.fleet.meters.filter(m => bootedOk(m.device.output()))
+    st.setCheck("firmware booted", booted.length === demo.fleet.meters.length ? "pass" : "fail", `${booted.length}/${demo.fleet.meters.length} meters started the firmware and printed from it`)
 
-    // 2. readings arrive (at most half of the run)
-    const readBy = Date.now() + Math.max(0, (end - Date.now()) / 2)
+    // 2. readings arrive (at most a third of the run)
+    const readBy = Date.now() + Math.max(0, (end - Date.now()) / 3)
     while (Date.now() < readBy && !st.meters.every(m => m.records > 0)) await sleep(250)
 
     // 3. attacks
@@ -30,7 +31,7 @@ export async function runScript(demo: Demo, durationMs: number) {
     let tampered: string | undefined
     const runAttack = async (key: string) => {
         const a = ATTACKS.find(x => x.key === key)!
-        if (Date.now() > end - demo.ackWaitMs()) {
+        if (Date.now() > end - (key === "S" ? 12_000 : demo.ackWaitMs())) {
             st.setCheck(`attack: ${a.name}`, "fail", "not run: the duration ran out first (give a longer --duration)")
             return
         }

@@ -2,7 +2,7 @@
  * `npm start`: a secured fleet you can watch and attack.
  *
  *   npm start [-- --meters 3] [--interval 10s] [--duration 60s] [--headless]
- *             [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--fresh]
+ *             [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--firmware F.devs] [--fresh]
  *
  * Starts the embedded MQTT broker (or uses --broker), provisions the fleet's keys and
  * meters, runs the real firmware for each meter in the DeviceScript simulator, and shows
@@ -28,9 +28,11 @@ interface StartOptions {
     fresh: boolean
     /** where the meters keep their flash (default .meters/) */
     dir?: string
+    /** compiled firmware (.devs) to run instead of building src/main.ts */
+    firmware?: string
 }
 
-const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--fresh]"
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh]"
 
 function parse(argv: string[]): StartOptions {
     const o: StartOptions = { meters: 3, intervalS: 10, headless: false, keystore: process.env.TRUSTMETER_KEYSTORE ?? DEFAULT_KEYSTORE, fresh: false }
@@ -56,6 +58,7 @@ function parse(argv: string[]): StartOptions {
         else if (a === "--keystore") o.keystore = val()
         else if (a === "--fresh") o.fresh = true
         else if (a === "--dir") o.dir = val()
+        else if (a === "--firmware") o.firmware = val()
         else throw new Error(`unknown option "${a}"; ${USAGE}`)
     }
     if (o.headless && !o.durationS) throw new Error("--headless needs --duration, e.g. --headless --duration 60s")
@@ -73,7 +76,7 @@ async function main() {
     const say = (m: string) => console.log(m)
     let demo: Demo
     try {
-        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, log: say })
+        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, firmware: o.firmware, log: say })
     } catch (e) {
         console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
         return 1

@@ -27,6 +27,8 @@ export interface MeterStatus {
     refused: number
     /** last console line of the simulated device */
     console?: string
+    /** the last tamper/chain alarm the meter printed on its console */
+    consoleAlert?: string
     /** privacy level last set by the operator */
     privacy?: string
 }
