@@ -1,9 +1,11 @@
+import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { deleteSetting } from "@devicescript/settings"
 import { simulatedBoard } from "../../src/board/simulated"
 import { applyTariff, startMetrology } from "../../src/metrology/config"
 import { encodeCalendar } from "../../src/metrology/calendar"
 import { MeterClock } from "../../src/metrology/clock"
+import { IntervalRecord, IntervalStatus } from "../../src/metrology/interval"
 
 describe("metrology: settings shell", () => {
     test("defaults: simulated household source, 30-minute intervals, scale 1", async () => {
@@ -39,5 +41,22 @@ describe("metrology: settings shell", () => {
         expect(again.meter.calendar().id).toBe(77)
         expect(again.meter.calendar().weekday[0].register).toBe(2)
         await deleteSetting("mt.cal")
+    })
+
+    test("run() ticks on real millis; with scale 1800 a 30-minute interval passes in 1 s", async () => {
+        const u = await startMetrology(simulatedBoard(), new MeterClock({ scale: 1800 }))
+        const closed: IntervalRecord[] = []
+        u.meter.onIntervalClose(r => {
+            closed.push(r)
+        })
+        u.run()
+        await ds.sleep(4500)
+        if (closed.length < 2) console.log(`closed: ${closed.length}`)
+        expect(closed.length >= 2).toBe(true)
+        expect(closed[0].status).toBe(IntervalStatus.PartialPowerUp | IntervalStatus.TimeUnknown)
+        expect(closed[1].status).toBe(IntervalStatus.TimeUnknown)
+        expect(closed[1].coveredS).toBe(1800)
+        // the household's base load alone is 180 W: a full half hour is at least 90 Wh
+        expect(closed[1].importMWh >= 90000).toBe(true)
     })
 })
