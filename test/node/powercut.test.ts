@@ -55,7 +55,7 @@ export function readFstor(img: Buffer, pageSize = 4096, totalPages = 32): Map<st
 
 const METERS = 2 // in parallel: the CI machine has two cores
 
-test(`index store survives ${CUTS} power cuts`, { timeout: 400_000 }, async () => {
+test(`index store survives ${CUTS} power cuts`, { timeout: 600_000 }, async () => {
     await build("test/firmware/powercut_meter.ts")
     const dir = mkdtempSync(join(tmpdir(), "tm-powercut-"))
     const code = join(dir, "powercut.devs")
