@@ -14,6 +14,7 @@ import { buildCommand, keyChangeCommand, signOpcode } from "./operations.ts"
 import { timeSyncArgs } from "./commands.ts"
 import { DemoState, MeterStatus } from "./ui/state.ts"
 import { AlertKind } from "./uplink.ts"
+import { RecordKind, describeRecord } from "./ui/records.ts"
 
 export interface DemoOptions {
     meters: number
@@ -247,8 +248,14 @@ export class Demo {
             if (h) s.chain = { state: "verified", head: h.seq }
         }
         if (r.registers) s.registers = r.registers.toString("hex")
-        const last = fresh[fresh.length - 1]
-        if (last) s.lastInterval = `#${last.seq} kind ${last.kind} ${last.time ? new Date(last.time * 1000).toISOString().slice(5, 16).replace("T", " ") : "time unknown"} ${last.payload.toString("hex").slice(0, 24)}`
+        for (const rec of fresh) {
+            if (rec.kind === RecordKind.IntervalClose) s.lastInterval = describeRecord(rec)
+            if (rec.kind === RecordKind.Tamper) {
+                s.lastAlert = describeRecord(rec).replace(/^#\d+ /, "") + ` (record #${rec.seq} of the meter's chain)`
+                this.state.addLog("alert", `${m.name}: the meter reports ${s.lastAlert}`)
+            }
+        }
+        if (!s.lastInterval && fresh.length) s.lastInterval = describeRecord(fresh[fresh.length - 1])
         for (const a of r.alerts ?? []) {
             s.lastAlert = `${ALERT_NAME[a.kind] ?? `alert ${a.kind}`} ×${a.count}`
             this.state.addLog("alert", `${m.name}: ${s.lastAlert}`)
