@@ -215,8 +215,14 @@ export class Metrology {
 
     // ---- internals ----
 
+    // a subscriber that throws must not abort a tick half-way: the energy would be lost
     private emit(kind: MetrologyEventKind, detail: string) {
-        for (const h of this.eventHandlers) h(kind, detail)
+        for (const h of this.eventHandlers)
+            try {
+                h(kind, detail)
+            } catch (e) {
+                console.log(`metrology: event subscriber failed: ${(e as Error).message}`)
+            }
     }
 
     private setSourceHealth(ok: boolean, reason: string) {
@@ -345,7 +351,12 @@ export class Metrology {
         // demand = average import power over the nominal interval, W (mWh * 3600 / (1000 * s))
         const w = Math.floor((r.importMWh * 36) / (r.lengthMin * 600))
         if (w > this.md.watts) this.md = { watts: w, start: r.status & IntervalStatus.TimeUnknown ? 0 : r.start }
-        for (const h of this.closeHandlers) h(r)
+        for (const h of this.closeHandlers)
+            try {
+                h(r)
+            } catch (e) {
+                console.log(`metrology: interval subscriber failed: ${(e as Error).message}`)
+            }
     }
 }
 

@@ -126,4 +126,21 @@ describe("metrology: interval profile", () => {
         expect(() => encodeInterval({ start: -1, lengthMin: 30, status: 0, coveredS: 0, importMWh: 0, exportMWh: 0 })).toThrow()
         expect(() => encodeInterval({ start: 0, lengthMin: 30, status: 0, coveredS: 0, importMWh: 4294967296, exportMWh: 0 })).toThrow()
     })
+
+    test("a subscriber that throws loses no energy and stops nothing", async () => {
+        const r = new Rig()
+        r.meter.onIntervalClose(x => {
+            throw new Error("store full")
+        })
+        r.meter.onEvent((k, d) => {
+            throw new Error("uplink down")
+        })
+        r.clock.set(MONDAY, 0)
+        r.src.setPower(3600)
+        await r.at(0)
+        await r.at(30 * MIN + 1000)
+        expect(r.closed.length).toBe(1)
+        expect(r.meter.registers().importMWh).toBe(30 * MIN + 1000)
+        expect(r.profileImport()).toBe(30 * MIN + 1000)
+    })
 })
