@@ -149,7 +149,7 @@ export class HilDevice {
             throw new DeviceGone(why)
         }
         this.deployed++
-        return this.watch(from, marker, until, timeoutMs)
+        return this.watch(from, marker, `hil: done ${nonce}`, until, timeoutMs)
     }
 
     /** Stops devtools and the simulated device and removes the work files. */
@@ -285,20 +285,25 @@ export class HilDevice {
     }
 
     /**
-     * Writes an entry that prints `marker` and then imports `file` (imports run in order,
-     * so the marker comes before the program's own top level).
+     * Writes an entry that runs a marker module and then imports `file` (imports run in
+     * order, and the marker's top-level await holds back the program's own top level).
+     *
+     * The marker makes a deploy run its program once: `@devicescript/test` restarts the
+     * program after its summary, and a program restarting in a loop makes the next deploy
+     * fail (the image arrives with an invalid CRC). So the marker records its nonce in a
+     * setting (`hil.ran`); after the restart it finds it and idles until the next deploy.
      */
     private entryFor(file: string, nonce: string, marker: string): string {
         let target = relative(this.work, resolve(ROOT, file)).split("\\").join("/").replace(/\.ts$/, "")
         if (!target.startsWith(".")) target = "./" + target
-        writeFileSync(join(this.work, `marker_${nonce}.ts`), `console.log("${marker}")\n`)
+        writeFileSync(join(this.work, `marker_${nonce}.ts`), markerModule(nonce, marker))
         const entry = join(this.work, `hil_${nonce}.ts`)
         writeFileSync(entry, `import "./marker_${nonce}"\nimport "${target}"\n`)
         return entry
     }
 
     /** Waits for `marker`, then for `until`, in the console lines from index `from` on. */
-    private watch(from: number, marker: string, until: RegExp, timeoutMs: number): Promise<DeviceRun> {
+    private watch(from: number, marker: string, restarted: string, until: RegExp, timeoutMs: number): Promise<DeviceRun> {
         return new Promise(res => {
             const done = (r: DeviceRun) => {
                 clearTimeout(timer)
@@ -312,7 +317,7 @@ export class HilDevice {
                     for (let i = start + 1; i < this.lines.length; i++) {
                         if (until.test(this.lines[i])) return done({ output: output(start, i + 1), finished: true })
                         // the program started over without reaching `until`: it crashed
-                        if (this.lines[i] === marker)
+                        if (this.lines[i] === marker || this.lines[i] === restarted)
                             return done({ output: output(start, i), finished: false, reason: "the program restarted before finishing (crash?)" })
                     }
                 }
@@ -408,6 +413,23 @@ function hint(out: string): string {
     if (/EADDRINUSE|address already in use/i.test(out)) return `\nhint: port ${DEVTOOLS_PORT} is taken (another devtools or VS Code?)`
     return ""
 }
+
+/** The marker module of a deploy (see HilDevice.entryFor). */
+function markerModule(nonce: string, marker: string): string {
+    return `import * as ds from "@devicescript/core"
+import { readSetting, writeSetting } from "@devicescript/settings"
+
+if ((await readSetting("${RAN_KEY}", "")) === "${nonce}") {
+    console.log("hil: done ${nonce}")
+    for (;;) await ds.sleep(3600000)
+}
+await writeSetting("${RAN_KEY}", "${nonce}")
+console.log("${marker}")
+`
+}
+
+/** The setting where a deployed program notes that it has run (keys are at most 13 chars). */
+const RAN_KEY = "hil.ran"
 
 /** Whether something accepts connections on `port` (127.0.0.1). */
 function portTaken(port: number): Promise<boolean> {
