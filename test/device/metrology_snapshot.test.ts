@@ -2,6 +2,8 @@ import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { IntervalStatus } from "../../src/metrology/interval"
 import { decodeSnapshot, encodeSnapshot } from "../../src/metrology/snapshot"
+import { decodeRegisters, encodeRegisters } from "../../src/metrology/registers"
+import { REGISTER_VECTORS } from "./vectors/metrology"
 import { MONDAY, Rig } from "./metrology_rig"
 
 const MIN = 60000
@@ -89,5 +91,23 @@ describe("metrology: snapshot and restore", () => {
         expect(msg).toBe("snapshot: unknown version 9")
         await r.at(2 * MIN)
         expect(() => r.meter.restore(good)).toThrow() // only before the first tick
+    })
+
+    test("golden register blocks encode and decode; inconsistent ones are refused", async () => {
+        for (const v of REGISTER_VECTORS) {
+            await ds.sleep(0)
+            expect(encodeRegisters(v.registers).toString("hex")).toBe(v.hex)
+            const d = decodeRegisters(Buffer.from(v.hex, "hex"))
+            expect(JSON.stringify(d)).toBe(JSON.stringify(v.registers))
+        }
+        const good = Buffer.from(REGISTER_VECTORS[1].hex, "hex")
+        expect(() => decodeRegisters(good.slice(0, 61))).toThrow()
+        const b = good.slice(0)
+        b[2] ^= 1 // import total no longer the TOU sum
+        expect(() => decodeRegisters(b)).toThrow()
+        const v = good.slice(0)
+        v[0] = 2
+        expect(() => decodeRegisters(v)).toThrow()
+        expect(() => encodeRegisters({ importMWh: 281474976710656, exportMWh: 0, touImportMWh: [281474976710656, 0, 0, 0], touExportMWh: [0, 0, 0, 0] })).toThrow()
     })
 })

@@ -2,10 +2,11 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { decodeCalendar, encodeCalendar, calendarProblem, type TariffCalendar } from "../../sim/src/calendar.ts"
-import { CALENDAR_JSON, INTERVAL_JSON, TS_FILE, generate } from "../vectors/metrology_gen.ts"
+import { CALENDAR_JSON, INTERVAL_JSON, REGISTERS_JSON, TS_FILE, generate } from "../vectors/metrology_gen.ts"
 
 const cal = JSON.parse(readFileSync(CALENDAR_JSON, "utf8"))
 const ivl = JSON.parse(readFileSync(INTERVAL_JSON, "utf8"))
+const regs = JSON.parse(readFileSync(REGISTERS_JSON, "utf8"))
 
 test("golden calendars: the head-end encodes and decodes the firmware's bytes", () => {
     assert.ok(cal.valid.length >= 4)
@@ -42,6 +43,17 @@ test("golden interval records follow the byte table (docs/metrology.md)", () => 
             [r.start, r.lengthMin, r.status, r.coveredS, r.importMWh, r.exportMWh],
             v.name
         )
+    }
+})
+
+test("golden register blocks follow the byte table (docs/metrology.md)", () => {
+    for (const v of regs.valid) {
+        const b = Buffer.from(v.hex, "hex")
+        assert.equal(b.length, 62)
+        assert.deepEqual([b[0], b[1]], [1, 4])
+        const r = v.registers
+        const want = [r.importMWh, r.exportMWh, ...r.touImportMWh, ...r.touExportMWh]
+        assert.deepEqual(want.map((_: number, i: number) => b.readUIntLE(2 + 6 * i, 6)), want, v.name)
     }
 })
 
