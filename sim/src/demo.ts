@@ -157,10 +157,11 @@ export class Demo {
     private async boot() {
         const log = this.opts.log ?? (() => {})
         this.scale = Math.max(1, Math.round(1800 / this.opts.intervalS))
-        this.ks = this.openKeystore(log)
+        // everything that can fail fast (keystore readable, broker reachable) before anything is written
+        const created = this.openKeystore()
+        this.ks = created.ks
         const entries: MeterEntry[] = []
         for (let i = 1; i <= this.opts.meters; i++) entries.push(addMeter(this.ks, `meter-${i}`))
-        saveKeystore(this.ks, this.opts.keystorePath)
         for (const m of entries)
             this.state.meters.push({ name: m.name, meterId: m.meterId, process: "booting", chain: { state: "unknown" }, relay: "?", frames: 0, records: 0, refused: 0 })
         if (this.opts.brokerUrl) {
@@ -170,7 +171,6 @@ export class Demo {
             this.brokerUrl = this.broker.url
         }
         const b = parseBrokerUrl(this.brokerUrl)
-        log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
         this.station = await Station.connect(this.brokerUrl, this.ks, {
             report: (m, r, fresh) => this.onReport(m, r, fresh),
             refused: (m, why) => {
@@ -187,6 +187,9 @@ export class Demo {
                 this.state.addLog("alert", `${m.name}: clone alert: ${d}`)
             },
         })
+        if (created.isNew) log(`created the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
+        saveKeystore(this.ks, this.opts.keystorePath)
+        log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
         if (this.opts.fresh) for (const m of entries) rmSync(join(this.opts.dir ?? METERS_DIR, m.name), { recursive: true, force: true })
         this.fleet = await Fleet.start({
             keystore: this.ks,
@@ -207,16 +210,11 @@ export class Demo {
         this.state.changed()
     }
 
-    private openKeystore(log: (m: string) => void): Keystore {
+    private openKeystore(): { ks: Keystore; isNew: boolean } {
         try {
-            return loadKeystore(this.opts.keystorePath)
+            return { ks: loadKeystore(this.opts.keystorePath), isNew: false }
         } catch (e) {
-            if (e instanceof KeystoreError && /no keystore/.test(e.message)) {
-                log(`creating the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
-                const ks = createKeystore()
-                saveKeystore(ks, this.opts.keystorePath)
-                return ks
-            }
+            if (e instanceof KeystoreError && /no keystore/.test(e.message)) return { ks: createKeystore(), isNew: true }
             throw e
         }
     }

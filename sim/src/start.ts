@@ -12,6 +12,7 @@
  */
 import { ATTACKS } from "./attacks.ts"
 import { parseDuration } from "./cli.ts"
+import { parseBrokerUrl } from "./broker.ts"
 import { Demo } from "./demo.ts"
 import { DEFAULT_KEYSTORE } from "./keystore.ts"
 import { summaryText } from "./ui/state.ts"
@@ -54,7 +55,7 @@ function parse(argv: string[]): StartOptions {
             o.durationS = parseDuration(val(), "--duration")
             if (o.durationS < 5) throw new Error("--duration must be at least 5s")
         } else if (a === "--headless") o.headless = true
-        else if (a === "--broker") o.broker = val()
+        else if (a === "--broker") o.broker = parseBrokerUrl(val()).url
         else if (a === "--keystore") o.keystore = val()
         else if (a === "--fresh") o.fresh = true
         else if (a === "--dir") o.dir = val()
