@@ -1,0 +1,47 @@
+import * as ds from "@devicescript/core"
+import { median } from "./stats"
+import { ed25519Verify } from "../../src/crypto/ed25519"
+import { sha512 } from "../../src/crypto/sha512"
+
+// Ed25519 verification on a long-running simulated device (no GC stress): RFC 8032
+// section 7.1 TEST 2 and TEST SHA(abc), each verified repeatedly after one warm-up call
+// (the first call also builds the base-point table, which is then kept).
+const pk2 = hex`3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c`
+const sig2 = hex`92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00`
+const pkAbc = hex`ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf`
+const sigAbc = hex`dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b58909351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704`
+const msgAbc = hex`ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f`
+
+let t0 = ds.millis()
+const ok0 = await ed25519Verify(pk2, hex`72`, sig2)
+console.log(`BENCH ed25519_first_verify_ms ${ds.millis() - t0}`)
+const times: number[] = []
+let ok = ok0
+for (let r = 0; r < 11; r++) {
+    t0 = ds.millis()
+    ok = (await ed25519Verify(pk2, hex`72`, sig2)) && ok
+    ok = (await ed25519Verify(pkAbc, msgAbc, sigAbc)) && ok
+    times.push((ds.millis() - t0) / 2)
+}
+if (!ok) console.log("ed25519 bench: a valid signature did not verify")
+else console.log(`BENCH ed25519_verify_ms ${median(times)}`)
+
+// a rejected signature (wrong message) costs a full verification too
+const bad: number[] = []
+for (let r = 0; r < 5; r++) {
+    t0 = ds.millis()
+    await ed25519Verify(pk2, hex`73`, sig2)
+    bad.push(ds.millis() - t0)
+}
+console.log(`BENCH ed25519_reject_ms ${median(bad)}`)
+
+// SHA-512 throughput on 1 KB (8 blocks + padding)
+const kb = Buffer.alloc(1024)
+const sh: number[] = []
+for (let r = 0; r < 5; r++) {
+    t0 = ds.millis()
+    await sha512(kb)
+    sh.push(ds.millis() - t0)
+}
+console.log(`BENCH sha512_1kb_ms ${median(sh)}`)
+console.log("BENCH_DONE")
