@@ -132,7 +132,7 @@ export class HilDevice {
         // `devs deploy` compiles the entry and streams it to the device; it runs its own
         // VM as a bus client, whose (empty) flash lives in the work directory
         const r = await this.deploy(entry, limit)
-        rmSync(entry, { force: true })
+        for (const f of [entry, join(this.work, `marker_${nonce}.ts`)]) rmSync(f, { force: true })
         if (this.gone) throw new DeviceGone(this.gone)
         if (!/remote-deployed/.test(r.output))
             // it never got to deploying: the program does not compile, the device is fine
@@ -143,7 +143,8 @@ export class HilDevice {
                     ? this.deployed === 0
                         ? `no DeviceScript device took the program within ${limit / 1000} s over ${this.transport}: ` +
                           "is a board plugged in and flashed with the DeviceScript runtime (docs/hil.md)?"
-                        : `the device stopped answering: deploy timed out after ${limit / 1000} s`
+                        : `the device stopped answering: deploy timed out after ${limit / 1000} s; its last lines:\n` +
+                          tail(this.lines.slice(from).join("\n"), 10)
                     : `deploy failed:\n${tail(r.output)}`
             this.gone = why
             throw new DeviceGone(why)
