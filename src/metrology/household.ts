@@ -97,29 +97,42 @@ export interface HouseholdOptions {
 
 /** Net household power in whole W for minute `minute` since the epoch of profile time. */
 export function householdPower(o: HouseholdOptions, minute: number): number {
-    const mod = minute - Math.floor(minute / 1440) * 1440
+    const tod = minute - Math.floor(minute / 1440) * 1440
     let w = o.baseW
     // fridge: 14 minutes on in every 45, phase set by the seed
-    if ((minute + o.seed) % 45 < 14) w += 95
+    if (mod(minute + o.seed, 45) < 14) w += 95
     // evening lights and TV
-    if (mod >= 17 * 60 && mod < 23 * 60) w += 320
+    if (tod >= 17 * 60 && tod < 23 * 60) w += 320
     // kettle, oven, washing machine: random minutes, more likely morning and evening
     const h = mix(o.seed, minute) % 1000
-    const busy = (mod >= 6 * 60 && mod < 9 * 60) || (mod >= 17 * 60 && mod < 21 * 60)
+    const busy = (tod >= 6 * 60 && tod < 9 * 60) || (tod >= 17 * 60 && tod < 21 * 60)
     if (h < (busy ? 60 : 15)) w += 2200
     else if (h < (busy ? 110 : 30)) w += 900
     // solar: a parabola between 06:00 and 18:00 peaking at noon (the VM has no Math.sin)
-    if (o.solarPeakW > 0 && mod > 360 && mod < 1080) {
-        const x = (mod - 720) / 360
+    if (o.solarPeakW > 0 && tod > 360 && tod < 1080) {
+        const x = (tod - 720) / 360
         w -= Math.round(o.solarPeakW * (1 - x * x))
     }
     return w
 }
 
-/** A deterministic integer hash of (seed, n) in 0..2^31-2 (Park–Miller steps: products stay exact). */
+/** A deterministic integer hash of (seed, n) in 1..2^31-2 (Park–Miller steps: products stay exact). */
 function mix(seed: number, n: number): number {
-    let x = ((seed % 2147483647) + 2147483647 + (n % 2147483647) * 16807) % 2147483647
+    let x = mod(mod(seed, P) + mod(n, P) * 16807 + 1, P)
     if (x === 0) x = 1
-    for (let i = 0; i < 3; i++) x = (x * 48271) % 2147483647
+    for (let i = 0; i < 3; i++) x = mod(x * 48271, P)
     return x
+}
+
+const P = 2147483647
+
+/**
+ * `a mod m` in 0..m-1 for |a| < 2^53. The VM's `%` truncates its left operand to int32
+ * (3000000000 % 1000 gives -296), so values above 2^31 are reduced by division instead.
+ */
+export function mod(a: number, m: number): number {
+    let r = a - Math.floor(a / m) * m
+    if (r < 0) r += m
+    else if (r >= m) r -= m
+    return r
 }
