@@ -30,6 +30,8 @@ export const enum RecordKind {
     StoreFull = 0x34,
     /** the relay changed state; payload: application defined */
     RelayChange = 0x35,
+    /** a command was verified and executed; payload: command layer defined (docs/commands.md) */
+    CommandAccepted = 0x36,
 }
 
 /** Why a chain failed verification (the `Tamper` payload's first byte, and the head-end's `reason`). */
