@@ -14,6 +14,8 @@ import { getU32BE, setU32BE } from "./bytes"
 export class CounterStore {
     private flash: FlashStore
     private prefix: string
+    /** the records read or written so far, by key id: this store is their only writer */
+    private cache: { [id: string]: Buffer } = {}
 
     constructor(flash: FlashStore, prefix = "cv.") {
         this.flash = flash
@@ -22,8 +24,12 @@ export class CounterStore {
 
     /** The last accepted counter of `key` as [hi, lo] u32 halves; [0, 0] if none. */
     async last(key: KeyEntry): Promise<number[]> {
-        const b = await this.record(key.id).load()
-        if (!b || b.length !== 16) return [0, 0]
+        let b = this.cache[key.id + ""]
+        if (!b) {
+            b = await this.record(key.id).load()
+            if (!b || b.length !== 16) return [0, 0]
+            this.cache[key.id + ""] = b
+        }
         for (let i = 0; i < 8; i++) if (b[8 + i] !== key.publicKey[i]) return [0, 0]
         return [getU32BE(b, 0), getU32BE(b, 4)]
     }
@@ -37,6 +43,7 @@ export class CounterStore {
         const r = this.record(key.id)
         await r.load()
         await r.save(b)
+        this.cache[key.id + ""] = b
     }
 
     private record(id: number) {
