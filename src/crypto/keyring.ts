@@ -174,7 +174,8 @@ export class KeyRingStore {
 
     /**
      * Loads the ring in force; with none, installs the provisioned anchor ring
-     * (`cv.anchor`, a ring body) as generation 1 and deletes the anchor setting. Returns true when a ring is in force.
+     * (`cv.anchor`: a ring body, raw or as a JSON hex string) as generation 1 and deletes
+     * the anchor setting. Returns true when a ring is in force.
      * A slot that fails its checksum or the ring invariants is ignored.
      */
     async load(): Promise<boolean> {
@@ -189,7 +190,7 @@ export class KeyRingStore {
             return true
         }
         this.keys = []
-        const anchor = decodeRing(anchorBytes)
+        const anchor = decodeRing(anchorBody(anchorBytes))
         if (!anchor) return false
         await this.commit(anchor)
         await this.flash.delete(anchorKey)
@@ -209,6 +210,18 @@ export class KeyRingStore {
         for (const k of this.keys) if (k.role === Role.Root) return k
         return undefined
     }
+}
+
+/**
+ * The ring body in a `cv.anchor` setting: raw bytes (written over the settings service),
+ * or a JSON string of hex (what a `.env` file deploys: `cv.anchor="0301..."`).
+ */
+export function anchorBody(b: Buffer): Buffer {
+    if (!b || b.length < 2 || b[0] !== 0x22 || b[b.length - 1] !== 0x22) return b
+    const hexText = b.slice(1, b.length - 1).toString()
+    if (hexText.length % 2 !== 0) return undefined
+    for (let i = 0; i < hexText.length; i++) if ("0123456789abcdefABCDEF".indexOf(hexText.charAt(i)) < 0) return undefined
+    return Buffer.from(hexText, "hex")
 }
 
 function writeEntry(b: Buffer, off: number, k: KeyEntry) {

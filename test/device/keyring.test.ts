@@ -89,6 +89,16 @@ describe("key ring in flash", () => {
         expect(await again.load()).toBe(true)
         expect(again.root().id).toBe(1)
     })
+    test("an anchor deployed from a .env file (JSON hex string) is installed too", async () => {
+        const f = new MemoryFlash()
+        await f.set("cv.anchor", Buffer.from(JSON.stringify(encodeRing(testRing()).toString("hex"))))
+        const s = new KeyRingStore(f)
+        expect(await s.load()).toBe(true)
+        expect(s.keys.length).toBe(3)
+        const g = new MemoryFlash()
+        await g.set("cv.anchor", Buffer.from('"03zz"'))
+        expect(await new KeyRingStore(g).load()).toBe(false)
+    })
     test("an invalid anchor (no root) is never installed", async () => {
         const f = new MemoryFlash()
         await f.set("cv.anchor", encodeRing([testRing()[1]]))
