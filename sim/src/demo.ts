@@ -140,12 +140,10 @@ export class Demo {
         return t
     }
 
-    /**
-     * The consumer's local button (closes an armed relay). The simulated board's button is
-     * inside the firmware (src/board/simulated.ts) and has no path from the head-end yet.
-     */
-    pressButton(meter: MeterEntry) {
-        this.state.addLog("info", `${meter.name}: local button press is not reachable from the head-end in the simulator yet; the relay stays armed`)
+    /** The consumer presses the meter's button (see Fleet.pressButton for the path). */
+    async pressButton(meter: MeterEntry) {
+        await this.fleet.pressButton(this.fleetMeter(meter))
+        this.state.addLog("info", `${meter.name}: the consumer pressed the meter's button (setting sim.press written over the Jacdac bus)`)
     }
 
     async stop() {

@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "./devs.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
 import { BrokerAddress, meterSettings, provisionSimulatedMeter } from "./provision.ts"
+import { JacdacBus } from "./jacdac.ts"
 
 export const METERS_DIR = join(ROOT, ".meters")
 
@@ -37,6 +38,7 @@ export interface FleetMeter {
     device: SimulatedDevice
     /** console lines (without the "WASM> " prefix) are passed to the fleet's listeners */
     restarts: number
+    presses?: number
 }
 
 export type LineListener = (meter: FleetMeter, line: string) => void
@@ -108,6 +110,22 @@ export class Fleet {
         m.device = this.run(m)
     }
 
+    /**
+     * The consumer presses the meter's local button (GB "Arm": closes an armed relay). The
+     * simulated board's button is inside the firmware, so the head-end writes the setting
+     * `sim.press` (a press counter) over the Jacdac bus, as provisioning does; the simulator
+     * entry (src/main.ts) polls it and calls `board.armButton.press()` when it changes.
+     */
+    async pressButton(m: FleetMeter) {
+        m.presses = (m.presses ?? 0) + 1
+        const bus = await JacdacBus.connect()
+        try {
+            await bus.writeSettings(m.entry.meterId, { "sim.press": Buffer.from(JSON.stringify(Date.now() % 1_000_000_000)) }, 20_000)
+        } finally {
+            bus.close()
+        }
+    }
+
     async stop() {
         this.stopping = true
         for (const m of this.meters) m.device.powerCut()
@@ -134,7 +152,8 @@ export class Fleet {
                 provisionSimulatedMeter(
                     join(dir, entry.name),
                     entry.meterId,
-                    meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 })
+                    // sim.press: the button's press counter (pressButton), present from the start so reading it never waits
+                    { ...meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 }), "sim.press": Buffer.from("0") }
                 )
             )
         )

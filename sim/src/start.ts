@@ -157,7 +157,7 @@ async function act(demo: Demo, key: string, meter: import("./keystore.ts").Meter
         case "r":
             demo.state.addLog("info", `${meter.name}: reconnect = arm, then the consumer presses the meter's button (GB "Arm")`)
             await demo.command(meter, "arm")
-            return void demo.pressButton(meter)
+            return void (await demo.pressButton(meter))
         case "t":
             return void (await demo.command(meter, "set-tariff", [demo.nextTariff(meter)]))
         case "p": {
