@@ -50,6 +50,8 @@ export interface MemoryFlash extends FlashPort {
     cutAfter(n: number): void
     /** undo `cutAfter` (power restored) */
     restore(): void
+    /** while true, sets are dropped without an error (the settings service does that when flash is full) */
+    dropWrites: boolean
     /** direct access for tamper tests */
     raw: { [key: string]: Buffer }
 }
@@ -60,6 +62,7 @@ export function memoryFlash(): MemoryFlash {
     const m: MemoryFlash = {
         bytesWritten: 0,
         writes: 0,
+        dropWrites: false,
         raw: raw,
         get: async key => {
             const v = raw[key]
@@ -71,6 +74,7 @@ export function memoryFlash(): MemoryFlash {
             await ds.sleep(0)
             if (budget === 0) throw new Error("power cut")
             if (budget > 0) budget--
+            if (m.dropWrites) return
             const old = raw[key]
             // jd_fstor skips a write whose value is unchanged
             if (old && old.length === value.length && old.toString("hex") === value.toString("hex")) return

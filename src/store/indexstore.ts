@@ -69,7 +69,7 @@ export class IndexStore {
     static async open(opts: IndexStoreOptions): Promise<IndexStore> {
         const s = new IndexStore(opts)
         await s.load()
-        await s.verifyAtBoot()
+        await s.verify(false)
         return s
     }
 
@@ -131,8 +131,8 @@ export class IndexStore {
     /**
      * Records that the head-end has verified the chain up to `seq` (call only after an
      * authenticated ack). With `hash`, the ack must name the same record. Frees the slots
-     * of records up to `seq`. Returns false when the ack is stale, ahead of the head or
-     * names another hash.
+     * of records up to `seq`. Returns false when the ack is stale, ahead of the head,
+     * names another hash, or could not be written.
      */
     async acknowledge(seq: number, hash?: Buffer): Promise<boolean> {
         await this.lock()
@@ -145,8 +145,11 @@ export class IndexStore {
             const v = Buffer.alloc(4 + HASH_SIZE)
             putU32BE(v, 0, seq)
             v.blitAt(4, h, 0, HASH_SIZE)
-            await this.flash.set(KEY_ACK, v)
-            await this.flash.sync()
+            try {
+                await this.writeChecked(KEY_ACK, v)
+            } catch (e) {
+                return false
+            }
             this.ackSeq = seq
             this.ackHash = h
             if (this.full && this.slotFree(this.state.head.seq + 2)) this.full = false
@@ -163,10 +166,19 @@ export class IndexStore {
      * alert and keeps going: the meter must never brick itself.
      */
     async verifyAtBoot(): Promise<BootVerdict> {
+        return await this.verify(true)
+    }
+
+    /** The verdict of the last `verifyAtBoot()`. */
+    verdict(): BootVerdict {
+        return this.lastVerdict
+    }
+
+    private async verify(reread: boolean): Promise<BootVerdict> {
         await this.lock()
         let v: BootVerdict
         try {
-            await this.reload()
+            if (reread) await this.reload()
             v = this.pending || (await this.check())
             this.pending = undefined
         } finally {
@@ -183,11 +195,6 @@ export class IndexStore {
             await this.append(RecordKind.Tamper, this.now(), p)
         }
         return v
-    }
-
-    /** The verdict of the last `verifyAtBoot()`. */
-    verdict(): BootVerdict {
-        return this.lastVerdict
     }
 
     /**
@@ -275,15 +282,33 @@ export class IndexStore {
     private async write(kind: RecordKind, time: number, payload: Buffer): Promise<IndexRecord> {
         const sealed = seal(this.state, kind, time, payload)
         const seq = sealed.state.head.seq
-        await this.flash.set(this.slotKey(seq), sealed.record.encoded)
-        await this.flash.set(KEY_HEAD, this.encodeHead(sealed.state))
-        // the head must be durable before anyone (the uplink) can report it
-        await this.flash.sync()
+        // read each value back: the settings service drops a write silently when flash is
+        // full, and the head must be durable before anyone (the uplink) can report it.
+        // Record before head, so a failure leaves at most a record ahead of the head,
+        // which the next boot completes.
+        await this.writeChecked(this.slotKey(seq), sealed.record.encoded)
+        await this.writeChecked(KEY_HEAD, this.encodeHead(sealed.state))
         this.cache[seq % this.slots] = sealed.record.encoded
+        this.storedHead = { head: sealed.state.head, key: sealed.state.key.slice(0) }
         // Schneier-Kelsey: forget the key that tagged this record
         this.state.key.fillAt(0, this.state.key.length, 0)
         this.state = sealed.state
         return sealed.record
+    }
+
+    private async writeChecked(key: string, value: Buffer) {
+        await this.flash.set(key, value)
+        const back = await this.flash.get(key)
+        if (!back || !equalBytes(back, value)) throw new Error(`index store: flash write of ${key} failed`)
+    }
+
+    /** writeChecked, but a failure is only logged: opening must not brick the meter */
+    private async tryWrite(key: string, value: Buffer) {
+        try {
+            await this.writeChecked(key, value)
+        } catch (e) {
+            console.log(`index store: ${key} not written at open`)
+        }
     }
 
     private async load() {
@@ -305,8 +330,8 @@ export class IndexStore {
                 const r = await verifyLinks([ahead], hd.head)
                 if (r.ok) {
                     const st: ChainState = { head: r.head, key: evolveKey(hd.key) }
-                    await this.flash.set(KEY_HEAD, this.encodeHead(st))
-                    await this.flash.sync()
+                    // if this write fails, the next boot completes the append again
+                    await this.tryWrite(KEY_HEAD, this.encodeHead(st))
                     this.state = st
                     this.storedHead = st
                     this.resumed = true
@@ -324,8 +349,8 @@ export class IndexStore {
                 key = evolveKey(key)
             }
             this.state = { head: r.head, key: key }
-            await this.flash.set(KEY_HEAD, this.encodeHead(this.state))
-            await this.flash.sync()
+            await this.tryWrite(KEY_HEAD, this.encodeHead(this.state))
+            this.storedHead = { head: this.state.head, key: this.state.key.slice(0) }
             this.pending = { ok: false, reason: TamperReason.HeadLost, at: r.head.seq + 1, checked: 0, resumed: false }
         }
     }

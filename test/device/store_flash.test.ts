@@ -106,6 +106,27 @@ describe("index store: persistence", () => {
         const recs = await headEndCheck(s2)
         expect(recs.length).toBe(4)
     })
+    test("a write the settings store drops silently (flash full) fails the append, not the chain", async () => {
+        const f = memoryFlash()
+        const s = await open(f)
+        await s.append(RecordKind.IntervalClose, 0, interval(1))
+        f.dropWrites = true
+        let threw = false
+        try {
+            await s.append(RecordKind.IntervalClose, 0, interval(2))
+        } catch (e) {
+            threw = true
+        }
+        expect(threw).toBe(true)
+        expect(s.head().seq).toBe(1)
+        expect(await s.acknowledge(1)).toBe(false)
+        f.dropWrites = false
+        expect((await s.append(RecordKind.IntervalClose, 0, interval(2))).seq).toBe(2)
+        const s2 = await open(f)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.head().seq).toBe(2)
+        await headEndCheck(s2)
+    })
     test("records after a seq come oldest first, bounded by max", async () => {
         const f = memoryFlash()
         const s = await open(f)

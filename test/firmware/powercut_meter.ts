@@ -49,7 +49,7 @@ if (last && (last.kind === RecordKind.IntervalClose || last.kind === RecordKind.
     if (i > interval) interval = i
 }
 const v = store.verdict()
-console.log(`BOOT e=${energy} i=${interval} seq=${store.head().seq} ok=${v.ok ? 1 : 0} resumed=${v.resumed ? 1 : 0}`)
+console.log(`BOOT e=${energy} i=${interval} seq=${store.head().seq} ok=${v.ok ? 1 : 0} resumed=${v.resumed ? 1 : 0} ms=${ds.millis()}`)
 await store.append(RecordKind.PowerUp, 0, encodeState(energy, interval))
 
 let ticks = 0

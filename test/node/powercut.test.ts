@@ -91,7 +91,10 @@ async function cutAndCheck(code: string, meterDir: string, deviceId: string, cut
         const t0 = Date.now()
         const dev = runSimulatedDevice(code, meterDir, deviceId)
         const boot = await dev.waitFor(/BOOT e=/, 30_000)
-        if (process.env.POWERCUT_DEBUG) console.log(`# ${deviceId} life ${life}: boot after ${Date.now() - t0} ms`)
+        if (process.env.POWERCUT_DEBUG) {
+            const st = dev.output().split("\n").findIndex(l => /start: /.test(l))
+            console.log(`# ${deviceId} life ${life}: boot after ${Date.now() - t0} ms: ${boot}; start line ${st}`)
+        }
         const m = /BOOT e=(\d+) i=(\d+) seq=(\d+) ok=(\d) resumed=(\d)/.exec(boot)!
         const e = Number(m[1])
         assert.equal(m[4], "1", `${deviceId} boot ${life}: chain verification failed: ${boot}`)
