@@ -30,10 +30,10 @@ export class MeterClock {
         return this.millisFn()
     }
 
-    /** scaled milliseconds since boot at `nowMs` (real millis) */
+    /** scaled milliseconds since boot at `nowMs` (real millis), whole: metrology splits energy exactly by it */
     meterMs(nowMs?: number): number {
         const n = nowMs === undefined ? this.millisFn() : nowMs
-        return n * this.scale
+        return Math.floor(n * this.scale)
     }
 
     /** true once an authenticated time sync has set the clock */

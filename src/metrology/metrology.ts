@@ -278,26 +278,34 @@ export class Metrology {
     private advance(from: number, to: number, split: EnergySplit) {
         let t = from
         for (;;) {
-            const L = this.lengthMs()
-            const boundary = this.open.startMs + L
-            let cut = this.posMs + (to - t)
-            if (boundary < cut) cut = boundary
-            if (this.known) {
-                const edge = nextTariffEdge(this.cal, this.posMs)
-                if (edge < cut) cut = edge
+            const boundary = this.open.startMs + this.lengthMs()
+            let seg = to - t
+            let last = true
+            // the nearest of: the end of the span, the interval boundary, the next band edge
+            if (boundary - this.posMs <= seg) {
+                seg = boundary - this.posMs
+                last = false
             }
-            const seg = cut - this.posMs
+            if (this.known) {
+                const edge = nextTariffEdge(this.cal, this.posMs) - this.posMs
+                if (edge < seg) {
+                    seg = edge
+                    last = false
+                }
+            }
             const band = this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister
-            t += seg
+            // the span's end is set exactly, so rounding can never leave a sliver to loop over
+            t = last ? to : t + seg
             split.take(t)
             this.add(split.lastImport, split.lastExport, band)
             this.open.coveredMs += seg
-            this.posMs = cut
-            if (cut >= boundary) {
+            this.posMs += seg
+            if (this.posMs >= boundary) {
+                this.posMs = boundary
                 this.closeOpen()
                 this.openAt(IntervalStatus.Complete)
             }
-            if (t >= to) return
+            if (last || t >= to) return
         }
     }
 

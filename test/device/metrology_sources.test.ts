@@ -1,3 +1,4 @@
+// @timeout 120000 (each runs in 10-40 s alone; the margin is for a loaded CI machine)
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { simulatedBoard } from "../../src/board/simulated"
