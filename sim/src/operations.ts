@@ -50,7 +50,7 @@ export const COMMANDS: CommandSpec[] = [
     {
         name: "set-random-limit",
         opcode: Opcode.SetRandomLimit,
-        role: "networkOperator",
+        role: "root",
         args: "<seconds 0..3600>",
         help: "upper bound of the disconnect random offset",
         encode: args => randomLimitArgs(intArg(one("set-random-limit", args, "<seconds>"), 0, 3600, "seconds")),

@@ -42,8 +42,9 @@ export const ROLE_OPCODES: Record<Role, number[]> = {
     root: [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19],
     // the supplier bills the customer: disconnect/arm, tariff, privacy
     supplier: [1, 2, 3, 5],
-    // the network operator runs the meter: random limit, time, uplink keys, firmware, disconnect policy; it may co-sign a disconnect (dual control)
-    networkOperator: [1, 4, 6, 7, 8, 9],
+    // the network operator runs the meter: time, uplink keys, firmware; it co-signs a disconnect under dual control.
+    // Random limit (4) and disconnect policy (9) are root-only on the meter (docs/commands.md "Roles")
+    networkOperator: [1, 6, 7, 8],
 }
 
 /** The head-end's signing key of `role` with the id and opcode mask the meter's ring gives it. */
@@ -118,14 +119,14 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
 }
 
 /**
- * The meter's settings as a `.env.local` file for a board build (`devs build` embeds
- * `.env*` settings; values are JSON). `cv.anchor` is binary and is written as a hex string
- * comment: see docs/headend.md, "Provisioning a board".
+ * The meter's settings as a `.env.local` file for a devtools deploy to a board (docs/hil.md).
+ * Values are JSON, so ids stay strings; the binary anchor ring goes as a JSON hex string,
+ * which the key ring accepts (docs/commands.md, "Provisioning").
  */
 export function settingsEnvFile(settings: Record<string, Buffer>): string {
     const lines = ["# written by `trustmeter provision`: secrets, keep out of git (mode 0600)"]
     for (const [k, v] of Object.entries(settings)) {
-        if (k === "cv.anchor") lines.push(`# cv.anchor (binary key ring, hex): ${v.toString("hex")}`)
+        if (k === "cv.anchor") lines.push(`${k}=${JSON.stringify(v.toString("hex"))}`)
         else lines.push(`${k}=${v.toString()}`)
     }
     return lines.join("\n") + "\n"
