@@ -121,9 +121,13 @@ export class Metrology {
         const steps = this.pendingSteps
         this.pendingSteps = []
         for (const s of steps) {
+            // a sync that landed while the source was being read belongs to the next tick
+            if (s.atMeterMs > end) {
+                this.pendingSteps.push(s)
+                continue
+            }
             let at = s.atMeterMs
             if (at < t) at = t
-            if (at > end) at = end
             this.advance(t - t0, at - t0, split)
             t = at
             this.applyStep(s)

@@ -154,4 +154,20 @@ describe("metrology: clock", () => {
         c.set(MONDAY)
         expect(c.utc()).toBe(MONDAY)
     })
+
+    test("a sync that lands after the tick's own time waits for the next tick", async () => {
+        const r = new Rig()
+        r.src.setPower(3600)
+        await r.at(0)
+        r.clock.set(MONDAY + 100, 1500) // e.g. while a slow source read of the 1000 ms tick ran
+        await r.at(1000)
+        expect(r.closed.length).toBe(0)
+        expect(r.meter.openInterval().status & IntervalStatus.TimeUnknown).toBe(IntervalStatus.TimeUnknown)
+        await r.at(2000)
+        expect(r.closed.length).toBe(1)
+        expect(r.closed[0].importMWh).toBe(1500)
+        expect(r.meter.openInterval().start).toBe(MONDAY)
+        expect(r.meter.openInterval().importMWh).toBe(500)
+        conserved(r)
+    })
 })
