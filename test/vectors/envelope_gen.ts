@@ -16,6 +16,12 @@ import {
     ALL_OPCODES,
     buildEnvelope,
     disconnectPolicyArgs,
+    firmwareManifestArgs,
+    keyRemoveArgs,
+    privacyArgs,
+    PrivacyLevel,
+    randomLimitArgs,
+    uplinkEpochArgs,
     encodeKeyEntry,
     encodeRing,
     envelopeBody,
@@ -49,6 +55,8 @@ export interface EnvelopeVectors {
     anchor: string
     keys: { name: string; id: number; role: number; mask: number; publicKey: string }[]
     steps: EnvelopeStep[]
+    /** argument encodings made by the head-end's encoders, decoded by the firmware's tests */
+    args: { name: string; opcode: number; hex: string }[]
 }
 
 const seed = (label: string) => sha256(new TextEncoder().encode(`trustmeter vector key ${label}`))
@@ -146,6 +154,25 @@ export function generate(): EnvelopeVectors {
             keyInfo("root2", root2),
         ],
         steps,
+        args: [
+            { name: "privacy monthly", opcode: Opcode.SetPrivacy, hex: privacyArgs(PrivacyLevel.Monthly).toString("hex") },
+            { name: "random limit 120 s", opcode: Opcode.SetRandomLimit, hex: randomLimitArgs(120).toString("hex") },
+            { name: "dual control on, 3 a day", opcode: Opcode.SetDisconnectPolicy, hex: disconnectPolicyArgs(true, 3).toString("hex") },
+            { name: "uplink epoch 9", opcode: Opcode.UplinkEpoch, hex: uplinkEpochArgs(9).toString("hex") },
+            { name: "time sync", opcode: Opcode.TimeSync, hex: timeSyncArgs(NOW + 60).toString("hex") },
+            {
+                name: "firmware manifest 7 for the simulator",
+                opcode: Opcode.FirmwareManifest,
+                hex: firmwareManifestArgs({
+                    sequence: 7,
+                    board: "simulator",
+                    imageSize: 1000,
+                    digest: Buffer.from(sha256(new Uint8Array(1000))),
+                }).toString("hex"),
+            },
+            { name: "remove key 3", opcode: Opcode.KeyRemove, hex: keyRemoveArgs(3).toString("hex") },
+            { name: "add supplier2 as key 4", opcode: Opcode.KeyAdd, hex: encodeKeyEntry({ ...supplier2, id: 4 }).toString("hex") },
+        ],
     }
 }
 
@@ -160,6 +187,8 @@ export function tsText(v: EnvelopeVectors): string {
         "",
         `export const VECTOR_METER_ID = "${v.meterId}"`,
         `export const VECTOR_ANCHOR = "${v.anchor}"`,
+        "",
+        "export const ARG_VECTORS: { name: string; opcode: number; hex: string }[] = " + JSON.stringify(v.args, null, 4),
         "",
         "export const ENVELOPE_STEPS: { name: string; now: number; hex: string; verdict: number; verifies: number }[] = " +
             JSON.stringify(v.steps, null, 4),

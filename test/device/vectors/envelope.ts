@@ -4,6 +4,49 @@
 export const VECTOR_METER_ID = "7e57000000000001"
 export const VECTOR_ANCHOR = "030101000f03fe5efa7266c6f2dc1a82d9281643dea89b6a265914e392f3cccc09545480ffc71402020000002ea9c90671aa9ac0bd8da584c2d8794999584ad7696e9a4b323626d67d42e59d120303000001c26f3dde07f3fc8a661659f45a946b5152a7a7c3f3888636b95816e7a9aca92616"
 
+export const ARG_VECTORS: { name: string; opcode: number; hex: string }[] = [
+    {
+        "name": "privacy monthly",
+        "opcode": 5,
+        "hex": "02"
+    },
+    {
+        "name": "random limit 120 s",
+        "opcode": 4,
+        "hex": "0078"
+    },
+    {
+        "name": "dual control on, 3 a day",
+        "opcode": 9,
+        "hex": "0103"
+    },
+    {
+        "name": "uplink epoch 9",
+        "opcode": 7,
+        "hex": "00000009"
+    },
+    {
+        "name": "time sync",
+        "opcode": 6,
+        "hex": "6b49d23c"
+    },
+    {
+        "name": "firmware manifest 7 for the simulator",
+        "opcode": 8,
+        "hex": "0100000007000003e8541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a530973696d756c61746f72"
+    },
+    {
+        "name": "remove key 3",
+        "opcode": 17,
+        "hex": "03"
+    },
+    {
+        "name": "add supplier2 as key 4",
+        "opcode": 16,
+        "hex": "04020000002e7b3a80b73f0e676f1155ed5f5417a5832df8122ec97e8b0ad959beb3965d58cc"
+    }
+]
+
 export const ENVELOPE_STEPS: { name: string; now: number; hex: string; verdict: number; verifies: number }[] = [
     {
         "name": "time sync while the time is unknown (network operator)",
