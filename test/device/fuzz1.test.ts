@@ -1,4 +1,4 @@
-// @timeout 60000
+// @timeout 120000
 import { describe, test, expect } from "@devicescript/test"
 import { fuzz } from "./vectors/envelope_fuzz"
 import { Verdict } from "../../src/crypto/envelope"
