@@ -14,7 +14,7 @@ import { Checkpoint, decodeRecord, recordHash } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
 import { HeadEnd } from "./headend/ingest.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
-import { Report, downlinkTopic } from "./uplink.ts"
+import { Report, UPLINK_FILTER, claimedMeterId, downlinkTopic, uplinkTopic } from "./uplink.ts"
 
 export interface StoredRecord {
     seq: number
@@ -75,7 +75,7 @@ export class Station {
             throw new Error(`cannot reach the MQTT broker at ${brokerUrl} (${(e as Error).message}): start it, or omit --broker to use the embedded one`)
         }
         s.client.on("message", (topic, payload) => s.onFrame(topic, Buffer.from(payload)))
-        await s.client.subscribeAsync("tm/+/up", { qos: 0 })
+        await s.client.subscribeAsync(UPLINK_FILTER, { qos: 0 })
         return s
     }
 
@@ -115,8 +115,8 @@ export class Station {
     onFrame(topic: string, payload: Buffer) {
         this.captured.push({ topic, payload })
         if (this.captured.length > 200) this.captured.shift()
-        const claimed = payload.length >= 10 ? payload.subarray(2, 10).toString("hex") : ""
-        if (this.meter(claimed) && topic !== `tm/${claimed}/up`) return this.events.refused?.(this.meter(claimed), `frame for ${claimed} on another meter's topic ${topic}`)
+        const claimed = claimedMeterId(payload)
+        if (this.meter(claimed) && topic !== uplinkTopic(claimed)) return this.events.refused?.(this.meter(claimed), `frame for ${claimed} on another meter's topic ${topic}`)
         const st0 = this.headEnd.meters.get(claimed)
         const before = st0 ? st0.contiguous : -1
         this.raiseDownCounter(claimed)

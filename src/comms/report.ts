@@ -1,4 +1,5 @@
 import { getU16BE, getU32BE, putU16BE, putU32BE } from "./frame"
+import { recordHash } from "../store/chain"
 
 /**
  * Frame bodies (docs/uplink.md §4): the meter's report (uplink) and the head-end's
@@ -20,6 +21,10 @@ export const enum ReportFlag {
     Aggregates = 0x08,
     Alerts = 0x10,
     Responses = 0x20,
+    /** the checkpoint is the frame's last record: no checkpoint bytes (docs/uplink.md §4.1) */
+    CheckpointAtLast = 0x40,
+    /** the records section starts with the first record's prev hash (docs/uplink.md §4.1) */
+    Anchor = 0x80,
 }
 
 /** Alert kinds (docs/uplink.md §4.1.5). */
@@ -32,10 +37,23 @@ export const enum AlertKind {
     BadDownlink = 5,
 }
 
-/** One stored interval record as the uplink sends it: its sequence number and its bytes. */
+/** One stored record (its exact bytes in the store) and its sequence number. */
 export interface UplinkRecord {
     seq: number
     data: Buffer
+}
+
+/**
+ * A record as it travels (docs/uplink.md §4.1): the stored v1 record without version, seq,
+ * payload length and prev hash; the receiver rebuilds those from the frame and its own
+ * copy of the previous record, and the record's tag still covers all of them.
+ */
+export interface WireRecord {
+    seq: number
+    kind: number
+    time: number
+    payload: Buffer
+    tag: Buffer
 }
 
 /** A privacy aggregate: the energy of records firstSeq..lastSeq (docs/uplink.md §4.1.4). */
@@ -57,8 +75,24 @@ export interface Report {
     registers?: Buffer
     checkpointSeq?: number
     checkpointHash?: Buffer
-    /** consecutive sequence numbers, oldest first */
+    /** consecutive sequence numbers, oldest first, as stored */
     records?: UplinkRecord[]
+    /** send records[0]'s prev hash: the head-end may not hold record seq−1 */
+    anchor?: boolean
+    aggregates?: Aggregate[]
+    alerts?: AlertCount[]
+    responses?: Buffer[]
+}
+
+/** A decoded report (records in wire form; `checkpointAtLast`: the checkpoint is the last record). */
+export interface WireReport {
+    privacyLevel: number
+    registers?: Buffer
+    checkpointSeq?: number
+    checkpointHash?: Buffer
+    checkpointAtLast?: boolean
+    records?: WireRecord[]
+    anchor?: Buffer
     aggregates?: Aggregate[]
     alerts?: AlertCount[]
     responses?: Buffer[]
@@ -78,7 +112,8 @@ export interface Downlink {
 /** Limits that keep a report inside FrameConst.MaxFrameSize (docs/uplink.md §4.1). */
 export const enum ReportLimit {
     MaxRecords = 32,
-    MaxRecordSize = 255,
+    /** store record format v1: payload ≤ 128 bytes (docs/index-store.md) */
+    MaxPayload = 128,
     MaxAggregates = 8,
     MaxAlerts = 8,
     MaxResponses = 4,
@@ -94,20 +129,31 @@ export function encodeReport(r: Report): Buffer {
         flags |= ReportFlag.Registers
         parts.push(Buffer.from([r.registers.length]).concat(r.registers))
     }
+    const recs = r.records && r.records.length ? r.records : undefined
+    const last = recs ? recs[recs.length - 1] : undefined
     if (r.checkpointHash) {
-        flags |= ReportFlag.Checkpoint
-        const c = Buffer.alloc(36)
-        putU32BE(c, 0, r.checkpointSeq)
-        c.blitAt(4, r.checkpointHash, 0, 32)
-        parts.push(c)
+        if (last && r.checkpointSeq === last.seq && recordHash(last.data).toString("hex") === r.checkpointHash.toString("hex"))
+            flags |= ReportFlag.CheckpointAtLast
+        else {
+            flags |= ReportFlag.Checkpoint
+            const c = Buffer.alloc(36)
+            putU32BE(c, 0, r.checkpointSeq)
+            c.blitAt(4, r.checkpointHash, 0, 32)
+            parts.push(c)
+        }
     }
-    if (r.records && r.records.length) {
+    if (recs) {
         flags |= ReportFlag.Records
         const h = Buffer.alloc(5)
-        h[0] = r.records.length
-        putU32BE(h, 1, r.records[0].seq)
+        h[0] = recs.length
+        putU32BE(h, 1, recs[0].seq)
         parts.push(h)
-        for (const rec of r.records) parts.push(Buffer.from([rec.data.length]).concat(rec.data))
+        if (r.anchor) {
+            flags |= ReportFlag.Anchor
+            const d = recs[0].data
+            parts.push(d.slice(11 + d[10], 43 + d[10]))
+        }
+        for (const rec of recs) parts.push(wireRecord(rec))
     }
     if (r.aggregates && r.aggregates.length) {
         flags |= ReportFlag.Aggregates
@@ -150,23 +196,38 @@ export function encodeReport(r: Report): Buffer {
 }
 
 /** Decodes a report body; throws RangeError on anything malformed or over the limits. */
-export function decodeReport(b: Buffer): Report {
+export function decodeReport(b: Buffer): WireReport {
     const rd = new Reader(b)
     if (rd.u8() !== BodyType.Report) throw new RangeError("report: type")
     const flags = rd.u8()
-    if (flags & 0xc0) throw new RangeError("report: flags")
-    const r: Report = { privacyLevel: rd.u8() }
+    const r: WireReport = { privacyLevel: rd.u8() }
+    if (r.privacyLevel > 2) throw new RangeError("report: privacy level")
+    const hasRecords = flags & ReportFlag.Records
+    if (flags & ReportFlag.CheckpointAtLast && (!hasRecords || flags & ReportFlag.Checkpoint)) throw new RangeError("report: flags")
+    if (flags & ReportFlag.Anchor && !hasRecords) throw new RangeError("report: flags")
     if (flags & ReportFlag.Registers) r.registers = rd.bytes(rd.u8(), ReportLimit.MaxRegisters)
     if (flags & ReportFlag.Checkpoint) {
         r.checkpointSeq = rd.u32()
         r.checkpointHash = rd.bytes(32, 32)
     }
-    if (flags & ReportFlag.Records) {
+    if (hasRecords) {
         const n = rd.count(ReportLimit.MaxRecords)
         const first = rd.u32()
-        const recs: UplinkRecord[] = []
-        for (let i = 0; i < n; i++) recs.push({ seq: first + i, data: rd.bytes(rd.u8(), ReportLimit.MaxRecordSize) })
+        if (first + n - 1 > 4294967295) throw new RangeError("report: seq")
+        if (flags & ReportFlag.Anchor) r.anchor = rd.bytes(32, 32)
+        const recs: WireRecord[] = []
+        for (let i = 0; i < n; i++) {
+            const len = rd.u8()
+            if (len > ReportLimit.MaxPayload) throw new RangeError("body: field too long")
+            const kind = rd.u8()
+            const time = rd.u32()
+            recs.push({ seq: first + i, kind: kind, time: time, payload: rd.bytes(len, ReportLimit.MaxPayload), tag: rd.bytes(16, 16) })
+        }
         r.records = recs
+        if (flags & ReportFlag.CheckpointAtLast) {
+            r.checkpointAtLast = true
+            r.checkpointSeq = first + n - 1
+        }
     }
     if (flags & ReportFlag.Aggregates) {
         const n = rd.count(ReportLimit.MaxAggregates)
@@ -189,6 +250,24 @@ export function decodeReport(b: Buffer): Report {
     }
     rd.end()
     return r
+}
+
+/**
+ * The wire form of one stored v1 record: u8 n, u8 kind, u32 time, n payload, 16 tag
+ * (docs/uplink.md §4.1). Throws when the bytes are not a v1 record of that seq.
+ */
+export function wireRecord(rec: UplinkRecord): Buffer {
+    const d = rec.data
+    const n = d[10]
+    if (d.length !== 59 + n || d[0] !== 1 || n > ReportLimit.MaxPayload || getU32BE(d, 2) !== rec.seq)
+        throw new RangeError("report: not a v1 store record")
+    const w = Buffer.alloc(22 + n)
+    w[0] = n
+    w[1] = d[1]
+    w.blitAt(2, d, 6, 4)
+    w.blitAt(6, d, 11, n)
+    w.blitAt(6 + n, d, 43 + n, 16)
+    return w
 }
 
 /** Encodes an acknowledgement body (docs/uplink.md §4.2). */

@@ -122,9 +122,17 @@ export class Uplink {
     private downCounter = 0
     /** highest record/aggregate seq put in any frame since boot: acks beyond it are bogus */
     private maxSentSeq = -1
+    /**
+     * the ack seq of the last authentic ack since the last ack timeout or boot (-2: none):
+     * the head-end holds that record, so a frame starting right after it needs no anchor
+     */
+    private heldSeq = -2
     private inFlight: InFlight = undefined
     private timeouts = 0
+    /** pending alerts by kind, persisted in `up.al` (docs/uplink.md §7) */
     private alerts: { [kind: string]: number } = {}
+    /** the set of pending kinds changed since `up.al` was written */
+    private alertsDirty = false
     private responses: Buffer[] = []
     private wake = ds.emitter<number>()
     private running = false
@@ -147,6 +155,10 @@ export class Uplink {
         const a = await this.o.flash.read("up.ack")
         this.acked = typeof a === "number" ? a : -1
         this.maxSentSeq = this.acked
+        // alerts raised before a reboot and not yet acknowledged are still owed to the head-end
+        const al = await this.o.flash.read("up.al")
+        if (al && typeof al === "object")
+            for (const k of Object.keys(al)) if (typeof al[k] === "number" && al[k] > 0) this.alerts[k] = (this.alerts[k] || 0) + al[k]
         const self = this
         this.o.transport.onDownlink(async f => await self.onDownlink(f))
         if (this.running || !pump) return
@@ -162,6 +174,8 @@ export class Uplink {
     /** Queues an alert for the next frame (AlertKind); cleared once a frame carrying it is acked. */
     raiseAlert(kind: number) {
         const k = "" + kind
+        // flash only when a kind becomes pending: a flood of forged downlinks must not wear it
+        if (!this.alerts[k]) this.alertsDirty = true
         this.alerts[k] = (this.alerts[k] || 0) + 1
         if (kind !== AlertKind.BadDownlink) this.notify()
     }
@@ -187,6 +201,10 @@ export class Uplink {
 
     /** One decision of the send loop; public so that tests can step it without timers. */
     async step(): Promise<boolean> {
+        if (this.alertsDirty) {
+            this.alertsDirty = false
+            await this.o.flash.write("up.al", this.alerts)
+        }
         if (!this.o.transport.isConnected()) return false
         if (this.inFlight) {
             if (ds.millis() - this.inFlight.sentAt < (this.o.ackTimeoutMs || 20000)) return false
@@ -194,6 +212,8 @@ export class Uplink {
             this.inFlight = undefined
             this.stats.ackTimeouts++
             this.timeouts++
+            // the head-end may have lost its state: send the anchor again (docs/uplink.md §7)
+            this.heldSeq = -2
             if (this.timeouts >= 3) {
                 this.timeouts = 0
                 await this.o.transport.reconnect()
@@ -233,10 +253,10 @@ export class Uplink {
         let body: Buffer
         try {
             const h = decodeHeader(frame)
-            if (h.direction !== Direction.Downlink) throw new RangeError("downlink: direction")
             if (h.epoch !== this.epoch) throw new RangeError("downlink: epoch")
             if (h.meterId.toString("hex") !== this.o.meterId.toString("hex")) throw new RangeError("downlink: meter")
-            body = openFrame(this.downKey, frame)
+            // the downlink key and nonce: an uplink frame reflected back never opens
+            body = openFrame(this.downKey, frame, Direction.Downlink)
             // replay: the head-end's counter must grow (persisted, so also across reboots)
             if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
             this.downCounter = h.counter
@@ -270,6 +290,7 @@ export class Uplink {
     }
 
     private async onAck(ackSeq: number, upCounter: number) {
+        this.heldSeq = ackSeq
         // an ack can only confirm what this meter actually sent: never beyond maxSentSeq
         if (ackSeq > this.acked && ackSeq <= this.maxSentSeq) {
             this.acked = ackSeq
@@ -284,7 +305,10 @@ export class Uplink {
                     const k = "" + a.kind
                     const left = (this.alerts[k] || 0) - a.count
                     if (left > 0) this.alerts[k] = left
-                    else delete this.alerts[k]
+                    else {
+                        delete this.alerts[k]
+                        this.alertsDirty = true
+                    }
                 }
             this.responses = this.responses.slice(f.responses)
             this.inFlight = undefined
@@ -327,6 +351,9 @@ export class Uplink {
                 const recs = await this.o.source.recordsAfter(this.acked, max)
                 if (recs.length) {
                     report.records = recs
+                    // the head-end rebuilds each record's prev hash from the record before it;
+                    // unless it just acked that record, send the first one's (docs/uplink.md §4.1)
+                    report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
                     lastSeq = recs[recs.length - 1].seq
                     due = true
                 }

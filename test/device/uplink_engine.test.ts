@@ -1,64 +1,12 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { Direction, deriveFrameKey, decodeHeader, openFrame, sealFrame } from "../../src/comms/frame"
-import { decodeReport, encodeAck } from "../../src/comms/report"
+import { Direction, FrameConst, deriveFrameKey, decodeHeader, openFrame, sealFrame } from "../../src/comms/frame"
+import { AlertKind, decodeReport, encodeAck } from "../../src/comms/report"
 import { FrameCounter } from "../../src/comms/counter"
 import { MemoryFlash } from "../../src/comms/flash"
 import { ChainHead, Uplink, UplinkTransport } from "../../src/comms/uplink"
 import { UplinkRecord } from "../../src/comms/report"
-
-function filled(n: number, v: number) {
-    const b = Buffer.alloc(n)
-    b.fillAt(0, n, v)
-    return b
-}
-const secret = filled(32, 9)
-const meterId = Buffer.from("7e57000000000077", "hex")
-const upKey = deriveFrameKey(secret, meterId, Direction.Uplink, 0)
-const downKey = deriveFrameKey(secret, meterId, Direction.Downlink, 0)
-
-class FakeSource {
-    recs: UplinkRecord[] = []
-    acked = -1
-    add(n: number) {
-        for (let i = 0; i < n; i++) this.recs.push({ seq: this.recs.length, data: Buffer.from([this.recs.length, 1, 2]) })
-    }
-    head(): ChainHead {
-        return { seq: this.recs.length - 1, hash: filled(32, 1) }
-    }
-    recordsAfter(seq: number, max: number) {
-        return this.recs.slice(seq + 1, seq + 1 + max)
-    }
-    acknowledge(seq: number) {
-        this.acked = seq
-    }
-}
-
-class FakeTransport implements UplinkTransport {
-    sent: Buffer[] = []
-    handler: (f: Buffer) => Promise<void>
-    async publish(f: Buffer) {
-        this.sent.push(f)
-        return true
-    }
-    onDownlink(h: (f: Buffer) => Promise<void>) {
-        this.handler = h
-    }
-    isConnected() {
-        return true
-    }
-    async reconnect() {}
-}
-
-function ack(counter: number, ackSeq: number, upCounter: number, key: Buffer) {
-    return sealFrame(key, { version: 1, direction: Direction.Downlink, meterId: meterId, epoch: 0, counter: counter }, encodeAck(ackSeq, upCounter))
-}
-
-async function boot(flash: MemoryFlash, src: FakeSource, tr: FakeTransport) {
-    const u = new Uplink({ meterId: meterId, secret: secret, flash: flash, source: src, transport: tr, ackTimeoutMs: 1, maxRecordsPerFrame: 4 })
-    await u.start(false)
-    return u
-}
+import { FakeSource, FakeTransport, ack, boot, downKey, filled, upKey } from "./uplink_fakes"
 
 describe("uplink engine", () => {
     test("frame counters never repeat across simulated reboots and power cuts", async () => {
@@ -86,13 +34,17 @@ describe("uplink engine", () => {
         const flash = new MemoryFlash()
         const u = await boot(flash, src, tr)
         expect(await u.step()).toBe(true)
-        const r = decodeReport(openFrame(upKey, tr.sent[0]))
+        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
         expect(r.records.length).toBe(4)
         await tr.handler(ack(1, 3, decodeHeader(tr.sent[0]).counter, downKey))
         expect(u.ackedSeq()).toBe(3)
         expect(src.acked).toBe(3)
         expect(await u.step()).toBe(true)
-        expect(decodeReport(openFrame(upKey, tr.sent[1])).records[0].seq).toBe(4)
+        const r1 = decodeReport(openFrame(upKey, tr.sent[1], Direction.Uplink))
+        expect(r1.records[0].seq).toBe(4)
+        // the head-end just acked record 3: record 4 goes without its prev hash
+        expect(r1.anchor === undefined).toBe(true)
+        expect(r1.records[0].payload[0]).toBe(4)
     })
     test("forged, replayed and inflated acks never make the meter forget data", async () => {
         const src = new FakeSource()
@@ -137,7 +89,7 @@ describe("uplink engine", () => {
         await u2.step()
         const c1 = decodeHeader(tr2.sent[0]).counter
         expect(c1 > c0).toBe(true)
-        expect(decodeReport(openFrame(upKey, tr2.sent[0])).records[0].seq).toBe(0)
+        expect(decodeReport(openFrame(upKey, tr2.sent[0], Direction.Uplink)).records[0].seq).toBe(0)
         // no ack: resent after the timeout, again with a new counter
         await ds.sleep(10)
         await u2.step()

@@ -3,11 +3,14 @@
  * firmware (test/firmware/uplink_meter.ts) in the simulator, provisioned over the Jacdac
  * bus like the fleet (sim/src/provision.ts), a broker, and the head-end with its bridge.
  */
-import { copyFileSync, mkdtempSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { spawn, spawnSync, ChildProcess } from "node:child_process"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { randomBytes } from "node:crypto"
-import { BYTECODE, build, killTree, runSimulatedDevice, startDevtools, SimulatedDevice } from "../../sim/src/devs.ts"
+import { join, relative } from "node:path"
+import { createHash, randomBytes } from "node:crypto"
+import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools, SimulatedDevice, waitForPort } from "../../sim/src/devs.ts"
+import { startBroker } from "../../sim/src/broker.ts"
 import { provisionSimulatedMeter } from "../../sim/src/provision.ts"
 import { HeadEnd, CloneAlert } from "../../sim/src/headend/ingest.ts"
 import { startBridge, Bridge } from "../../sim/src/headend/bridge.ts"
@@ -23,12 +26,52 @@ export async function waitUntil(what: string, cond: () => boolean, timeoutMs: nu
     }
 }
 
-/** Builds the test firmware and returns a private copy of its bytecode. */
+/** Milliseconds since this process loaded the helpers, for the tests' phase log. */
+const T0 = Date.now()
+export function phase(what: string) {
+    console.log(`# e2e +${((Date.now() - T0) / 1000).toFixed(1)} s: ${what}`)
+}
+
+/**
+ * Builds the test firmware and returns a private copy of its bytecode. The three e2e files
+ * run one after the other with the same firmware: the bytecode is kept in the temp dir
+ * under a digest of every firmware source (src/, test/firmware/, devsconfig.json), so a
+ * source change always rebuilds and an unchanged tree builds once.
+ */
 export async function buildMeterFirmware(): Promise<string> {
-    await build("test/firmware/uplink_meter.ts")
+    const ENTRY = "test/firmware/uplink_meter.ts"
+    const cached = join(tmpdir(), `tm-uplink-meter-${firmwareDigest()}.devs`)
+    for (let attempt = 1; !existsSync(cached); attempt++) {
+        await build(ENTRY)
+        const tmp = `${cached}.${process.pid}`
+        copyFileSync(BYTECODE, tmp)
+        // the tree is shared: another build may have replaced bytecode.devs in between
+        if (!readFileSync(tmp).includes(ENTRY.replace(/\.ts$/, ""))) {
+            if (attempt >= 3) throw new Error(`${BYTECODE} kept holding another program's build`)
+            phase("bytecode.devs was overwritten by another build: building again")
+            continue
+        }
+        renameSync(tmp, cached)
+        phase("firmware built")
+    }
     const code = join(mkdtempSync(join(tmpdir(), "tm-uplink-")), "meter.devs")
-    copyFileSync(BYTECODE, code)
+    copyFileSync(cached, code)
     return code
+}
+
+function firmwareDigest(): string {
+    const h = createHash("sha256")
+    const walk = (dir: string) => {
+        for (const e of readdirSync(dir).sort()) {
+            const p = join(dir, e)
+            if (statSync(p).isDirectory()) walk(p)
+            else if (e.endsWith(".ts") || e.endsWith(".json")) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0")
+        }
+    }
+    walk(join(ROOT, "src"))
+    walk(join(ROOT, "test/firmware"))
+    for (const f of ["devsconfig.json", "package.json"]) if (existsSync(join(ROOT, f))) h.update(f).update(readFileSync(join(ROOT, f)))
+    return h.digest("hex").slice(0, 24)
 }
 
 export interface E2E {
@@ -54,9 +97,16 @@ export interface E2E {
     stop(): Promise<void>
 }
 
-/** Starts devtools, provisions a fresh meter that talks to host:port and sets up a head-end. */
-export async function setup(code: string, broker: { host: string; port: number }, intervalMs = 2000): Promise<E2E> {
+/**
+ * Starts devtools, provisions a fresh meter that talks to host:port and sets up a head-end.
+ * The firmware build (or its cached bytecode) runs alongside devtools and provisioning,
+ * which do not need it.
+ */
+export async function setup(broker: { host: string; port: number }, intervalMs = 1500): Promise<E2E> {
+    const building = buildMeterFirmware()
+    building.catch(() => {})
     const devtools = await startDevtools()
+    phase("devtools up")
     const meterId = "7e57" + randomBytes(6).toString("hex")
     const secret = randomBytes(32)
     const dir = mkdtempSync(join(tmpdir(), "tm-meter-"))
@@ -69,6 +119,14 @@ export async function setup(code: string, broker: { host: string; port: number }
             UP_PORT: json(broker.port),
             "tf.iv": json(intervalMs),
         })
+    } catch (e) {
+        killTree(devtools)
+        throw e
+    }
+    phase("meter provisioned")
+    let code: string
+    try {
+        code = await building
     } catch (e) {
         killTree(devtools)
         throw e
@@ -194,3 +252,51 @@ export async function startProxy(target: { host: string; port: number }, tamper:
 
 /** True for an MQTT PUBLISH packet. */
 export const isPublish = (p: Buffer) => p[0] >> 4 === 3
+
+export interface TestBroker {
+    kind: "mosquitto" | "aedes"
+    host: string
+    port: number
+    url: string
+    close(): Promise<void>
+}
+
+/** True when a mosquitto binary is on the PATH (.ci/run installs it with apt). */
+export const haveMosquitto = spawnSync("sh", ["-c", "command -v mosquitto"]).status === 0
+
+/**
+ * A broker for the e2e tests: a real mosquitto started here when installed, else the
+ * embedded aedes. `port` 0 picks a free one; give the old port to restart after an outage.
+ */
+export async function startTestBroker(kind: "mosquitto" | "aedes", port = 0): Promise<TestBroker> {
+    if (kind === "aedes") {
+        const b = await startBroker({ port })
+        return { kind, host: b.host, port: b.port, url: b.url, close: () => b.close() }
+    }
+    const p = port || (await freePort())
+    const dir = mkdtempSync(join(tmpdir(), "tm-mosq-"))
+    const conf = join(dir, "mosquitto.conf")
+    writeFileSync(conf, `listener ${p} 127.0.0.1\nallow_anonymous true\npersistence false\n`)
+    const mosq: ChildProcess = spawn("mosquitto", ["-c", conf], { stdio: "ignore", detached: true })
+    await waitForPort(p, 10_000)
+    return {
+        kind,
+        host: "127.0.0.1",
+        port: p,
+        url: `mqtt://127.0.0.1:${p}`,
+        close: async () => {
+            if (mosq.exitCode !== null) return
+            const gone = new Promise(r => mosq.once("exit", r))
+            killTree(mosq)
+            await gone
+        },
+    }
+}
+
+async function freePort(): Promise<number> {
+    const s = createServer()
+    await new Promise<void>(r => s.listen(0, "127.0.0.1", () => r()))
+    const p = (s.address() as { port: number }).port
+    await new Promise(r => s.close(r))
+    return p
+}

@@ -27,7 +27,7 @@ const uplink = new Uplink({
     flash: new SettingsFlash(),
     source: new StoreRecordSource(store),
     transport: link,
-    ackTimeoutMs: 3000,
+    ackTimeoutMs: 2000,
     maxRecordsPerFrame: 8,
     pollMs: 500,
 })

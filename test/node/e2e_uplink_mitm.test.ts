@@ -1,14 +1,13 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { startBroker } from "../../sim/src/broker.ts"
-import { buildMeterFirmware, isPublish, setup, startProxy, waitUntil } from "../firmware/uplink_e2e.ts"
+import { phase, isPublish, setup, startProxy, waitUntil } from "../firmware/uplink_e2e.ts"
 import * as U from "../../sim/src/uplink.ts"
 
-// A man in the middle between the meter and the broker flips bits in frames, replays and
-// drops them, both ways; then behaves. Nothing corrupted may be accepted by either side,
-// and once the proxy behaves nothing is lost (docs/uplink.md §12).
+// End to end with the embedded broker (aedes) behind a man in the middle that flips bits
+// in frames, replays and drops them, both ways; then behaves. Nothing corrupted may be
+// accepted by either side, and once the proxy behaves nothing is lost (docs/uplink.md §12).
 test("e2e MITM: flipped, replayed and dropped frames are rejected; nothing lost afterwards", { timeout: 180_000 }, async () => {
-    const code = await buildMeterFirmware()
     const broker = await startBroker()
     let evil = true
     const count = { up: 0, down: 0 }
@@ -29,20 +28,25 @@ test("e2e MITM: flipped, replayed and dropped frames are rejected; nothing lost 
         if (k === 2 && seen.length > 2) return [p, seen[seen.length - 3]] // replay an older frame too
         return [p]
     })
-    const e = await setup(code, { host: proxy.host, port: proxy.port })
+    const e = await setup({ host: proxy.host, port: proxy.port })
     try {
         await e.connectHeadEnd(broker.url)
         const m = e.boot()
-        await m.waitFor(/UPLINK boot/, 30_000)
+        await m.waitFor(/UPLINK boot/, 45_000)
+        phase("meter booted")
         await waitUntil("a first ack", () => e.meterAcked() >= 0, 60_000, () => m.output().slice(-2000))
         // a forged ack (wrong key) straight onto the meter's downlink topic
-        const forged = U.sealFrame(Buffer.alloc(32, 1), { version: 1, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
+        const forged = U.sealFrame(Buffer.alloc(32, 1), { version: U.VERSION, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
         await e.bridge!.send(e.meterId, forged)
-        await waitUntil("the proxy to tamper with frames both ways", () => count.up >= 10 && count.down >= 6, 90_000, () => m.output().slice(-2000))
+        // 8 uplink publishes see each kind of tampering twice (flip, pass, replay, drop);
+        // 6 downlink publishes see a flip, a drop and a replay of an ack
+        await waitUntil("the proxy to tamper with frames both ways", () => count.up >= 8 && count.down >= 6, 90_000, () => m.output().slice(-2000))
+        phase(`proxy behaves after ${count.up} uplink and ${count.down} downlink publishes`)
         evil = false
         const head = e.meterHead()
         await waitUntil("everything to be acknowledged", () => e.meterAcked() >= head + 1, 60_000, () => m.output().slice(-2500))
         const acked = e.meterAcked()
+        phase(`all ${acked + 1} records acknowledged`)
         e.checkStored(acked + 1)
         const rej = e.headEnd.rejected
         assert.ok((rej["bad-tag"] ?? 0) > 0, `head-end rejected corrupted frames: ${JSON.stringify(rej)}`)

@@ -25,27 +25,63 @@ test("keys match the vectors (HKDF-SHA256, salt = meter id, info = label ‖ u32
 test("Node's aes-256-ccm opens and re-seals every vector", () => {
     for (const f of V.frames) {
         const frame = Buffer.from(f.frame, "hex")
-        const body = U.openFrame(key(f.direction, f.epoch), frame)
+        const body = U.openFrame(key(f.direction, f.epoch), frame, f.direction)
         assert.equal(body.toString("hex"), f.body)
         const h = U.decodeHeader(frame)
-        assert.equal(U.sealFrame(key(f.direction, f.epoch), h, body).toString("hex"), f.frame)
+        assert.equal(h.epoch, f.epoch)
+        assert.equal(h.counter, f.counter)
+        assert.equal(U.sealFrame(key(f.direction, f.epoch), { ...h, direction: f.direction }, body).toString("hex"), f.frame)
     }
+})
+
+test("the report vector is encoded from stored records, and the wire records rebuild them exactly", () => {
+    const i = V.report
+    const records = i.records.map((r: { seq: number; data: string }) => ({ seq: r.seq, data: Buffer.from(r.data, "hex") }))
+    const report: U.Report = {
+        ...i,
+        registers: Buffer.from(i.registers, "hex"),
+        checkpointHash: Buffer.from(i.checkpointHash, "hex"),
+        records,
+        responses: i.responses.map((x: string) => Buffer.from(x, "hex")),
+    }
+    assert.equal(U.encodeReport(report).toString("hex"), V.frames[0].body)
+    const d = U.decodeReport(Buffer.from(V.frames[0].body, "hex"))
+    assert.equal(d.checkpointAtLast, true)
+    assert.equal(d.checkpointSeq, 42)
+    assert.equal(d.checkpointHash, undefined)
+    // the anchor is record 41's prev; record 42's prev is the hash of the rebuilt record 41
+    const r41 = U.rebuildRecord(d.records![0], d.anchor!)
+    assert.ok(r41.equals(records[0].data))
+    const r42 = U.rebuildRecord(d.records![1], U.recordHash(r41))
+    assert.ok(r42.equals(records[1].data))
+    assert.equal(U.recordHash(r42).toString("hex"), i.checkpointHash)
+    // no prev hash, no seq, no checkpoint hash on the wire: 38 bytes per 16-byte record instead of 76
+    const steady = U.decodeReport(Buffer.from(V.frames[1].body, "hex"))
+    assert.equal(steady.anchor, undefined)
+    assert.equal(V.frames[1].body.length / 2, 3 + 9 + 5 + 38)
+    // a checkpoint that is not the last record's hash travels in full
+    const other = U.decodeReport(U.encodeReport({ ...report, checkpointHash: Buffer.alloc(32, 1) }))
+    assert.ok(!other.checkpointAtLast && other.checkpointHash!.equals(Buffer.alloc(32, 1)))
 })
 
 test("every single-bit flip of a frame is rejected", () => {
-    const f = V.frames[0]
-    const frame = Buffer.from(f.frame, "hex")
-    for (let bit = 0; bit < frame.length * 8; bit++) {
-        const t = Buffer.from(frame)
-        t[bit >> 3] ^= 1 << (bit & 7)
-        // the receiver picks the key from the (possibly altered) header, as the head-end does
-        const h = U.decodeHeader(t)
-        const k = h.direction === 1 || h.direction === 2 ? U.deriveFrameKey(secret, h.meterId, h.direction, h.epoch) : key(1, 0)
-        assert.throws(() => U.openFrame(k, t), RangeError, `bit ${bit} accepted`)
+    for (const f of [V.frames[0], V.frames[1], V.frames[3]]) {
+        const frame = Buffer.from(f.frame, "hex")
+        for (let bit = 0; bit < frame.length * 8; bit++) {
+            const t = Buffer.from(frame)
+            t[bit >> 3] ^= 1 << (bit & 7)
+            // the receiver picks the key from the (possibly altered) header, as the head-end does
+            let k = key(1, 0)
+            try {
+                const h = U.decodeHeader(t)
+                k = U.deriveFrameKey(secret, h.meterId, 1, h.epoch)
+            } catch {}
+            assert.throws(() => U.openFrame(k, t, 1), RangeError, `${f.name}: bit ${bit} accepted`)
+        }
     }
 })
 
-test("a header re-labelled with another meter, epoch, counter or direction does not open", () => {
+test("a header re-labelled with another meter, epoch, counter, version or direction does not open", () => {
     const frame = Buffer.from(V.frames[0].frame, "hex")
     const relabel = (off: number, v: number) => {
         const t = Buffer.from(frame)
@@ -53,33 +89,55 @@ test("a header re-labelled with another meter, epoch, counter or direction does 
         return t
     }
     const other = Buffer.from("7e57000000000002", "hex")
-    const asOther = relabel(9, 2)
-    assert.throws(() => U.openFrame(U.deriveFrameKey(secret, other, 1, 0), asOther))
-    assert.throws(() => U.openFrame(key(1, 7), relabel(13, 7)))
-    assert.throws(() => U.openFrame(key(1, 0), relabel(17, 9)))
-    assert.throws(() => U.openFrame(key(2, 0), relabel(1, 2)))
+    assert.throws(() => U.openFrame(U.deriveFrameKey(secret, other, 1, 0), relabel(8, 2), 1))
+    assert.throws(() => U.openFrame(key(1, 7), relabel(9, 7), 1))
+    assert.throws(() => U.openFrame(key(1, 0), relabel(13, 9), 1))
+    // reflection: an uplink frame offered to the meter as a downlink, under either key
+    assert.throws(() => U.openFrame(key(2, 0), frame, 2))
+    assert.throws(() => U.openFrame(key(1, 0), frame, 2))
+    // the version is in the nonce: a v2 frame re-labelled v1 is refused, and would not open as v1
+    assert.throws(() => U.openFrame(key(1, 0), relabel(0, 1), 1), /version/)
+    const h = U.decodeHeader(frame)
+    assert.throws(() => U.openParsed(key(1, 0), frame, { ...h, version: 1 }, 1))
     // the same plaintext sealed by an attacker who knows only the public header: no key, no frame
-    assert.throws(() => U.openFrame(key(1, 0), U.sealFrame(Buffer.alloc(32), U.decodeHeader(frame), Buffer.from("01000000", "hex"))))
+    assert.throws(() => U.openFrame(key(1, 0), U.sealFrame(Buffer.alloc(32), { ...h, direction: 1 }, Buffer.from("01000000", "hex")), 1))
+    // a non-canonical epoch (0 written as 0x80 0x00) is refused before any key is derived
+    const nc = Buffer.concat([frame.subarray(0, 9), Buffer.from([0x80]), frame.subarray(9)])
+    assert.throws(() => U.decodeHeader(nc), /epoch/)
 })
 
 test("truncated, oversized, wrong version, garbage and malformed bodies are rejected", () => {
     const frame = Buffer.from(V.frames[0].frame, "hex")
     const k = key(1, 0)
-    for (const n of [0, 5, 17, 18, 51, frame.length - 1]) assert.throws(() => U.openFrame(k, frame.subarray(0, n)))
-    assert.throws(() => U.openFrame(k, Buffer.concat([frame, Buffer.alloc(3000)])))
-    const v2 = Buffer.from(frame)
-    v2[0] = 2
-    assert.throws(() => U.openFrame(k, v2), /version/)
+    for (const n of [0, 5, 13, 14, 30, frame.length - 1]) assert.throws(() => U.openFrame(k, frame.subarray(0, n), 1))
+    assert.throws(() => U.openFrame(k, Buffer.concat([frame, Buffer.alloc(3000)]), 1))
+    const v1 = Buffer.from(frame)
+    v1[0] = 1
+    assert.throws(() => U.openFrame(k, v1, 1), /version/)
     for (let i = 0; i < 200; i++) {
         const g = Buffer.from(Array.from({ length: (i * 7) % 300 }, (_, j) => (i * 31 + j * 17) & 255))
-        assert.throws(() => U.openFrame(k, g))
+        assert.throws(() => U.openFrame(k, g, 1))
         assert.throws(() => U.decodeReport(g))
     }
-    // bodies: counts over the limits, trailing bytes, truncation
+    // bodies: counts over the limits, trailing bytes, truncation, contradicting flags
     assert.throws(() => U.decodeReport(Buffer.from("0104000021", "hex")), /count|truncated/)
     assert.throws(() => U.decodeReport(Buffer.concat([U.encodeReport({ privacyLevel: 0 }), Buffer.from([0])])), /trailing/)
+    assert.throws(() => U.decodeReport(Buffer.from("014000", "hex")), /flags/) // checkpoint-at-last without records
+    assert.throws(() => U.decodeReport(Buffer.from("018000", "hex")), /flags/) // anchor without records
+    assert.throws(() => U.decodeReport(Buffer.from("010003", "hex")), /privacy/)
+    const big = Buffer.from(V.frames[1].body, "hex")
+    big[3 + 9 + 5] = 200 // a payload length over 128
+    assert.throws(() => U.decodeReport(big), /too long/)
     assert.throws(() => U.decodeDownlink(Buffer.from("81000000", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("7f", "hex")), /type/)
+    // the meter refuses to put anything but a v1 store record of the right seq on the wire
+    assert.throws(() => U.encodeReport({ privacyLevel: 0, records: [{ seq: 0, data: Buffer.from("010203", "hex") }] }), /v1 store record/)
+})
+
+test("topics carry the meter id in base64url: 13 characters", () => {
+    assert.equal(U.uplinkTopic("7e57000000000001"), "u/flcAAAAAAAE")
+    assert.equal(U.downlinkTopic("7e57000000000001"), "d/flcAAAAAAAE")
+    assert.equal(U.claimedMeterId(Buffer.from(V.frames[0].frame, "hex")), "7e57000000000001")
 })
 
 test("an MQTT PUBLISH's size counts fixed header, remaining length, topic and payload", () => {

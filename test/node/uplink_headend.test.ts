@@ -25,7 +25,7 @@ function meter() {
                 records.push(r)
             }
         },
-        frame(fromSeq: number, toSeq: number, opts: { counter?: number; epoch?: number; extra?: Partial<U.Report> } = {}) {
+        frame(fromSeq: number, toSeq: number, opts: { counter?: number; epoch?: number; anchor?: boolean; extra?: Partial<U.Report> } = {}) {
             const c = opts.counter ?? ++counter
             const epoch = opts.epoch ?? 0
             const recs = records.slice(fromSeq, toSeq + 1).map((data, i) => ({ seq: fromSeq + i, data }))
@@ -35,9 +35,10 @@ function meter() {
                 records: recs,
                 checkpointSeq: last,
                 checkpointHash: Buffer.from(recordHash(records[last])),
+                anchor: opts.anchor,
                 ...opts.extra,
             }
-            return U.sealFrame(U.deriveFrameKey(secret, meterId, 1, epoch), { version: 1, direction: 1, meterId, epoch, counter: c }, U.encodeReport(rep))
+            return U.sealFrame(U.deriveFrameKey(secret, meterId, 1, epoch), { version: U.VERSION, direction: 1, meterId, epoch, counter: c }, U.encodeReport(rep))
         },
     }
 }
@@ -50,7 +51,7 @@ function headEnd() {
 
 function ackOf(frame: Buffer | undefined, epoch = 0) {
     assert.ok(frame, "an ack was sent")
-    return U.decodeDownlink(U.openFrame(U.deriveFrameKey(secret, meterId, 2, epoch), frame))
+    return U.decodeDownlink(U.openFrame(U.deriveFrameKey(secret, meterId, 2, epoch), frame, 2))
 }
 
 test("records are stored once, acked by the highest contiguous seq, and the ack opens with the downlink key", () => {
@@ -81,7 +82,7 @@ test("a replayed frame is rejected and stores nothing", () => {
     assert.equal(clones.length, 0)
 })
 
-test("bad tags, unknown meters, wrong version, direction, garbage, truncation and oversize are counted, never thrown", () => {
+test("bad tags, unknown meters, wrong version, reflected acks, garbage, truncation and oversize are counted, never thrown", () => {
     const m = meter()
     const { he } = headEnd()
     m.append(1)
@@ -90,22 +91,23 @@ test("bad tags, unknown meters, wrong version, direction, garbage, truncation an
     flipped[30] ^= 4
     assert.equal((he.ingest(flipped) as any).reason, "bad-tag")
     const other = Buffer.from(f)
-    other[9] = 0x99
+    other[8] = 0x99
     assert.equal((he.ingest(other) as any).reason, "unknown-meter")
     const v = Buffer.from(f)
     v[0] = 9
     assert.equal((he.ingest(v) as any).reason, "version")
-    const d = Buffer.from(f)
-    d[1] = 2
-    assert.equal((he.ingest(d) as any).reason, "direction")
-    assert.equal((he.ingest(f.subarray(0, 40)) as any).reason, "malformed")
+    // the head-end's own ack sent back up (reflection): the uplink nonce and key differ
+    const r0 = he.ingest(m.frame(0, 0, { counter: 77 }))
+    assert.ok(r0.ok && r0.ack)
+    assert.equal((he.ingest(r0.ack) as any).reason, "bad-tag")
+    assert.equal((he.ingest(f.subarray(0, 30)) as any).reason, "malformed")
     assert.equal((he.ingest(Buffer.alloc(5000)) as any).reason, "oversized")
     for (let i = 0; i < 500; i++) {
         const g = Buffer.from(Array.from({ length: i % 120 }, (_, j) => (i * 13 + j * 7) & 255))
         assert.equal(he.ingest(g).ok, false)
     }
     // still works afterwards
-    assert.ok(he.ingest(f).ok)
+    assert.ok(he.ingest(m.frame(0, 0, { counter: 78 })).ok)
     assert.ok(he.rejected["bad-tag"] >= 1 && he.rejected["malformed"] >= 1)
 })
 
@@ -156,4 +158,72 @@ test("epochs: frames of an older epoch are rejected after a roll; counters resta
     assert.ok(r.ok)
     assert.equal(ackOf(r.ok ? r.ack : undefined, 1).ackSeq, 1)
     assert.equal((he.ingest(m.frame(0, 1, { counter: 101, epoch: 0 })) as any).reason, "stale-epoch")
+})
+
+test("records travel without prev hash; the head-end rebuilds the exact stored bytes and the chain verifies", () => {
+    const m = meter()
+    const { he } = headEnd()
+    m.append(6)
+    assert.ok(he.ingest(m.frame(0, 1)).ok)
+    // steady state: one record per frame, no anchor: prev comes from the stored record 1
+    for (let s = 2; s < 6; s++) {
+        const r = he.ingest(m.frame(s, s))
+        assert.ok(r.ok && r.stored === 1, JSON.stringify(r))
+    }
+    const rs = he.readings(idHex)
+    assert.deepEqual(rs.map(r => r.data.toString("hex")), m.records.map(r => r.toString("hex")))
+    // the checkpoint the meter sent (implicitly: its last record) is what the head-end keeps
+    const st = he.meters.get(idHex)!
+    assert.equal(st.checkpoint!.seq, 5)
+    assert.ok(st.checkpoint!.hash.equals(Buffer.from(recordHash(m.records[5]))))
+    assert.ok(verifyChain(rs.map(r => r.data), chainKey0(secret, meterId), { checkpoint: st.checkpoint }).ok)
+})
+
+test("a cut tail shows: the checkpoint names records the head-end never received", () => {
+    const m = meter()
+    const { he } = headEnd()
+    m.append(5)
+    // the frame carries records 0..2 but the meter's head (checkpoint) is 4
+    assert.ok(he.ingest(m.frame(0, 2)).ok)
+    const st = he.meters.get(idHex)!
+    assert.equal(st.checkpoint!.seq, 4)
+    const v = verifyChain(he.readings(idHex).map(r => r.data), chainKey0(secret, meterId), { checkpoint: st.checkpoint })
+    assert.deepEqual(v, { ok: false, reason: "truncated", at: 3 })
+})
+
+test("a head-end without the meter's past needs the anchor; a wrong anchor is a broken chain", () => {
+    const m = meter()
+    m.append(5)
+    const { he } = headEnd()
+    // records 3..4 without anchor: nothing can be rebuilt, nothing stored, no ack
+    const r = he.ingest(m.frame(3, 4))
+    assert.ok(r.ok && r.stored === 0 && r.ack === undefined)
+    // with the anchor (record 3's prev) they are rebuilt and their tags verified
+    const r2 = he.ingest(m.frame(3, 4, { anchor: true }))
+    assert.ok(r2.ok && r2.stored === 2)
+    assert.equal(ackOf(r2.ok ? r2.ack : undefined).ackSeq, 4)
+    assert.ok(he.readings(idHex)[1].data.equals(m.records[4]))
+    // a resend of 3..4 with the anchor is a duplicate; a lying anchor is not
+    assert.ok((he.ingest(m.frame(3, 4, { anchor: true })) as any).duplicates === 2)
+    const m2 = meter()
+    m2.append(5)
+    const { he: he2 } = headEnd()
+    assert.ok(he2.ingest(m2.frame(0, 2)).ok)
+    const lying = Buffer.from(m2.records[3])
+    lying.fill(0x42, 11 + 4, 43 + 4) // prev field of record 3 replaced
+    const sealed = U.sealFrame(U.deriveFrameKey(secret, meterId, 1, 0), { version: U.VERSION, direction: 1, meterId, epoch: 0, counter: 99 }, U.encodeReport({ privacyLevel: 0, records: [{ seq: 3, data: lying }], anchor: true }))
+    assert.equal((he2.ingest(sealed) as any).reason, "bad-chain")
+})
+
+test("a record whose stored prev link is wrong fails its tag after the rebuild", () => {
+    const m = meter()
+    m.append(3)
+    const { he } = headEnd()
+    assert.ok(he.ingest(m.frame(0, 0)).ok)
+    // the meter re-links record 1 to another predecessor (its tag was made over the true prev)
+    const relinked = Buffer.from(m.records[1])
+    relinked.fill(0x42, 15, 47)
+    const f = U.sealFrame(U.deriveFrameKey(secret, meterId, 1, 0), { version: U.VERSION, direction: 1, meterId, epoch: 0, counter: 50 }, U.encodeReport({ privacyLevel: 0, records: [{ seq: 1, data: relinked }], anchor: true }))
+    assert.equal((he.ingest(f) as any).reason, "bad-chain")
+    assert.deepEqual(he.readings(idHex).map(r => r.seq), [0])
 })

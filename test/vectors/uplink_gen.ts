@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { join, dirname } from "node:path"
 import * as U from "../../sim/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
 
 const DIR = dirname(fileURLToPath(import.meta.url))
 export const JSON_FILE = join(DIR, "uplink.json")
@@ -18,23 +19,38 @@ export function generate() {
     // test-only secret: never a real meter's
     const secret = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex")
     const meterId = Buffer.from("7e57000000000001", "hex")
-    const keys = [0, 7].map(epoch => ({
+    const keys = [0, 7, 300].map(epoch => ({
         epoch,
         up: hex(U.deriveFrameKey(secret, meterId, U.Direction.Uplink, epoch)),
         down: hex(U.deriveFrameKey(secret, meterId, U.Direction.Downlink, epoch)),
     }))
-    const report: U.Report = {
+    // two real v1 store records (seq 41, 42) of this meter's chain, linked to an arbitrary prev
+    let k = chainKey0(secret, meterId)
+    for (let i = 0; i < 41; i++) k = evolveKey(k)
+    const r41 = Buffer.from(sealRecord(k, 0x10, 41, 1700073800, Buffer.from("0102030405060708090a0b0c0d0e0f10", "hex"), Buffer.from("ab".repeat(32), "hex")))
+    const r42 = Buffer.from(sealRecord(evolveKey(k), 0x10, 42, 1700075600, Buffer.from("1112131415161718191a1b1c1d1e1f20", "hex"), recordHash(r41)))
+    const input = {
         privacyLevel: 0,
-        registers: Buffer.from("0001e24000000064", "hex"),
+        registers: "0001e24000000064",
         checkpointSeq: 42,
-        checkpointHash: Buffer.from("aa".repeat(16) + "55".repeat(16), "hex"),
+        checkpointHash: hex(Buffer.from(recordHash(r42))),
         records: [
-            { seq: 41, data: Buffer.from("0102030405060708090a0b0c0d0e0f10", "hex") },
-            { seq: 42, data: Buffer.from("1112131415161718191a1b1c1d1e1f20", "hex") },
+            { seq: 41, data: hex(r41) },
+            { seq: 42, data: hex(r42) },
         ],
+        anchor: true,
         alerts: [{ kind: U.AlertKind.Tamper, count: 1 }],
-        responses: [Buffer.from("ok")],
+        responses: ["6f6b"],
     }
+    const report: U.Report = {
+        ...input,
+        registers: Buffer.from(input.registers, "hex"),
+        checkpointHash: Buffer.from(input.checkpointHash, "hex"),
+        records: input.records.map(r => ({ seq: r.seq, data: Buffer.from(r.data, "hex") })),
+        responses: input.responses.map(x => Buffer.from(x, "hex")),
+    }
+    // the steady state: one record, the head-end holds its predecessor, checkpoint = that record
+    const steady: U.Report = { privacyLevel: 0, registers: report.registers, checkpointSeq: 42, checkpointHash: report.checkpointHash, records: [report.records![1]] }
     const aggReport: U.Report = {
         privacyLevel: 1,
         registers: Buffer.from("0001e24000000064", "hex"),
@@ -45,16 +61,17 @@ export function generate() {
     const up = (epoch: number, counter: number, body: Buffer) =>
         U.sealFrame(
             U.deriveFrameKey(secret, meterId, U.Direction.Uplink, epoch),
-            { version: 1, direction: U.Direction.Uplink, meterId, epoch, counter },
+            { version: U.VERSION, direction: U.Direction.Uplink, meterId, epoch, counter },
             body
         )
     const down = (epoch: number, counter: number, body: Buffer) =>
         U.sealFrame(
             U.deriveFrameKey(secret, meterId, U.Direction.Downlink, epoch),
-            { version: 1, direction: U.Direction.Downlink, meterId, epoch, counter },
+            { version: U.VERSION, direction: U.Direction.Downlink, meterId, epoch, counter },
             body
         )
     const reportBody = U.encodeReport(report)
+    const steadyBody = U.encodeReport(steady)
     const aggBody = U.encodeReport(aggReport)
     const ackBody = U.encodeAck(42, 4294967295)
     const cmdBody = U.encodeCommand(Buffer.from("signed-envelope"))
@@ -63,9 +80,13 @@ export function generate() {
         secret: hex(secret),
         meterId: hex(meterId),
         keys,
+        /** what the meter encodes into frame "report" (records as stored, docs/index-store.md) */
+        report: input,
         frames: [
             { name: "report", direction: 1, epoch: 0, counter: 1, body: hex(reportBody), frame: hex(up(0, 1, reportBody)) },
+            { name: "report-steady", direction: 1, epoch: 0, counter: 5, body: hex(steadyBody), frame: hex(up(0, 5, steadyBody)) },
             { name: "report-epoch7-high-counter", direction: 1, epoch: 7, counter: 4294967295, body: hex(reportBody), frame: hex(up(7, 4294967295, reportBody)) },
+            { name: "report-epoch300", direction: 1, epoch: 300, counter: 2, body: hex(steadyBody), frame: hex(up(300, 2, steadyBody)) },
             { name: "aggregate", direction: 1, epoch: 0, counter: 2, body: hex(aggBody), frame: hex(up(0, 2, aggBody)) },
             { name: "ack", direction: 2, epoch: 0, counter: 3, body: hex(ackBody), frame: hex(down(0, 3, ackBody)) },
             { name: "command", direction: 2, epoch: 0, counter: 4, body: hex(cmdBody), frame: hex(down(0, 4, cmdBody)) },

@@ -1,11 +1,11 @@
 /**
  * Connects a HeadEnd to an MQTT broker (docs/uplink.md §9): subscribes to every meter's
- * uplink topic `tm/+/up`, ingests each frame and publishes the ack on `tm/<id>/dn`.
+ * uplink topic `u/<id>` (`u/+`), ingests each frame and publishes the ack on `d/<id>`.
  * QoS 0 throughout: delivery is confirmed end to end by the ack, not by the broker.
  */
 import mqtt from "mqtt"
 import { HeadEnd, IngestResult } from "./ingest.ts"
-import { downlinkTopic } from "../uplink.ts"
+import { UPLINK_FILTER, downlinkTopic } from "../uplink.ts"
 
 export interface Bridge {
     /** publishes a downlink frame (e.g. a command) to a meter */
@@ -24,7 +24,7 @@ export async function startBridge(headEnd: HeadEnd, url: string, onResult?: (r: 
         onResult?.(r)
         if (r.ok && r.ack) client.publish(downlinkTopic(r.meterId), r.ack, { qos: 0 })
     })
-    client.on("connect", () => client.subscribe("tm/+/up", { qos: 0 }))
+    client.on("connect", () => client.subscribe(UPLINK_FILTER, { qos: 0 }))
     client.on("error", () => {})
     await new Promise<void>((res, rej) => {
         const t = setTimeout(() => rej(new Error(`head-end: no broker at ${url}`)), 15000)

@@ -1,24 +1,23 @@
 /**
  * Head-end ingestion of uplink frames (docs/uplink.md §7, §12): authenticate, reject
- * replays, detect clones, verify the index chain, store each record exactly once, and
- * answer with an authenticated acknowledgement of the highest record stored contiguously.
- * Pure with respect to I/O: `ingest(frame)` returns the ack frame to publish; the MQTT
- * bridge (bridge.ts) moves the bytes.
+ * replays, detect clones, rebuild and verify the index chain, store each record exactly
+ * once, and answer with an authenticated acknowledgement of the highest record stored
+ * contiguously. Pure with respect to I/O: `ingest(frame)` returns the ack frame to publish;
+ * the MQTT bridge (bridge.ts) moves the bytes.
+ *
+ * Per frame the work is one CCM decryption, per record one HMAC and two SHA-256 (key
+ * evolution, record hash), and one CCM encryption for the ack: keys are derived once per
+ * meter and epoch, the chain is followed incrementally (never re-verified from seq 0), and
+ * the hashes are one-shot (`crypto.hash`) over scratch buffers (docs/uplink.md §12).
  */
-import { createHash, createHmac } from "node:crypto"
+import { hash } from "node:crypto"
 import * as U from "../uplink.ts"
-import { RECORD_OVERHEAD, TAG_SIZE, chainKey0, decodeRecord } from "../chain.ts"
-
-// sim/src/chain.ts's evolveKey and recordHash (same definitions), on Node's native SHA-256:
-// the @noble versions dominate the per-frame cost at fleet rates
-const evolveKey = (k: Uint8Array) => createHash("sha256").update(Buffer.of(2)).update(k).digest()
-const recordHash = (r: Uint8Array) => createHash("sha256").update(Buffer.of(0)).update(r).digest()
+import { chainKey0 } from "../chain.ts"
 
 export type RejectReason =
     | "malformed"
     | "oversized"
     | "version"
-    | "direction"
     | "unknown-meter"
     | "stale-epoch"
     | "bad-tag"
@@ -48,22 +47,27 @@ export interface HeadEndOptions {
 
 /** What the head-end keeps per meter. */
 export interface MeterState {
+    meterId: Buffer
+    secret: Buffer
     epoch: number
+    /** frame keys of `epoch` */
+    upKey: Buffer
+    downKey: Buffer
     /** highest uplink counter accepted in `epoch` */
     lastCounter: number
-    /** digests of recently accepted frames by counter, to tell a replay from a clone */
+    /** CCM tags of recently accepted frames by counter, to tell a replay from a clone */
     recent: Map<number, string>
-    upKeys: Map<number, Buffer>
-    downKeys: Map<number, Buffer>
     downCounter: number
-    /** every record stored, by seq: stored exactly once */
+    /** every record stored, by seq (the exact bytes of the meter's store): stored exactly once */
     records: Map<number, Buffer>
     /** highest seq such that every record from the first one up to it is stored */
     contiguous: number
-    /** chain follower: hash of record `contiguous` (undefined before the first) and K_{contiguous+1} */
-    chainHash?: Uint8Array
+    /** chain follower: hash of record `contiguous` (undefined before the first) and K_{chainKeySeq} */
+    chainHash?: Buffer
     chainKey: Uint8Array
     chainKeySeq: number
+    /** the newest chain checkpoint the meter reported (its store head) */
+    checkpoint?: { seq: number; hash: Buffer }
     /** privacy aggregates by lastSeq */
     aggregates: Map<number, U.Aggregate>
     aggregatedUpTo: number
@@ -72,12 +76,15 @@ export interface MeterState {
 }
 
 const RECENT = 256
+const sha256 = (b: Buffer) => hash("sha256", b, "buffer") as unknown as Buffer
 
 export class HeadEnd {
     readonly meters = new Map<string, MeterState>()
     readonly rejected: Record<string, number> = {}
     accepted = 0
     private o: HeadEndOptions
+    /** scratch: 0x02 ‖ K for key evolution, and the HMAC pads */
+    private evolveBuf = Buffer.alloc(33, 2)
 
     constructor(o: HeadEndOptions) {
         this.o = o
@@ -96,10 +103,10 @@ export class HeadEnd {
     commandFrame(meterIdHex: string, envelope: Buffer): Buffer {
         const st = this.meters.get(meterIdHex)
         if (!st) throw new Error(`unknown meter ${meterIdHex}`)
-        return this.downFrame(meterIdHex, st, U.encodeCommand(envelope))
+        return this.downFrame(st, U.encodeCommand(envelope))
     }
 
-    /** Every stored record of a meter, in seq order. */
+    /** Every stored record of a meter, in seq order (the exact bytes of its store). */
     readings(meterIdHex: string): { seq: number; data: Buffer }[] {
         const st = this.meters.get(meterIdHex)
         if (!st) return []
@@ -116,106 +123,127 @@ export class HeadEnd {
         this.o.onClone?.({ meterId, evidence, detail })
     }
 
-    private state(meterIdHex: string, secret: Buffer): MeterState {
+    private state(meterIdHex: string, meterId: Buffer): MeterState | undefined {
         let st = this.meters.get(meterIdHex)
-        if (!st) {
-            st = {
-                epoch: 0,
-                lastCounter: 0,
-                recent: new Map(),
-                upKeys: new Map(),
-                downKeys: new Map(),
-                downCounter: 0,
-                records: new Map(),
-                contiguous: -1,
-                chainKey: chainKey0(secret, Buffer.from(meterIdHex, "hex")),
-                chainKeySeq: 0,
-                aggregates: new Map(),
-                aggregatedUpTo: -1,
-                cloneSuspected: false,
-                responses: [],
-            }
-            this.meters.set(meterIdHex, st)
+        if (st) return st
+        const secret = this.o.secretOf(meterIdHex)
+        if (!secret) return undefined
+        const id = Buffer.from(meterId)
+        st = {
+            meterId: id,
+            secret,
+            epoch: 0,
+            upKey: U.deriveFrameKey(secret, id, U.Direction.Uplink, 0),
+            downKey: U.deriveFrameKey(secret, id, U.Direction.Downlink, 0),
+            lastCounter: 0,
+            recent: new Map(),
+            downCounter: 0,
+            records: new Map(),
+            contiguous: -1,
+            chainKey: chainKey0(secret, id),
+            chainKeySeq: 0,
+            aggregates: new Map(),
+            aggregatedUpTo: -1,
+            cloneSuspected: false,
+            responses: [],
         }
+        this.meters.set(meterIdHex, st)
         return st
-    }
-
-    private key(st: MeterState, secret: Buffer, meterId: Buffer, dir: number, epoch: number): Buffer {
-        const m = dir === U.Direction.Uplink ? st.upKeys : st.downKeys
-        let k = m.get(epoch)
-        if (!k) m.set(epoch, (k = U.deriveFrameKey(secret, meterId, dir, epoch)))
-        return k
     }
 
     private ingestUnsafe(frame: Buffer): IngestResult {
         if (frame.length > U.MAX_FRAME_SIZE) return this.reject("oversized")
-        if (frame.length < U.HEADER_SIZE * 2 + U.TAG_SIZE) return this.reject("malformed")
+        if (frame.length < U.MIN_FRAME_SIZE) return this.reject("malformed")
+        if (frame[0] !== U.VERSION) return this.reject("version")
         const h = U.decodeHeader(frame)
-        if (h.version !== U.VERSION) return this.reject("version")
-        if (h.direction !== U.Direction.Uplink) return this.reject("direction")
+        if (frame.length < h.size + 1 + U.TAG_SIZE) return this.reject("malformed")
         const id = h.meterId.toString("hex")
-        const secret = this.o.secretOf(id)
-        if (!secret) return this.reject("unknown-meter", id)
-        const st = this.state(id, secret)
+        const st = this.state(id, h.meterId)
+        if (!st) return this.reject("unknown-meter", id)
         if (h.epoch < st.epoch) return this.reject("stale-epoch", id)
+        // keys of a newer epoch are tried without adopting it: only an authentic frame may move it
+        const upKey = h.epoch === st.epoch ? st.upKey : U.deriveFrameKey(st.secret, st.meterId, U.Direction.Uplink, h.epoch)
         let body: Buffer
         try {
-            body = U.openFrame(this.key(st, secret, h.meterId, U.Direction.Uplink, h.epoch), frame)
+            body = U.openParsed(upKey, frame, h, U.Direction.Uplink)
         } catch {
             return this.reject("bad-tag", id)
         }
         // authentic from here on: only the meter (or a copy of its secret) could have made it
         if (h.epoch > st.epoch) {
             st.epoch = h.epoch
+            st.upKey = upKey
+            st.downKey = U.deriveFrameKey(st.secret, st.meterId, U.Direction.Downlink, h.epoch)
             st.lastCounter = 0
             st.recent.clear()
             st.downCounter = 0
         }
-        const digest = createHash("sha256").update(frame).digest("hex")
+        // the CCM tag fingerprints the frame: same key and nonce, other plaintext → other tag
+        const fp = frame.toString("latin1", frame.length - U.TAG_SIZE)
         if (h.counter <= st.lastCounter) {
             const seen = st.recent.get(h.counter)
-            if (seen === digest || seen === undefined) return this.reject("replay", id)
+            if (seen === fp || seen === undefined) return this.reject("replay", id)
             // a different authentic frame under a counter already used: a second device
             this.clone(id, st, "counter-regression", `counter ${h.counter} reused (last ${st.lastCounter})`)
             return this.reject("clone", id)
         }
-        let report: U.Report
+        let wr: U.WireReport
         try {
-            report = U.decodeReport(body)
+            wr = U.decodeReport(body)
         } catch {
             return this.reject("bad-body", id)
         }
         st.lastCounter = h.counter
-        st.recent.set(h.counter, digest)
+        st.recent.set(h.counter, fp)
         if (st.recent.size > RECENT) st.recent.delete(st.recent.keys().next().value!)
 
         let stored = 0
         let duplicates = 0
-        for (const r of report.records ?? []) {
-            const have = st.records.get(r.seq)
+        const records: U.UplinkRecord[] = []
+        const recs = wr.records ?? []
+        for (let i = 0; i < recs.length; i++) {
+            const w = recs[i]
+            const have = st.records.get(w.seq)
             if (have) {
-                if (have.equals(r.data)) duplicates++
+                // a resent record: the same wire fields as the stored one (the tag covers prev)
+                if (sameRecord(have, w) && (i > 0 || !wr.anchor || prevOf(have).equals(wr.anchor))) duplicates++
                 else {
-                    this.clone(id, st, "forked-chain", `record ${r.seq} differs from the stored one`)
+                    this.clone(id, st, "forked-chain", `record ${w.seq} differs from the stored one`)
                     return this.reject("clone", id)
                 }
+                records.push({ seq: w.seq, data: have })
                 continue
             }
-            if (st.contiguous >= 0 && r.seq !== st.contiguous + 1) break // a gap: wait for the resend
-            if (!this.follow(st, r.seq, r.data)) return this.reject("bad-chain", id)
-            st.records.set(r.seq, Buffer.from(r.data))
-            st.contiguous = r.seq
+            let prev: Uint8Array | undefined
+            if (st.contiguous >= 0) {
+                if (w.seq !== st.contiguous + 1) break // a gap: wait for the resend
+                prev = st.chainHash!
+                if (i === 0 && wr.anchor && !wr.anchor.equals(prev)) return this.reject("bad-chain", id)
+            } else if (w.seq === 0) prev = GENESIS_PREV
+            else if (i === 0 && wr.anchor) prev = wr.anchor // a head-end without this meter's past
+            else break // cannot rebuild without the previous record: the meter sends the anchor again
+            const data = this.follow(st, w, prev)
+            if (!data) return this.reject("bad-chain", id)
+            st.records.set(w.seq, data)
+            st.contiguous = w.seq
+            records.push({ seq: w.seq, data })
             stored++
         }
-        if (report.checkpointHash && report.checkpointSeq !== undefined) {
-            const cs = report.checkpointSeq
-            const mine = cs === st.contiguous ? st.chainHash : cs < st.contiguous ? st.records.get(cs) && recordHash(st.records.get(cs)!) : undefined
-            if (mine && !Buffer.from(mine).equals(report.checkpointHash)) {
-                this.clone(id, st, "checkpoint-mismatch", `checkpoint ${report.checkpointSeq} names another record`)
+        let checkpointHash = wr.checkpointHash
+        if (wr.checkpointAtLast) {
+            const last = records.length === recs.length ? records[records.length - 1] : undefined
+            checkpointHash = last ? U.recordHash(last.data) : undefined
+        }
+        if (checkpointHash && wr.checkpointSeq !== undefined) {
+            const cs = wr.checkpointSeq
+            const held = cs === st.contiguous ? st.chainHash : cs < st.contiguous ? st.records.get(cs) && U.recordHash(st.records.get(cs)!) : undefined
+            if (held && !held.equals(checkpointHash)) {
+                this.clone(id, st, "checkpoint-mismatch", `checkpoint ${cs} names another record`)
                 return this.reject("clone", id)
             }
+            if (!st.checkpoint || cs >= st.checkpoint.seq) st.checkpoint = { seq: cs, hash: Buffer.from(checkpointHash) }
         }
-        for (const g of report.aggregates ?? []) {
+        for (const g of wr.aggregates ?? []) {
             const have = st.aggregates.get(g.lastSeq)
             if (have && (have.firstSeq !== g.firstSeq || have.importWh !== g.importWh || have.exportWh !== g.exportWh)) {
                 this.clone(id, st, "forked-chain", `aggregate up to ${g.lastSeq} differs`)
@@ -227,47 +255,101 @@ export class HeadEnd {
                 stored++
             } else if (have) duplicates++
         }
-        for (const a of report.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
-        for (const r of report.responses ?? []) st.responses.push(Buffer.from(r))
+        for (const a of wr.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
+        for (const r of wr.responses ?? []) st.responses.push(Buffer.from(r))
         this.accepted++
         const ackSeq = Math.max(st.contiguous, st.aggregatedUpTo)
         // nothing stored yet: an ack for seq 0 would be a lie, so stay silent
-        const ack = ackSeq >= 0 ? this.downFrame(id, st, U.encodeAck(ackSeq, h.counter)) : undefined
+        const ack = ackSeq >= 0 ? this.downFrame(st, U.encodeAck(ackSeq, h.counter)) : undefined
+        const report: U.Report = {
+            privacyLevel: wr.privacyLevel,
+            registers: wr.registers,
+            checkpointSeq: checkpointHash ? wr.checkpointSeq : undefined,
+            checkpointHash,
+            records: records.length ? records : undefined,
+            aggregates: wr.aggregates,
+            alerts: wr.alerts,
+            responses: wr.responses,
+        }
         return { ok: true, meterId: id, stored, duplicates, ack, report }
     }
 
     /**
-     * The index-store chain rules (sim/src/chain.ts verifyChain: decode, seq, prev link,
-     * tag under K_seq), applied one record at a time with the key kept per meter, so a
-     * frame costs O(records) and not O(seq) key evolutions.
+     * Rebuilds record `w` with `prev` and applies the index-store chain rules
+     * (sim/src/chain.ts verifyChain: decode, seq, prev link, tag under K_seq) to it, with
+     * the key kept per meter: O(records) per frame, not O(seq). Returns the exact stored
+     * bytes, or undefined when the tag fails.
      */
-    private follow(st: MeterState, seq: number, data: Buffer): boolean {
-        const r = decodeRecord(data)
-        if (!r || r.seq !== seq) return false
-        if (st.chainHash) {
-            if (!Buffer.from(r.prev).equals(Buffer.from(st.chainHash))) return false
-        } else if (seq === 0 && !r.prev.every(x => x === 0)) return false
-        if (seq < st.chainKeySeq) return false
-        while (st.chainKeySeq < seq) {
-            st.chainKey = evolveKey(st.chainKey)
+    private follow(st: MeterState, w: U.WireRecord, prev: Uint8Array): Buffer | undefined {
+        if (w.kind === 0 || w.seq < st.chainKeySeq) return undefined
+        // 0x00 ‖ record in one buffer: the record hash needs no copy
+        const n = w.payload.length
+        const buf = Buffer.allocUnsafe(1 + 59 + n)
+        buf[0] = 0
+        const data = buf.subarray(1)
+        data[0] = 1
+        data[1] = w.kind
+        data.writeUInt32BE(w.seq >>> 0, 2)
+        data.writeUInt32BE(w.time >>> 0, 6)
+        data[10] = n
+        w.payload.copy(data, 11)
+        data.set(prev, 11 + n)
+        w.tag.copy(data, 43 + n)
+        while (st.chainKeySeq < w.seq) {
+            st.chainKey = this.evolve(st.chainKey)
             st.chainKeySeq++
         }
-        const tag = createHmac("sha256", st.chainKey).update(data.subarray(0, data.length - TAG_SIZE)).digest().subarray(0, TAG_SIZE)
-        if (!tag.equals(Buffer.from(r.tag))) return false
-        st.chainKey = evolveKey(st.chainKey)
-        st.chainKeySeq = seq + 1
-        st.chainHash = recordHash(data)
-        return data.length >= RECORD_OVERHEAD
+        if (!hmac16(st.chainKey, data.subarray(0, 43 + n)).equals(w.tag)) return undefined
+        st.chainKey = this.evolve(st.chainKey)
+        st.chainKeySeq = w.seq + 1
+        st.chainHash = sha256(buf)
+        return data
     }
 
-    private downFrame(id: string, st: MeterState, body: Buffer): Buffer {
-        const meterId = Buffer.from(id, "hex")
-        const secret = this.o.secretOf(id)!
-        st.downCounter++
-        return U.sealFrame(
-            this.key(st, secret, meterId, U.Direction.Downlink, st.epoch),
-            { version: U.VERSION, direction: U.Direction.Downlink, meterId, epoch: st.epoch, counter: st.downCounter },
-            body
-        )
+    /** K_{i+1} = SHA-256(0x02 ‖ K_i) (docs/index-store.md). */
+    private evolve(k: Uint8Array): Buffer {
+        this.evolveBuf.set(k, 1)
+        return sha256(this.evolveBuf)
     }
+
+    private downFrame(st: MeterState, body: Buffer): Buffer {
+        st.downCounter++
+        return U.sealFrame(st.downKey, { version: U.VERSION, direction: U.Direction.Downlink, meterId: st.meterId, epoch: st.epoch, counter: st.downCounter }, body)
+    }
+}
+
+const GENESIS_PREV = new Uint8Array(32)
+
+// HMAC scratch: ipad block ‖ message (a record body is at most 43 + 128 bytes), opad block ‖ inner hash
+const INNER = Buffer.alloc(64 + 43 + 128)
+const OUTER = Buffer.alloc(64 + 32)
+
+/** HMAC-SHA256(key, msg) (RFC 2104, 32-byte key) truncated to 16 bytes, on one-shot hashes. */
+function hmac16(key: Uint8Array, msg: Buffer): Buffer {
+    for (let i = 0; i < 32; i++) {
+        INNER[i] = key[i] ^ 0x36
+        OUTER[i] = key[i] ^ 0x5c
+    }
+    INNER.fill(0x36, 32, 64)
+    OUTER.fill(0x5c, 32, 64)
+    msg.copy(INNER, 64)
+    sha256(INNER.subarray(0, 64 + msg.length)).copy(OUTER, 64)
+    return sha256(OUTER).subarray(0, 16)
+}
+
+/** The prev hash field of a stored v1 record. */
+function prevOf(rec: Buffer): Buffer {
+    return rec.subarray(11 + rec[10], 43 + rec[10])
+}
+
+/** True when stored record `rec` has the wire fields of `w` (kind, time, payload, tag). */
+function sameRecord(rec: Buffer, w: U.WireRecord): boolean {
+    const n = rec[10]
+    return (
+        n === w.payload.length &&
+        rec[1] === w.kind &&
+        rec.readUInt32BE(6) === w.time &&
+        rec.subarray(11, 11 + n).equals(w.payload) &&
+        rec.subarray(43 + n).equals(w.tag)
+    )
 }

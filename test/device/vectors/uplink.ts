@@ -13,24 +13,71 @@ export const uplinkVectors = {
             "epoch": 7,
             "up": "060d27f70c6d36961f11f61394a0cce7823706430bcabe540bf8f33e30ce84d0",
             "down": "8ee4896a4edb5e147a4a2f2f584f7b6a637c253fee61025bbb1722433d04aeb9"
+        },
+        {
+            "epoch": 300,
+            "up": "31042aee67cd01b349a7b92709f4cc5b5f7e940269ca9960259891b496659fb8",
+            "down": "04c6c4ee7faa486eec320b84e31da71da482d76154092074585a6fab3e5739bd"
         }
     ],
+    "report": {
+        "privacyLevel": 0,
+        "registers": "0001e24000000064",
+        "checkpointSeq": 42,
+        "checkpointHash": "264f7d72aef129de15cec81d1ac98b0614338e21f0d8f28205914662ba12b14b",
+        "records": [
+            {
+                "seq": 41,
+                "data": "01100000002965551148100102030405060708090a0b0c0d0e0f10ababababababababababababababababababababababababababababababababfce2b63825e16a8cd9ced9ea190e99ca"
+            },
+            {
+                "seq": 42,
+                "data": "01100000002a65551850101112131415161718191a1b1c1d1e1f203f016e7ad099fb901a88397d36afc442abfc7d9aedf9f8fe23d69bf5d94b5c1df3fde8db1d756d68f7a61155d4e68c47"
+            }
+        ],
+        "anchor": true,
+        "alerts": [
+            {
+                "kind": 1,
+                "count": 1
+            }
+        ],
+        "responses": [
+            "6f6b"
+        ]
+    },
     "frames": [
         {
             "name": "report",
             "direction": 1,
             "epoch": 0,
             "counter": 1,
-            "body": "013700080001e240000000640000002aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa555555555555555555555555555555550200000029100102030405060708090a0b0c0d0e0f10101112131415161718191a1b1c1d1e1f20010100010100026f6b",
-            "frame": "01017e570000000000010000000000000001c0b5a4133e4e6252d4d59ac8a966b0a557ae5f4d87450e8b5df213bdb407893c4ebaacb9ccd490c051fd63961c25f48ee848a0a9ae001353ccde2f3170594e9dbd623371cf7c49e7a387bd7ac604a3eac32c768a0853686bb69af671ee206ae96ad894030a0bb14e3b4439b2429b33a1a82bf20345f3c40bfab40743835f6bf969df"
+            "body": "01f500080001e240000000640200000029abababababababababababababababababababababababababababababababab1010655511480102030405060708090a0b0c0d0e0f10fce2b63825e16a8cd9ced9ea190e99ca1010655518501112131415161718191a1b1c1d1e1f20f3fde8db1d756d68f7a61155d4e68c47010100010100026f6b",
+            "frame": "027e5700000000000100000000014e44db798a82fc665677ee931061ae2fe0a3df8c35d56e549d5975b3490e65db46d4ab6843e379c86bcb78ac935ce49406cf9f1f490899fd502ef48f744f187378a12b72d8f192eae55cecb9947e4c4bae8942d9b93714292783a70dde5a0a1fc33905567dd1f60cf0f468c2d7a2f77ab6b4698996d68882f195140721d94b315693c3166f7292128d4a1c8910f6f2d316c4a1480d8f"
+        },
+        {
+            "name": "report-steady",
+            "direction": 1,
+            "epoch": 0,
+            "counter": 5,
+            "body": "014500080001e24000000064010000002a1010655518501112131415161718191a1b1c1d1e1f20f3fde8db1d756d68f7a61155d4e68c47",
+            "frame": "027e5700000000000100000000058a7129e4335e815a9bc8b56be4ccf631935aefb0916b21fb75b3f99865e8b2d4ea281759f76fbdbc91a6bbf2c2840173f5292c213564c95f147a02a8c73c3394260d987d9eec3d"
         },
         {
             "name": "report-epoch7-high-counter",
             "direction": 1,
             "epoch": 7,
             "counter": 4294967295,
-            "body": "013700080001e240000000640000002aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa555555555555555555555555555555550200000029100102030405060708090a0b0c0d0e0f10101112131415161718191a1b1c1d1e1f20010100010100026f6b",
-            "frame": "01017e5700000000000100000007ffffffff01ac73d0bf59279fc08df67fccbf46120af3b20bd51c6ddb95455ca6fd1266a43829aaa66e04a6f1d7b929aedb1f93667dcf2aa12da59e5f926b25a9200dc7f9156cc37f69b639ae7028e88bb03aeb06ab446df9a79ceeaa76a6cc7326ef37cf073d45437c28c7c8f3f73c7a5b762a7148b48d010c2398e728230ab107299bfad1a5"
+            "body": "01f500080001e240000000640200000029abababababababababababababababababababababababababababababababab1010655511480102030405060708090a0b0c0d0e0f10fce2b63825e16a8cd9ced9ea190e99ca1010655518501112131415161718191a1b1c1d1e1f20f3fde8db1d756d68f7a61155d4e68c47010100010100026f6b",
+            "frame": "027e5700000000000107ffffffffb9535a0193e3ea8f21b805ec33b6c884c16e2fd598a4f127948303137b68a5bedf8e85a2a30a1dcb9ec7a63964acc92a89c41c3b8b63e6ff189e4e57462377f4f529f483dbb52f9bfa0ec85e28b4da9772c17b580842eafe5bf2fbf684585bad2166c3a344126352783c4dd58ac31fc21ee317cb2abec4b65ca76eccfdb206aed4b6d8d1822aa56482f66dab7fefffdd2459879b21ca"
+        },
+        {
+            "name": "report-epoch300",
+            "direction": 1,
+            "epoch": 300,
+            "counter": 2,
+            "body": "014500080001e24000000064010000002a1010655518501112131415161718191a1b1c1d1e1f20f3fde8db1d756d68f7a61155d4e68c47",
+            "frame": "027e57000000000001ac020000000218ddfb9d02610aa23a8d2f3e7d4dae3183ce3ea8b6477cc8ab7912506c2e92eccaf206f125a7b95e37f3e54671b05eb0562883209fd0c7a7f7411efcc1b7d8d743e99adce340cc"
         },
         {
             "name": "aggregate",
@@ -38,7 +85,7 @@ export const uplinkVectors = {
             "epoch": 0,
             "counter": 2,
             "body": "010b01080001e2400000006400000060111111111111111111111111111111111111111111111111111111111111111101000000310000006000003039000002a6",
-            "frame": "01017e5700000000000100000000000000023615eae9defbd5dc139928deee26ad9cd1ecb36b0d331d1abb94d1429211fe05ce8db7ab337150626d33130d952a062d55f88173e0503d88bacaa9713b680137a2f24eff86c3b35d216dee7c183525eac923fb09d33531092ae907dab8b95e20caffe4"
+            "frame": "027e57000000000001000000000237b17ad592938856d47b42584efafb0d1da9a53113e8c1bf31a6f08a936bd6e5657aff9cf892d16f75e94d8d77e0ebd3bab07ba766abdf932488f2625f4d4529e98a3fa69cc0eec30c35828b1cfe8fc25a"
         },
         {
             "name": "ack",
@@ -46,7 +93,7 @@ export const uplinkVectors = {
             "epoch": 0,
             "counter": 3,
             "body": "810000002affffffff",
-            "frame": "01027e5700000000000100000000000000036eed2f8c9f94e179b6d00f4162a70da5c09b530a7a7650aaff658369faf11e9cf0fef97ed0374dad87ef9c"
+            "frame": "027e57000000000001000000000370101c38faa0df0e60df2a4bc677025e62220061b3b17f6f43"
         },
         {
             "name": "command",
@@ -54,7 +101,7 @@ export const uplinkVectors = {
             "epoch": 0,
             "counter": 4,
             "body": "82000f7369676e65642d656e76656c6f7065",
-            "frame": "01027e570000000000010000000000000004d094fb334674a284ac141e11737ae2ddb59cb57a7e2bcbccdf4b863093d0ebd9dc0c8dbb702e0d0f2a1ac79fce473ca88927058f"
+            "frame": "027e570000000000010000000004bbab36240b0714f35397129a86b4737b617da34756705ba1558a29edc392dd439583"
         }
     ]
 }
