@@ -137,6 +137,17 @@ export class HilDevice {
         if (!/remote-deployed/.test(r.output))
             // it never got to deploying: the program does not compile, the device is fine
             return { output: tail(r.output, 40), finished: false, reason: "the program did not compile" }
+        if (r.code === 124 && this.deployed > 0 && (await this.answers())) {
+            // the device takes a small program but not this one: most likely it does not
+            // fit the device's program flash (the simulated device's is small)
+            const size = /(\d+) bytes/.exec(r.output)?.[1]
+            return {
+                output: tail(this.lines.slice(from).join("\n"), 10),
+                finished: false,
+                reason: `the device did not accept the program${size ? ` (${size} bytes)` : ""} within ${limit / 1000} s, ` +
+                    "but takes a small one: is it larger than the device's program flash?",
+            }
+        }
         if (r.code !== 0) {
             const why =
                 r.code === 124
@@ -151,6 +162,22 @@ export class HilDevice {
         }
         this.deployed++
         return this.watch(from, marker, `hil: done ${nonce}`, until, timeoutMs)
+    }
+
+    /** Whether the device still takes (and runs) a program that only prints its marker. */
+    private async answers(): Promise<boolean> {
+        const nonce = randomBytes(6).toString("hex")
+        const marker = `hil: run ${nonce}`
+        writeFileSync(join(this.work, `marker_${nonce}.ts`), markerModule(nonce, marker))
+        const entry = join(this.work, `hil_${nonce}.ts`)
+        writeFileSync(entry, `import "./marker_${nonce}"\n`)
+        const r = await this.deploy(entry, 60_000)
+        for (const f of [entry, join(this.work, `marker_${nonce}.ts`)]) rmSync(f, { force: true })
+        if (r.code !== 0 || this.gone) return false
+        return this.untilRaw(new RegExp(marker), 30_000).then(
+            () => true,
+            () => false
+        )
     }
 
     /** Stops devtools and the simulated device and removes the work files. */
