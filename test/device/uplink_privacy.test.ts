@@ -1,0 +1,65 @@
+import { describe, test, expect } from "@devicescript/test"
+import { Direction, decodeHeader, openFrame } from "../../src/comms/frame"
+import { MemoryFlash } from "../../src/comms/flash"
+import { PrivacyLevel, Uplink } from "../../src/comms/uplink"
+import { decodeReport } from "../../src/comms/report"
+import { FakeSource, FakeTransport, ack, downKey, meterId, secret, upKey } from "./uplink_fakes"
+
+// Privacy levels (docs/uplink.md §8): below half-hourly only whole-period totals leave the
+// meter, with registers and checkpoint only in those frames; interval records stay local.
+async function daily(src: FakeSource, tr: FakeTransport, flash: MemoryFlash) {
+    const u = new Uplink({
+        meterId: meterId,
+        secret: secret,
+        flash: flash,
+        source: src,
+        transport: tr,
+        ackTimeoutMs: 1,
+        privacyLevel: () => PrivacyLevel.Daily,
+        intervalsPerDay: 4,
+        registers: () => Buffer.from("0102", "hex"),
+        // the fake record's payload byte 0 is its seq: import = seq Wh, export = 1 Wh
+        energy: { importWh: (d: Buffer) => d[11], exportWh: (d: Buffer) => 1 },
+    })
+    await u.start(false)
+    return u
+}
+
+describe("uplink privacy: daily level", () => {
+    test("no frame until a whole day is stored, then one aggregate per day and no records", async () => {
+        const src = new FakeSource()
+        const tr = new FakeTransport()
+        const flash = new MemoryFlash()
+        const u = await daily(src, tr, flash)
+        src.add(3) // seqs 0..2: less than a day, and nothing per interval
+        expect(await u.step()).toBe(false)
+        expect(tr.sent.length).toBe(0)
+        src.add(6) // seqs 0..8: two whole days (0..3, 4..7) and one interval of the third
+        expect(await u.step()).toBe(true)
+        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
+        expect(r.privacyLevel).toBe(1)
+        expect(r.records === undefined).toBe(true)
+        expect(r.aggregates.length).toBe(2)
+        expect(r.aggregates[0].firstSeq).toBe(0)
+        expect(r.aggregates[0].lastSeq).toBe(3)
+        expect(r.aggregates[0].importWh).toBe(0 + 1 + 2 + 3)
+        expect(r.aggregates[0].exportWh).toBe(4)
+        expect(r.aggregates[1].firstSeq).toBe(4)
+        expect(r.aggregates[1].lastSeq).toBe(7)
+        expect(r.aggregates[1].importWh).toBe(4 + 5 + 6 + 7)
+        // registers and the checkpoint only with the totals
+        expect(r.registers.length).toBe(2)
+        expect(r.checkpointSeq).toBe(8)
+        // the head-end acks the last aggregated seq: the next frame waits for the next day
+        await tr.handler(ack(1, 7, decodeHeader(tr.sent[0]).counter, downKey))
+        expect(u.ackedSeq()).toBe(7)
+        expect(await u.step()).toBe(false)
+        src.add(3) // seqs up to 11: day 8..11 complete
+        expect(await u.step()).toBe(true)
+        const r2 = decodeReport(openFrame(upKey, tr.sent[1], Direction.Uplink))
+        expect(r2.aggregates.length).toBe(1)
+        expect(r2.aggregates[0].firstSeq).toBe(8)
+        expect(r2.aggregates[0].importWh).toBe(8 + 9 + 10 + 11)
+        expect(r2.records === undefined).toBe(true)
+    })
+})
