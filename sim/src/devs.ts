@@ -133,7 +133,7 @@ export async function waitForPort(port: number, timeoutMs = 20_000, host = "127.
 }
 
 /** Starts `devs devtools` (the local server simulated devices connect to). */
-export async function startDevtools(): Promise<ChildProcess> {
+export async function startDevtools(timeoutMs = 20_000): Promise<ChildProcess> {
     const child = spawn(DEVS, ["devtools", "--no-colors"], {
         cwd: ROOT,
         stdio: ["ignore", "ignore", "pipe"],
@@ -142,7 +142,7 @@ export async function startDevtools(): Promise<ChildProcess> {
     let err = ""
     child.stderr!.on("data", d => (err += d))
     try {
-        await waitForPort(DEVTOOLS_PORT)
+        await waitForPort(DEVTOOLS_PORT, timeoutMs)
     } catch (e) {
         killTree(child)
         throw new Error(`devs devtools did not start (is port ${DEVTOOLS_PORT} taken?): ${err}`)

@@ -145,7 +145,8 @@ export class Fleet {
             copyFileSync(BYTECODE, this.firmware)
         }
         log("starting devs devtools (the simulators' Jacdac bus)...")
-        this.devtools = await startDevtools()
+        // a loaded machine can take a while to start devtools (CI runs two cores)
+        this.devtools = await startDevtools(90_000)
         log(`provisioning ${this.opts.meters.length} meter(s): id, secret, trust anchors, broker...`)
         await Promise.all(
             this.opts.meters.map((entry, i) =>

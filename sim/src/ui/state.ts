@@ -101,7 +101,7 @@ export function summaryText(s: DemoState): string {
     const lines = [`trustmeter demo summary (${((Date.now() - s.started) / 1000).toFixed(0)} s)`]
     for (const m of s.meters)
         lines.push(
-            `  ${m.name} ${m.meterId}: ${m.frames} frames, ${m.records} records, chain ${chainText(m.chain)}, relay ${m.relay}, refused ${m.refused}${m.lastAlert ? `, last alert ${m.lastAlert}` : ""}`
+            `  ${m.name} ${m.meterId}: ${m.frames} frames, ${m.records} records, chain ${chainText(m.chain)}, relay ${m.relay}, refused ${m.refused}${m.lastAlert ? `, last alert ${m.lastAlert}` : ""}${m.console ? `\n      last console line: ${m.console}` : ""}`
         )
     lines.push("checks:")
     for (const c of s.checks) lines.push(`  ${c.status === "pass" ? "PASS" : c.status === "fail" ? "FAIL" : "WAIT"}  ${c.name}: ${c.detail}`)
