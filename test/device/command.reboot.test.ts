@@ -1,7 +1,8 @@
 import { describe, test, expect } from "@devicescript/test"
 import { Verdict } from "../../src/crypto/envelope"
-import { FlashStore, MemoryFlash, SettingsFlash } from "../../src/crypto/flash"
-import { TestMeter, testEnvelope, testRing } from "./vectors/envelope_kit"
+import { FlashStore, InterruptibleFlash, MemoryFlash, SettingsFlash } from "../../src/crypto/flash"
+import { encodeRing, KeyRingStore, Role, rootRotate } from "../../src/crypto/keyring"
+import { entryArgs, ROOT_MASK, TestMeter, testEnvelope, testKey, testRing } from "./vectors/envelope_kit"
 
 // Replay after a reboot: the counter is persisted before the command acts, so a new boot
 // (a new TestMeter over the same flash) refuses the envelope it accepted before.
@@ -27,5 +28,25 @@ describe("anti-replay across a reboot", () => {
         await replayAcrossReboot(f)
         const stored = await f.get("cv.c2a")
         expect(stored.length).toBe(4 + 16 + 8)
+    })
+    test("a root rotation cut short in the real settings flash leaves the old root in force", async () => {
+        const f = new SettingsFlash()
+        for (const k of ["ringa", "ringb"]) await f.delete("cv." + k)
+        await f.set("cv.anchor", encodeRing(testRing()))
+        const cut = new InterruptibleFlash(f)
+        const s = new KeyRingStore(cut)
+        expect(await s.load()).toBe(true)
+        cut.cutAtWrite(1, 30)
+        let threw = false
+        try {
+            await s.commit(rootRotate(s.keys, entryArgs(testKey(7, Role.Root, ROOT_MASK, "root2"))).keys)
+        } catch (e) {
+            threw = true
+        }
+        expect(threw).toBe(true)
+        const after = new KeyRingStore(f)
+        expect(await after.load()).toBe(true)
+        expect(after.root().id).toBe(1)
+        for (const k of ["ringa", "ringb"]) await f.delete("cv." + k)
     })
 })

@@ -69,8 +69,11 @@ describe("command verification: each refusal has its own reason", () => {
         // two roles: accepted; the disconnect is scheduled
         expect(await m.send(testEnvelope({ signer: supplier, cosigner: netop, counter: 7, opcode: 1 }))).toBe(Verdict.Accepted)
         expect(m.handler.disconnect.disconnectPending()).toBe(true)
+        // a co-signer must itself be allowed the opcode; the root as co-signer lifts the daily limit
+        expect(await m.send(testEnvelope({ signer: supplier, cosigner: testRing()[2], counter: 9, opcode: 5, args: Buffer.from([0]) }))).toBe(Verdict.OpcodeNotAllowed)
+        expect(await m.send(testEnvelope({ signer: supplier, cosigner: root, counter: 10, opcode: 1 }))).toBe(Verdict.Accepted)
         // dual control only guards disconnects
-        expect(await m.send(testEnvelope({ signer: supplier, counter: 8, opcode: 2 }))).toBe(Verdict.Accepted)
+        expect(await m.send(testEnvelope({ signer: supplier, counter: 11, opcode: 2 }))).toBe(Verdict.Accepted)
     })
     test("TimeUnknown: only a time sync passes while the meter's time is unknown", async () => {
         const m = await TestMeter.provisioned()
