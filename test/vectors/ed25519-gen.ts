@@ -30,7 +30,7 @@ export interface Ed25519Vector {
 const HERE = dirname(fileURLToPath(import.meta.url))
 export const JSON_FILE = join(HERE, "ed25519.json")
 /** The device tests' copy, in PARTS modules (one bytecode image cannot hold all of it). */
-export const PARTS = 5
+export const PARTS = 8
 export const moduleFile = (part: number) => join(HERE, `../device/vectors/ed25519_${part + 1}.ts`)
 
 const Point = ed25519.Point
