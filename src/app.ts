@@ -7,7 +7,7 @@ import { AlertKind, MqttLink, SettingsFlash as UplinkSettingsFlash, StoreRecordS
 import { ed25519Verify } from "./crypto/ed25519"
 import { SettingsFlash } from "./crypto/flash"
 import { decodeCalendar, validateCalendar } from "./metrology/calendar"
-import { applyTariff, startMetrology } from "./metrology/config"
+import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "./metrology/interval"
 import { IndexStore } from "./store/indexstore"
 import { encodeMeterState, recoverMeterState } from "./store/meterstate"
@@ -15,7 +15,8 @@ import { RecordKind, decodeRecord, putU32BE } from "./store/record"
 
 /**
  * Wires the meter's modules to a board. This is the whole firmware apart from the choice
- * of board, which the entry files (`main.ts`, `main_pico_w.ts`, `main_esp32_c3.ts`) make.
+ * of board and of the energy sources it can use, which the entry files (`main.ts`,
+ * `main_pico_w.ts`, `main_esp32_c3.ts`) make.
  *
  *   metrology ──interval──▶ index store ──records──▶ uplink ──MQTT──▶ head-end
  *        ▲                      ▲                      │
@@ -24,9 +25,9 @@ import { RecordKind, decodeRecord, putU32BE } from "./store/record"
  * Console lines starting with `METER ` are a stable status protocol that the head-end's
  * fleet runner and the end-to-end tests read.
  */
-export async function startMeter(board: Board) {
+export async function startMeter(board: Board, sources: SourceFactory) {
     console.log(`METER boot board=${board.id}`)
-    const mu = await startMetrology(board)
+    const mu = await startMetrology(board, sources)
     let cfg
     try {
         cfg = await readUplinkConfig()

@@ -1,5 +1,6 @@
 import { simulatedBoard } from "./board/simulated"
 import { startMeter } from "./app"
+import { simulatorSource } from "./metrology/sources"
 import { readSetting } from "@devicescript/settings"
 
 // Simulator entry (VS Code "DeviceScript" launch, `npm start`). Board builds use
@@ -17,4 +18,4 @@ setInterval(async () => {
     }
     lastPress = p
 }, 1000)
-await startMeter(board)
+await startMeter(board, simulatorSource)

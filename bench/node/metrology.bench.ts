@@ -15,12 +15,13 @@ const DIR = join(ROOT, ".devicescript/tm-size")
 
 const ENTRY = `import { simulatedBoard } from "../../src/board/simulated"
 import { startMetrology, applyTariff } from "../../src/metrology/config"
+import { createSource } from "../../src/metrology/sources"
 import { encodeCalendar, decodeCalendar, defaultCalendar } from "../../src/metrology/calendar"
 import { encodeInterval, decodeInterval } from "../../src/metrology/interval"
 import { Ade7953Source } from "../../src/metrology/ade7953"
 import { PulseSource } from "../../src/metrology/pulse"
 const board = simulatedBoard()
-const u = await startMetrology(board)
+const u = await startMetrology(board, createSource)
 u.meter.onIntervalClose(r => console.log(encodeInterval(r).toString("hex")))
 u.meter.onEvent((k, d) => console.log(k + d))
 u.meter.restore(u.meter.snapshot())

@@ -4,6 +4,7 @@ import { describe, test, expect } from "@devicescript/test"
 import { deleteSetting } from "@devicescript/settings"
 import { simulatedBoard } from "../../src/board/simulated"
 import { applyTariff, startMetrology } from "../../src/metrology/config"
+import { createSource } from "../../src/metrology/sources"
 import { encodeCalendar } from "../../src/metrology/calendar"
 import { MeterClock } from "../../src/metrology/clock"
 import { IntervalRecord, IntervalStatus } from "../../src/metrology/interval"
@@ -11,18 +12,18 @@ import { IntervalRecord, IntervalStatus } from "../../src/metrology/interval"
 describe("metrology: settings shell", () => {
     test("defaults: simulated household source, 30-minute intervals, scale 1", async () => {
         await deleteSetting("mt.cal")
-        const u = await startMetrology(simulatedBoard())
+        const u = await startMetrology(simulatedBoard(), createSource)
         expect(u.source.kind).toBe("simulated")
         expect(u.meter.intervalMinutes()).toBe(30)
         expect(u.clock.scale).toBe(1)
         expect(u.meter.calendar().id).toBe(0)
         const c = new MeterClock({ scale: 180 })
-        const v = await startMetrology(simulatedBoard(), c)
+        const v = await startMetrology(simulatedBoard(), createSource, c)
         expect(v.clock).toBe(c)
     })
 
     test("a tariff command's bytes are applied and persisted, bad bytes change nothing", async () => {
-        const u = await startMetrology(simulatedBoard())
+        const u = await startMetrology(simulatedBoard(), createSource)
         const bad = await applyTariff(u.meter, Buffer.from("0200000000000000410000", "hex"))
         expect(bad.ok).toBe(false)
         expect((bad as any).reason).toBe("calendar: unknown format version 2")
@@ -38,14 +39,14 @@ describe("metrology: settings shell", () => {
         expect(ok.ok).toBe(true)
         expect(u.meter.calendar().id).toBe(77)
         // after a restart the calendar comes back from mt.cal
-        const again = await startMetrology(simulatedBoard())
+        const again = await startMetrology(simulatedBoard(), createSource)
         expect(again.meter.calendar().id).toBe(77)
         expect(again.meter.calendar().weekday[0].register).toBe(2)
         await deleteSetting("mt.cal")
     })
 
     test("run() ticks on real millis; with scale 1800 a 30-minute interval passes in 1 s", async () => {
-        const u = await startMetrology(simulatedBoard(), new MeterClock({ scale: 1800 }))
+        const u = await startMetrology(simulatedBoard(), createSource, new MeterClock({ scale: 1800 }))
         const closed: IntervalRecord[] = []
         u.meter.onIntervalClose(r => {
             closed.push(r)
