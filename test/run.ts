@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process"
 import { readdirSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
-import { ROOT, build, readSuiteTags, runDeviceSuite, SuiteResult } from "../sim/src/devs.ts"
+import { BYTECODE, IMAGE_CODE_LIMIT, ROOT, build, imageCodeEnd, readSuiteTags, runDeviceSuite, SuiteResult } from "../sim/src/devs.ts"
 
 const args = process.argv.slice(2)
 const filters = args.filter(a => !a.startsWith("--"))
@@ -47,7 +47,8 @@ async function builds() {
         try {
             await build(entry)
             passed++
-            console.log(`ok   build ${entry}`)
+            const end = imageCodeEnd(BYTECODE)
+            console.log(`ok   build ${entry} (code ends at ${end} of ${IMAGE_CODE_LIMIT} bytes, ${IMAGE_CODE_LIMIT - end} left)`)
         } catch (e) {
             failed++
             failures.push(`build ${entry}`)

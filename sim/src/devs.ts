@@ -66,6 +66,17 @@ export async function build(entry = "src/main.ts"): Promise<RunResult> {
     return r
 }
 
+/**
+ * The DeviceScript runtime refuses an image whose function code ends beyond 64 KB from the
+ * image start (runtime/devicescript/verify.c, check 1051). Returns that end offset for a
+ * compiled .devs file: the header's functions_data section start + length.
+ */
+export function imageCodeEnd(devsFile: string): number {
+    const b = readFileSync(devsFile)
+    return b.readUInt32LE(40) + b.readUInt32LE(44)
+}
+export const IMAGE_CODE_LIMIT = 65536
+
 /** What a device test file declares in its header comments. */
 export interface SuiteTags {
     /** `// @timeout 60000`: the suite's time limit in ms */
