@@ -60,6 +60,12 @@ let skipped = 0
 const failures: string[] = []
 const suites = listSuites(dir)
 let dev: HilDevice | undefined
+// Ctrl-C or a CI job's cancel: stop devtools and the simulator (they run detached) first
+for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+        console.log(`\nhil: ${sig}: stopping the device`)
+        void (dev ? dev.close() : Promise.resolve()).finally(() => process.exit(130))
+    })
 try {
     dev = await HilDevice.open(transport, { connectTimeoutMs })
     const traits = dev.traits(network)

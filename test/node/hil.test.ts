@@ -10,7 +10,7 @@ import { ROOT } from "../../sim/src/devs.ts"
 import { HilDevice, consoleText, runBenchesOnDevice, suiteSkipReason, transportOption } from "../../sim/src/hil.ts"
 
 /** Runs `tsx test/hil.ts args` and collects its exit code and output. */
-function hil(args: string[], timeoutMs = 150_000): Promise<{ code: number; output: string }> {
+function hil(args: string[], timeoutMs = 240_000): Promise<{ code: number; output: string }> {
     return new Promise(res => {
         const child = spawn(process.execPath, ["--import", "tsx", "test/hil.ts", ...args], {
             cwd: ROOT,
@@ -19,6 +19,7 @@ function hil(args: string[], timeoutMs = 150_000): Promise<{ code: number; outpu
         let output = ""
         child.stdout.on("data", d => (output += d))
         child.stderr.on("data", d => (output += d))
+        // SIGINT: the runner stops its devtools and simulator before it exits
         const t = setTimeout(() => child.kill("SIGINT"), timeoutMs)
         child.on("close", code => {
             clearTimeout(t)
