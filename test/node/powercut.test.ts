@@ -70,7 +70,8 @@ test(`index store survives ${CUTS} power cuts`, { timeout: Number(process.env.PO
     const preload = join(ROOT, "test/firmware/atomic_flash.cjs")
     const nodeOptions = process.env.NODE_OPTIONS
     process.env.NODE_OPTIONS = `${nodeOptions ?? ""} --require ${preload}`.trim()
-    const devtools = await startDevtools()
+    // devtools may take longer than startDevtools waits on a loaded machine: one retry
+    const devtools = await startDevtools().catch(() => startDevtools())
     try {
         const per = Math.ceil(CUTS / METERS)
         const stats = await Promise.all(
