@@ -98,15 +98,15 @@ export interface E2E {
 }
 
 /**
- * Starts devtools, provisions a fresh meter that talks to host:port and sets up a head-end.
+ * Starts devtools (once per process: the tests of a file share it), provisions a fresh
+ * meter that talks to host:port and sets up a head-end.
  * The firmware build (or its cached bytecode) runs alongside devtools and provisioning,
  * which do not need it.
  */
 export async function setup(broker: { host: string; port: number }, intervalMs = 1500): Promise<E2E> {
     const building = buildMeterFirmware()
     building.catch(() => {})
-    const devtools = await startDevtools()
-    phase("devtools up")
+    const devtools = await sharedDevtools()
     const meterId = "7e57" + randomBytes(6).toString("hex")
     const secret = randomBytes(32)
     const dir = mkdtempSync(join(tmpdir(), "tm-meter-"))
@@ -120,7 +120,7 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
             "tf.iv": json(intervalMs),
         })
     } catch (e) {
-        killTree(devtools)
+        stopDevtools()
         throw e
     }
     phase("meter provisioned")
@@ -128,7 +128,7 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
     try {
         code = await building
     } catch (e) {
-        killTree(devtools)
+        stopDevtools()
         throw e
     }
     const clones: CloneAlert[] = []
@@ -176,7 +176,6 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
         async stop() {
             e.meter?.powerCut()
             await e.bridge?.close()
-            killTree(devtools)
         },
     }
     return e
@@ -252,6 +251,30 @@ export async function startProxy(target: { host: string; port: number }, tamper:
 
 /** True for an MQTT PUBLISH packet. */
 export const isPublish = (p: Buffer) => p[0] >> 4 === 3
+
+let devtools: Promise<ChildProcess> | undefined
+let devtoolsChild: ChildProcess | undefined
+
+/** devs devtools for this process, started on first use; the test file stops it with stopDevtools. */
+function sharedDevtools(): Promise<ChildProcess> {
+    if (!devtools) {
+        devtools = startDevtools().then(d => {
+            devtoolsChild = d
+            phase("devtools up")
+            return d
+        })
+        devtools.catch(() => (devtools = undefined))
+        process.once("exit", stopDevtools)
+    }
+    return devtools
+}
+
+/** Kills this process's devtools (call it in the test file's `after`). */
+export function stopDevtools() {
+    if (devtoolsChild) killTree(devtoolsChild)
+    devtoolsChild = undefined
+    devtools = undefined
+}
 
 export interface TestBroker {
     kind: "mosquitto" | "aedes"
