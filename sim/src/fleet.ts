@@ -167,7 +167,17 @@ export class Fleet {
     }
 
     private run(m: FleetMeter): SimulatedDevice {
-        const dev = runSimulatedDevice(this.firmware, m.dir, m.entry.meterId)
+        // each flash save all-or-nothing, as on a board, so a power cut never empties the flash
+        const preload = `--require ${join(ROOT, "sim/src/atomic_flash.cjs")}`
+        const saved = process.env.NODE_OPTIONS
+        process.env.NODE_OPTIONS = [saved, preload].filter(Boolean).join(" ")
+        let dev: SimulatedDevice
+        try {
+            dev = runSimulatedDevice(this.firmware, m.dir, m.entry.meterId)
+        } finally {
+            if (saved === undefined) delete process.env.NODE_OPTIONS
+            else process.env.NODE_OPTIONS = saved
+        }
         let seen = 0
         const feed = () => {
             const out = dev.output()
