@@ -16,7 +16,13 @@ export const enum PrivacyLevel {
     Monthly = 2,
 }
 
-/** Defaults before any command: DCUSA DCP 204's 600 s offset, daily reads (GB default without consent). */
+/**
+ * Defaults before any command: DCUSA DCP 204's 600 s offset, and half-hourly reads. GB's
+ * default without consent is daily, but a daily or monthly aggregate needs a whole period
+ * of unacknowledged intervals in the meter, and the 8 KB settings area holds 32 records
+ * (docs/index-store.md, "Capacity"): the meter would fill its store and stop reporting.
+ * Half-hourly data leaves the meter only encrypted for the head-end (docs/uplink.md).
+ */
 export const DEFAULT_RANDOM_LIMIT_S = 600
 export const MAX_RANDOM_LIMIT_S = 3600
 export const DEFAULT_DISCONNECTS_PER_DAY = 2
@@ -26,7 +32,7 @@ const POLICY_FORMAT = 1
 const POLICY_SIZE = 23
 
 export class CommandPolicy {
-    privacy = PrivacyLevel.Daily
+    privacy = PrivacyLevel.HalfHourly
     dualControl = false
     maxDisconnectsPerDay = DEFAULT_DISCONNECTS_PER_DAY
     randomLimitSeconds = DEFAULT_RANDOM_LIMIT_S

@@ -21,7 +21,7 @@ describe("accepted commands act", () => {
 
     test("privacy level, random limit, disconnect policy and uplink epoch persist across a reboot", async () => {
         const m = await TestMeter.provisioned()
-        expect(m.handler.privacyLevel()).toBe(1)
+        expect(m.handler.privacyLevel()).toBe(0)
         expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 5, args: args("privacy monthly") }))).toBe(Verdict.Accepted)
         expect(await m.send(testEnvelope({ signer: root, counter: 1, opcode: 4, args: args("random limit 120 s") }))).toBe(Verdict.Accepted)
         expect(await m.send(testEnvelope({ signer: root, counter: 2, opcode: 9, args: args("dual control on, 3 a day") }))).toBe(Verdict.Accepted)
