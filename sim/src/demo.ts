@@ -225,10 +225,18 @@ export class Demo {
         const s = this.status(fm.entry)
         if (/^(using devs|connected to ws|self-deployed|disconnect undefined)/.test(line)) return
         s.console = line.slice(0, 120)
-        // the firmware's own words about the relay (src/commands/disconnect.ts logs its state changes)
-        const relay = /relay[: ]+(connected|disconnected|ready[- _]for[- _]reconnection|armed)/i.exec(line)
-        if (relay) s.relay = relay[1].toLowerCase().startsWith("ready") ? "armed" : relay[1].toLowerCase()
-        if (/tamper|chain.*(broken|bad)/i.test(line)) {
+        // the firmware's status line (src/app.ts: "METER status import=… export=… power=… relay=0|1 head=… acked=… up=… utc=…")
+        const st = /^METER status import=(\d+) export=(\d+) power=(-?[\d.]+) relay=([01]) head=(-?\d+) acked=(-?\d+) up=([01])/.exec(line)
+        if (st) {
+            s.registers = `import ${(Number(st[1]) / 1000).toFixed(1)} Wh, export ${(Number(st[2]) / 1000).toFixed(1)} Wh, ${Math.round(Number(st[3]))} W, store head #${st[5]} acked #${st[6]}${st[7] === "1" ? "" : ", OFFLINE"}`
+            const closed = st[4] === "1"
+            if (closed) s.relay = "connected"
+            else if (!/armed|disconnecting/.test(s.relay) || s.relay === "connected") s.relay = "disconnected"
+            else if (/disconnecting/.test(s.relay)) s.relay = "disconnected"
+        }
+        if (/^METER event /.test(line)) this.state.addLog("info", `${fm.entry.name}: ${line.slice(6)}`)
+        if (/^button: pressed/.test(line)) this.state.addLog("info", `${fm.entry.name}: ${line}`)
+        if (/tamper|chain ok=0/i.test(line)) {
             s.consoleAlert = line
             this.state.addLog("alert", `${fm.entry.name} says: ${line}`)
         }
