@@ -38,7 +38,7 @@ let run: Promise<{ code: number; out: string; checks: Map<string, string> }> | u
 function smokeRun() {
     run ??= (async () => {
         const d = mkdtempSync(join(tmpdir(), "tm-smoke-"))
-        const r = await headless(["--headless", "--duration", "50s", "--interval", "5s", "--meters", "2", "--keystore", join(d, "ks.json"), "--dir", join(d, "meters")], 160_000)
+        const r = await headless(["--headless", "--duration", "50s", "--interval", "5s", "--meters", "2", "--keystore", join(d, "ks.json"), "--dir", join(d, "meters")], 240_000)
         const checks = new Map<string, string>()
         for (const m of r.out.matchAll(/^  (PASS|FAIL|WAIT)  ([^:]+(?:: [a-z -]+)?): (.*)$/gm)) checks.set(m[2], m[1] + " " + m[3])
         return { ...r, checks }
@@ -46,14 +46,14 @@ function smokeRun() {
     return run
 }
 
-test("headless demo: the fleet is provisioned, boots the firmware, runs without a crash, and the exit code agrees with the summary", { timeout: 170_000 }, async () => {
+test("headless demo: the fleet is provisioned, boots the firmware, runs without a crash, and the exit code agrees with the summary", { timeout: 250_000 }, async () => {
     const r = await smokeRun()
     assert.match(r.out, /^RESULT: /m, `no summary; output:\n${r.out.slice(-3000)}`)
     assert.equal(r.code, /^  FAIL/m.test(r.out) ? 1 : 0, r.out.slice(-2000))
     for (const name of ["fleet provisioned", "firmware booted", "no meter crashed"]) assert.match(r.checks.get(name) ?? "missing", /^PASS/, `${name}: ${r.checks.get(name)}\n${r.out.slice(-3000)}`)
 })
 
-test("headless demo end to end: readings arrived, chains verified, every attack refused", { timeout: 170_000 }, async t => {
+test("headless demo end to end: readings arrived, chains verified, every attack refused", { timeout: 250_000 }, async t => {
     const r = await smokeRun()
     const app = readFileSync(join(ROOT, "src/app.ts"), "utf8")
     if (!/comms|Uplink/.test(app) || !/commands|Verifier/.test(app)) {
