@@ -22,7 +22,7 @@ import assert from "node:assert/strict"
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools } from "../../sim/src/devs.ts"
+import { BYTECODE, ROOT, type SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../sim/src/devs.ts"
 import { chainKey0, decodeRecord, verifyChain } from "../../sim/src/chain.ts"
 
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 50)
@@ -72,22 +72,25 @@ test(`index store survives ${CUTS} power cuts`, { timeout: Number(process.env.PO
     process.env.NODE_OPTIONS = `${nodeOptions ?? ""} --require ${preload}`.trim()
     // devtools may take longer than startDevtools waits on a loaded machine: one retry
     const devtools = await startDevtools().catch(() => startDevtools())
+    const running: SimulatedDevice[] = []
     try {
         const per = Math.ceil(CUTS / METERS)
         const stats = await Promise.all(
-            Array.from({ length: METERS }, (_, i) => cutAndCheck(code, join(dir, `meter${i}`), `7e570000000000c${i}`, per))
+            Array.from({ length: METERS }, (_, i) => cutAndCheck(code, join(dir, `meter${i}`), `7e570000000000c${i}`, per, running))
         )
         for (const s of stats) console.log(`# ${s}`)
     } finally {
+        // when one meter fails, the other may still be running
+        for (const d of running) d.powerCut()
         killTree(devtools)
         if (nodeOptions === undefined) delete process.env.NODE_OPTIONS
         else process.env.NODE_OPTIONS = nodeOptions
+        rmSync(dir, { recursive: true, force: true })
     }
-    rmSync(dir, { recursive: true, force: true })
 })
 
 /** One meter: `cuts` random power cuts, checks after each boot, then the whole chain. */
-async function cutAndCheck(code: string, meterDir: string, deviceId: string, cuts: number): Promise<string> {
+async function cutAndCheck(code: string, meterDir: string, deviceId: string, cuts: number, running: SimulatedDevice[]): Promise<string> {
     const flashFile = join(meterDir, ".devicescript/flash/sim.bin")
     const seen = new Map<number, string>() // seq -> record hex, across all flash images
     let prevBoot = -1
@@ -97,6 +100,7 @@ async function cutAndCheck(code: string, meterDir: string, deviceId: string, cut
     for (let life = 0; life <= cuts; life++) {
         const t0 = Date.now()
         const dev = runSimulatedDevice(code, meterDir, deviceId)
+        running.push(dev)
         const boot = await dev.waitFor(/BOOT e=/, 60_000)
         if (process.env.POWERCUT_DEBUG) {
             const st = dev.output().split("\n").findIndex(l => /start: /.test(l))
