@@ -274,7 +274,8 @@ export class Demo {
 
     private async utcSync(m: MeterEntry) {
         const now = this.simNow()
-        const env = signOpcode(this.ks, m, Opcode.TimeSync, timeSyncArgs(now), { role: "networkOperator", now, validSeconds: 6 * 3600 })
+        // a meter without a clock accepts a time only from an envelope expiring within the hour after it (docs/commands.md §5)
+        const env = signOpcode(this.ks, m, Opcode.TimeSync, timeSyncArgs(now), { role: "networkOperator", now, validSeconds: 3600 })
         await this.sendEnvelope(m, env, `time sync ${new Date(now * 1000).toISOString()}`)
     }
 
