@@ -54,6 +54,8 @@ let R: Point = null
 let P: Point = null
 let Rc: Cached = null
 let aTable: Cached[] = null
+/** the public key whose decoded point and table are in A and aTable (null: none valid) */
+let tableKey: Buffer = null
 let sDigits: Buffer = null
 let kDigits: Buffer = null
 
@@ -71,15 +73,22 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
         kDigits = Buffer.alloc(256)
     }
     await ds.sleep(0)
-    if (!(await decodePoint(A, publicKey, 0))) return false
+    if (!sameBytes(tableKey, publicKey)) {
+        // a new signer: decode A and build its table (a tenth of the work, skipped when
+        // the same key signs again, the usual case for a meter's few signers)
+        tableKey = null
+        if (!(await decodePoint(A, publicKey, 0))) return false
+        // a small-order public key verifies signatures on many messages (noble's strict
+        // mode and libsodium refuse it); [8]A = identity
+        pdouble(P, A, false)
+        pdouble(P, P, false)
+        pdouble(P, P, false)
+        if (isIdentity(P)) return false
+        await fillTable(aTable, A)
+        tableKey = publicKey.slice(0)
+    }
     await ds.sleep(0)
     if (!(await decodePoint(R, signature, 0))) return false
-    // a small-order public key verifies signatures on many messages (noble's strict mode
-    // and libsodium refuse it); [8]A = identity
-    pdouble(P, A, false)
-    pdouble(P, P, false)
-    pdouble(P, P, false)
-    if (isIdentity(P)) return false
     // k = SHA-512(R || A || M) mod L over the bytes as received
     const h = await sha512(Buffer.concat(signature.slice(0, 32), publicKey, message))
     const k = scalarReduce64(h)
@@ -87,8 +96,6 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
     scalarSlide(sDigits, signature, 32, MAX_DIGIT)
     await ds.sleep(0)
     scalarSlide(kDigits, k, 0, MAX_DIGIT)
-    await ds.sleep(0)
-    await fillTable(aTable, A)
     const bt = await getBaseTable()
     await ds.sleep(0)
     await doubleScalarMul(P, sDigits, bt, kDigits, aTable)
@@ -99,4 +106,10 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
     pdouble(P, P, false)
     pdouble(P, P, false)
     return isIdentity(P)
+}
+
+function sameBytes(a: Buffer, b: Buffer): boolean {
+    if (!a || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+    return true
 }
