@@ -9,6 +9,7 @@ import { SettingsFlash } from "./crypto/flash"
 import { decodeCalendar, validateCalendar } from "./metrology/calendar"
 import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "./metrology/interval"
+import { encodeRegisters } from "./metrology/registers"
 import { IndexStore } from "./store/indexstore"
 import { encodeMeterState, recoverMeterState } from "./store/meterstate"
 import { RecordKind, decodeRecord, putU32BE } from "./store/record"
@@ -127,6 +128,16 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     const provisioned = await commands.start()
     if (!provisioned) console.log("METER no trust anchor: commands are refused until provisioned")
 
+    // the register block (62 bytes) goes up after boot and then once a day: the interval
+    // records carry the energy in between, and 62 bytes in every half-hourly frame would
+    // double the meter's daily traffic (docs/uplink.md, "Bytes per day")
+    const perDay = (24 * 60) / mu.meter.intervalMinutes()
+    let framesSinceRegisters = perDay
+    const registersDue = (): Buffer => {
+        if (framesSinceRegisters++ < perDay) return undefined
+        framesSinceRegisters = 1
+        return encodeRegisters(mu.meter.registers())
+    }
     const link = new MqttLink(cfg.broker, cfg.meterIdHex)
     uplink = new Uplink({
         meterId: cfg.meterId,
@@ -136,11 +147,12 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         transport: link,
         commands: { handle: async (b: Buffer) => await commands.handleCommand(b) },
         privacyLevel: () => commands.privacyLevel(),
+        registers: registersDue,
         energy: {
             importWh: (data: Buffer) => intervalOf(data, true),
             exportWh: (data: Buffer) => intervalOf(data, false),
         },
-        intervalsPerDay: (24 * 60) / mu.meter.intervalMinutes(),
+        intervalsPerDay: perDay,
     })
     if (!verdict.ok) alert(AlertKind.Tamper)
 
