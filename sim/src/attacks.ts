@@ -117,7 +117,7 @@ export const ATTACKS: Attack[] = [
             const upstream = () => s.lastAlert !== before.alert && /tamper/i.test(s.lastAlert ?? "")
             const headEnd = () => !before.chain && s.chain.state === "broken"
             const meterConsole = () => s.consoleAlert !== before.console
-            for (let i = 0; i < 40 && !upstream() && !headEnd() && !(meterConsole() && i > 16); i++) await sleep(500)
+            for (let i = 0; i < 40 && !upstream() && !headEnd() && !(meterConsole() && i > 30); i++) await sleep(500)
             const how = [
                 upstream() ? `meter reported it upstream (${s.lastAlert})` : "",
                 headEnd() && s.chain.state === "broken" ? `head-end: chain broken at #${s.chain.at}` : "",

@@ -48,6 +48,7 @@ export class Demo {
     private t0 = Date.now()
     private utc0 = Math.floor(Date.now() / 1000)
     private synced = new Set<string>()
+    private lastSync = new Map<string, number>()
     private ackWaiters: { meterId: string; counter: bigint; res: (a: CommandAck) => void }[] = []
     private tariffs = new Map<string, string>()
     /** envelopes sent, newest last */
@@ -234,6 +235,12 @@ export class Demo {
             else if (!/armed|disconnecting/.test(s.relay) || s.relay === "connected") s.relay = "disconnected"
             else if (/disconnecting/.test(s.relay)) s.relay = "disconnected"
         }
+        // a rebooted meter has no clock until the next authenticated time sync (DeviceScript has no RTC)
+        const utc = /^METER status .* utc=(\d+)/.exec(line)
+        if (utc && utc[1] === "0" && this.synced.has(fm.entry.meterId) && Date.now() - (this.lastSync.get(fm.entry.meterId) ?? 0) > this.ackWaitMs()) {
+            this.lastSync.set(fm.entry.meterId, Date.now())
+            this.utcSync(fm.entry).catch(() => {})
+        }
         if (/^METER event /.test(line)) this.state.addLog("info", `${fm.entry.name}: ${line.slice(6)}`)
         if (/^button: pressed/.test(line)) this.state.addLog("info", `${fm.entry.name}: ${line}`)
         if (/tamper|chain ok=0/i.test(line)) {
@@ -267,6 +274,7 @@ export class Demo {
         if (!this.synced.has(m.meterId)) {
             // first contact: the network operator sets the meter's clock (time-bound commands need it)
             this.synced.add(m.meterId)
+            this.lastSync.set(m.meterId, Date.now())
             this.utcSync(m).catch(() => {})
         }
         this.state.changed()

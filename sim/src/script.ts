@@ -7,7 +7,7 @@ import { ATTACKS } from "./attacks.ts"
 import { Demo } from "./demo.ts"
 
 /** Order of the attacks; the stored-record attack goes last, on the last meter, since it breaks that chain on purpose. */
-const ORDER = ["F", "O", "R", "U", "S", "M"]
+const ORDER = ["F", "O", "U", "R", "M", "S"]
 
 export async function runScript(demo: Demo, durationMs: number) {
     const end = Date.now() + durationMs
@@ -42,9 +42,13 @@ export async function runScript(demo: Demo, durationMs: number) {
         st.addLog(r.refused ? "accepted" : "alert", `${a.name}: ${r.refused === true ? "REFUSED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
         st.setCheck(`attack: ${a.name}`, r.refused === true ? "pass" : "fail", r.refused === undefined ? `no evidence of refusal: ${r.detail}` : r.detail)
     }
-    // the single-meter attacks go out together (the meter answers them in one report), then the fleet-wide ones
-    await Promise.all(ORDER.slice(0, 4).map(runAttack))
-    for (const key of ORDER.slice(4)) await runAttack(key)
+    // the replay needs a command the meter accepted: its time sync, sent on first contact
+    const syncBy = Math.min(end - 20_000, Date.now() + demo.ackWaitMs())
+    while (Date.now() < syncBy && !demo.accepted.some(a => a.meter.meterId === first.meterId)) await sleep(250)
+    // the single-meter attacks go out together (the meter answers them in one report), then
+    // the replay, the fleet-wide disconnect, and last the one that reboots a meter
+    await Promise.all(ORDER.slice(0, 3).map(runAttack))
+    for (const key of ORDER.slice(3)) await runAttack(key)
 
     // 4. run to the end, then the final checks
     while (Date.now() < end) await sleep(250)
