@@ -1,5 +1,5 @@
 import * as ds from "@devicescript/core"
-import { MQTTClient, MQTTMessage } from "@devicescript/net"
+import { MqttClient } from "./mqtt_client"
 import { UplinkTransport } from "./uplink"
 
 /**
@@ -65,7 +65,7 @@ export class MqttLink implements UplinkTransport {
     connects = 0
     private cfg: BrokerConfig
     private id: string
-    private client: MQTTClient
+    private client: MqttClient
     private handler: (f: Buffer) => Promise<void>
     private kick = ds.emitter<number>()
     private connected = false
@@ -81,7 +81,7 @@ export class MqttLink implements UplinkTransport {
     }
 
     isConnected() {
-        return this.connected && !!this.client && this.client.readyState === 2
+        return this.connected && !!this.client && this.client.connected
     }
 
     /** Starts the connection loop (returns at once; connects in the background). */
@@ -95,7 +95,7 @@ export class MqttLink implements UplinkTransport {
     async publish(frame: Buffer): Promise<boolean> {
         if (!this.isConnected()) return false
         try {
-            const ok = await this.client.publish(uplinkTopic(this.id), frame, 0)
+            const ok = await this.client.publish(uplinkTopic(this.id), frame)
             if (!ok) await this.drop()
             return ok
         } catch (e) {
@@ -112,11 +112,7 @@ export class MqttLink implements UplinkTransport {
         this.connected = false
         const c = this.client
         this.client = undefined
-        if (c) {
-            try {
-                await c.stop()
-            } catch (e) {}
-        }
+        if (c) await c.disconnect()
         this.kick.emit(1)
     }
 
@@ -144,45 +140,25 @@ export class MqttLink implements UplinkTransport {
     private async connectOnce(): Promise<boolean> {
         const old = this.client
         this.client = undefined
-        if (old) {
-            try {
-                await old.stop()
-            } catch (e) {}
-        }
+        if (old) await old.disconnect()
         const ka = this.cfg.keepAliveS || 255
-        const c = new MQTTClient({
+        const c = new MqttClient({
             host: this.cfg.host,
             port: this.cfg.port,
-            proto: this.cfg.proto === "tls" ? "tls" : "tcp",
+            proto: this.cfg.proto,
             username: this.cfg.username,
             password: this.cfg.password,
             clientId: `tm-${this.id}`,
-            keepAlive: ka,
-            // ping a little before the broker's 1.5 × keep-alive deadline
-            pingInterval: ka * 900,
-            // the client's own fixed-period watchdog would fight the backoff: park it
-            watchdogInterval: 1000000000,
+            keepAliveS: ka,
+            subscribe: downlinkTopic(this.id),
             timeout: 10000,
         })
+        // a lost connection shows as c.connected = false: loop() polls it every second
         const self = this
-        c.onclose.subscribe(() => {
-            if (self.client === c) {
-                self.connected = false
-                self.kick.emit(1)
-            }
-        })
-        await c.subscribe(downlinkTopic(this.id), async (m: MQTTMessage) => {
-            if (self.handler) await self.handler(m.content)
-        })
-        try {
-            await c.start()
-        } catch (e) {}
-        if (c.readyState !== 2) {
-            try {
-                await c.stop()
-            } catch (e) {}
-            return false
+        c.onMessage = async (topic: string, payload: Buffer) => {
+            if (self.handler) await self.handler(payload)
         }
+        if (!(await c.connect())) return false
         this.client = c
         this.connected = true
         console.log(`uplink: connected to ${this.cfg.host}:${this.cfg.port}`)
