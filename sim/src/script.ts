@@ -39,7 +39,7 @@ export async function runScript(demo: Demo, durationMs: number) {
         st.addLog("attack", `ATTACK ${a.name} on ${key === "M" ? "every meter" : target.name}: ${a.describe}`)
         const r = await a.run(demo, target).catch(e => ({ attack: a.name, refused: undefined, detail: `could not run: ${(e as Error).message}` }))
         if (key === "S" && r.refused) tampered = target.meterId
-        st.addLog(r.refused ? "accepted" : "alert", `${a.name}: ${r.refused === true ? "REFUSED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
+        st.addLog(r.refused ? "accepted" : "alert", `${a.name}: ${r.refused === true ? "DEFENDED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
         st.setCheck(`attack: ${a.name}`, r.refused === true ? "pass" : "fail", r.refused === undefined ? `no evidence of refusal: ${r.detail}` : r.detail)
     }
     // the replay needs a command the meter accepted: its time sync, sent on first contact

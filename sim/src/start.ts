@@ -175,7 +175,7 @@ async function act(demo: Demo, key: string, meter: import("./keystore.ts").Meter
     if (attack) {
         demo.state.addLog("attack", `ATTACK ${attack.name}: ${attack.describe}`)
         const r = await attack.run(demo, meter)
-        demo.state.addLog(r.refused ? "accepted" : "alert", `${attack.name}: ${r.refused === true ? "REFUSED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
+        demo.state.addLog(r.refused ? "accepted" : "alert", `${attack.name}: ${r.refused === true ? "DEFENDED" : r.refused === false ? "GOT THROUGH" : "no evidence"} — ${r.detail}`)
     }
 }
 

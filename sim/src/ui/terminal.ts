@@ -55,7 +55,7 @@ export class TerminalView {
             lines.push(
                 sel + pad(" " + m.name, 10) + pad(m.meterId, 18) + pad(m.process === "running" ? m.relay : m.process, 22) + padAnsi(chain, 26) + pad(String(m.frames), 8) + pad(String(m.records), 8) + pad(String(m.refused), 9) + (m.lastInterval ?? "-")
             )
-            const extra = [m.registers ? `registers ${m.registers.slice(0, 48)}` : "", m.lastAlert ? color(31, `last alert: ${m.lastAlert}`) : "", m.console ? color(90, `console: ${m.console}`) : ""].filter(Boolean).join("  ")
+            const extra = [m.registers ? `registers ${m.registers.slice(0, 90)}` : "", m.lastAlert ? color(31, `last alert: ${m.lastAlert}`) : "", m.console ? color(90, `console: ${m.console}`) : ""].filter(Boolean).join("  ")
             if (extra) lines.push("     " + extra)
         })
         lines.push("")
