@@ -128,33 +128,38 @@ export class HilDevice {
         const entry = this.entryFor(file, nonce, marker)
         const from = this.lines.length
         // the first deploy also waits for the board to enumerate on the bus
-        const limit = this.deployed === 0 ? this.connectTimeoutMs : 60_000
+        const limit = this.deployed === 0 ? this.connectTimeoutMs : 30_000
         // `devs deploy` compiles the entry and streams it to the device; it runs its own
-        // VM as a bus client, whose (empty) flash lives in the work directory
-        const r = await this.deploy(entry, limit)
+        // VM as a bus client, whose (empty) flash lives in the work directory. Its frames
+        // sometimes arrive corrupted (the device logs "invalid CRC", the pipe stalls): a
+        // stalled deploy is tried again, up to three times in all
+        let r = await this.deploy(entry, limit)
+        const stalledOnDevice = () => this.deployed > 0 || /corrupted frame/.test(r.output)
+        for (let again = 0; again < 2 && r.code === 124 && stalledOnDevice() && !this.gone; again++)
+            r = await this.deploy(entry, limit)
         for (const f of [entry, join(this.work, `marker_${nonce}.ts`)]) rmSync(f, { force: true })
         if (this.gone) throw new DeviceGone(this.gone)
         if (!/remote-deployed/.test(r.output))
             // it never got to deploying: the program does not compile, the device is fine
             return { output: tail(r.output, 40), finished: false, reason: "the program did not compile" }
-        if (r.code === 124 && this.deployed > 0 && (await this.answers())) {
+        if (r.code === 124 && stalledOnDevice() && (await this.answers())) {
             // the device takes a small program but not this one: most likely it does not
             // fit the device's program flash (the simulated device's is small)
             const size = /(\d+) bytes/.exec(r.output)?.[1]
             return {
                 output: tail(this.lines.slice(from).join("\n"), 10),
                 finished: false,
-                reason: `the device did not accept the program${size ? ` (${size} bytes)` : ""} within ${limit / 1000} s, ` +
-                    "but takes a small one: is it larger than the device's program flash?",
+                reason: `three deploys of the program${size ? ` (${size} bytes)` : ""} stalled, ` +
+                    "but the device takes a small one: is it larger than the device's program flash?",
             }
         }
         if (r.code !== 0) {
             const why =
                 r.code === 124
-                    ? this.deployed === 0
+                    ? !stalledOnDevice()
                         ? `no DeviceScript device took the program within ${limit / 1000} s over ${this.transport}: ` +
                           "is a board plugged in and flashed with the DeviceScript runtime (docs/hil.md)?"
-                        : `the device stopped answering: deploy timed out after ${limit / 1000} s; its last lines:\n` +
+                        : `the device stopped answering: three deploys timed out (${limit / 1000} s each); its last lines:\n` +
                           tail(this.lines.slice(from).join("\n"), 10)
                     : `deploy failed:\n${tail(r.output)}`
             this.gone = why
@@ -303,6 +308,17 @@ export class HilDevice {
                 }
             }
             let code: number | undefined
+            // a corrupted frame on the way to the device stalls the pipe: stop waiting
+            const from = this.lines.length
+            const stalled = () => {
+                if (!/remote-deployed/.test(output) || code !== undefined) return
+                if (this.lines.indexOf("invalid CRC", from) < 0) return
+                output += "\n[the device received a corrupted frame]"
+                code = 124
+                killTree(child)
+            }
+            this.waiters.push(stalled)
+            child.on("close", () => this.waiters.splice(this.waiters.indexOf(stalled), 1))
             child.stdout!.on("data", onData)
             child.stderr!.on("data", onData)
             child.on("close", c => {
