@@ -77,7 +77,7 @@ export const ATTACKS: Attack[] = [
             return {
                 attack: this.name,
                 refused: ds.length < 2 ? undefined : spread > 0,
-                detail: `relays open after ${ds.map(x => `${x} s`).join(", ")} (meter time): spread ${spread} s${ds.length < 2 ? " (one meter: no spread to show)" : ""}`,
+                detail: `relays open after ${ds.map(x => `${x} s`).join(", ")}: spread ${spread} s${ds.length < 2 ? " (one meter: no spread to show)" : ""}`,
             }
         },
     },

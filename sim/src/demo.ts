@@ -230,10 +230,10 @@ export class Demo {
         const st = /^METER status import=(\d+) export=(\d+) power=(-?[\d.]+) relay=([01]) head=(-?\d+) acked=(-?\d+) up=([01])/.exec(line)
         if (st) {
             s.registers = `import ${(Number(st[1]) / 1000).toFixed(1)} Wh, export ${(Number(st[2]) / 1000).toFixed(1)} Wh, ${Math.round(Number(st[3]))} W, store head #${st[5]} acked #${st[6]}${st[7] === "1" ? "" : ", OFFLINE"}`
-            const closed = st[4] === "1"
-            if (closed) s.relay = "connected"
-            else if (!/armed|disconnecting/.test(s.relay) || s.relay === "connected") s.relay = "disconnected"
-            else if (/disconnecting/.test(s.relay)) s.relay = "disconnected"
+            // the status line says open or closed; the acknowledgements say pending or armed
+            if (st[4] === "1") {
+                if (!/^disconnecting/.test(s.relay)) s.relay = "connected"
+            } else if (s.relay !== "armed") s.relay = "disconnected"
         }
         // a rebooted meter has no clock until the next authenticated time sync (DeviceScript has no RTC)
         const utc = /^METER status .* utc=(\d+)/.exec(line)
