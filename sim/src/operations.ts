@@ -15,6 +15,7 @@ import {
     timeSyncArgs,
     uplinkEpochArgs,
 } from "./commands.ts"
+import { encodeCalendar } from "./calendar.ts"
 import { Keystore, MeterEntry, Role, RoleKey } from "./keystore.ts"
 import { ROLE_CODE, ROLE_OPCODES, roleKey } from "./provision.ts"
 import { maskOf, headEndKey } from "./commands.ts"
@@ -195,34 +196,14 @@ function privacyLevel(s: string): number {
 }
 
 /**
- * Tariff calendars (docs/metrology.md, "Tariff calendar"): version 1 ‖ id u32 LE ‖ UTC
- * offset i16 LE (minutes) ‖ default register ‖ weekend day mask ‖ weekday band count ‖
- * weekend band count ‖ bands (start u16 LE, end u16 LE, register). Presets: `flat` (one
- * register) and `day-night` (register 1 from 00:00 to 07:00 every day).
+ * Tariff calendars, encoded by the metrology head-end codec (sim/src/calendar.ts,
+ * docs/metrology.md "Tariff calendar"). Presets: `flat` (one register all day) and
+ * `day-night` (register 1 from 00:00 to 07:00 every day); or the encoding in hex.
  */
 export function tariffArgs(s: string): Buffer {
-    const cal = (id: number, bands: [number, number, number][]) => {
-        const b = Buffer.alloc(11 + 10 * bands.length)
-        b[0] = 1
-        b.writeUInt32LE(id, 1)
-        b.writeInt16LE(0, 5)
-        b[7] = 0
-        b[8] = 0x41
-        b[9] = bands.length
-        b[10] = bands.length
-        let off = 11
-        for (const day of [0, 1])
-            for (const [start, end, reg] of bands) {
-                b.writeUInt16LE(start, off)
-                b.writeUInt16LE(end, off + 2)
-                b[off + 4] = reg
-                off += 5
-                void day
-            }
-        return b
-    }
-    if (s === "flat") return cal(1, [])
-    if (s === "day-night") return cal(2, [[0, 420, 1]])
+    const night = [{ start: 0, end: 420, register: 1 }]
+    if (s === "flat") return encodeCalendar({ id: 1, utcOffsetMin: 0, defaultRegister: 0, weekendMask: 0x41, weekday: [], weekend: [] })
+    if (s === "day-night") return encodeCalendar({ id: 2, utcOffsetMin: 0, defaultRegister: 0, weekendMask: 0x41, weekday: night, weekend: night })
     if (/^([0-9a-fA-F]{2})+$/.test(s)) return Buffer.from(s, "hex")
     throw new Error(`bad tariff "${s}": flat, day-night, or the calendar in hex`)
 }
