@@ -10,7 +10,7 @@ import { decodeCalendar, validateCalendar } from "./metrology/calendar"
 import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "./metrology/interval"
 import { encodeRegisters } from "./metrology/registers"
-import { IndexStore } from "./store/indexstore"
+import { DEFAULT_SLOTS, IndexStore } from "./store/indexstore"
 import { encodeMeterState, recoverMeterState } from "./store/meterstate"
 import { RecordKind, decodeRecord, putU32BE } from "./store/record"
 
@@ -153,6 +153,8 @@ export async function startMeter(board: Board, sources: SourceFactory) {
             exportWh: (data: Buffer) => intervalOf(data, false),
         },
         intervalsPerDay: perDay,
+        // a daily or monthly total spans at most 3/4 of the store (docs/uplink.md §8)
+        maxAggregateRecords: (DEFAULT_SLOTS * 3) / 4,
     })
     if (!verdict.ok) alert(AlertKind.Tamper)
 

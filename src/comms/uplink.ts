@@ -84,6 +84,12 @@ export interface UplinkOptions {
     energy?: IntervalEnergy
     /** intervals in one day (48 at half-hourly); a month is 30 days */
     intervalsPerDay?: number
+    /**
+     * the most records one aggregate may span: below the store's capacity, or a store full
+     * of unacknowledged records would wait for a period that can never complete (the 8 KB
+     * store holds 32 records, less than a day; docs/uplink.md §8)
+     */
+    maxAggregateRecords?: number
     /** resend when no ack came after this long (default 20000 ms) */
     ackTimeoutMs?: number
     /** records per frame when sending a backlog (default 12, at most 32) */
@@ -394,7 +400,8 @@ export class Uplink {
     /** Whole periods of records after the acked cursor, summed (docs/uplink.md §8). */
     private async aggregates(level: number, headSeq: number): Promise<Aggregate[]> {
         const perDay = this.o.intervalsPerDay || 48
-        const period = level === PrivacyLevel.Daily ? perDay : perDay * 30
+        let period = level === PrivacyLevel.Daily ? perDay : perDay * 30
+        if (this.o.maxAggregateRecords && period > this.o.maxAggregateRecords) period = this.o.maxAggregateRecords
         const out: Aggregate[] = []
         const en = this.o.energy
         if (!en) return out

@@ -7,7 +7,7 @@ import { FakeSource, FakeTransport, ack, downKey, meterId, secret, upKey } from 
 
 // Privacy levels (docs/uplink.md §8): below half-hourly only whole-period totals leave the
 // meter, with registers and checkpoint only in those frames; interval records stay local.
-async function daily(src: FakeSource, tr: FakeTransport, flash: MemoryFlash) {
+async function daily(src: FakeSource, tr: FakeTransport, flash: MemoryFlash, maxAggregateRecords?: number) {
     const u = new Uplink({
         meterId: meterId,
         secret: secret,
@@ -17,6 +17,7 @@ async function daily(src: FakeSource, tr: FakeTransport, flash: MemoryFlash) {
         ackTimeoutMs: 1,
         privacyLevel: () => PrivacyLevel.Daily,
         intervalsPerDay: 4,
+        maxAggregateRecords: maxAggregateRecords,
         registers: () => Buffer.from("0102", "hex"),
         // the fake record's payload byte 0 is its seq: import = seq Wh, export = 1 Wh
         energy: { importWh: (d: Buffer) => d[11], exportWh: (d: Buffer) => 1 },
@@ -61,5 +62,23 @@ describe("uplink privacy: daily level", () => {
         expect(r2.aggregates[0].firstSeq).toBe(8)
         expect(r2.aggregates[0].importWh).toBe(8 + 9 + 10 + 11)
         expect(r2.records === undefined).toBe(true)
+    })
+    test("a day longer than the store can hold is aggregated in store-sized parts, so the store never jams", async () => {
+        const src = new FakeSource()
+        const tr = new FakeTransport()
+        const u = await daily(src, tr, new MemoryFlash(), 3)
+        src.add(2) // seqs 0..1: fewer than the cap
+        expect(await u.step()).toBe(false)
+        src.add(5) // seqs 0..6: two parts of 3 (0..2, 3..5), the day (4) never waited for
+        expect(await u.step()).toBe(true)
+        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
+        expect(r.records === undefined).toBe(true)
+        expect(r.aggregates.length).toBe(2)
+        expect(r.aggregates[0].lastSeq).toBe(2)
+        expect(r.aggregates[0].importWh).toBe(0 + 1 + 2)
+        expect(r.aggregates[1].firstSeq).toBe(3)
+        expect(r.aggregates[1].lastSeq).toBe(5)
+        await tr.handler(ack(1, 5, decodeHeader(tr.sent[0]).counter, downKey))
+        expect(u.ackedSeq()).toBe(5)
     })
 })
