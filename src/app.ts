@@ -2,7 +2,7 @@ import * as ds from "@devicescript/core"
 import { randomBuffer } from "@devicescript/crypto"
 import { Board } from "./board/board"
 import { CommandHandler } from "./commands/handler"
-import { CommandEventKind, SystemTimer } from "./commands/ports"
+import { CommandEventKind } from "./commands/ports"
 import { AlertKind, MqttLink, SettingsFlash as UplinkSettingsFlash, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
 import { SettingsFlash } from "./crypto/flash"
@@ -121,7 +121,12 @@ export async function startMeter(board: Board, sources: SourceFactory) {
                 console.log(`METER firmware manifest accepted seq=${manifest.sequence} board=${manifest.board}`)
             },
         },
-        timer: new SystemTimer(),
+        // timers run on meter time: in an accelerated simulation (mt.scale) a disconnect's
+        // random offset shrinks with the clock; on hardware the scale is 1
+        timer: {
+            after: (ms: number, fn: () => void | Promise<void>) => setTimeout(fn, ms / mu.clock.scale),
+            cancel: (h: number) => clearTimeout(h),
+        },
         random: () => randomBuffer(4).getAt(0, "u32"),
         millis: ds.millis,
     })
