@@ -53,7 +53,11 @@ export function readFstor(img: Buffer, pageSize = 4096, totalPages = 32): Map<st
     return out
 }
 
-const METERS = 2 // in parallel: the CI machine has two cores
+// One meter at a time. Two simulated devices on one devtools bus can cross-bind: when a
+// restarted device boots fast (~0.4 s instead of ~1.3 s), its settings client may bind to the
+// OTHER device's settings service before its own announces, and it reads the other meter's
+// flash (seen here twice: a meter booted with its neighbour's registers and chain head).
+const METERS = 1
 
 test(`index store survives ${CUTS} power cuts`, { timeout: Number(process.env.POWERCUT_TIMEOUT_MS ?? 600_000) }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "tm-powercut-"))
@@ -112,7 +116,9 @@ async function cutAndCheck(code: string, meterDir: string, deviceId: string, cut
         resumed += Number(m[5])
         if (life > 0) {
             assert.ok(e >= prevBoot, `${deviceId} boot ${life}: registers went backwards (${e} < ${prevBoot})`)
-            assert.ok(e <= measured, `${deviceId} boot ${life}: registers ahead of what was measured (${e} > ${measured})`)
+            // the firmware prints `E n` before it saves n, and a kill can swallow the last
+            // console line still inside the devs process: one tick may go unseen, not more
+            assert.ok(e <= measured + 1, `${deviceId} boot ${life}: registers ahead of what was measured (${e} > ${measured} + 1)`)
             assert.ok(measured - e <= INTERVAL_TICKS, `${deviceId} boot ${life}: lost ${measured - e} Wh, more than one interval`)
         }
         prevBoot = e
@@ -133,7 +139,12 @@ async function cutAndCheck(code: string, meterDir: string, deviceId: string, cut
             seen.set(seq, hex)
         }
         const hd = kv.get("st.hd")!
-        assert.ok(hd && hd.length === 71, "no head in flash")
+        if (!hd && seen.size === 0) {
+            // cut before the simulator first saved its flash (it saves lazily): to the meter
+            // this is a cut before its first write, and the next boot starts the chain again
+            continue
+        }
+        assert.ok(hd && hd.length === 71, "no head in flash, though records were stored")
         const head = { seq: hd.readUInt32BE(3), hash: new Uint8Array(hd.subarray(7, 39)) }
         if (lastHead) assert.ok(head.seq >= lastHead.seq, `${deviceId}: the stored head went backwards`)
         lastHead = head
