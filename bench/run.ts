@@ -22,9 +22,9 @@ import { join, relative } from "node:path"
 import { pathToFileURL } from "node:url"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { ROOT, BYTECODE, build, killTree, runSimulatedDevice, startDevtools } from "../sim/src/devs.ts"
+import { ROOT, BYTECODE, build, killTree, runSimulatedDevice, startDevtools } from "../tools/devs.ts"
 import { copyFileSync } from "node:fs"
-import { DeviceGone, HilDevice, Transport, findSerialBoard, runBenchesOnDevice, transportOption } from "../sim/src/hil.ts"
+import { DeviceGone, HilDevice, Transport, findSerialBoard, runBenchesOnDevice, transportOption } from "../tools/hil.ts"
 
 const filters = process.argv.slice(2).filter(a => !a.startsWith("--"))
 const pick = (dir: string) =>
@@ -80,7 +80,7 @@ async function nodeBenches(files: string[]) {
     }
 }
 
-// --device: on a board (or --device=sim: a simulated device) through devtools, via sim/src/hil.ts
+// --device: on a board (or --device=sim: a simulated device) through devtools, via tools/hil.ts
 const device: Transport | "detect" | undefined = process.argv.includes("--device")
     ? "detect"
     : transportOption(process.argv.slice(2).filter(a => a.startsWith("--device=")))

@@ -17,8 +17,8 @@
  */
 import { readdirSync, statSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
-import { ROOT, readSuiteTags } from "../sim/src/devs.ts"
-import { DeviceGone, HilDevice, Transport, findSerialBoard, runSuiteOnDevice, suiteSkipReason, transportOption } from "../sim/src/hil.ts"
+import { ROOT, readSuiteTags } from "../tools/devs.ts"
+import { DeviceGone, HilDevice, Transport, findSerialBoard, runSuiteOnDevice, suiteSkipReason, transportOption } from "../tools/hil.ts"
 
 const args = process.argv.slice(2)
 const valueOf = (name: string) => {

@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process"
 import { readdirSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
-import { BYTECODE, IMAGE_CODE_LIMIT, ROOT, build, imageCodeEnd, readSuiteTags, runDeviceSuite, SuiteResult } from "../sim/src/devs.ts"
+import { BYTECODE, IMAGE_CODE_LIMIT, ROOT, build, imageCodeEnd, readSuiteTags, runDeviceSuite, SuiteResult } from "../tools/devs.ts"
 
 const args = process.argv.slice(2)
 const filters = args.filter(a => !a.startsWith("--"))

@@ -5,7 +5,7 @@ import { copyFileSync, mkdtempSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { BYTECODE, build, devs } from "../../sim/src/devs.ts"
+import { BYTECODE, build, devs } from "../../tools/devs.ts"
 
 const pk = Buffer.from("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "hex")
 const sig = Buffer.from(

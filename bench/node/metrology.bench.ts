@@ -9,7 +9,7 @@
  */
 import { mkdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { BYTECODE, ROOT, build } from "../../sim/src/devs.ts"
+import { BYTECODE, ROOT, build } from "../../tools/devs.ts"
 
 const DIR = join(ROOT, ".devicescript/tm-size")
 

@@ -13,9 +13,9 @@
  *   record per frame, 200 meters); headend_frames_per_wall_s is the same over wall time.
  */
 import { randomBytes } from "node:crypto"
-import * as U from "../../sim/src/uplink.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
-import { HeadEnd } from "../../sim/src/headend/ingest.ts"
+import * as U from "../../headend/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { HeadEnd } from "../../headend/src/ingest.ts"
 
 const PER_DAY = 48
 const KEEPALIVE_S = 255

@@ -6,13 +6,13 @@
  * as a success of the defence.
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { chainKey0, decodeRecord, evolveKey, TAG_SIZE } from "./chain.ts"
-import { buildEnvelope, headEndKey, Opcode, Verdict } from "./commands.ts"
+import { chainKey0, decodeRecord, evolveKey, TAG_SIZE } from "../../headend/src/chain.ts"
+import { buildEnvelope, headEndKey, Opcode, Verdict } from "../../headend/src/commands.ts"
 import { Demo, VERDICT_NAME } from "./demo.ts"
-import { MeterEntry } from "./keystore.ts"
+import { MeterEntry } from "../../headend/src/keystore.ts"
 import { hmac } from "@noble/hashes/hmac.js"
 import { sha256 } from "@noble/hashes/sha2.js"
-import { uplinkTopic } from "./uplink.ts"
+import { uplinkTopic } from "../../headend/src/uplink.ts"
 
 export interface AttackOutcome {
     attack: string
@@ -172,7 +172,7 @@ function buildEnvelopeFor(d: Demo, meter: MeterEntry): Buffer {
     })
 }
 
-function verdictOutcome(attack: string, ack: import("./commands.ts").CommandAck | undefined, expected: number[]): AttackOutcome {
+function verdictOutcome(attack: string, ack: import("../../headend/src/commands.ts").CommandAck | undefined, expected: number[]): AttackOutcome {
     if (!ack) return { attack, refused: undefined, detail: "the meter sent no acknowledgement (is the command path wired in the firmware?)" }
     if (ack.verdict === 0) return { attack, refused: false, detail: "the meter ACCEPTED it" }
     const name = VERDICT_NAME[ack.verdict] ?? String(ack.verdict)

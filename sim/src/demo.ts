@@ -5,16 +5,16 @@
  */
 import { rmSync } from "node:fs"
 import { join } from "node:path"
-import { EmbeddedBroker, parseBrokerUrl, startBroker } from "./broker.ts"
-import { CommandAck, Opcode, Verdict } from "./commands.ts"
+import { EmbeddedBroker, parseBrokerUrl, startBroker } from "../../headend/src/broker.ts"
+import { CommandAck, Opcode, Verdict } from "../../headend/src/commands.ts"
 import { Fleet, FleetMeter, METERS_DIR } from "./fleet.ts"
-import { Station } from "./ingest.ts"
-import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "./keystore.ts"
-import { buildCommand, keyChangeCommand, signOpcode } from "./operations.ts"
-import { timeSyncArgs } from "./commands.ts"
+import { Station } from "../../headend/src/station.ts"
+import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "../../headend/src/keystore.ts"
+import { buildCommand, keyChangeCommand, signOpcode } from "../../headend/src/operations.ts"
+import { timeSyncArgs } from "../../headend/src/commands.ts"
 import { DemoState, MeterStatus } from "./ui/state.ts"
-import { AlertKind } from "./uplink.ts"
-import { RecordKind, describeRecord } from "./ui/records.ts"
+import { AlertKind } from "../../headend/src/uplink.ts"
+import { RecordKind, describeRecord } from "../../headend/src/records.ts"
 
 export interface DemoOptions {
     meters: number
@@ -250,7 +250,7 @@ export class Demo {
         this.state.changed()
     }
 
-    private onReport(m: MeterEntry, r: import("./uplink.ts").Report, fresh: import("./ingest.ts").StoredRecord[]) {
+    private onReport(m: MeterEntry, r: import("../../headend/src/uplink.ts").Report, fresh: import("../../headend/src/station.ts").StoredRecord[]) {
         const s = this.status(m)
         s.frames++
         s.records = this.station.records(m.meterId).length

@@ -10,12 +10,14 @@
 import { ChildProcess } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "./devs.ts"
-import { Keystore, MeterEntry } from "./keystore.ts"
-import { BrokerAddress, meterSettings, provisionSimulatedMeter } from "./provision.ts"
-import { JacdacBus } from "./jacdac.ts"
+import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
+import { Keystore, MeterEntry } from "../../headend/src/keystore.ts"
+import { BrokerAddress, meterSettings } from "../../headend/src/provision.ts"
+import { provisionSimulatedMeter } from "./provision.ts"
+import { JacdacBus } from "../../tools/jacdac.ts"
 
-export const METERS_DIR = join(ROOT, ".meters")
+import { METERS_DIR } from "../../headend/src/paths.ts"
+export { METERS_DIR }
 
 export interface FleetOptions {
     keystore: Keystore

@@ -11,10 +11,10 @@
  * check failed. Ctrl-C stops cleanly.
  */
 import { ATTACKS } from "./attacks.ts"
-import { parseDuration } from "./cli.ts"
-import { parseBrokerUrl } from "./broker.ts"
+import { parseDuration } from "../../headend/src/cli.ts"
+import { parseBrokerUrl } from "../../headend/src/broker.ts"
 import { Demo } from "./demo.ts"
-import { DEFAULT_KEYSTORE } from "./keystore.ts"
+import { DEFAULT_KEYSTORE } from "../../headend/src/keystore.ts"
 import { summaryText } from "./ui/state.ts"
 import { TerminalView } from "./ui/terminal.ts"
 import { runScript } from "./script.ts"
@@ -147,7 +147,7 @@ async function main() {
 }
 
 /** One operator or attacker key. */
-async function act(demo: Demo, key: string, meter: import("./keystore.ts").MeterEntry) {
+async function act(demo: Demo, key: string, meter: import("../../headend/src/keystore.ts").MeterEntry) {
     const privacy = ["half-hourly", "daily", "monthly"]
     switch (key) {
         case "d":

@@ -9,7 +9,7 @@ import { TestMeter, testEnvelope, testKey, testRing, SUPPLIER_MASK } from "./vec
 import { ARG_VECTORS } from "./vectors/envelope"
 
 // What accepted commands do, with the head-end's own argument encodings
-// (ARG_VECTORS, from sim/src/commands.ts via test/vectors/envelope_gen.ts).
+// (ARG_VECTORS, from headend/src/commands.ts via test/vectors/envelope_gen.ts).
 const args = (name: string) => Buffer.from(ARG_VECTORS.find(a => a.name === name).hex, "hex")
 const NOW = 1800000000
 

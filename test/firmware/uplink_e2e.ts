@@ -9,12 +9,12 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { createHash, randomBytes } from "node:crypto"
-import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools, SimulatedDevice, waitForPort } from "../../sim/src/devs.ts"
-import { startBroker } from "../../sim/src/broker.ts"
+import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools, SimulatedDevice, waitForPort } from "../../tools/devs.ts"
+import { startBroker } from "../../headend/src/broker.ts"
 import { provisionSimulatedMeter } from "../../sim/src/provision.ts"
-import { HeadEnd, CloneAlert } from "../../sim/src/headend/ingest.ts"
-import { startBridge, Bridge } from "../../sim/src/headend/bridge.ts"
-import { chainKey0, verifyChain } from "../../sim/src/chain.ts"
+import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
+import { startBridge, Bridge } from "../../headend/src/bridge.ts"
+import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 

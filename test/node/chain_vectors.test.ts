@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import { hkdfSync, createHash, createHmac } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
-import { chainKey0, checkpointDigest, evolveKey, recordHash, verifyChain } from "../../sim/src/chain.ts"
+import { chainKey0, checkpointDigest, evolveKey, recordHash, verifyChain } from "../../headend/src/chain.ts"
 import { generate, JSON_PATH, TS_PATH } from "../vectors/chain-gen.ts"
 
 const V = JSON.parse(readFileSync(JSON_PATH, "utf8"))

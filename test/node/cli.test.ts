@@ -5,9 +5,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { main } from "../../sim/src/cli.ts"
-import { ROOT } from "../../sim/src/devs.ts"
-import { loadKeystore } from "../../sim/src/keystore.ts"
+import { main } from "../../headend/src/cli.ts"
+import { ROOT } from "../../tools/devs.ts"
+import { loadKeystore } from "../../headend/src/keystore.ts"
 
 /** Runs the CLI in-process; returns exit code and what it printed. */
 async function run(...argv: string[]) {
@@ -197,7 +197,7 @@ test("sign prints an envelope the meter's signer key verifies, for that meter on
 })
 
 test("verify-chain accepts an exported chain and names the first altered record", async () => {
-    const { chainKey0, evolveKey, recordHash, sealRecord } = await import("../../sim/src/chain.ts")
+    const { chainKey0, evolveKey, recordHash, sealRecord } = await import("../../headend/src/chain.ts")
     const d = tmp()
     const ks = join(d, "ks.json")
     await run("keys", "init", "--keystore", ks)

@@ -2,8 +2,8 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { ROOT } from "../../sim/src/devs.ts"
-import { HEADER_SIZE, MAX_ARGS, Opcode, Role, SIGNATURE_BLOCK_SIZE, SIGNING_PREFIX, Verdict } from "../../sim/src/commands.ts"
+import { ROOT } from "../../tools/devs.ts"
+import { HEADER_SIZE, MAX_ARGS, Opcode, Role, SIGNATURE_BLOCK_SIZE, SIGNING_PREFIX, Verdict } from "../../headend/src/commands.ts"
 
 /** The members of `const enum name` in a firmware source file, as { member: value }. */
 function constEnum(file: string, name: string): Record<string, number> {

@@ -15,7 +15,7 @@ import {
     signedMessage,
     SIGNATURE_BLOCK_SIZE,
     Verdict,
-} from "../../sim/src/commands.ts"
+} from "../../headend/src/commands.ts"
 
 const v = generate()
 

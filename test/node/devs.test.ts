@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { parseSuiteOutput, readSuiteTags } from "../../sim/src/devs.ts"
+import { parseSuiteOutput, readSuiteTags } from "../../tools/devs.ts"
 
 test("a device suite's summary line is read", () => {
     const r = parseSuiteOutput("x", { code: 0, output: "WASM> tests: 7, pass: 6, error: 1\n" })

@@ -1,8 +1,8 @@
 import { after, test } from "node:test"
 import assert from "node:assert/strict"
-import { startBroker } from "../../sim/src/broker.ts"
+import { startBroker } from "../../headend/src/broker.ts"
 import { haveMosquitto, isPublish, phase, setup, sleep, startProxy, startTestBroker, stopDevtools, waitUntil } from "../firmware/uplink_e2e.ts"
-import * as U from "../../sim/src/uplink.ts"
+import * as U from "../../headend/src/uplink.ts"
 
 // The uplink end to end (docs/uplink.md §14): the test firmware (test/firmware/uplink_meter.ts)
 // in the simulator, a real broker, the head-end. Both tests share one devtools and one build.

@@ -1,9 +1,9 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
-import { addMeter, createKeystore } from "../../sim/src/keystore.ts"
-import { Station, StoredRecord } from "../../sim/src/ingest.ts"
-import { Direction, Report, VERSION, deriveFrameKey, encodeReport, sealFrame, uplinkTopic } from "../../sim/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { Station, StoredRecord } from "../../headend/src/station.ts"
+import { Direction, Report, VERSION, deriveFrameKey, encodeReport, sealFrame, uplinkTopic } from "../../headend/src/uplink.ts"
 
 /** A fake meter in Node: seals chain records and uplink frames exactly as the firmware does. */
 function fakeMeter() {

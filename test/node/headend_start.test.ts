@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { ROOT } from "../../sim/src/devs.ts"
+import { ROOT } from "../../tools/devs.ts"
 
 /** `npm start` with `args`: exit code and stderr lines. Bad input fails before any simulator starts. */
 function start(...args: string[]) {

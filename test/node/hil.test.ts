@@ -1,13 +1,13 @@
 /**
- * The hardware-in-the-loop runner (`npm run test:hil`, sim/src/hil.ts) against a simulated
+ * The hardware-in-the-loop runner (`npm run test:hil`, tools/hil.ts) against a simulated
  * device connected through `devs devtools`, so the board path is exercised without a board:
  * fixture suites in test/hil-fixtures pass, fail, hang and carry tags.
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import { ROOT } from "../../sim/src/devs.ts"
-import { HilDevice, consoleText, runBenchesOnDevice, suiteSkipReason, transportOption } from "../../sim/src/hil.ts"
+import { ROOT } from "../../tools/devs.ts"
+import { HilDevice, consoleText, runBenchesOnDevice, suiteSkipReason, transportOption } from "../../tools/hil.ts"
 
 /** Runs `tsx test/hil.ts args` and collects its exit code and output. */
 function hil(args: string[], timeoutMs = 240_000): Promise<{ code: number; output: string }> {

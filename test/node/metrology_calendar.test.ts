@@ -1,7 +1,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
-import { decodeCalendar, encodeCalendar, calendarProblem, type TariffCalendar } from "../../sim/src/calendar.ts"
+import { decodeCalendar, encodeCalendar, calendarProblem, type TariffCalendar } from "../../headend/src/calendar.ts"
 import { CALENDAR_JSON, INTERVAL_JSON, REGISTERS_JSON, TS_FILE, generate } from "../vectors/metrology_gen.ts"
 
 const cal = JSON.parse(readFileSync(CALENDAR_JSON, "utf8"))

@@ -22,8 +22,8 @@ import assert from "node:assert/strict"
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { BYTECODE, ROOT, type SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../sim/src/devs.ts"
-import { chainKey0, decodeRecord, verifyChain } from "../../sim/src/chain.ts"
+import { BYTECODE, ROOT, type SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
+import { chainKey0, decodeRecord, verifyChain } from "../../headend/src/chain.ts"
 
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 50)
 const INTERVAL_TICKS = 10 // as in the firmware

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { ROOT } from "../../sim/src/devs.ts"
+import { ROOT } from "../../tools/devs.ts"
 
 /** The checks that need the firmware's uplink and command path, wired in src/app.ts. */
 const END_TO_END = ["readings arrived", "chains verified", "attack: forged command", "attack: replayed command", "attack: command for another meter", "attack: mass disconnect", "attack: tampered uplink", "attack: tampered stored record"]

@@ -1,7 +1,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
-import * as U from "../../sim/src/uplink.ts"
+import * as U from "../../headend/src/uplink.ts"
 import { generate, render, JSON_FILE, TS_FILE } from "../vectors/uplink_gen.ts"
 
 const V = JSON.parse(readFileSync(JSON_FILE, "utf8"))

@@ -1,8 +1,8 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import * as U from "../../sim/src/uplink.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord, verifyChain } from "../../sim/src/chain.ts"
-import { HeadEnd, CloneAlert } from "../../sim/src/headend/ingest.ts"
+import * as U from "../../headend/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
 
 const secret = Buffer.alloc(32, 7)
 const idHex = "7e57000000000042"

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
-import { chainKey0, checkpointDigest, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
+import { chainKey0, checkpointDigest, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 
 const ROOT = join(fileURLToPath(import.meta.url), "../../..")
 export const JSON_PATH = join(ROOT, "test/vectors/chain.json")

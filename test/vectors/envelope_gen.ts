@@ -1,6 +1,6 @@
 /**
  * Golden vectors of the command envelope (docs/commands.md): one scenario of signed
- * envelopes, built and signed by the head-end code (sim/src/commands.ts), each with the
+ * envelopes, built and signed by the head-end code (headend/src/commands.ts), each with the
  * verdict a meter provisioned with `anchor` must give at `now`, in order. Writes
  * test/vectors/envelope.json and the firmware's copy test/device/vectors/envelope.ts;
  * test/node/commands_vectors.test.ts fails when either is stale.
@@ -33,7 +33,7 @@ import {
     Role,
     timeSyncArgs,
     Verdict,
-} from "../../sim/src/commands.ts"
+} from "../../headend/src/commands.ts"
 
 const ROOT = join(fileURLToPath(import.meta.url), "../../..")
 export const JSON_PATH = join(ROOT, "test/vectors/envelope.json")

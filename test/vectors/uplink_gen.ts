@@ -6,8 +6,8 @@
 import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { join, dirname } from "node:path"
-import * as U from "../../sim/src/uplink.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../sim/src/chain.ts"
+import * as U from "../../headend/src/uplink.ts"
+import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 
 const DIR = dirname(fileURLToPath(import.meta.url))
 export const JSON_FILE = join(DIR, "uplink.json")

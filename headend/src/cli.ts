@@ -34,7 +34,7 @@ import {
     writeFileAtomic,
 } from "./keystore.ts"
 import { meterSettings, settingsEnvFile } from "./provision.ts"
-import { METERS_DIR } from "./fleet.ts"
+import { METERS_DIR } from "./paths.ts"
 import { buildCommand, COMMAND_NAMES, verifyExportedChain } from "./operations.ts"
 
 /** A failure the user can fix; `code` 2 = usage. */

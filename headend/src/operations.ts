@@ -1,8 +1,8 @@
 /**
  * Operator operations shared by the `trustmeter` CLI and the live demo: which role signs
  * which command, how a command's arguments are read from the command line, signing with
- * the head-end signer (sim/src/commands.ts), and checking an exported chain with the
- * index-store verifier (sim/src/chain.ts).
+ * the head-end signer (headend/src/commands.ts), and checking an exported chain with the
+ * index-store verifier (headend/src/chain.ts).
  */
 import { chainKey0, decodeRecord, verifyChain, RECORD_OVERHEAD, HEADER_SIZE } from "./chain.ts"
 import {
@@ -196,7 +196,7 @@ function privacyLevel(s: string): number {
 }
 
 /**
- * Tariff calendars, encoded by the metrology head-end codec (sim/src/calendar.ts,
+ * Tariff calendars, encoded by the metrology head-end codec (headend/src/calendar.ts,
  * docs/metrology.md "Tariff calendar"). Presets: `flat` (one register all day) and
  * `day-night` (register 1 from 00:00 to 07:00 every day); or the encoding in hex.
  */

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto"
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { ROOT } from "./devs.ts"
+import { ROOT } from "./paths.ts"
 
 /** The three signing roles of the utility (docs/headend.md, "Roles"). */
 export type Role = "root" | "supplier" | "networkOperator"

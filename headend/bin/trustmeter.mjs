@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `trustmeter` (package bin): runs the TypeScript CLI (sim/src/cli.ts) through tsx.
+// `trustmeter` (package bin): runs the TypeScript CLI (headend/src/cli.ts) through tsx.
 import { register } from "tsx/esm/api"
 register()
 const { main } = await import("../src/cli.ts")

@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** The repository root (this file lives in sim/src). */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
+/** The repository root (this file lives in tools/). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 export const DEVS = join(ROOT, "node_modules/.bin/devs")
 /** Where `devs build` leaves the bytecode of the last build. */
 export const BYTECODE = join(ROOT, ".devicescript/bin/bytecode.devs")

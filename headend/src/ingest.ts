@@ -11,8 +11,8 @@
  * the hashes are one-shot (`crypto.hash`) over scratch buffers (docs/uplink.md §12).
  */
 import { hash } from "node:crypto"
-import * as U from "../uplink.ts"
-import { chainKey0 } from "../chain.ts"
+import * as U from "./uplink.ts"
+import { chainKey0 } from "./chain.ts"
 
 export type RejectReason =
     | "malformed"
@@ -276,7 +276,7 @@ export class HeadEnd {
 
     /**
      * Rebuilds record `w` with `prev` and applies the index-store chain rules
-     * (sim/src/chain.ts verifyChain: decode, seq, prev link, tag under K_seq) to it, with
+     * (headend/src/chain.ts verifyChain: decode, seq, prev link, tag under K_seq) to it, with
      * the key kept per meter: O(records) per frame, not O(seq). Returns the exact stored
      * bytes, or undefined when the tag fails.
      */

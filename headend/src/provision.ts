@@ -1,0 +1,91 @@
+/**
+ * Provisioning: what a meter must hold before it first boots (its id, its secret, the
+ * utility's trust anchors, where its broker is), and how it gets there.
+ *
+ * - `meterSettings` computes the settings of one meter from the keystore (pure).
+ * - `provisionSimulatedMeter` (sim/src/provision.ts) writes them into a simulated meter's
+ *   flash over the devtools Jacdac bus.
+ * - `settingsEnvFile` renders them for a board build (`.env.local` format).
+ */
+import { createHash } from "node:crypto"
+import { HeadEndKey, encodeRing, headEndKey, maskOf } from "./commands.ts"
+import { Keystore, MeterEntry, ROLES, Role } from "./keystore.ts"
+
+/** Where the meter finds its broker. */
+export interface BrokerAddress {
+    host: string
+    port: number
+}
+
+export interface MeterSettingsOptions {
+    broker: BrokerAddress
+    /** meter clock speed-up (1 = real time); `--interval 10s` gives 180 */
+    clockScale?: number
+    /** seed of the simulated household's load profile, so meters differ (simulator only) */
+    seed?: number
+}
+
+/**
+ * Role numbers and the opcodes each role may sign in the anchor key ring
+ * (docs/commands.md, "Roles"; opcode numbers from src/crypto/envelope.ts).
+ */
+export const ROLE_CODE: Record<Role, number> = { root: 1, supplier: 2, networkOperator: 3 }
+export const ROLE_OPCODES: Record<Role, number[]> = {
+    // the root may sign everything, including key changes (16..19)
+    root: [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19],
+    // the supplier bills the customer: disconnect/arm, tariff, privacy
+    supplier: [1, 2, 3, 5],
+    // the network operator runs the meter: time, uplink keys, firmware; it co-signs a disconnect under dual control.
+    // Random limit (4) and disconnect policy (9) are root-only on the meter (docs/commands.md "Roles")
+    networkOperator: [1, 6, 7, 8],
+}
+
+/** The head-end's signing key of `role` with the id and opcode mask the meter's ring gives it. */
+export function roleKey(ks: Keystore, role: Role): HeadEndKey {
+    const k = ks.roles[role]
+    return headEndKey(k.keyId, ROLE_CODE[role], maskOf(ROLE_OPCODES[role]), Buffer.from(k.secretKey, "hex"))
+}
+
+/** The anchor key ring body (`cv.anchor`, docs/commands.md "Key ring"): root, supplier, network operator. */
+export function anchorRing(ks: Keystore): Buffer {
+    return encodeRing(ROLES.map(r => roleKey(ks, r)))
+}
+
+/**
+ * The settings of one meter, as the bytes stored under each key. Text values are JSON
+ * (what `readSetting` parses); `cv.anchor` is binary (read with `settings.get`).
+ */
+export function meterSettings(ks: Keystore, meter: MeterEntry, opts: MeterSettingsOptions): Record<string, Buffer> {
+    const json = (v: unknown) => Buffer.from(JSON.stringify(v))
+    return {
+        METER_ID: json(meter.meterId),
+        METER_SECRET: json(meter.secret),
+        "cv.anchor": anchorRing(ks),
+        UP_HOST: json(opts.broker.host),
+        UP_PORT: json(opts.broker.port),
+        // docs/metrology.md: the simulated clock's speed-up and the household profile's seed
+        "mt.scale": json(opts.clockScale ?? 1),
+        "mt.seed": json(opts.seed ?? 1),
+    }
+}
+
+/** A digest of the settings that identify a meter (secret and anchors), to notice a re-keyed fleet. */
+export function identityDigest(settings: Record<string, Buffer>): string {
+    const h = createHash("sha256")
+    for (const k of ["METER_ID", "METER_SECRET", "cv.anchor"]) h.update(k).update(settings[k] ?? Buffer.alloc(0))
+    return h.digest("hex").slice(0, 32)
+}
+
+/**
+ * The meter's settings as a `.env.local` file for a devtools deploy to a board (docs/hil.md).
+ * Values are JSON, so ids stay strings; the binary anchor ring goes as a JSON hex string,
+ * which the key ring accepts (docs/commands.md, "Provisioning").
+ */
+export function settingsEnvFile(settings: Record<string, Buffer>): string {
+    const lines = ["# written by `trustmeter provision`: secrets, keep out of git (mode 0600)"]
+    for (const [k, v] of Object.entries(settings)) {
+        if (k === "cv.anchor") lines.push(`${k}=${JSON.stringify(v.toString("hex"))}`)
+        else lines.push(`${k}=${v.toString()}`)
+    }
+    return lines.join("\n") + "\n"
+}
