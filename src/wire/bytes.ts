@@ -43,6 +43,27 @@ export function setU32BE(b: Buffer, off: number, v: number): void {
     }
 }
 
+/**
+ * Unsigned little-endian integer of `n` bytes (1..8) at `off`, for the metrology formats
+ * (docs/metrology.md). Exact below 2^53; above, the result is still > 2^53 - 1, so a caller
+ * can refuse it by comparison. Multiplication only: `<<` would go negative.
+ */
+export function getUintLE(b: Buffer, off: number, n: number): number {
+    let v = 0
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + b[off + i]
+    return v
+}
+
+/** Writes `v` (an integer, 0 ≤ v < 256^n, v < 2^53) as `n` bytes little-endian; division, never `>>` or `%`. */
+export function setUintLE(b: Buffer, off: number, n: number, v: number): void {
+    let x = v
+    for (let i = 0; i < n; i++) {
+        const hi = Math.floor(x / 256)
+        b[off + i] = x - hi * 256
+        x = hi
+    }
+}
+
 /** A fresh 4-byte buffer holding u32be(v). */
 export function u32Bytes(v: number): Buffer {
     const b = Buffer.alloc(4)
