@@ -17,7 +17,7 @@
  * Every failure prints one line saying what is wrong and what to do, and exits non-zero
  * (2: bad usage, 1: the operation failed); files are written atomically.
  */
-import { readFileSync } from "node:fs"
+import { lstatSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseBrokerUrl } from "./broker.ts"
 import {
@@ -116,14 +116,26 @@ function keys(rest: string[], opts: Record<string, string>, ksPath: string, out:
     const [sub, ...extra] = rest
     if (extra.length) throw new CliError(`unexpected argument "${extra[0]}"`, 2)
     if (sub === "init") {
-        let existing: Keystore | undefined
-        try {
-            existing = loadKeystore(ksPath)
-        } catch {}
-        if (existing && !opts.force)
-            throw new CliError(`a keystore already exists at ${ksPath}: keep it, or pass --force to replace every key (meters provisioned with it must then be re-provisioned)`)
+        // anything at the path counts, a damaged keystore too: its meter secrets may still be recoverable
+        if (!opts.force && existsAt(ksPath)) {
+            let why = ""
+            try {
+                loadKeystore(ksPath)
+            } catch (e) {
+                why = ` (${(e as Error).message.replace(`keystore ${ksPath} `, "it ").replace(/: restore it.*|: run `chmod.*/, "")})`
+            }
+            throw new CliError(
+                `a keystore already exists at ${ksPath}${why}: keep it${why ? " or restore it" : ""}, or pass --force to replace every key (meters provisioned with it must then be re-provisioned)`
+            )
+        }
         const ks = createKeystore()
-        saveKeystore(ks, ksPath)
+        try {
+            saveKeystore(ks, ksPath, { exclusive: !opts.force })
+        } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code
+            if (code === "EEXIST") throw new CliError(`a keystore appeared at ${ksPath} meanwhile: nothing written; check who else creates keys there`)
+            throw new CliError(`cannot write ${ksPath} (${code ?? (e as Error).message}): choose another place with --keystore FILE`)
+        }
         out(`created ${ksPath} (mode 0600)`)
         for (const r of ROLES) out(`  ${r.padEnd(15)} key id ${ks.roles[r].keyId}  public ${ks.roles[r].publicKey}`)
         return 0
@@ -209,6 +221,16 @@ async function verifyChain(rest: string[], opts: Record<string, string>, ksPath:
     return r.ok ? 0 : 1
 }
 
+/** true when anything (file, directory, dangling link) exists at `path`. */
+function existsAt(path: string): boolean {
+    try {
+        lstatSync(path)
+        return true
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code !== "ENOENT"
+    }
+}
+
 function parseBrokerUrlOrUsage(url: string) {
     try {
         return parseBrokerUrl(url)
@@ -225,4 +247,4 @@ export function parseDuration(s: string, what: string): number {
     return Number(m[1]) * mult
 }
 
-if (process.argv[1] && /sim\/src\/cli\.ts$/.test(process.argv[1])) process.exit(await main(process.argv.slice(2)))
+if (process.argv[1] && /headend\/src\/cli\.ts$/.test(process.argv[1])) process.exit(await main(process.argv.slice(2)))

@@ -8,7 +8,7 @@
  * A production head-end keeps these keys in an HSM; the file format is the demo's stand-in.
  */
 import { randomBytes } from "node:crypto"
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs"
+import { chmodSync, closeSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { ROOT } from "./paths.ts"
@@ -117,12 +117,19 @@ export function findMeter(ks: Keystore, nameOrId: string): MeterEntry | undefine
  */
 export function loadKeystore(path = DEFAULT_KEYSTORE): Keystore {
     let text: string
+    let mode: number
+    let fd: number | undefined
     try {
-        text = readFileSync(path, "utf8")
+        // mode and content from the same open file, so a swap between the two checks is not possible
+        fd = openSync(path, "r")
+        mode = fstatSync(fd).mode
+        text = readFileSync(fd, "utf8")
     } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
         if (code === "ENOENT") throw new KeystoreError(`no keystore at ${path}: create one with \`trustmeter keys init\``)
         throw new KeystoreError(`cannot read keystore ${path} (${code}): check its permissions`)
+    } finally {
+        if (fd !== undefined) closeSync(fd)
     }
     let ks: Keystore
     try {
@@ -132,21 +139,38 @@ export function loadKeystore(path = DEFAULT_KEYSTORE): Keystore {
     }
     const problem = checkKeystore(ks)
     if (problem) throw new KeystoreError(`keystore ${path} is damaged (${problem}): restore it or recreate it with \`trustmeter keys init --force\``)
+    const exposed = exposedTo(mode)
+    if (exposed) throw new KeystoreError(`keystore ${path} is readable by ${exposed} (mode 0${(mode & 0o777).toString(8)}): run \`chmod 600 ${path}\` (and replace the keys if someone else may have read them)`)
     return ks
 }
 
-/** Writes the keystore atomically (temp file + fsync + rename) with mode 0600. */
-export function saveKeystore(ks: Keystore, path = DEFAULT_KEYSTORE) {
+/**
+ * Who besides the owner may read a file of `mode`: "group", "others", "group and others",
+ * or undefined. POSIX only: Windows has no mode bits (its ACLs are not checked here).
+ */
+function exposedTo(mode: number): string | undefined {
+    if (process.platform === "win32") return undefined
+    const g = (mode & 0o070) !== 0
+    const o = (mode & 0o007) !== 0
+    return g && o ? "group and others" : g ? "group" : o ? "others" : undefined
+}
+
+/**
+ * Writes the keystore atomically (temp file + fsync + rename) with mode 0600. `exclusive`:
+ * only if nothing exists at `path` (a first keystore must never replace another file).
+ */
+export function saveKeystore(ks: Keystore, path = DEFAULT_KEYSTORE, opts: { exclusive?: boolean } = {}) {
     const problem = checkKeystore(ks)
     if (problem) throw new KeystoreError(`refusing to write a damaged keystore (${problem})`)
-    writeFileAtomic(path, JSON.stringify(ks, null, 2) + "\n", 0o600)
+    writeFileAtomic(path, JSON.stringify(ks, null, 2) + "\n", 0o600, opts)
 }
 
 /**
  * Writes `data` to `path` so that readers see either the old or the new file, never a
- * half-written one: write a temp file next to it, fsync, rename over.
+ * half-written one: write a temp file next to it, fsync, rename over. `exclusive`: fail
+ * with EEXIST instead of replacing a file that exists.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644) {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, opts: { exclusive?: boolean } = {}) {
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`
     let fd: number | undefined
     try {
@@ -156,7 +180,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
         closeSync(fd)
         fd = undefined
         chmodSync(tmp, mode) // the umask may have cleared bits; never widen
-        renameSync(tmp, path)
+        if (opts.exclusive) {
+            // link fails with EEXIST if anything appeared at `path` meanwhile: never replaces
+            linkSync(tmp, path)
+            unlinkSync(tmp)
+        } else renameSync(tmp, path)
     } catch (e) {
         if (fd !== undefined) closeSync(fd)
         try {
