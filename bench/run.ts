@@ -13,6 +13,8 @@
  *
  *   npm run bench                 everything
  *   npm run bench -- ed25519      only files whose name contains "ed25519"
+ *   npm run bench -- firmware_code  only firmware_code_bytes: the largest function code end
+ *                                 of the three firmware images, really built (tools/codesize.ts)
  *   npm run bench -- --device     the firmware benchmarks on the board attached over USB
  *                                 serial (--device=serial|usb|sim to choose; docs/hil.md);
  *                                 writes bench/results.device.json instead
@@ -25,6 +27,7 @@ import { tmpdir } from "node:os"
 import { ROOT, BYTECODE, build, killTree, runSimulatedDevice, startDevtools } from "../tools/devs.ts"
 import { copyFileSync } from "node:fs"
 import { DeviceGone, HilDevice, Transport, findSerialBoard, runBenchesOnDevice, transportOption } from "../tools/hil.ts"
+import { FIRMWARE_ENTRIES, buildPrivate } from "../tools/codesize.ts"
 
 const filters = process.argv.slice(2).filter(a => !a.startsWith("--"))
 const pick = (dir: string) =>
@@ -117,9 +120,26 @@ async function boardBenches(files: string[], transport: Transport | "detect") {
     if (gone) process.exit(1)
 }
 
+/**
+ * firmware_code_bytes: the largest function code end (the offset the runtime's 64 KB limit
+ * applies to; goal 56 KB) of the simulator's and the boards' images. Runs with the whole
+ * bench or a filter that is part of "firmware_code".
+ */
+async function firmwareCode() {
+    if (filters.length > 0 && !filters.some(x => "firmware_code".includes(x))) return
+    let max = 0
+    for (const e of FIRMWARE_ENTRIES) {
+        const b = await buildPrivate(e)
+        console.log(`${e}: code ends at ${b.codeEnd}`)
+        max = Math.max(max, b.codeEnd)
+    }
+    record("tools/codesize.ts", "firmware_code_bytes", max)
+}
+
 if (device) await boardBenches(pick("bench/device"), device)
 else await deviceBenches(pick("bench/device"))
 await nodeBenches(pick("bench/node"))
+if (!device) await firmwareCode()
 
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4))
 const w = Math.max(6, ...rows.map(r => r[1].length))
