@@ -6,10 +6,11 @@ import { CommandEventKind } from "./commands/ports"
 import { AlertKind, MqttLink, SettingsFlash as UplinkSettingsFlash, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
 import { SettingsFlash } from "./crypto/flash"
-import { decodeCalendar, validateCalendar } from "./metrology/calendar"
 import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
-import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "./metrology/interval"
-import { encodeRegisters } from "./metrology/registers"
+import { settingsStorage } from "./storage/settings"
+import { decodeCalendar } from "./wire/calendar"
+import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "./wire/interval"
+import { encodeRegisters } from "./wire/registers"
 import { DEFAULT_SLOTS, IndexStore } from "./store/indexstore"
 import { encodeMeterState, recoverMeterState } from "./store/meterstate"
 import { RecordKind, decodeRecord, putU32BE } from "./store/record"
@@ -28,7 +29,7 @@ import { RecordKind, decodeRecord, putU32BE } from "./store/record"
  */
 export async function startMeter(board: Board, sources: SourceFactory) {
     console.log(`METER boot board=${board.id}`)
-    const mu = await startMetrology(board, sources)
+    const mu = await startMetrology(board, settingsStorage, sources)
     let cfg
     try {
         cfg = await readUplinkConfig()
@@ -98,13 +99,14 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         calendar: {
             validate: (b: Buffer) => {
                 try {
-                    return validateCalendar(decodeCalendar(b)).ok
+                    decodeCalendar(b) // validates
+                    return true
                 } catch (e) {
                     return false
                 }
             },
             apply: async (b: Buffer) => {
-                const r = await applyTariff(mu.meter, b)
+                const r = await applyTariff(mu.meter, settingsStorage, b)
                 if (!r.ok) throw new RangeError((r as any).reason)
             },
         },

@@ -4,7 +4,7 @@ import { IndexStore } from "../../src/store/indexstore"
 import { memoryFlash, fstorCost, settingsFlash } from "../../src/store/flash"
 import { RecordKind } from "../../src/store/record"
 import { GENESIS_PREV, genesisState, seal, verifyLinks } from "../../src/store/chain"
-import { encodeInterval } from "../../src/metrology/interval"
+import { encodeInterval } from "../../src/wire/interval"
 import { SnapshotWire } from "../../src/metrology/snapshot"
 
 // The index store's figures (docs/index-store.md, "Figures"). Runs on a long-running

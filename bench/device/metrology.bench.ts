@@ -3,7 +3,7 @@ import { median } from "./stats"
 import { MeterClock } from "../../src/metrology/clock"
 import { HouseholdSource } from "../../src/metrology/household"
 import { Metrology } from "../../src/metrology/metrology"
-import { encodeInterval } from "../../src/metrology/interval"
+import { encodeInterval } from "../../src/wire/interval"
 
 // metrology_tick_ms: one tick of the engine (source read, split over bands and intervals,
 // register update) with the simulated household source and a 3-band TOU calendar, 1-s

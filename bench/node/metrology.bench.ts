@@ -1,8 +1,8 @@
 /**
  * metrology_bytecode_bytes: how much bytecode the metrology module adds to the firmware.
- * Builds a small entry that imports and uses all of src/metrology (engine, clock, calendar
- * codec, interval and snapshot codecs, the three sources, the settings shell) and an empty
- * entry, and reports the difference of their .devs sizes (so the VM's fixed header and the
+ * Builds a small entry that imports and uses all of src/metrology and its wire formats
+ * (engine, clock, calendar codec, interval and snapshot codecs, the three sources, the
+ * settings shell) and an empty entry, and reports the difference of their .devs sizes (so the VM's fixed header and the
  * runtime's own library are not counted). The raw size is reported too, and, when the VM
  * reference loop ran in the same bench run, metrology_tick_per_vm_loop = metrology_tick_ms /
  * vm_loop_100k_ms.
@@ -16,17 +16,18 @@ const DIR = join(ROOT, ".devicescript/tm-size")
 const ENTRY = `import { simulatedBoard } from "../../src/board/simulated"
 import { startMetrology, applyTariff } from "../../src/metrology/config"
 import { createSource } from "../../src/metrology/sources"
-import { encodeCalendar, decodeCalendar, defaultCalendar } from "../../src/metrology/calendar"
-import { encodeInterval, decodeInterval } from "../../src/metrology/interval"
+import { settingsStorage } from "../../src/storage/settings"
+import { encodeCalendar, decodeCalendar, defaultCalendar } from "../../src/wire/calendar"
+import { encodeInterval, decodeInterval } from "../../src/wire/interval"
 import { Ade7953Source } from "../../src/metrology/ade7953"
 import { PulseSource } from "../../src/metrology/pulse"
 const board = simulatedBoard()
-const u = await startMetrology(board, createSource)
+const u = await startMetrology(board, settingsStorage, createSource)
 u.meter.onIntervalClose(r => console.log(encodeInterval(r).toString("hex")))
 u.meter.onEvent((k, d) => console.log(k + d))
 u.meter.restore(u.meter.snapshot())
 console.log(decodeInterval(Buffer.alloc(16)).start)
-await applyTariff(u.meter, encodeCalendar(decodeCalendar(encodeCalendar(defaultCalendar()))))
+await applyTariff(u.meter, settingsStorage, encodeCalendar(decodeCalendar(encodeCalendar(defaultCalendar()))))
 console.log(new Ade7953Source(board.i2c).kind + new PulseSource(board.pulseInput).kind)
 u.run()
 `

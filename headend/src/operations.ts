@@ -15,7 +15,7 @@ import {
     timeSyncArgs,
     uplinkEpochArgs,
 } from "./commands.ts"
-import { encodeCalendar } from "./calendar.ts"
+import { encodeCalendar } from "../../src/wire/calendar"
 import { Keystore, MeterEntry, Role, RoleKey } from "./keystore.ts"
 import { ROLE_CODE, ROLE_OPCODES, roleKey } from "./provision.ts"
 import { maskOf, headEndKey } from "./commands.ts"
@@ -196,8 +196,8 @@ function privacyLevel(s: string): number {
 }
 
 /**
- * Tariff calendars, encoded by the metrology head-end codec (headend/src/calendar.ts,
- * docs/metrology.md "Tariff calendar"). Presets: `flat` (one register all day) and
+ * Tariff calendars, encoded by the wire core's calendar codec, the one the meter decodes
+ * (src/wire/calendar.ts, docs/metrology.md "Tariff calendar"). Presets: `flat` (one register all day) and
  * `day-night` (register 1 from 00:00 to 07:00 every day); or the encoding in hex.
  */
 export function tariffArgs(s: string): Buffer {

@@ -1,8 +1,9 @@
 /**
  * Reading stored index records for people: record kinds (docs/index-store.md "Kinds"),
- * interval records (docs/metrology.md "Interval record", 16 bytes little-endian) and
+ * interval records (docs/metrology.md "Interval record", the wire core's decoder) and
  * tamper records (reason u8, at seq u32 BE).
  */
+import { type IntervalRecord, IntervalStatus, decodeInterval as decodeIntervalRecord } from "../../src/wire/interval"
 
 export const KIND_NAME: Record<number, string> = {
     0x01: "genesis",
@@ -23,20 +24,13 @@ export const TAMPER_REASON: Record<number, string> = { 1: "bad link", 2: "bad ta
 
 export const RecordKind = { IntervalClose: 0x10, Tamper: 0x32 } as const
 
-export interface IntervalReading {
-    /** UTC seconds of the slot start (meter seconds since power-up while the time is unknown) */
-    start: number
-    minutes: number
-    status: number
-    coveredS: number
-    importMWh: number
-    exportMWh: number
-}
-
-/** Decodes a 16-byte interval record; undefined if it is not one. */
-export function decodeInterval(p: Buffer): IntervalReading | undefined {
-    if (p.length !== 16) return undefined
-    return { start: p.readUInt32LE(0), minutes: p[4], status: p[5], coveredS: p.readUInt16LE(6), importMWh: p.readUInt32LE(8), exportMWh: p.readUInt32LE(12) }
+/** Decodes a 16-byte interval record strictly; undefined if it is not a valid one. */
+export function decodeInterval(p: Buffer): IntervalRecord | undefined {
+    try {
+        return decodeIntervalRecord(p)
+    } catch {
+        return undefined
+    }
 }
 
 /** One line for a stored record, e.g. `#12 interval 11-25 01:30 30 min +152 Wh -0 Wh`. */
@@ -45,8 +39,8 @@ export function describeRecord(r: { seq: number; kind: number; time: number; pay
     if (r.kind === RecordKind.IntervalClose) {
         const iv = decodeInterval(r.payload)
         if (iv) {
-            const when = iv.status & 0x08 ? `t+${iv.start}s` : new Date(iv.start * 1000).toISOString().slice(5, 16).replace("T", " ")
-            return `#${r.seq} interval ${when} ${iv.minutes} min +${(iv.importMWh / 1000).toFixed(1)} Wh -${(iv.exportMWh / 1000).toFixed(1)} Wh${iv.status ? ` status 0x${iv.status.toString(16)}` : ""}`
+            const when = iv.status & IntervalStatus.TimeUnknown ? `t+${iv.start}s` : new Date(iv.start * 1000).toISOString().slice(5, 16).replace("T", " ")
+            return `#${r.seq} interval ${when} ${iv.lengthMin} min +${(iv.importMWh / 1000).toFixed(1)} Wh -${(iv.exportMWh / 1000).toFixed(1)} Wh${iv.status ? ` status 0x${iv.status.toString(16)}` : ""}`
         }
     }
     if (r.kind === RecordKind.Tamper && r.payload.length >= 5) return `#${r.seq} tamper: ${TAMPER_REASON[r.payload[0]] ?? `reason ${r.payload[0]}`} at record ${r.payload.readUInt32BE(1)}`

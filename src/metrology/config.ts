@@ -1,15 +1,15 @@
-import { readSetting, writeSetting } from "@devicescript/settings"
 import { Board } from "../board/board"
-import { CalendarCheck, TariffCalendar, decodeCalendar } from "./calendar"
+import { Storage } from "../storage/storage"
+import { CalendarCheck, TariffCalendar, decodeCalendar } from "../wire/calendar"
 import { MeterClock } from "./clock"
 import { Metrology } from "./metrology"
 import { EnergySource } from "./source"
 
 /**
- * The imperative shell of metrology: reads the `mt.` settings, builds the clock, the source
- * and the engine, ticks it on a timer, and persists the tariff calendar. The lead wires this
- * into `src/app.ts` (docs/metrology.md, "Wiring"); everything it builds is pure and tested
- * apart from it.
+ * The imperative shell of metrology: reads the `mt.` settings from the storage port, builds
+ * the clock, the source and the engine, ticks it on a timer, and persists the tariff
+ * calendar. `src/app.ts` wires it (docs/metrology.md, "Wiring"); everything it builds is
+ * pure and tested apart from it.
  */
 export interface MetrologyConfig {
     /** "sim" (default in the simulator), "pulse" (default on boards) or "ade7953" */
@@ -28,23 +28,30 @@ export interface MetrologyConfig {
     adeLsbKWh: number
 }
 
-/** Settings keys (<= 13 characters, prefix `mt.`) and defaults; docs/metrology.md lists them. */
-export async function loadMetrologyConfig(board: Board): Promise<MetrologyConfig> {
+/**
+ * Settings keys (<= 13 characters, prefix `mt.`) and defaults; docs/metrology.md lists them.
+ * Their values are JSON text (what `.env` files and provisioning write).
+ */
+export async function loadMetrologyConfig(board: Board, storage: Storage): Promise<MetrologyConfig> {
+    const s = storage
     return {
-        source: await str("mt.source", board.simulated ? "sim" : "pulse"),
-        intervalMin: await num("mt.ivlMin", 30),
-        scale: board.simulated ? await num("mt.scale", 1) : 1,
-        tickMs: await num("mt.tickMs", 1000),
-        seed: await num("mt.seed", 1),
-        baseW: await num("mt.baseW", 180),
-        solarW: await num("mt.solarW", 2500),
-        impPerKWh: await num("mt.impKWh", 1000),
-        pulseDir: await str("mt.pulseDir", "import"),
-        silentS: await num("mt.silentS", 3600),
-        adeAddr: await num("mt.adeAddr", 0x38),
-        adeLsbKWh: await num("mt.adeLsbKWh", 100000),
+        source: await str(s, "mt.source", board.simulated ? "sim" : "pulse"),
+        intervalMin: await num(s, "mt.ivlMin", 30),
+        scale: board.simulated ? await num(s, "mt.scale", 1) : 1,
+        tickMs: await num(s, "mt.tickMs", 1000),
+        seed: await num(s, "mt.seed", 1),
+        baseW: await num(s, "mt.baseW", 180),
+        solarW: await num(s, "mt.solarW", 2500),
+        impPerKWh: await num(s, "mt.impKWh", 1000),
+        pulseDir: await str(s, "mt.pulseDir", "import"),
+        silentS: await num(s, "mt.silentS", 3600),
+        adeAddr: await num(s, "mt.adeAddr", 0x38),
+        adeLsbKWh: await num(s, "mt.adeLsbKWh", 100000),
     }
 }
+
+/** The setting holding the active tariff calendar: its encoding, raw (docs/metrology.md). */
+export const CALENDAR_KEY = "mt.cal"
 
 /**
  * Builds the energy source named by `cfg.source`. The factories live in `sources.ts`; an
@@ -68,15 +75,15 @@ export interface MeteringUnit {
  * command verifier first), source and engine, and loads the persisted calendar (`mt.cal`).
  * Nothing ticks until `run()`, so the caller can restore a snapshot first.
  */
-export async function startMetrology(board: Board, makeSource: SourceFactory, clock?: MeterClock): Promise<MeteringUnit> {
-    const cfg = await loadMetrologyConfig(board)
+export async function startMetrology(board: Board, storage: Storage, makeSource: SourceFactory, clock?: MeterClock): Promise<MeteringUnit> {
+    const cfg = await loadMetrologyConfig(board, storage)
     if (!clock) clock = new MeterClock({ scale: cfg.scale })
     const source = makeSource(board, clock, cfg)
     const meter = new Metrology({ clock: clock, source: source, intervalMin: cfg.intervalMin })
-    const hex: string = await readSetting("mt.cal", "")
-    if (hex) {
+    const bytes = await storage.get(CALENDAR_KEY)
+    if (bytes !== undefined) {
         try {
-            meter.setCalendar(decodeCalendar(Buffer.from(hex, "hex")))
+            meter.setCalendar(decodeCalendar(bytes))
         } catch (e) {
             console.log(`metrology: stored calendar rejected: ${(e as Error).message}`)
         }
@@ -109,7 +116,7 @@ export async function startMetrology(board: Board, makeSource: SourceFactory, cl
  * Applies the bytes of an authenticated "set tariff" command: decode, validate, switch,
  * persist to `mt.cal`. Returns the reason when the calendar is rejected (nothing changes).
  */
-export async function applyTariff(meter: Metrology, calendarBytes: Buffer): Promise<CalendarCheck> {
+export async function applyTariff(meter: Metrology, storage: Storage, calendarBytes: Buffer): Promise<CalendarCheck> {
     let cal: TariffCalendar
     try {
         cal = decodeCalendar(calendarBytes)
@@ -117,18 +124,29 @@ export async function applyTariff(meter: Metrology, calendarBytes: Buffer): Prom
         return { ok: false, reason: (e as Error).message }
     }
     const c = meter.setCalendar(cal)
-    if (c.ok) await writeSetting("mt.cal", calendarBytes.toString("hex"))
+    if (c.ok) await storage.set(CALENDAR_KEY, calendarBytes)
     return c
 }
 
-async function num(key: string, def: number): Promise<number> {
-    const v: any = await readSetting(key, def)
+/** The JSON value of setting `key`, or undefined when absent or not JSON. */
+async function setting(storage: Storage, key: string): Promise<any> {
+    const b = await storage.get(key)
+    if (b === undefined) return undefined
+    try {
+        return JSON.parse(b.toString())
+    } catch (e) {
+        return undefined
+    }
+}
+
+async function num(storage: Storage, key: string, def: number): Promise<number> {
+    const v = await setting(storage, key)
     if (typeof v === "number") return v
     const n = parseFloat(v + "")
     return isNaN(n) ? def : n
 }
 
-async function str(key: string, def: string): Promise<string> {
-    const v: any = await readSetting(key, def)
-    return v + ""
+async function str(storage: Storage, key: string, def: string): Promise<string> {
+    const v = await setting(storage, key)
+    return v === undefined ? def : v + ""
 }

@@ -1,16 +1,10 @@
 import { ClockStep, MeterClock } from "./clock"
-import {
-    CalendarCheck,
-    TariffCalendar,
-    defaultCalendar,
-    nextTariffEdge,
-    registerAt,
-    validateCalendar,
-} from "./calendar"
-import { IntervalRecord, IntervalStatus, isIntervalLength } from "./interval"
+import { CalendarCheck, TariffCalendar, defaultCalendar, validateCalendar } from "../wire/calendar"
+import { IntervalRecord, IntervalStatus, isIntervalLength } from "../wire/interval"
+import { Registers, zeroRegisters } from "../wire/registers"
+import { nextTariffEdge, registerAt } from "./tou"
 import { EnergySource } from "./source"
-import { MetrologySnapshot, decodeSnapshot, encodeSnapshot } from "./snapshot"
-import { MaxDemand, Registers, zeroRegisters } from "./registers"
+import { MaxDemand, MetrologySnapshot, decodeSnapshot, encodeSnapshot } from "./snapshot"
 
 /**
  * The metrology engine: turns a source's energy into billing registers, the interval

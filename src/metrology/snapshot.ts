@@ -1,11 +1,13 @@
-import { TOU_REGISTERS } from "./calendar"
-import { INTERVAL_RECORD_BYTES, IntervalRecord, decodeInterval, encodeInterval } from "./interval"
-import { MaxDemand, Registers } from "./registers"
+import { getUintLE, setUintLE } from "../wire/bytes"
+import { TOU_REGISTERS } from "../wire/calendar"
+import { INTERVAL_RECORD_BYTES, IntervalRecord, decodeInterval, encodeInterval } from "../wire/interval"
+import { Registers, registerValues, registersFromValues } from "../wire/registers"
 
 /**
  * The metrology state the index store persists and hands back after a restart: registers,
  * maximum demand and the open interval. 108 bytes, little-endian; byte table in
- * docs/metrology.md, section "Snapshot". Pure.
+ * docs/metrology.md, section "Snapshot". Only the meter reads it (the head-end sees the
+ * register block, src/wire/registers.ts). Pure.
  */
 export interface MetrologySnapshot {
     lengthMin: number
@@ -13,6 +15,12 @@ export interface MetrologySnapshot {
     maxDemand: MaxDemand
     /** the interval open when the snapshot was taken, or null */
     open: IntervalRecord
+}
+
+/** Maximum demand: highest average import power of an interval, W; `start` is its UTC start (0 if unknown). */
+export interface MaxDemand {
+    watts: number
+    start: number
 }
 
 /** Snapshot layout constants (docs/metrology.md, "Snapshot"). */
@@ -26,7 +34,7 @@ export const enum SnapshotWire {
     OpenAt = 92,
 }
 
-/** Encodes a snapshot (108 bytes). */
+/** Encodes a snapshot (108 bytes). Throws RangeError on a register outside 0..2^53-1. */
 export function encodeSnapshot(s: MetrologySnapshot): Buffer {
     const b = Buffer.alloc(SnapshotWire.Bytes)
     b[0] = SnapshotWire.Version
@@ -34,16 +42,13 @@ export function encodeSnapshot(s: MetrologySnapshot): Buffer {
     b[2] = TOU_REGISTERS
     b[3] = s.open ? SnapshotWire.HasOpen : 0
     let off: number = SnapshotWire.RegistersAt
-    const r = s.registers
-    const values = [r.importMWh, r.exportMWh]
-    for (const x of r.touImportMWh) values.push(x)
-    for (const x of r.touExportMWh) values.push(x)
-    for (const v of values) {
-        putU64(b, off, v)
+    for (const v of registerValues(s.registers)) {
+        if (!(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v) throw new RangeError(`snapshot: register ${v} out of range`)
+        setUintLE(b, off, 8, v)
         off += 8
     }
-    b.setAt(SnapshotWire.DemandAt, "u32", s.maxDemand.watts)
-    b.setAt(SnapshotWire.DemandAt + 4, "u32", s.maxDemand.start)
+    setUintLE(b, SnapshotWire.DemandAt, 4, s.maxDemand.watts)
+    setUintLE(b, SnapshotWire.DemandAt + 4, 4, s.maxDemand.start)
     if (s.open) b.set(encodeInterval(s.open), SnapshotWire.OpenAt)
     return b
 }
@@ -58,45 +63,19 @@ export function decodeSnapshot(b: Buffer): MetrologySnapshot {
     let off: number = SnapshotWire.RegistersAt
     const v: number[] = []
     for (let i = 0; i < 2 + 2 * TOU_REGISTERS; i++) {
-        v.push(getU64(b, off))
+        // above 2^53 the sum is inexact but still > MAX_SAFE (getUintLE)
+        const x = getUintLE(b, off, 8)
+        if (x > MAX_SAFE) throw new RangeError(`snapshot: register at ${off} above 2^53`)
+        v.push(x)
         off += 8
     }
-    const r: Registers = {
-        importMWh: v[0],
-        exportMWh: v[1],
-        touImportMWh: v.slice(2, 2 + TOU_REGISTERS),
-        touExportMWh: v.slice(2 + TOU_REGISTERS, 2 + 2 * TOU_REGISTERS),
-    }
-    if (sum(r.touImportMWh) !== r.importMWh || sum(r.touExportMWh) !== r.exportMWh)
-        throw new RangeError("snapshot: TOU registers do not sum to the totals")
     return {
         lengthMin: b[1],
-        registers: r,
-        maxDemand: { watts: b.getAt(SnapshotWire.DemandAt, "u32"), start: b.getAt(SnapshotWire.DemandAt + 4, "u32") },
+        registers: registersFromValues(v, "snapshot"),
+        maxDemand: { watts: getUintLE(b, SnapshotWire.DemandAt, 4), start: getUintLE(b, SnapshotWire.DemandAt + 4, 4) },
         open: b[3] & SnapshotWire.HasOpen ? decodeInterval(b.slice(SnapshotWire.OpenAt, SnapshotWire.OpenAt + INTERVAL_RECORD_BYTES)) : null,
     }
 }
 
-/** 2^32, written out (see src/board/board.ts U32) */
-const U32 = 4294967296
 /** registers stay below 2^53 (doubles are exact there): ~9e12 Wh */
 const MAX_SAFE = 9007199254740991
-
-function putU64(b: Buffer, off: number, v: number) {
-    if (!(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v) throw new RangeError(`snapshot: register ${v} out of range`)
-    const hi = Math.floor(v / U32)
-    b.setAt(off, "u32", v - hi * U32)
-    b.setAt(off + 4, "u32", hi)
-}
-
-function getU64(b: Buffer, off: number): number {
-    const hi = b.getAt(off + 4, "u32")
-    if (hi >= 2097152) throw new RangeError(`snapshot: register at ${off} above 2^53`)
-    return hi * U32 + b.getAt(off, "u32")
-}
-
-function sum(xs: number[]): number {
-    let s = 0
-    for (const x of xs) s += x
-    return s
-}

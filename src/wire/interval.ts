@@ -1,8 +1,11 @@
 /**
  * The interval profile's record: consumption of one 15/30/60-minute slot aligned to UTC,
- * with a status. The store chains these and the uplink carries them, so the encoding is
- * compact (16 bytes). Byte table: docs/metrology.md, section "Interval record". Pure.
+ * with a status. The meter's metrology closes these, its store chains them, the uplink
+ * carries them and the head-end decodes them for its views: one codec for both ends, so the
+ * encoding is compact (16 bytes). Byte table: docs/metrology.md, section "Interval record".
+ * Pure.
  */
+import { getUintLE, setUintLE } from "./bytes"
 
 /** Interval status bits (docs/metrology.md, "Interval record"); 0 = complete. */
 export const enum IntervalStatus {
@@ -54,12 +57,12 @@ export function encodeInterval(r: IntervalRecord): Buffer {
     checkU(r.importMWh, 4294967295, "import")
     checkU(r.exportMWh, 4294967295, "export")
     const b = Buffer.alloc(INTERVAL_RECORD_BYTES)
-    b.setAt(0, "u32", r.start)
+    setUintLE(b, 0, 4, r.start)
     b[4] = r.lengthMin
     b[5] = r.status
-    b.setAt(6, "u16", r.coveredS)
-    b.setAt(8, "u32", r.importMWh)
-    b.setAt(12, "u32", r.exportMWh)
+    setUintLE(b, 6, 2, r.coveredS)
+    setUintLE(b, 8, 4, r.importMWh)
+    setUintLE(b, 12, 4, r.exportMWh)
     return b
 }
 
@@ -68,12 +71,12 @@ export function decodeInterval(b: Buffer): IntervalRecord {
     if (!b || b.length !== INTERVAL_RECORD_BYTES)
         throw new RangeError(`interval: ${b ? b.length : 0} bytes, ${INTERVAL_RECORD_BYTES} expected`)
     const r: IntervalRecord = {
-        start: b.getAt(0, "u32"),
+        start: getUintLE(b, 0, 4),
         lengthMin: b[4],
         status: b[5],
-        coveredS: b.getAt(6, "u16"),
-        importMWh: b.getAt(8, "u32"),
-        exportMWh: b.getAt(12, "u32"),
+        coveredS: getUintLE(b, 6, 2),
+        importMWh: getUintLE(b, 8, 4),
+        exportMWh: getUintLE(b, 12, 4),
     }
     if (!isIntervalLength(r.lengthMin)) throw new RangeError(`interval: length ${r.lengthMin} min`)
     if ((r.status & ~INTERVAL_STATUS_MASK) !== 0) throw new RangeError(`interval: unknown status bits ${r.status}`)

@@ -1,4 +1,9 @@
-/** The meter's billing registers and maximum demand (the values the index store protects). */
+/**
+ * The meter's billing registers (the values the index store protects) and their 62-byte
+ * block on the uplink, which the meter sends after boot and then daily and the head-end
+ * decodes. One codec for both ends. Byte table: docs/metrology.md, "Register block". Pure.
+ */
+import { getUintLE, setUintLE } from "./bytes"
 import { TOU_REGISTERS } from "./calendar"
 
 /** Billing registers, all in whole mWh. Each TOU array sums to its total. */
@@ -7,12 +12,6 @@ export interface Registers {
     exportMWh: number
     touImportMWh: number[]
     touExportMWh: number[]
-}
-
-/** Maximum demand: highest average import power of an interval, W; `start` is its UTC start (0 if unknown). */
-export interface MaxDemand {
-    watts: number
-    start: number
 }
 
 /** Registers all zero. */
@@ -26,11 +25,12 @@ export function zeroRegisters(): Registers {
     return { importMWh: 0, exportMWh: 0, touImportMWh: ti, touExportMWh: te }
 }
 
-
 /** Register block layout (docs/metrology.md, "Register block"). */
 export const enum RegisterWire {
     Version = 1,
     Bytes = 62,
+    /** each value is a u48 */
+    ValueBytes = 6,
 }
 
 /**
@@ -41,17 +41,13 @@ export function encodeRegisters(r: Registers): Buffer {
     const b = Buffer.alloc(RegisterWire.Bytes)
     b[0] = RegisterWire.Version
     b[1] = TOU_REGISTERS
-    const values = [r.importMWh, r.exportMWh]
-    for (const x of r.touImportMWh) values.push(x)
-    for (const x of r.touExportMWh) values.push(x)
+    const values = registerValues(r)
     if (values.length !== 2 + 2 * TOU_REGISTERS) throw new RangeError("registers: wrong TOU count")
     let off = 2
     for (const v of values) {
         if (!(v >= 0 && v < U48) || Math.floor(v) !== v) throw new RangeError(`registers: ${v} mWh out of range`)
-        const hi = Math.floor(v / U32)
-        b.setAt(off, "u32", v - hi * U32)
-        b.setAt(off + 4, "u16", hi)
-        off += 6
+        setUintLE(b, off, RegisterWire.ValueBytes, v)
+        off += RegisterWire.ValueBytes
     }
     return b
 }
@@ -62,21 +58,36 @@ export function decodeRegisters(b: Buffer): Registers {
     if (b[0] !== RegisterWire.Version) throw new RangeError(`registers: unknown version ${b[0]}`)
     if (b[1] !== TOU_REGISTERS) throw new RangeError(`registers: ${b[1]} TOU registers, ${TOU_REGISTERS} expected`)
     const v: number[] = []
-    for (let off = 2; off < RegisterWire.Bytes; off += 6) v.push(b.getAt(off + 4, "u16") * U32 + b.getAt(off, "u32"))
+    for (let off = 2; off < RegisterWire.Bytes; off += RegisterWire.ValueBytes) v.push(getUintLE(b, off, RegisterWire.ValueBytes))
+    return registersFromValues(v, "registers")
+}
+
+/** The registers in the order of both encodings (this block and the snapshot): import, export, import TOU 0..3, export TOU 0..3. */
+export function registerValues(r: Registers): number[] {
+    const values = [r.importMWh, r.exportMWh]
+    for (const x of r.touImportMWh) values.push(x)
+    for (const x of r.touExportMWh) values.push(x)
+    return values
+}
+
+/** The inverse of `registerValues`; throws RangeError("<what>: TOU registers do not sum to the totals"). */
+export function registersFromValues(v: number[], what: string): Registers {
     const r: Registers = {
         importMWh: v[0],
         exportMWh: v[1],
         touImportMWh: v.slice(2, 2 + TOU_REGISTERS),
         touExportMWh: v.slice(2 + TOU_REGISTERS, 2 + 2 * TOU_REGISTERS),
     }
-    let si = 0
-    let se = 0
-    for (const x of r.touImportMWh) si += x
-    for (const x of r.touExportMWh) se += x
-    if (si !== r.importMWh || se !== r.exportMWh) throw new RangeError("registers: TOU registers do not sum to the totals")
+    if (sum(r.touImportMWh) !== r.importMWh || sum(r.touExportMWh) !== r.exportMWh)
+        throw new RangeError(what + ": TOU registers do not sum to the totals")
     return r
 }
 
-/** 2^32 and 2^48, written out (see src/board/board.ts U32) */
-const U32 = 4294967296
+/** 2^48, written out */
 const U48 = 281474976710656
+
+function sum(xs: number[]): number {
+    let s = 0
+    for (const x of xs) s += x
+    return s
+}

@@ -1,15 +1,8 @@
 // @timeout 120000 (each runs in 10-40 s alone; the margin is for a loaded CI machine)
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import {
-    TariffCalendar,
-    decodeCalendar,
-    encodeCalendar,
-    localWeekday,
-    nextTariffEdge,
-    registerAt,
-    validateCalendar,
-} from "../../src/metrology/calendar"
+import { TariffCalendar, decodeCalendar, encodeCalendar, validateCalendar } from "../../src/wire/calendar"
+import { localWeekday, nextTariffEdge, registerAt } from "../../src/metrology/tou"
 import { MONDAY, SATURDAY, Rig } from "./metrology_rig"
 import { CALENDAR_INVALID, CALENDAR_VECTORS } from "./vectors/metrology"
 

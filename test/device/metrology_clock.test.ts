@@ -2,7 +2,7 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { MeterClock } from "../../src/metrology/clock"
-import { IntervalStatus } from "../../src/metrology/interval"
+import { IntervalStatus } from "../../src/wire/interval"
 import { MONDAY, Rig } from "./metrology_rig"
 
 const MIN = 60000

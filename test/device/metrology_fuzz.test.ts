@@ -1,8 +1,8 @@
 // @timeout 120000 (each runs in 10-40 s alone; the margin is for a loaded CI machine)
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { decodeCalendar, validateCalendar } from "../../src/metrology/calendar"
-import { decodeInterval } from "../../src/metrology/interval"
+import { decodeCalendar, validateCalendar } from "../../src/wire/calendar"
+import { decodeInterval } from "../../src/wire/interval"
 import { decodeSnapshot } from "../../src/metrology/snapshot"
 import { CALENDAR_VECTORS, INTERVAL_VECTORS } from "./vectors/metrology"
 import { Rig } from "./metrology_rig"

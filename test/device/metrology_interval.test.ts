@@ -1,7 +1,7 @@
 // @timeout 120000 (each runs in 10-40 s alone; the margin is for a loaded CI machine)
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { IntervalStatus, decodeInterval, encodeInterval } from "../../src/metrology/interval"
+import { IntervalStatus, decodeInterval, encodeInterval } from "../../src/wire/interval"
 import { MONDAY, Rig } from "./metrology_rig"
 import { INTERVAL_VECTORS } from "./vectors/metrology"
 

@@ -1,9 +1,9 @@
 import * as ds from "@devicescript/core"
 import { MeterClock } from "../../src/metrology/clock"
 import { HouseholdSource } from "../../src/metrology/household"
-import { IntervalRecord } from "../../src/metrology/interval"
+import { IntervalRecord } from "../../src/wire/interval"
 import { Metrology } from "../../src/metrology/metrology"
-import { TariffCalendar } from "../../src/metrology/calendar"
+import { TariffCalendar } from "../../src/wire/calendar"
 import { EnergySource } from "../../src/metrology/source"
 
 /** Monday 2026-11-23 00:00:00 UTC */

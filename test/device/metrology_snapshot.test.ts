@@ -1,9 +1,9 @@
 // @timeout 120000 (each runs in 10-40 s alone; the margin is for a loaded CI machine)
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { IntervalStatus } from "../../src/metrology/interval"
+import { IntervalStatus } from "../../src/wire/interval"
 import { decodeSnapshot, encodeSnapshot } from "../../src/metrology/snapshot"
-import { decodeRegisters, encodeRegisters } from "../../src/metrology/registers"
+import { decodeRegisters, encodeRegisters } from "../../src/wire/registers"
 import { REGISTER_VECTORS } from "./vectors/metrology"
 import { MONDAY, Rig } from "./metrology_rig"
 
