@@ -24,11 +24,13 @@ export interface RunResult {
 /** Runs `devs` with `args` in `cwd` (default: the repository root) and collects its output. */
 export function devs(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
     return new Promise(res => {
-        const child = spawn(DEVS, [...args, "--no-colors"], {
-            cwd: opts.cwd ?? ROOT,
-            stdio: ["ignore", "pipe", "pipe"],
-            detached: true,
-        })
+        const child = trackChild(
+            spawn(DEVS, [...args, "--no-colors"], {
+                cwd: opts.cwd ?? ROOT,
+                stdio: ["ignore", "pipe", "pipe"],
+                detached: true,
+            })
+        )
         let output = ""
         child.stdout.on("data", d => (output += d))
         child.stderr.on("data", d => (output += d))
@@ -45,6 +47,50 @@ export function devs(args: string[], opts: { cwd?: string; timeoutMs?: number } 
             res({ code: timedOut ? 124 : (code ?? 1), output })
         })
     })
+}
+
+/**
+ * Every detached child this process started (builds, devtools, simulated devices) and
+ * whose output has not closed yet. A detached child has its own process group, so neither
+ * Ctrl-C in the terminal nor our own death ends it: it would keep the devtools ports and
+ * the next run would fail. `endAllChildren` ends them, and runs by itself when this process
+ * exits — on process.exit(), the end of the event loop, or an uncaught exception (a
+ * program that wants the same on SIGINT/SIGTERM installs handlers that call
+ * process.exit, as `npm start` does before it starts its first child).
+ */
+const liveChildren = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+/** Registers a detached child for `endAllChildren`; returns it. */
+export function trackChild<C extends ChildProcess>(child: C): C {
+    if (child.pid === undefined) return child
+    liveChildren.add(child)
+    // "close": the child and every process holding its output pipes (its group) are gone
+    child.once("close", () => liveChildren.delete(child))
+    if (!exitHookInstalled) {
+        exitHookInstalled = true
+        process.once("exit", endAllChildren)
+    }
+    return child
+}
+
+/** Synchronously sends SIGKILL to the process group of every tracked child still running. */
+export function endAllChildren() {
+    for (const c of liveChildren) {
+        try {
+            process.kill(-c.pid!, "SIGKILL")
+        } catch {
+            try {
+                c.kill("SIGKILL")
+            } catch {}
+        }
+    }
+    liveChildren.clear()
+}
+
+/** How many tracked children are still running (tests). */
+export function liveChildCount(): number {
+    return liveChildren.size
 }
 
 /** Kills a process started with `detached: true` together with its children. */
@@ -145,11 +191,13 @@ export async function waitForPort(port: number, timeoutMs = 20_000, host = "127.
 
 /** Starts `devs devtools` (the local server simulated devices connect to). */
 export async function startDevtools(timeoutMs = 20_000): Promise<ChildProcess> {
-    const child = spawn(DEVS, ["devtools", "--no-colors"], {
-        cwd: ROOT,
-        stdio: ["ignore", "ignore", "pipe"],
-        detached: true,
-    })
+    const child = trackChild(
+        spawn(DEVS, ["devtools", "--no-colors"], {
+            cwd: ROOT,
+            stdio: ["ignore", "ignore", "pipe"],
+            detached: true,
+        })
+    )
     let err = ""
     child.stderr!.on("data", d => (err += d))
     try {
@@ -181,11 +229,13 @@ export interface SimulatedDevice {
  */
 export function runSimulatedDevice(bytecode: string, dir: string, deviceId: string): SimulatedDevice {
     mkdirSync(dir, { recursive: true })
-    const child = spawn(DEVS, ["run", bytecode, "--device-id", deviceId, "--no-colors"], {
-        cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-    })
+    const child = trackChild(
+        spawn(DEVS, ["run", bytecode, "--device-id", deviceId, "--no-colors"], {
+            cwd: dir,
+            stdio: ["ignore", "pipe", "pipe"],
+            detached: true,
+        })
+    )
     let out = ""
     const waiters: { re: RegExp; res: (l: string) => void; rej: (e: Error) => void }[] = []
     let dead: string | undefined

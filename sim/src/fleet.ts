@@ -156,7 +156,9 @@ export class Fleet {
                     join(dir, entry.name),
                     entry.meterId,
                     // sim.press: the button's press counter (pressButton), present from the start so reading it never waits
-                    { ...meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 }), "sim.press": Buffer.from("0") }
+                    { ...meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 }), "sim.press": Buffer.from("0") },
+                    undefined,
+                    log
                 )
             )
         )

@@ -3,31 +3,36 @@
  * written into the flash of a DeviceScript simulator over the devtools Jacdac bus.
  */
 import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { DEVS, killTree } from "../../tools/devs.ts"
+import { DEVS, killTree, trackChild } from "../../tools/devs.ts"
 import { JacdacBus } from "../../tools/jacdac.ts"
 import { identityDigest } from "../../headend/src/provision.ts"
 import { writeFileAtomic } from "../../headend/src/keystore.ts"
 
 /**
  * Writes `settings` into the simulated meter living in `dir` (device id `meterId`). Needs
- * a running `devs devtools`. If the meter's flash was provisioned with another identity
- * (keystore recreated), the flash is wiped first: its chain and counters belong to keys
- * that no longer exist.
+ * a running `devs devtools`. If the meter's flash belongs to another identity (keystore
+ * recreated: another secret), the flash is wiped first, and `log` says so before: its
+ * chain and counters belong to keys that no longer exist. A key rotation is no reason:
+ * the meter received it as a signed command (KeyReplace, RootRotate), and a ring already
+ * in force ignores the `cv.anchor` written again here (docs/commands.md §2).
  */
-export async function provisionSimulatedMeter(dir: string, meterId: string, settings: Record<string, Buffer>, timeoutMs = 30_000) {
+export async function provisionSimulatedMeter(dir: string, meterId: string, settings: Record<string, Buffer>, timeoutMs = 30_000, log?: (msg: string) => void) {
     mkdirSync(dir, { recursive: true })
-    const stamp = join(dir, "provisioned")
-    const digest = identityDigest(settings)
-    const flash = join(dir, ".devicescript/flash")
-    if (existsSync(flash) && (!existsSync(stamp) || readFileSync(stamp, "utf8").trim() !== digest))
-        rmSync(flash, { recursive: true, force: true })
-    const vm = spawn(DEVS, ["run", "--wait", "--device-id", meterId, "--no-colors"], {
-        cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-    })
+    const why = flashWipeReason(dir, settings)
+    if (why) {
+        log?.(`meter ${meterId} (${dir}): wiping its flash: ${why}`)
+        rmSync(join(dir, FLASH_DIR), { recursive: true, force: true })
+    }
+    const vm = trackChild(
+        spawn(DEVS, ["run", "--wait", "--device-id", meterId, "--no-colors"], {
+            cwd: dir,
+            stdio: ["ignore", "pipe", "pipe"],
+            detached: true,
+        })
+    )
     let out = ""
     vm.stdout!.on("data", d => (out += d))
     vm.stderr!.on("data", d => (out += d))
@@ -42,5 +47,40 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
         killTree(vm)
         await new Promise(r => (vm.exitCode !== null ? r(0) : vm.once("close", r)))
     }
-    writeFileAtomic(stamp, digest + "\n")
+    writeProvisionStamp(dir, settings)
+}
+
+const FLASH_DIR = ".devicescript/flash"
+const STAMP = "provisioned"
+
+/**
+ * Which meter a flash belongs to: a digest of its id and secret, the settings every key of
+ * the meter derives from. Not the anchor ring: the meter's ring changes by signed commands
+ * after provisioning, so the provisioning-time ring says nothing about the flash.
+ */
+export function meterIdentity(settings: Record<string, Buffer>): string {
+    const h = createHash("sha256").update("trustmeter/sim-identity/v2")
+    for (const k of ["METER_ID", "METER_SECRET"]) h.update(k).update(settings[k] ?? Buffer.alloc(0))
+    return "v2:" + h.digest("hex").slice(0, 32)
+}
+
+/**
+ * Why the flash in `dir` must be wiped before provisioning `settings`, or undefined to keep
+ * it: its stamp names another identity, or it has none. A stamp from before v2 (a digest
+ * over id, secret and anchor ring) counts when it matches the current settings.
+ */
+export function flashWipeReason(dir: string, settings: Record<string, Buffer>): string | undefined {
+    if (!existsSync(join(dir, FLASH_DIR))) return undefined
+    const stampFile = join(dir, STAMP)
+    if (!existsSync(stampFile)) return "it has no provisioning stamp (provisioned by something else): its chain cannot be tied to this keystore"
+    const stamp = readFileSync(stampFile, "utf8").trim()
+    if (stamp === meterIdentity(settings) || stamp === identityDigest(settings)) return undefined
+    if (!stamp.startsWith("v2:"))
+        return "it was provisioned with another secret, or before a key rotation that an older stamp cannot tell apart (keystore recreated?): its chain and counters belong to other keys"
+    return "it was provisioned with another secret (keystore recreated?): its chain and counters belong to keys that no longer exist"
+}
+
+/** Records which identity the flash in `dir` now belongs to. */
+export function writeProvisionStamp(dir: string, settings: Record<string, Buffer>) {
+    writeFileAtomic(join(dir, STAMP), meterIdentity(settings) + "\n")
 }
