@@ -3,7 +3,7 @@ import { randomBuffer } from "@devicescript/crypto"
 import { Board } from "./board/board"
 import { CommandHandler } from "./commands/handler"
 import { CommandEventKind } from "./commands/ports"
-import { AlertKind, MqttLink, SettingsFlash as UplinkSettingsFlash, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
+import { AlertKind, MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
 import { SettingsFlash } from "./crypto/flash"
 import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
@@ -32,7 +32,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     const mu = await startMetrology(board, settingsStorage, sources)
     let cfg
     try {
-        cfg = await readUplinkConfig()
+        cfg = await readUplinkConfig(settingsStorage)
     } catch (e) {
         // an unprovisioned meter still measures, but keeps nothing: it has no chain key
         console.log(`METER unprovisioned: ${(e as Error).message}; run \`trustmeter provision\``)
@@ -149,7 +149,9 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     uplink = new Uplink({
         meterId: cfg.meterId,
         secret: cfg.secret,
-        flash: new UplinkSettingsFlash(),
+        storage: settingsStorage,
+        // the command policy keeps the key epoch; a roll reaches the uplink through `setEpoch`
+        epoch: () => commands.uplinkEpoch(),
         source: new StoreRecordSource(store),
         transport: link,
         commands: { handle: async (b: Buffer) => await commands.handleCommand(b) },

@@ -13,7 +13,10 @@
  *   record per frame, 200 meters); headend_frames_per_wall_s is the same over wall time.
  */
 import { randomBytes } from "node:crypto"
-import * as U from "../../headend/src/uplink.ts"
+import * as F from "../../src/wire/frame"
+import * as U from "../../src/wire/report"
+import { nodeCrypto as C } from "../../headend/src/crypto.ts"
+import { mqttPublishSize } from "../../headend/src/uplink.ts"
 import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 import { HeadEnd } from "../../headend/src/ingest.ts"
 
@@ -26,7 +29,7 @@ function meter(idHex: string, secret: Buffer) {
     let prev: Uint8Array = new Uint8Array(32)
     const records: Buffer[] = []
     let counter = 0
-    const upKey = U.deriveFrameKey(secret, meterId, 1, 0)
+    const upKey = F.deriveFrameKey(C, secret, meterId, 1, 0)
     return {
         records,
         append() {
@@ -37,7 +40,7 @@ function meter(idHex: string, secret: Buffer) {
             records.push(r)
         },
         frame(rep: U.Report) {
-            return U.sealFrame(upKey, { version: U.VERSION, direction: 1, meterId, epoch: 0, counter: ++counter }, U.encodeReport(rep))
+            return F.sealFrame(C, upKey, { version: F.FrameConst.Version, direction: 1, meterId, epoch: 0, counter: ++counter }, U.encodeReport(C, rep))
         },
     }
 }
@@ -83,11 +86,11 @@ function bytesPerDay(level: number, days: number) {
         }
         if (!rep) continue
         const f = m.frame(rep)
-        up += U.mqttPublishSize(U.uplinkTopic(id), f.length)
+        up += mqttPublishSize(U.uplinkTopic(id), f.length)
         // the head-end checks every frame and answers with its real ack
         const r = he.ingest(f)
         if (!r.ok || !r.ack) throw new Error(`bench frame rejected: ${JSON.stringify(r)}`)
-        down += U.mqttPublishSize(U.downlinkTopic(id), r.ack.length)
+        down += mqttPublishSize(U.downlinkTopic(id), r.ack.length)
         acked = head
     }
     const pings = Math.ceil((86400 * days) / (KEEPALIVE_S * 0.9))

@@ -5,7 +5,8 @@
  */
 import mqtt from "mqtt"
 import { HeadEnd, IngestResult } from "./ingest.ts"
-import { UPLINK_FILTER, downlinkTopic } from "./uplink.ts"
+import { downlinkTopic } from "../../src/wire/report"
+import { UPLINK_FILTER } from "./uplink.ts"
 
 export interface Bridge {
     /** publishes a downlink frame (e.g. a command) to a meter */

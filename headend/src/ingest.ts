@@ -5,14 +5,18 @@
  * contiguously. Pure with respect to I/O: `ingest(frame)` returns the ack frame to publish;
  * the MQTT bridge (bridge.ts) moves the bytes.
  *
- * Per frame the work is one CCM decryption, per record one HMAC and two SHA-256 (key
- * evolution, record hash), and one CCM encryption for the ack: keys are derived once per
- * meter and epoch, the chain is followed incrementally (never re-verified from seq 0), and
- * the hashes are one-shot (`crypto.hash`) over scratch buffers (docs/uplink.md §12).
+ * The frame and body formats are the wire core's (src/wire/frame.ts, src/wire/report.ts),
+ * the same code the meter runs, here with `nodeCrypto`. Per frame the work is one CCM
+ * decryption, per record one HMAC and two SHA-256 (key evolution, record hash), and one
+ * CCM encryption for the ack: keys are derived once per meter and epoch, the chain is
+ * followed incrementally (never re-verified from seq 0), and the chain's hashes are
+ * one-shot (`crypto.hash`) over scratch buffers (docs/uplink.md §12).
  */
 import { hash } from "node:crypto"
-import * as U from "./uplink.ts"
+import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../src/wire/frame"
+import * as U from "../../src/wire/report"
 import { chainKey0 } from "./chain.ts"
+import { nodeCrypto } from "./crypto.ts"
 
 export type RejectReason =
     | "malformed"
@@ -133,8 +137,8 @@ export class HeadEnd {
             meterId: id,
             secret,
             epoch: 0,
-            upKey: U.deriveFrameKey(secret, id, U.Direction.Uplink, 0),
-            downKey: U.deriveFrameKey(secret, id, U.Direction.Downlink, 0),
+            upKey: deriveFrameKey(nodeCrypto, secret, id, Direction.Uplink, 0),
+            downKey: deriveFrameKey(nodeCrypto, secret, id, Direction.Downlink, 0),
             lastCounter: 0,
             recent: new Map(),
             downCounter: 0,
@@ -152,20 +156,19 @@ export class HeadEnd {
     }
 
     private ingestUnsafe(frame: Buffer): IngestResult {
-        if (frame.length > U.MAX_FRAME_SIZE) return this.reject("oversized")
-        if (frame.length < U.MIN_FRAME_SIZE) return this.reject("malformed")
-        if (frame[0] !== U.VERSION) return this.reject("version")
-        const h = U.decodeHeader(frame)
-        if (frame.length < h.size + 1 + U.TAG_SIZE) return this.reject("malformed")
+        // the reasons readHeader would throw for, told apart; its other refusals are "malformed"
+        if (frame.length > FrameConst.MaxFrameSize) return this.reject("oversized")
+        if (frame.length >= FrameConst.MinFrameSize && frame[0] !== FrameConst.Version) return this.reject("version")
+        const h = readHeader(frame)
         const id = h.meterId.toString("hex")
         const st = this.state(id, h.meterId)
         if (!st) return this.reject("unknown-meter", id)
         if (h.epoch < st.epoch) return this.reject("stale-epoch", id)
         // keys of a newer epoch are tried without adopting it: only an authentic frame may move it
-        const upKey = h.epoch === st.epoch ? st.upKey : U.deriveFrameKey(st.secret, st.meterId, U.Direction.Uplink, h.epoch)
+        const upKey = h.epoch === st.epoch ? st.upKey : deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Uplink, h.epoch)
         let body: Buffer
         try {
-            body = U.openParsed(upKey, frame, h, U.Direction.Uplink)
+            body = openParsed(nodeCrypto, upKey, frame, h, Direction.Uplink)
         } catch {
             return this.reject("bad-tag", id)
         }
@@ -173,13 +176,13 @@ export class HeadEnd {
         if (h.epoch > st.epoch) {
             st.epoch = h.epoch
             st.upKey = upKey
-            st.downKey = U.deriveFrameKey(st.secret, st.meterId, U.Direction.Downlink, h.epoch)
+            st.downKey = deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Downlink, h.epoch)
             st.lastCounter = 0
             st.recent.clear()
             st.downCounter = 0
         }
         // the CCM tag fingerprints the frame: same key and nonce, other plaintext → other tag
-        const fp = frame.toString("latin1", frame.length - U.TAG_SIZE)
+        const fp = frame.toString("latin1", frame.length - FrameConst.TagSize)
         if (h.counter <= st.lastCounter) {
             const seen = st.recent.get(h.counter)
             if (seen === fp || seen === undefined) return this.reject("replay", id)
@@ -206,7 +209,7 @@ export class HeadEnd {
             const have = st.records.get(w.seq)
             if (have) {
                 // a resent record: the same wire fields as the stored one (the tag covers prev)
-                if (sameRecord(have, w) && (i > 0 || !wr.anchor || prevOf(have).equals(wr.anchor))) duplicates++
+                if (sameRecord(have, w) && (i > 0 || !wr.anchor || U.storedPrev(have).equals(wr.anchor))) duplicates++
                 else {
                     this.clone(id, st, "forked-chain", `record ${w.seq} differs from the stored one`)
                     return this.reject("clone", id)
@@ -214,7 +217,7 @@ export class HeadEnd {
                 records.push({ seq: w.seq, data: have })
                 continue
             }
-            let prev: Uint8Array | undefined
+            let prev: Buffer | undefined
             if (st.contiguous >= 0) {
                 if (w.seq !== st.contiguous + 1) break // a gap: wait for the resend
                 prev = st.chainHash!
@@ -232,11 +235,12 @@ export class HeadEnd {
         let checkpointHash = wr.checkpointHash
         if (wr.checkpointAtLast) {
             const last = records.length === recs.length ? records[records.length - 1] : undefined
-            checkpointHash = last ? U.recordHash(last.data) : undefined
+            // the record just followed: its hash is the chain head already
+            checkpointHash = !last ? undefined : last.seq === st.contiguous ? st.chainHash : recordHash(last.data)
         }
         if (checkpointHash && wr.checkpointSeq !== undefined) {
             const cs = wr.checkpointSeq
-            const held = cs === st.contiguous ? st.chainHash : cs < st.contiguous ? st.records.get(cs) && U.recordHash(st.records.get(cs)!) : undefined
+            const held = cs === st.contiguous ? st.chainHash : cs < st.contiguous ? st.records.get(cs) && recordHash(st.records.get(cs)!) : undefined
             if (held && !held.equals(checkpointHash)) {
                 this.clone(id, st, "checkpoint-mismatch", `checkpoint ${cs} names another record`)
                 return this.reject("clone", id)
@@ -275,26 +279,15 @@ export class HeadEnd {
     }
 
     /**
-     * Rebuilds record `w` with `prev` and applies the index-store chain rules
+     * Rebuilds record `w` with `prev` (the wire core's `rebuildRecord`) and applies the index-store chain rules
      * (headend/src/chain.ts verifyChain: decode, seq, prev link, tag under K_seq) to it, with
      * the key kept per meter: O(records) per frame, not O(seq). Returns the exact stored
      * bytes, or undefined when the tag fails.
      */
-    private follow(st: MeterState, w: U.WireRecord, prev: Uint8Array): Buffer | undefined {
+    private follow(st: MeterState, w: U.WireRecord, prev: Buffer): Buffer | undefined {
         if (w.kind === 0 || w.seq < st.chainKeySeq) return undefined
-        // 0x00 ‖ record in one buffer: the record hash needs no copy
+        const data = U.rebuildRecord(w, prev)
         const n = w.payload.length
-        const buf = Buffer.allocUnsafe(1 + 59 + n)
-        buf[0] = 0
-        const data = buf.subarray(1)
-        data[0] = 1
-        data[1] = w.kind
-        data.writeUInt32BE(w.seq >>> 0, 2)
-        data.writeUInt32BE(w.time >>> 0, 6)
-        data[10] = n
-        w.payload.copy(data, 11)
-        data.set(prev, 11 + n)
-        w.tag.copy(data, 43 + n)
         while (st.chainKeySeq < w.seq) {
             st.chainKey = this.evolve(st.chainKey)
             st.chainKeySeq++
@@ -302,7 +295,7 @@ export class HeadEnd {
         if (!hmac16(st.chainKey, data.subarray(0, 43 + n)).equals(w.tag)) return undefined
         st.chainKey = this.evolve(st.chainKey)
         st.chainKeySeq = w.seq + 1
-        st.chainHash = sha256(buf)
+        st.chainHash = recordHash(data)
         return data
     }
 
@@ -314,11 +307,18 @@ export class HeadEnd {
 
     private downFrame(st: MeterState, body: Buffer): Buffer {
         st.downCounter++
-        return U.sealFrame(st.downKey, { version: U.VERSION, direction: U.Direction.Downlink, meterId: st.meterId, epoch: st.epoch, counter: st.downCounter }, body)
+        const h = { version: FrameConst.Version, direction: Direction.Downlink, meterId: st.meterId, epoch: st.epoch, counter: st.downCounter }
+        return sealFrame(nodeCrypto, st.downKey, h, body)
     }
 }
 
-const GENESIS_PREV = new Uint8Array(32)
+const GENESIS_PREV = Buffer.alloc(32)
+const RECORD_DOMAIN = Buffer.alloc(1)
+
+/** H(0x00 ‖ record) (docs/index-store.md), one-shot. */
+function recordHash(rec: Buffer): Buffer {
+    return sha256(Buffer.concat([RECORD_DOMAIN, rec], 1 + rec.length))
+}
 
 // HMAC scratch: ipad block ‖ message (a record body is at most 43 + 128 bytes), opad block ‖ inner hash
 const INNER = Buffer.alloc(64 + 43 + 128)
@@ -337,19 +337,7 @@ function hmac16(key: Uint8Array, msg: Buffer): Buffer {
     return sha256(OUTER).subarray(0, 16)
 }
 
-/** The prev hash field of a stored v1 record. */
-function prevOf(rec: Buffer): Buffer {
-    return rec.subarray(11 + rec[10], 43 + rec[10])
-}
-
-/** True when stored record `rec` has the wire fields of `w` (kind, time, payload, tag). */
+/** True when stored record `rec` is wire record `w` rebuilt on its own prev hash (kind, time, payload, tag alike). */
 function sameRecord(rec: Buffer, w: U.WireRecord): boolean {
-    const n = rec[10]
-    return (
-        n === w.payload.length &&
-        rec[1] === w.kind &&
-        rec.readUInt32BE(6) === w.time &&
-        rec.subarray(11, 11 + n).equals(w.payload) &&
-        rec.subarray(43 + n).equals(w.tag)
-    )
+    return U.rebuildRecord(w, U.storedPrev(rec)).equals(rec)
 }

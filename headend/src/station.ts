@@ -1,5 +1,5 @@
 /**
- * The demo's head-end station on MQTT: the uplink module's HeadEnd (headend/src/,
+ * The demo's head-end station on MQTT: the uplink module's HeadEnd (headend/src/ingest.ts,
  * docs/uplink.md §7) fed from one MQTT client, plus what the demo shows and the attacks
  * need: events per verdict, the chain status ("broken at record n"), command
  * acknowledgements, and a copy of the raw frames to replay and tamper with.
@@ -14,7 +14,9 @@ import { Checkpoint, decodeRecord, recordHash } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
 import { HeadEnd } from "./ingest.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
-import { Report, UPLINK_FILTER, claimedMeterId, downlinkTopic, uplinkTopic } from "./uplink.ts"
+import { claimedMeterId } from "../../src/wire/frame"
+import { Report, downlinkTopic, uplinkTopic } from "../../src/wire/report"
+import { UPLINK_FILTER } from "./uplink.ts"
 
 export interface StoredRecord {
     seq: number

@@ -12,7 +12,7 @@ import { Demo, VERDICT_NAME } from "./demo.ts"
 import { MeterEntry } from "../../headend/src/keystore.ts"
 import { hmac } from "@noble/hashes/hmac.js"
 import { sha256 } from "@noble/hashes/sha2.js"
-import { uplinkTopic } from "../../headend/src/uplink.ts"
+import { uplinkTopic } from "../../src/wire/report"
 
 export interface AttackOutcome {
     attack: string

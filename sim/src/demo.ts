@@ -13,7 +13,7 @@ import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, lo
 import { buildCommand, keyChangeCommand, signOpcode } from "../../headend/src/operations.ts"
 import { timeSyncArgs } from "../../headend/src/commands.ts"
 import { DemoState, MeterStatus } from "./ui/state.ts"
-import { AlertKind } from "../../headend/src/uplink.ts"
+import { AlertKind } from "../../src/wire/report"
 import { RecordKind, describeRecord } from "../../headend/src/records.ts"
 
 export interface DemoOptions {
@@ -250,7 +250,7 @@ export class Demo {
         this.state.changed()
     }
 
-    private onReport(m: MeterEntry, r: import("../../headend/src/uplink.ts").Report, fresh: import("../../headend/src/station.ts").StoredRecord[]) {
+    private onReport(m: MeterEntry, r: import("../../src/wire/report").Report, fresh: import("../../headend/src/station.ts").StoredRecord[]) {
         const s = this.status(m)
         s.frames++
         s.records = this.station.records(m.meterId).length

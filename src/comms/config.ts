@@ -1,12 +1,12 @@
-import * as ds from "@devicescript/core"
-import { settings } from "@devicescript/settings"
+import { Storage } from "../storage/storage"
 import { BrokerConfig } from "./mqtt_link"
 
 /**
  * The uplink's settings (docs/uplink.md §6): METER_ID (16 hex), METER_SECRET (64 hex),
- * UP_HOST, UP_PORT, UP_PROTO ("tcp"/"tls"), optional UP_USER, UP_PASS, UP_KEEPALIVE.
- * Values are read raw: `readSetting` JSON-parses, and a meter id such as
- * "7e57000000000001" parses as the number 7e57… (Infinity).
+ * UP_HOST, UP_PORT, UP_PROTO ("tcp"/"tls"), optional UP_USER, UP_PASS, UP_KEEPALIVE,
+ * read as raw bytes through the storage port. Provisioning writes them JSON-encoded
+ * (a string in quotes); a JSON parse would read the meter id "7e57000000000001" as the
+ * number 7e57… (Infinity), so the quotes are stripped instead.
  */
 export interface UplinkConfig {
     meterId: Buffer
@@ -15,49 +15,41 @@ export interface UplinkConfig {
     broker: BrokerConfig
 }
 
-/** Reads one setting as a string (JSON strings written by writeSetting are unquoted). */
-export async function readRawSetting(key: string): Promise<string> {
-    const pkt = await ds.actionReport(
-        settings,
-        "get",
-        async () => await settings.get(key),
-        p => p.decode()[0] === key
-    )
-    const b: Buffer = pkt.decode()[1]
-    if (!b || !b.length) return undefined
-    let s = b.toString()
-    if (s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"') s = s.slice(1, s.length - 1)
-    return s
+/** One setting as text, without the quotes of a JSON string; undefined when absent. */
+export async function readText(s: Storage, key: string): Promise<string | undefined> {
+    const b = await s.get(key)
+    if (b === undefined) return undefined
+    let t = b.toString()
+    if (t.length >= 2 && t[0] === '"' && t[t.length - 1] === '"') t = t.slice(1, t.length - 1)
+    return t
 }
 
-function hexBytes(s: string, n: number, what: string): Buffer {
-    if (!s || s.length !== n * 2) throw new RangeError(`uplink: ${what} must be ${n * 2} hex characters`)
-    const b = Buffer.from(s, "hex")
+function hexBytes(t: string | undefined, n: number, what: string): Buffer {
+    if (!t || t.length !== n * 2) throw new RangeError(`uplink: ${what} must be ${n * 2} hex characters`)
+    const b = Buffer.from(t, "hex")
     if (b.length !== n) throw new RangeError(`uplink: ${what} is not hex`)
     return b
 }
 
 /** Reads and checks the uplink settings; throws naming the missing or malformed one. */
-export async function readUplinkConfig(): Promise<UplinkConfig> {
-    const idHex = (await readRawSetting("METER_ID")) || ""
-    const meterId = hexBytes(idHex, 8, "METER_ID")
-    const secret = hexBytes(await readRawSetting("METER_SECRET"), 32, "METER_SECRET")
-    const host = await readRawSetting("UP_HOST")
+export async function readUplinkConfig(s: Storage): Promise<UplinkConfig> {
+    const meterId = hexBytes(await readText(s, "METER_ID"), 8, "METER_ID")
+    const secret = hexBytes(await readText(s, "METER_SECRET"), 32, "METER_SECRET")
+    const host = await readText(s, "UP_HOST")
     if (!host) throw new RangeError("uplink: UP_HOST missing")
-    const proto = (await readRawSetting("UP_PROTO")) || "tcp"
-    const portS = await readRawSetting("UP_PORT")
-    const port = portS ? parseInt(portS) : proto === "tls" ? 8883 : 1883
-    const ka = await readRawSetting("UP_KEEPALIVE")
+    const proto = (await readText(s, "UP_PROTO")) || "tcp"
+    const portS = await readText(s, "UP_PORT")
+    const ka = await readText(s, "UP_KEEPALIVE")
     return {
         meterId: meterId,
         meterIdHex: meterId.toString("hex"),
         secret: secret,
         broker: {
             host: host,
-            port: port,
+            port: portS ? parseInt(portS) : proto === "tls" ? 8883 : 1883,
             proto: proto,
-            username: await readRawSetting("UP_USER"),
-            password: await readRawSetting("UP_PASS"),
+            username: await readText(s, "UP_USER"),
+            password: await readText(s, "UP_PASS"),
             keepAliveS: ka ? parseInt(ka) : 255,
         },
     }

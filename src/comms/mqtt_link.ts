@@ -1,6 +1,7 @@
 import * as ds from "@devicescript/core"
 import { MqttClient } from "./mqtt_client"
 import { UplinkTransport } from "./uplink"
+import { downlinkTopic, uplinkTopic } from "../wire/report"
 
 /**
  * The uplink's MQTT link (docs/uplink.md §9): one broker connection with QoS 0, topics
@@ -20,33 +21,6 @@ export interface BrokerConfig {
     /** first retry delay (default 1000 ms); doubles up to maxBackoffMs (default 60000) */
     minBackoffMs?: number
     maxBackoffMs?: number
-}
-
-/** Topic names for a meter (docs/uplink.md §9): short, they are in every PUBLISH. */
-export function uplinkTopic(meterIdHex: string) {
-    return "u/" + topicId(Buffer.from(meterIdHex, "hex"))
-}
-export function downlinkTopic(meterIdHex: string) {
-    return "d/" + topicId(Buffer.from(meterIdHex, "hex"))
-}
-
-const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-/** The meter id in base64url without padding (RFC 4648 §5): 11 characters for 8 bytes. */
-export function topicId(id: Buffer): string {
-    let out = ""
-    for (let i = 0; i < id.length; i += 3) {
-        const n = id.length - i
-        const v = id[i] * 65536 + (n > 1 ? id[i + 1] * 256 : 0) + (n > 2 ? id[i + 2] : 0)
-        const c0 = Math.floor(v / 262144)
-        const c1 = Math.floor(v / 4096) - c0 * 64
-        const c2 = Math.floor(v / 64) - Math.floor(v / 4096) * 64
-        const c3 = v - Math.floor(v / 64) * 64
-        out += B64URL.charAt(c0) + B64URL.charAt(c1)
-        if (n > 1) out += B64URL.charAt(c2)
-        if (n > 2) out += B64URL.charAt(c3)
-    }
-    return out
 }
 
 /** Delay before retry `attempt` (0-based): full jitter over an exponential ceiling. */

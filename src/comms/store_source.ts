@@ -1,7 +1,7 @@
 import { IndexStore } from "../store/indexstore"
 import { recordSeq } from "../store/record"
 import { ChainHead, RecordSource } from "./uplink"
-import { UplinkRecord } from "./report"
+import { UplinkRecord } from "../wire/report"
 
 /** The index store (src/store) as the uplink's RecordSource: encoded records, as stored. */
 export class StoreRecordSource implements RecordSource {
@@ -19,5 +19,8 @@ export class StoreRecordSource implements RecordSource {
     }
     async acknowledge(seq: number) {
         await this.store.acknowledge(seq)
+    }
+    acknowledged(): number {
+        return this.store.acknowledged()
     }
 }

@@ -1,7 +1,8 @@
 import * as ds from "@devicescript/core"
-import { Direction, FrameConst, decodeHeader, deriveFrameKey, openFrame, sealFrame } from "./frame"
-import { FrameCounter } from "./counter"
-import { UplinkFlash } from "./flash"
+import { nativeCrypto } from "../crypto/native"
+import { Storage } from "../storage/storage"
+import { equalBytes, getU16BE, setU16BE } from "../wire/bytes"
+import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../wire/frame"
 import {
     Aggregate,
     AlertCount,
@@ -12,7 +13,8 @@ import {
     UplinkRecord,
     decodeDownlink,
     encodeReport,
-} from "./report"
+} from "../wire/report"
+import { FrameCounter, readEpochCounter, writeEpochCounter } from "./counter"
 
 /**
  * Store-and-forward uplink (docs/uplink.md §7): sends the records the head-end has not yet
@@ -28,7 +30,12 @@ export interface RecordSource {
     /** up to `max` records with seq > `seq`, oldest first, consecutive */
     recordsAfter(seq: number, max: number): Promise<UplinkRecord[]> | UplinkRecord[]
     /** the head-end has stored every record up to `seq` */
-    acknowledge(seq: number): Promise<void> | void
+    acknowledge(seq: number): Promise<any> | void
+    /**
+     * the highest seq the head-end acknowledged (-1: none). The store keeps it (`st.ack`):
+     * the uplink asks rather than keep a second copy that could disagree after a power cut
+     */
+    acknowledged(): number
 }
 
 export interface ChainHead {
@@ -72,7 +79,13 @@ export interface UplinkOptions {
     meterId: Buffer
     /** 32 bytes, METER_SECRET */
     secret: Buffer
-    flash: UplinkFlash
+    /** frame counters (`up.fc`, `up.dl`) and pending alerts (`up.al`), docs/uplink.md §6 */
+    storage: Storage
+    /**
+     * the key epoch in force at boot; the command policy keeps it (src/commands/policy.ts)
+     * and announces a roll through `rollEpoch`. Default 0.
+     */
+    epoch?: () => number
     source: RecordSource
     transport: UplinkTransport
     commands?: CommandSink
@@ -124,7 +137,6 @@ export class Uplink {
     private upKey: Buffer
     private downKey: Buffer
     private epoch = 0
-    private acked = -1
     private downCounter = 0
     /** highest record/aggregate seq put in any frame since boot: acks beyond it are bogus */
     private maxSentSeq = -1
@@ -147,7 +159,7 @@ export class Uplink {
         if (o.meterId.length !== 8) throw new RangeError("uplink: meter id must be 8 bytes")
         if (o.secret.length !== 32) throw new RangeError("uplink: secret must be 32 bytes")
         this.o = o
-        this.counter = new FrameCounter(o.flash, "up.fc", o.counterBlock || 64)
+        this.counter = new FrameCounter(o.storage, KEY_COUNTER, o.counterBlock || 64)
     }
 
     /**
@@ -155,16 +167,9 @@ export class Uplink {
      * `pump = false` and call step() themselves).
      */
     async start(pump = true) {
-        const ep = await this.o.flash.read("up.ep")
-        await this.setupEpoch(typeof ep === "number" ? ep : 0)
-        // the store numbers records from 0, so "nothing acknowledged" is -1
-        const a = await this.o.flash.read("up.ack")
-        this.acked = typeof a === "number" ? a : -1
-        this.maxSentSeq = this.acked
-        // alerts raised before a reboot and not yet acknowledged are still owed to the head-end
-        const al = await this.o.flash.read("up.al")
-        if (al && typeof al === "object")
-            for (const k of Object.keys(al)) if (typeof al[k] === "number" && al[k] > 0) this.alerts[k] = (this.alerts[k] || 0) + al[k]
+        await this.setupEpoch(this.o.epoch ? this.o.epoch() : 0)
+        this.maxSentSeq = this.o.source.acknowledged()
+        await this.loadAlerts()
         const self = this
         this.o.transport.onDownlink(async f => await self.onDownlink(f))
         if (this.running || !pump) return
@@ -186,10 +191,12 @@ export class Uplink {
         if (kind !== AlertKind.BadDownlink) this.notify()
     }
 
-    /** Rolls the key epoch (session key renewal, from the signed roll command). */
+    /**
+     * Rolls the key epoch (session key renewal): called once the signed command's new
+     * epoch is persisted in the command policy, which is where the next boot reads it.
+     */
     async rollEpoch(epoch: number) {
         if (!(epoch > this.epoch)) throw new RangeError("uplink: epoch must grow")
-        await this.o.flash.write("up.ep", epoch)
         await this.setupEpoch(epoch)
         this.inFlight = undefined
         this.notify()
@@ -201,15 +208,15 @@ export class Uplink {
     }
 
     /** Highest record sequence the head-end has acknowledged. */
-    ackedSeq() {
-        return this.acked
+    ackedSeq(): number {
+        return this.o.source.acknowledged()
     }
 
     /** One decision of the send loop; public so that tests can step it without timers. */
     async step(): Promise<boolean> {
         if (this.alertsDirty) {
             this.alertsDirty = false
-            await this.o.flash.write("up.al", this.alerts)
+            await this.saveAlerts()
         }
         if (!this.o.transport.isConnected()) return false
         if (this.inFlight) {
@@ -230,6 +237,7 @@ export class Uplink {
         if (!report) return false
         const ctr = await this.counter.next()
         const frame = sealFrame(
+            nativeCrypto,
             this.upKey,
             {
                 version: FrameConst.Version,
@@ -238,7 +246,7 @@ export class Uplink {
                 epoch: this.epoch,
                 counter: ctr,
             },
-            encodeReport(report.report)
+            encodeReport(nativeCrypto, report.report)
         )
         const ok = await this.o.transport.publish(frame)
         if (!ok) return false
@@ -258,15 +266,14 @@ export class Uplink {
     async onDownlink(frame: Buffer) {
         let body: Buffer
         try {
-            const h = decodeHeader(frame)
-            if (h.epoch !== this.epoch) throw new RangeError("downlink: epoch")
-            if (h.meterId.toString("hex") !== this.o.meterId.toString("hex")) throw new RangeError("downlink: meter")
+            const h = readHeader(frame)
+            if (h.epoch !== this.epoch || !equalBytes(h.meterId, this.o.meterId)) throw new RangeError("downlink: not ours")
             // the downlink key and nonce: an uplink frame reflected back never opens
-            body = openFrame(this.downKey, frame, Direction.Downlink)
+            body = openParsed(nativeCrypto, this.downKey, frame, h, Direction.Downlink)
             // replay: the head-end's counter must grow (persisted, so also across reboots)
             if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
             this.downCounter = h.counter
-            await this.o.flash.write("up.dl", { e: this.epoch, n: h.counter })
+            await writeEpochCounter(this.o.storage, KEY_DOWN_COUNTER, this.epoch, h.counter)
         } catch (e) {
             this.stats.downlinkRejected++
             this.raiseAlert(AlertKind.BadDownlink)
@@ -298,11 +305,7 @@ export class Uplink {
     private async onAck(ackSeq: number, upCounter: number) {
         this.heldSeq = ackSeq
         // an ack can only confirm what this meter actually sent: never beyond maxSentSeq
-        if (ackSeq > this.acked && ackSeq <= this.maxSentSeq) {
-            this.acked = ackSeq
-            await this.o.flash.write("up.ack", ackSeq)
-            await this.o.source.acknowledge(ackSeq)
-        }
+        if (ackSeq > this.o.source.acknowledged() && ackSeq <= this.maxSentSeq) await this.o.source.acknowledge(ackSeq)
         this.stats.acksAccepted++
         const f = this.inFlight
         if (f && f.counter === upCounter) {
@@ -325,11 +328,33 @@ export class Uplink {
 
     private async setupEpoch(epoch: number) {
         this.epoch = epoch
-        this.upKey = deriveFrameKey(this.o.secret, this.o.meterId, Direction.Uplink, epoch)
-        this.downKey = deriveFrameKey(this.o.secret, this.o.meterId, Direction.Downlink, epoch)
+        this.upKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Uplink, epoch)
+        this.downKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Downlink, epoch)
         await this.counter.open(epoch)
-        const dl = await this.o.flash.read("up.dl")
-        this.downCounter = dl && dl.e === epoch && typeof dl.n === "number" ? dl.n : 0
+        this.downCounter = await readEpochCounter(this.o.storage, KEY_DOWN_COUNTER, epoch)
+    }
+
+    /** Alerts owed to the head-end from before a reboot (docs/uplink.md §7): u8 kind, u16 count each. */
+    private async loadAlerts() {
+        const b = await this.o.storage.get(KEY_ALERTS)
+        // an earlier firmware's JSON object ("{…") is dropped: the counts are hints, kinds recur
+        if (b === undefined || b.length % 3 !== 0 || b[0] === 0x7b) return
+        for (let i = 0; i < b.length; i += 3) {
+            const k = "" + b[i]
+            const n = getU16BE(b, i + 1)
+            if (n > 0) this.alerts[k] = (this.alerts[k] || 0) + n
+        }
+    }
+
+    private async saveAlerts() {
+        const ks = Object.keys(this.alerts)
+        if (!ks.length) return await this.o.storage.delete(KEY_ALERTS)
+        const b = Buffer.alloc(3 * ks.length)
+        for (let i = 0; i < ks.length; i++) {
+            b[3 * i] = parseInt(ks[i])
+            setU16BE(b, 3 * i + 1, Math.min(this.alerts[ks[i]], 65535))
+        }
+        await this.o.storage.set(KEY_ALERTS, b)
     }
 
     private async pump() {
@@ -352,9 +377,10 @@ export class Uplink {
         let lastSeq = -1
         let due = false
         if (level === PrivacyLevel.HalfHourly) {
-            if (head.seq > this.acked) {
+            const acked = this.o.source.acknowledged()
+            if (head.seq > acked) {
                 const max = Math.min(this.o.maxRecordsPerFrame || 12, ReportLimit.MaxRecords)
-                const recs = await this.o.source.recordsAfter(this.acked, max)
+                const recs = await this.o.source.recordsAfter(acked, max)
                 if (recs.length) {
                     report.records = recs
                     // the head-end rebuilds each record's prev hash from the record before it;
@@ -405,7 +431,7 @@ export class Uplink {
         const out: Aggregate[] = []
         const en = this.o.energy
         if (!en) return out
-        let from = this.acked
+        let from = this.o.source.acknowledged()
         while (headSeq - from >= period && out.length < 4) {
             let imp = 0
             let exp = 0
@@ -426,6 +452,11 @@ export class Uplink {
         return out
     }
 }
+
+/** Storage keys (docs/uplink.md §6). */
+const KEY_COUNTER = "up.fc"
+const KEY_DOWN_COUNTER = "up.dl"
+const KEY_ALERTS = "up.al"
 
 interface InFlight {
     counter: number

@@ -1,19 +1,18 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { Direction, FrameConst, deriveFrameKey, decodeHeader, openFrame, sealFrame } from "../../src/comms/frame"
-import { AlertKind, decodeReport, encodeAck } from "../../src/comms/report"
+import { RamStorage } from "../../src/storage/twins"
+import { decodeHeader } from "../../src/wire/frame"
+import { AlertKind, decodeReport } from "../../src/wire/report"
 import { FrameCounter } from "../../src/comms/counter"
-import { MemoryFlash } from "../../src/comms/flash"
-import { ChainHead, Uplink, UplinkTransport } from "../../src/comms/uplink"
-import { UplinkRecord } from "../../src/comms/report"
-import { FakeSource, FakeTransport, ack, boot, downKey, filled, upKey } from "./uplink_fakes"
+import { PrivacyLevel, Uplink } from "../../src/comms/uplink"
+import { FakeSource, FakeTransport, ack, boot, downKey, filled, open } from "./uplink_fakes"
 
 describe("uplink engine", () => {
     test("frame counters never repeat across simulated reboots and power cuts", async () => {
-        const flash = new MemoryFlash()
+        const storage = new RamStorage()
         let last = 0
         for (let boot = 0; boot < 6; boot++) {
-            const c = new FrameCounter(flash, "up.fc", 4)
+            const c = new FrameCounter(storage, "up.fc", 4)
             await c.open(0)
             // a power cut after 0..6 frames
             for (let i = 0; i < boot + 1; i++) {
@@ -23,7 +22,7 @@ describe("uplink engine", () => {
             }
         }
         // a new epoch starts again at 1
-        const c = new FrameCounter(flash, "up.fc", 4)
+        const c = new FrameCounter(storage, "up.fc", 4)
         await c.open(1)
         expect(await c.next()).toBe(1)
     })
@@ -31,16 +30,16 @@ describe("uplink engine", () => {
         const src = new FakeSource()
         src.add(10)
         const tr = new FakeTransport()
-        const flash = new MemoryFlash()
-        const u = await boot(flash, src, tr)
+        const storage = new RamStorage()
+        const u = await boot(storage, src, tr)
         expect(await u.step()).toBe(true)
-        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
+        const r = decodeReport(open(tr.sent[0]))
         expect(r.records.length).toBe(4)
         await tr.handler(ack(1, 3, decodeHeader(tr.sent[0]).counter, downKey))
         expect(u.ackedSeq()).toBe(3)
         expect(src.acked).toBe(3)
         expect(await u.step()).toBe(true)
-        const r1 = decodeReport(openFrame(upKey, tr.sent[1], Direction.Uplink))
+        const r1 = decodeReport(open(tr.sent[1]))
         expect(r1.records[0].seq).toBe(4)
         // the head-end just acked record 3: record 4 goes without its prev hash
         expect(r1.anchor === undefined).toBe(true)
@@ -50,8 +49,8 @@ describe("uplink engine", () => {
         const src = new FakeSource()
         src.add(6)
         const tr = new FakeTransport()
-        const flash = new MemoryFlash()
-        const u = await boot(flash, src, tr)
+        const storage = new RamStorage()
+        const u = await boot(storage, src, tr)
         await u.step()
         const c0 = decodeHeader(tr.sent[0]).counter
         // forged: wrong key
@@ -79,17 +78,17 @@ describe("uplink engine", () => {
         const src = new FakeSource()
         src.add(3)
         const tr = new FakeTransport()
-        const flash = new MemoryFlash()
-        const u = await boot(flash, src, tr)
+        const storage = new RamStorage()
+        const u = await boot(storage, src, tr)
         await u.step()
         const c0 = decodeHeader(tr.sent[0]).counter
         // power cut before any ack
         const tr2 = new FakeTransport()
-        const u2 = await boot(flash, src, tr2)
+        const u2 = await boot(storage, src, tr2)
         await u2.step()
         const c1 = decodeHeader(tr2.sent[0]).counter
         expect(c1 > c0).toBe(true)
-        expect(decodeReport(openFrame(upKey, tr2.sent[0], Direction.Uplink)).records[0].seq).toBe(0)
+        expect(decodeReport(open(tr2.sent[0])).records[0].seq).toBe(0)
         // no ack: resent after the timeout, again with a new counter
         await ds.sleep(10)
         await u2.step()

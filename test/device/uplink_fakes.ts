@@ -1,6 +1,7 @@
-import { Direction, FrameConst, deriveFrameKey, sealFrame } from "../../src/comms/frame"
-import { encodeAck, UplinkRecord } from "../../src/comms/report"
-import { MemoryFlash } from "../../src/comms/flash"
+import { nativeCrypto } from "../../src/crypto/native"
+import { RamStorage } from "../../src/storage/twins"
+import { Direction, FrameConst, deriveFrameKey, openFrame, sealFrame } from "../../src/wire/frame"
+import { encodeAck, UplinkRecord } from "../../src/wire/report"
 import { ChainHead, Uplink, UplinkTransport } from "../../src/comms/uplink"
 
 // Fakes shared by the uplink engine suites (test/device/uplink_engine*.test.ts).
@@ -11,8 +12,8 @@ export function filled(n: number, v: number) {
 }
 export const secret = filled(32, 9)
 export const meterId = Buffer.from("7e57000000000077", "hex")
-export const upKey = deriveFrameKey(secret, meterId, Direction.Uplink, 0)
-export const downKey = deriveFrameKey(secret, meterId, Direction.Downlink, 0)
+export const upKey = deriveFrameKey(nativeCrypto, secret, meterId, Direction.Uplink, 0)
+export const downKey = deriveFrameKey(nativeCrypto, secret, meterId, Direction.Downlink, 0)
 
 /** A v1 store record (docs/index-store.md) with a 3-byte payload; prev and tag are filler. */
 export function record(seq: number) {
@@ -41,6 +42,9 @@ export class FakeSource {
     acknowledge(seq: number) {
         this.acked = seq
     }
+    acknowledged() {
+        return this.acked
+    }
 }
 
 export class FakeTransport implements UplinkTransport {
@@ -59,12 +63,28 @@ export class FakeTransport implements UplinkTransport {
     async reconnect() {}
 }
 
-export function ack(counter: number, ackSeq: number, upCounter: number, key: Buffer) {
-    return sealFrame(key, { version: FrameConst.Version, direction: Direction.Downlink, meterId: meterId, epoch: 0, counter: counter }, encodeAck(ackSeq, upCounter))
+export function ack(counter: number, ackSeq: number, upCounter: number, key: Buffer, epoch?: number) {
+    const h = { version: FrameConst.Version, direction: Direction.Downlink, meterId: meterId, epoch: epoch || 0, counter: counter }
+    return sealFrame(nativeCrypto, key, h, encodeAck(ackSeq, upCounter))
 }
 
-export async function boot(flash: MemoryFlash, src: FakeSource, tr: FakeTransport) {
-    const u = new Uplink({ meterId: meterId, secret: secret, flash: flash, source: src, transport: tr, ackTimeoutMs: 1, maxRecordsPerFrame: 4 })
+/** Opens an uplink frame of the fake meter (epoch 0 unless `key` says otherwise). */
+export function open(frame: Buffer, key?: Buffer) {
+    return openFrame(nativeCrypto, key || upKey, frame, Direction.Uplink)
+}
+
+export async function boot(storage: RamStorage, src: FakeSource, tr: FakeTransport, epoch?: number) {
+    const ep = epoch || 0
+    const u = new Uplink({
+        meterId: meterId,
+        secret: secret,
+        storage: storage,
+        epoch: () => ep,
+        source: src,
+        transport: tr,
+        ackTimeoutMs: 1,
+        maxRecordsPerFrame: 4,
+    })
     await u.start(false)
     return u
 }

@@ -1,17 +1,18 @@
 import { describe, test, expect } from "@devicescript/test"
-import { Direction, decodeHeader, openFrame } from "../../src/comms/frame"
-import { MemoryFlash } from "../../src/comms/flash"
+import { RamStorage } from "../../src/storage/twins"
+import { decodeHeader } from "../../src/wire/frame"
+import { AlertKind, decodeReport } from "../../src/wire/report"
+import { FrameCounter } from "../../src/comms/counter"
 import { PrivacyLevel, Uplink } from "../../src/comms/uplink"
-import { decodeReport } from "../../src/comms/report"
-import { FakeSource, FakeTransport, ack, downKey, meterId, secret, upKey } from "./uplink_fakes"
+import { FakeSource, FakeTransport, ack, downKey, meterId, open, secret } from "./uplink_fakes"
 
 // Privacy levels (docs/uplink.md §8): below half-hourly only whole-period totals leave the
 // meter, with registers and checkpoint only in those frames; interval records stay local.
-async function daily(src: FakeSource, tr: FakeTransport, flash: MemoryFlash, maxAggregateRecords?: number) {
+async function daily(src: FakeSource, tr: FakeTransport, storage: RamStorage, maxAggregateRecords?: number) {
     const u = new Uplink({
         meterId: meterId,
         secret: secret,
-        flash: flash,
+        storage: storage,
         source: src,
         transport: tr,
         ackTimeoutMs: 1,
@@ -30,14 +31,14 @@ describe("uplink privacy: daily level", () => {
     test("no frame until a whole day is stored, then one aggregate per day and no records", async () => {
         const src = new FakeSource()
         const tr = new FakeTransport()
-        const flash = new MemoryFlash()
-        const u = await daily(src, tr, flash)
+        const storage = new RamStorage()
+        const u = await daily(src, tr, storage)
         src.add(3) // seqs 0..2: less than a day, and nothing per interval
         expect(await u.step()).toBe(false)
         expect(tr.sent.length).toBe(0)
         src.add(6) // seqs 0..8: two whole days (0..3, 4..7) and one interval of the third
         expect(await u.step()).toBe(true)
-        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
+        const r = decodeReport(open(tr.sent[0]))
         expect(r.privacyLevel).toBe(1)
         expect(r.records === undefined).toBe(true)
         expect(r.aggregates.length).toBe(2)
@@ -57,7 +58,7 @@ describe("uplink privacy: daily level", () => {
         expect(await u.step()).toBe(false)
         src.add(3) // seqs up to 11: day 8..11 complete
         expect(await u.step()).toBe(true)
-        const r2 = decodeReport(openFrame(upKey, tr.sent[1], Direction.Uplink))
+        const r2 = decodeReport(open(tr.sent[1]))
         expect(r2.aggregates.length).toBe(1)
         expect(r2.aggregates[0].firstSeq).toBe(8)
         expect(r2.aggregates[0].importWh).toBe(8 + 9 + 10 + 11)
@@ -66,12 +67,12 @@ describe("uplink privacy: daily level", () => {
     test("a day longer than the store can hold is aggregated in store-sized parts, so the store never jams", async () => {
         const src = new FakeSource()
         const tr = new FakeTransport()
-        const u = await daily(src, tr, new MemoryFlash(), 3)
+        const u = await daily(src, tr, new RamStorage(), 3)
         src.add(2) // seqs 0..1: fewer than the cap
         expect(await u.step()).toBe(false)
         src.add(5) // seqs 0..6: two parts of 3 (0..2, 3..5), the day (4) never waited for
         expect(await u.step()).toBe(true)
-        const r = decodeReport(openFrame(upKey, tr.sent[0], Direction.Uplink))
+        const r = decodeReport(open(tr.sent[0]))
         expect(r.records === undefined).toBe(true)
         expect(r.aggregates.length).toBe(2)
         expect(r.aggregates[0].lastSeq).toBe(2)

@@ -2,12 +2,13 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
 import { IndexStore } from "../../src/store/indexstore"
 import { RecordKind } from "../../src/store/record"
-import { MqttLink, SettingsFlash, StoreRecordSource, Uplink, readUplinkConfig } from "../../src/comms/index"
+import { MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "../../src/comms/index"
+import { settingsStorage } from "../../src/storage/settings"
 
 // End-to-end test firmware (test/node/e2e_uplink_*.test.ts): the real index store and the
 // real uplink over MQTT; an "interval" closes every `tf.iv` ms (accelerated time) with a
 // small payload. Settings come from provisionSimulatedMeter (sim/src/provision.ts).
-const cfg = await readUplinkConfig()
+const cfg = await readUplinkConfig(settingsStorage)
 const ivMs: number = await readSetting("tf.iv", 2000)
 const store = await IndexStore.open({ meterId: cfg.meterId, meterSecret: cfg.secret })
 const link = new MqttLink(
@@ -24,7 +25,7 @@ const link = new MqttLink(
 const uplink = new Uplink({
     meterId: cfg.meterId,
     secret: cfg.secret,
-    flash: new SettingsFlash(),
+    storage: settingsStorage,
     source: new StoreRecordSource(store),
     transport: link,
     ackTimeoutMs: 2000,

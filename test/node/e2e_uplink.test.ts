@@ -2,7 +2,9 @@ import { after, test } from "node:test"
 import assert from "node:assert/strict"
 import { startBroker } from "../../headend/src/broker.ts"
 import { haveMosquitto, isPublish, phase, setup, sleep, startProxy, startTestBroker, stopDevtools, waitUntil } from "../firmware/uplink_e2e.ts"
-import * as U from "../../headend/src/uplink.ts"
+import * as F from "../../src/wire/frame"
+import * as U from "../../src/wire/report"
+import { nodeCrypto as C } from "../../headend/src/crypto.ts"
 
 // The uplink end to end (docs/uplink.md §14): the test firmware (test/firmware/uplink_meter.ts)
 // in the simulator, a real broker, the head-end. Both tests share one devtools and one build.
@@ -40,7 +42,7 @@ test("e2e MITM: flipped, replayed and dropped frames are rejected; nothing lost 
         phase("meter booted")
         await waitUntil("a first ack", () => e.meterAcked() >= 0, 60_000, () => m.output().slice(-2000))
         // a forged ack (wrong key) straight onto the meter's downlink topic
-        const forged = U.sealFrame(Buffer.alloc(32, 1), { version: U.VERSION, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
+        const forged = F.sealFrame(C, Buffer.alloc(32, 1), { version: F.FrameConst.Version, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
         await e.bridge!.send(e.meterId, forged)
         // 8 uplink publishes see each kind of tampering twice (flip, pass, replay, drop);
         // 6 downlink publishes see a flip, a drop and a replay of an ack

@@ -3,7 +3,9 @@ import assert from "node:assert/strict"
 import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
 import { Station, StoredRecord } from "../../headend/src/station.ts"
-import { Direction, Report, VERSION, deriveFrameKey, encodeReport, sealFrame, uplinkTopic } from "../../headend/src/uplink.ts"
+import { Direction, FrameConst, deriveFrameKey, sealFrame } from "../../src/wire/frame"
+import { Report, encodeReport, uplinkTopic } from "../../src/wire/report"
+import { nodeCrypto } from "../../headend/src/crypto.ts"
 
 /** A fake meter in Node: seals chain records and uplink frames exactly as the firmware does. */
 function fakeMeter() {
@@ -26,7 +28,8 @@ function fakeMeter() {
     const frame = (r: Report, opts: { counter?: number; epoch?: number; secret?: Buffer } = {}) => {
         const c = opts.counter ?? ++counter
         const epoch = opts.epoch ?? 0
-        return sealFrame(deriveFrameKey(opts.secret ?? secret, id, Direction.Uplink, epoch), { version: VERSION, direction: Direction.Uplink, meterId: id, epoch, counter: c }, encodeReport(r))
+        const h = { version: FrameConst.Version, direction: Direction.Uplink, meterId: id, epoch, counter: c }
+        return sealFrame(nodeCrypto, deriveFrameKey(nodeCrypto, opts.secret ?? secret, id, Direction.Uplink, epoch), h, encodeReport(nodeCrypto, r))
     }
     const report = (from: number, to: number): Report => ({
         privacyLevel: 0,

@@ -1,6 +1,8 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import * as U from "../../headend/src/uplink.ts"
+import * as F from "../../src/wire/frame"
+import * as U from "../../src/wire/report"
+import { nodeCrypto as C } from "../../headend/src/crypto.ts"
 import { chainKey0, evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
 
@@ -38,7 +40,7 @@ function meter() {
                 anchor: opts.anchor,
                 ...opts.extra,
             }
-            return U.sealFrame(U.deriveFrameKey(secret, meterId, 1, epoch), { version: U.VERSION, direction: 1, meterId, epoch, counter: c }, U.encodeReport(rep))
+            return F.sealFrame(C, F.deriveFrameKey(C, secret, meterId, 1, epoch), { version: F.FrameConst.Version, direction: 1, meterId, epoch, counter: c }, U.encodeReport(C, rep))
         },
     }
 }
@@ -51,7 +53,7 @@ function headEnd() {
 
 function ackOf(frame: Buffer | undefined, epoch = 0) {
     assert.ok(frame, "an ack was sent")
-    return U.decodeDownlink(U.openFrame(U.deriveFrameKey(secret, meterId, 2, epoch), frame, 2))
+    return U.decodeDownlink(F.openFrame(C, F.deriveFrameKey(C, secret, meterId, 2, epoch), frame, 2))
 }
 
 test("records are stored once, acked by the highest contiguous seq, and the ack opens with the downlink key", () => {
@@ -211,7 +213,7 @@ test("a head-end without the meter's past needs the anchor; a wrong anchor is a 
     assert.ok(he2.ingest(m2.frame(0, 2)).ok)
     const lying = Buffer.from(m2.records[3])
     lying.fill(0x42, 11 + 4, 43 + 4) // prev field of record 3 replaced
-    const sealed = U.sealFrame(U.deriveFrameKey(secret, meterId, 1, 0), { version: U.VERSION, direction: 1, meterId, epoch: 0, counter: 99 }, U.encodeReport({ privacyLevel: 0, records: [{ seq: 3, data: lying }], anchor: true }))
+    const sealed = F.sealFrame(C, F.deriveFrameKey(C, secret, meterId, 1, 0), { version: F.FrameConst.Version, direction: 1, meterId, epoch: 0, counter: 99 }, U.encodeReport(C, { privacyLevel: 0, records: [{ seq: 3, data: lying }], anchor: true }))
     assert.equal((he2.ingest(sealed) as any).reason, "bad-chain")
 })
 
@@ -223,7 +225,7 @@ test("a record whose stored prev link is wrong fails its tag after the rebuild",
     // the meter re-links record 1 to another predecessor (its tag was made over the true prev)
     const relinked = Buffer.from(m.records[1])
     relinked.fill(0x42, 15, 47)
-    const f = U.sealFrame(U.deriveFrameKey(secret, meterId, 1, 0), { version: U.VERSION, direction: 1, meterId, epoch: 0, counter: 50 }, U.encodeReport({ privacyLevel: 0, records: [{ seq: 1, data: relinked }], anchor: true }))
+    const f = F.sealFrame(C, F.deriveFrameKey(C, secret, meterId, 1, 0), { version: F.FrameConst.Version, direction: 1, meterId, epoch: 0, counter: 50 }, U.encodeReport(C, { privacyLevel: 0, records: [{ seq: 1, data: relinked }], anchor: true }))
     assert.equal((he.ingest(f) as any).reason, "bad-chain")
     assert.deepEqual(he.readings(idHex).map(r => r.seq), [0])
 })

@@ -6,7 +6,9 @@
 import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { join, dirname } from "node:path"
-import * as U from "../../headend/src/uplink.ts"
+import * as F from "../../src/wire/frame"
+import * as U from "../../src/wire/report"
+import { nodeCrypto as C } from "../../headend/src/crypto.ts"
 import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 
 const DIR = dirname(fileURLToPath(import.meta.url))
@@ -21,8 +23,8 @@ export function generate() {
     const meterId = Buffer.from("7e57000000000001", "hex")
     const keys = [0, 7, 300].map(epoch => ({
         epoch,
-        up: hex(U.deriveFrameKey(secret, meterId, U.Direction.Uplink, epoch)),
-        down: hex(U.deriveFrameKey(secret, meterId, U.Direction.Downlink, epoch)),
+        up: hex(F.deriveFrameKey(C, secret, meterId, F.Direction.Uplink, epoch)),
+        down: hex(F.deriveFrameKey(C, secret, meterId, F.Direction.Downlink, epoch)),
     }))
     // two real v1 store records (seq 41, 42) of this meter's chain, linked to an arbitrary prev
     let k = chainKey0(secret, meterId)
@@ -59,20 +61,20 @@ export function generate() {
         aggregates: [{ firstSeq: 49, lastSeq: 96, importWh: 12345, exportWh: 678 }],
     }
     const up = (epoch: number, counter: number, body: Buffer) =>
-        U.sealFrame(
-            U.deriveFrameKey(secret, meterId, U.Direction.Uplink, epoch),
-            { version: U.VERSION, direction: U.Direction.Uplink, meterId, epoch, counter },
+        F.sealFrame(C, 
+            F.deriveFrameKey(C, secret, meterId, F.Direction.Uplink, epoch),
+            { version: F.FrameConst.Version, direction: F.Direction.Uplink, meterId, epoch, counter },
             body
         )
     const down = (epoch: number, counter: number, body: Buffer) =>
-        U.sealFrame(
-            U.deriveFrameKey(secret, meterId, U.Direction.Downlink, epoch),
-            { version: U.VERSION, direction: U.Direction.Downlink, meterId, epoch, counter },
+        F.sealFrame(C, 
+            F.deriveFrameKey(C, secret, meterId, F.Direction.Downlink, epoch),
+            { version: F.FrameConst.Version, direction: F.Direction.Downlink, meterId, epoch, counter },
             body
         )
-    const reportBody = U.encodeReport(report)
-    const steadyBody = U.encodeReport(steady)
-    const aggBody = U.encodeReport(aggReport)
+    const reportBody = U.encodeReport(C, report)
+    const steadyBody = U.encodeReport(C, steady)
+    const aggBody = U.encodeReport(C, aggReport)
     const ackBody = U.encodeAck(42, 4294967295)
     const cmdBody = U.encodeCommand(Buffer.from("signed-envelope"))
     return {

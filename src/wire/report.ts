@@ -1,0 +1,445 @@
+/**
+ * Frame bodies (docs/uplink.md §4), written once for the meter and the head-end: the
+ * meter's report (uplink), the head-end's acknowledgement or command (downlink), the wire
+ * form of a store record and its rebuild, and the MQTT topic names (§9). Pure codecs over
+ * Buffers; the only cryptography (one record hash) comes in as a `WireCrypto`.
+ */
+import { WireCrypto } from "./crypto"
+import { equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
+
+/** Body type, first body byte (docs/uplink.md §4). */
+export const enum BodyType {
+    Report = 0x01,
+    Ack = 0x81,
+    Command = 0x82,
+}
+
+/** Report section flags (docs/uplink.md §4.1). */
+export const enum ReportFlag {
+    Registers = 0x01,
+    Checkpoint = 0x02,
+    Records = 0x04,
+    Aggregates = 0x08,
+    Alerts = 0x10,
+    Responses = 0x20,
+    /** the checkpoint is the frame's last record: no checkpoint bytes (docs/uplink.md §4.1) */
+    CheckpointAtLast = 0x40,
+    /** the records section starts with the first record's prev hash (docs/uplink.md §4.1) */
+    Anchor = 0x80,
+}
+
+/** Alert kinds (docs/uplink.md §4.1). */
+export const enum AlertKind {
+    Tamper = 1,
+    CommandRejected = 2,
+    StoreFull = 3,
+    SourceFault = 4,
+    /** the meter dropped malformed or unauthentic downlink frames */
+    BadDownlink = 5,
+}
+
+/** Limits that keep a report inside FrameConst.MaxFrameSize (docs/uplink.md §4). */
+export const enum ReportLimit {
+    MaxRecords = 32,
+    /** store record format v1: payload ≤ 128 bytes (docs/index-store.md) */
+    MaxPayload = 128,
+    MaxAggregates = 8,
+    MaxAlerts = 8,
+    MaxResponses = 4,
+    MaxResponseSize = 256,
+    MaxRegisters = 64,
+    /** a signed command envelope in a downlink body (docs/uplink.md §4.3) */
+    MaxCommand = 1024,
+}
+
+/**
+ * Store record format v1 (docs/index-store.md): version, kind, u32 seq, u32 time, u8 n,
+ * payload, 32-byte prev hash, 16-byte tag. The only format a v2 frame carries.
+ */
+const enum StoredRecord {
+    Version = 1,
+    HeaderSize = 11,
+    HashSize = 32,
+    TagSize = 16,
+    /** header + prev + tag: a record with an empty payload */
+    Overhead = 59,
+}
+
+/** One stored record (its exact bytes in the store) and its sequence number. */
+export interface UplinkRecord {
+    seq: number
+    data: Buffer
+}
+
+/**
+ * A record as it travels (docs/uplink.md §4.1): the stored v1 record without version, seq,
+ * payload length and prev hash; the receiver rebuilds those from the frame and its own
+ * copy of the previous record, and the record's tag still covers all of them.
+ */
+export interface WireRecord {
+    seq: number
+    kind: number
+    time: number
+    payload: Buffer
+    tag: Buffer
+}
+
+/** A privacy aggregate: the energy of records firstSeq..lastSeq (docs/uplink.md §4.1). */
+export interface Aggregate {
+    firstSeq: number
+    lastSeq: number
+    importWh: number
+    exportWh: number
+}
+
+export interface AlertCount {
+    kind: number
+    count: number
+}
+
+/** Everything one report frame carries, as the meter encodes it; absent sections are undefined. */
+export interface Report {
+    privacyLevel: number
+    registers?: Buffer
+    checkpointSeq?: number
+    checkpointHash?: Buffer
+    /** consecutive sequence numbers, oldest first, as stored */
+    records?: UplinkRecord[]
+    /** send records[0]'s prev hash: the head-end may not hold record seq−1 */
+    anchor?: boolean
+    aggregates?: Aggregate[]
+    alerts?: AlertCount[]
+    responses?: Buffer[]
+}
+
+/** A decoded report (records in wire form; `checkpointAtLast`: the checkpoint is the last record). */
+export interface WireReport {
+    privacyLevel: number
+    registers?: Buffer
+    checkpointSeq?: number
+    checkpointHash?: Buffer
+    checkpointAtLast?: boolean
+    records?: WireRecord[]
+    anchor?: Buffer
+    aggregates?: Aggregate[]
+    alerts?: AlertCount[]
+    responses?: Buffer[]
+}
+
+/** Downlink body: an acknowledgement or a command envelope. */
+export interface Downlink {
+    type: number
+    /** Ack: highest record sequence the head-end has stored, contiguously */
+    ackSeq?: number
+    /** Ack: counter of the uplink frame this ack answers */
+    upCounter?: number
+    /** Command: the signed envelope, passed unchanged to the command sink */
+    command?: Buffer
+}
+
+/**
+ * Encodes a report body (docs/uplink.md §4.1). `c` hashes the last record to see whether
+ * the checkpoint names it (then flag 0x40 replaces the 36 checkpoint bytes). Throws when
+ * a record is not a v1 store record of its seq.
+ */
+export function encodeReport(c: WireCrypto, r: Report): Buffer {
+    let flags = 0
+    const head = Buffer.from([BodyType.Report, 0, r.privacyLevel])
+    const parts: Buffer[] = [head]
+    if (r.registers) {
+        flags |= ReportFlag.Registers
+        parts.push(Buffer.from([r.registers.length]), r.registers)
+    }
+    const recs = r.records && r.records.length ? r.records : undefined
+    const cpSeq = r.checkpointSeq === undefined ? -1 : r.checkpointSeq
+    if (r.checkpointHash) {
+        const last = recs ? recs[recs.length - 1] : undefined
+        if (last && cpSeq === last.seq && equalBytes(recordHashOf(c, last.data), r.checkpointHash))
+            flags |= ReportFlag.CheckpointAtLast
+        else {
+            flags |= ReportFlag.Checkpoint
+            const cp = Buffer.alloc(36)
+            setU32BE(cp, 0, cpSeq)
+            cp.set(r.checkpointHash, 4)
+            parts.push(cp)
+        }
+    }
+    if (recs) {
+        flags |= ReportFlag.Records
+        const h = Buffer.alloc(5)
+        h[0] = recs.length
+        setU32BE(h, 1, recs[0].seq)
+        parts.push(h)
+        if (r.anchor) {
+            flags |= ReportFlag.Anchor
+            const d = recs[0].data
+            const p = StoredRecord.HeaderSize + d[10]
+            parts.push(d.slice(p, p + StoredRecord.HashSize))
+        }
+        for (const rec of recs) parts.push(wireRecordBytes(rec))
+    }
+    if (r.aggregates && r.aggregates.length) {
+        flags |= ReportFlag.Aggregates
+        const gs = r.aggregates
+        const a = Buffer.alloc(1 + 16 * gs.length)
+        a[0] = gs.length
+        for (let i = 0; i < gs.length; i++) {
+            setU32BE(a, 1 + 16 * i, gs[i].firstSeq)
+            setU32BE(a, 5 + 16 * i, gs[i].lastSeq)
+            setU32BE(a, 9 + 16 * i, gs[i].importWh)
+            setU32BE(a, 13 + 16 * i, gs[i].exportWh)
+        }
+        parts.push(a)
+    }
+    if (r.alerts && r.alerts.length) {
+        flags |= ReportFlag.Alerts
+        const xs = r.alerts
+        const a = Buffer.alloc(1 + 3 * xs.length)
+        a[0] = xs.length
+        for (let i = 0; i < xs.length; i++) {
+            a[1 + 3 * i] = xs[i].kind
+            setU16BE(a, 2 + 3 * i, Math.min(xs[i].count, 65535))
+        }
+        parts.push(a)
+    }
+    if (r.responses && r.responses.length) {
+        flags |= ReportFlag.Responses
+        parts.push(Buffer.from([r.responses.length]))
+        for (const x of r.responses) {
+            const l = Buffer.alloc(2)
+            setU16BE(l, 0, x.length)
+            parts.push(l, x)
+        }
+    }
+    head[1] = flags
+    return joinParts(parts)
+}
+
+/** Decodes a report body (docs/uplink.md §4.1); throws RangeError on anything malformed or over the limits. */
+export function decodeReport(b: Buffer): WireReport {
+    const rd = new Reader(b)
+    if (rd.u8() !== BodyType.Report) throw new RangeError("report: type")
+    const flags = rd.u8()
+    const r: WireReport = { privacyLevel: rd.u8() }
+    if (r.privacyLevel > 2) throw new RangeError("report: privacy level")
+    const hasRecords = (flags & ReportFlag.Records) !== 0
+    if ((flags & ReportFlag.CheckpointAtLast) !== 0 && (!hasRecords || (flags & ReportFlag.Checkpoint) !== 0))
+        throw new RangeError("report: flags")
+    if ((flags & ReportFlag.Anchor) !== 0 && !hasRecords) throw new RangeError("report: flags")
+    if (flags & ReportFlag.Registers) r.registers = rd.bytes(rd.u8(), ReportLimit.MaxRegisters)
+    if (flags & ReportFlag.Checkpoint) {
+        r.checkpointSeq = rd.u32()
+        r.checkpointHash = rd.bytes(StoredRecord.HashSize, StoredRecord.HashSize)
+    }
+    if (hasRecords) {
+        const n = rd.count(ReportLimit.MaxRecords)
+        const first = rd.u32()
+        if (!isU32(first + n - 1)) throw new RangeError("report: seq")
+        if (flags & ReportFlag.Anchor) r.anchor = rd.bytes(StoredRecord.HashSize, StoredRecord.HashSize)
+        const recs: WireRecord[] = []
+        for (let i = 0; i < n; i++) {
+            const len = rd.u8()
+            if (len > ReportLimit.MaxPayload) throw new RangeError("body: field too long")
+            const kind = rd.u8()
+            const time = rd.u32()
+            const payload = rd.bytes(len, ReportLimit.MaxPayload)
+            recs.push({ seq: first + i, kind: kind, time: time, payload: payload, tag: rd.bytes(StoredRecord.TagSize, StoredRecord.TagSize) })
+        }
+        r.records = recs
+        if (flags & ReportFlag.CheckpointAtLast) {
+            r.checkpointAtLast = true
+            r.checkpointSeq = first + n - 1
+        }
+    }
+    if (flags & ReportFlag.Aggregates) {
+        const n = rd.count(ReportLimit.MaxAggregates)
+        const gs: Aggregate[] = []
+        for (let i = 0; i < n; i++) gs.push({ firstSeq: rd.u32(), lastSeq: rd.u32(), importWh: rd.u32(), exportWh: rd.u32() })
+        r.aggregates = gs
+    }
+    if (flags & ReportFlag.Alerts) {
+        const n = rd.count(ReportLimit.MaxAlerts)
+        const xs: AlertCount[] = []
+        for (let i = 0; i < n; i++) xs.push({ kind: rd.u8(), count: rd.u16() })
+        r.alerts = xs
+    }
+    if (flags & ReportFlag.Responses) {
+        const n = rd.count(ReportLimit.MaxResponses)
+        const xs: Buffer[] = []
+        for (let i = 0; i < n; i++) xs.push(rd.bytes(rd.u16(), ReportLimit.MaxResponseSize))
+        r.responses = xs
+    }
+    rd.end()
+    return r
+}
+
+/** The wire form of one stored v1 record (docs/uplink.md §4.1); throws when it is not one of that seq. */
+export function toWireRecord(rec: UplinkRecord): WireRecord {
+    const d = rec.data
+    const n = d[10]
+    if (d.length !== StoredRecord.Overhead + n || d[0] !== StoredRecord.Version || n > ReportLimit.MaxPayload || getU32BE(d, 2) !== rec.seq)
+        throw new RangeError("report: not a v1 store record of its seq")
+    const h = StoredRecord.HeaderSize
+    return { seq: rec.seq, kind: d[1], time: getU32BE(d, 6), payload: d.slice(h, h + n), tag: d.slice(d.length - StoredRecord.TagSize, d.length) }
+}
+
+/**
+ * The exact stored bytes of a wire record, given the record hash of its predecessor
+ * (docs/uplink.md §4.1): version 1, kind, seq, time, n, payload, prev, tag. The receiver
+ * then checks the tag, which covers prev: a record linked to another predecessor fails.
+ */
+export function rebuildRecord(w: WireRecord, prev: Buffer): Buffer {
+    const n = w.payload.length
+    const h = StoredRecord.HeaderSize
+    const b = Buffer.alloc(StoredRecord.Overhead + n)
+    b[0] = StoredRecord.Version
+    b[1] = w.kind
+    setU32BE(b, 2, w.seq)
+    setU32BE(b, 6, w.time)
+    b[10] = n
+    b.set(w.payload, h)
+    b.set(prev, h + n)
+    b.set(w.tag, h + n + StoredRecord.HashSize)
+    return b
+}
+
+/** The prev hash field of a stored v1 record. */
+export function storedPrev(rec: Buffer): Buffer {
+    const p = StoredRecord.HeaderSize + rec[10]
+    return rec.slice(p, p + StoredRecord.HashSize)
+}
+
+/** Encodes an acknowledgement body (docs/uplink.md §4.2). */
+export function encodeAck(ackSeq: number, upCounter: number): Buffer {
+    const b = Buffer.alloc(9)
+    b[0] = BodyType.Ack
+    setU32BE(b, 1, ackSeq)
+    setU32BE(b, 5, upCounter)
+    return b
+}
+
+/** Encodes a command body: the signed envelope, length-prefixed (docs/uplink.md §4.3). */
+export function encodeCommand(envelope: Buffer): Buffer {
+    const b = Buffer.alloc(3 + envelope.length)
+    b[0] = BodyType.Command
+    setU16BE(b, 1, envelope.length)
+    b.set(envelope, 3)
+    return b
+}
+
+/** Decodes a downlink body (docs/uplink.md §4.2–§4.3); throws RangeError when malformed. */
+export function decodeDownlink(b: Buffer): Downlink {
+    const rd = new Reader(b)
+    const type = rd.u8()
+    let d: Downlink
+    if (type === BodyType.Ack) d = { type: type, ackSeq: rd.u32(), upCounter: rd.u32() }
+    else if (type === BodyType.Command) d = { type: type, command: rd.bytes(rd.u16(), ReportLimit.MaxCommand) }
+    else throw new RangeError("downlink: type")
+    rd.end()
+    return d
+}
+
+/** Topic of a meter's uplink frames (docs/uplink.md §9): short, it is in every PUBLISH. */
+export function uplinkTopic(meterIdHex: string): string {
+    return "u/" + topicId(Buffer.from(meterIdHex, "hex"))
+}
+
+/** Topic of a meter's downlink frames (acks and commands). */
+export function downlinkTopic(meterIdHex: string): string {
+    return "d/" + topicId(Buffer.from(meterIdHex, "hex"))
+}
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/** The meter id in base64url without padding (RFC 4648 §5): 11 characters for 8 bytes. */
+export function topicId(id: Buffer): string {
+    let out = ""
+    for (let i = 0; i < id.length; i += 3) {
+        const n = id.length - i
+        const v = id[i] * 65536 + (n > 1 ? id[i + 1] * 256 : 0) + (n > 2 ? id[i + 2] : 0)
+        const c0 = Math.floor(v / 262144)
+        const c1 = Math.floor(v / 4096) - c0 * 64
+        const c2 = Math.floor(v / 64) - Math.floor(v / 4096) * 64
+        const c3 = v - Math.floor(v / 64) * 64
+        out += B64URL.charAt(c0) + B64URL.charAt(c1)
+        if (n > 1) out += B64URL.charAt(c2)
+        if (n > 2) out += B64URL.charAt(c3)
+    }
+    return out
+}
+
+const RECORD_HASH_DOMAIN = Buffer.alloc(1)
+
+/** H(0x00 ‖ record) (docs/index-store.md, hash domain 0x00). */
+function recordHashOf(c: WireCrypto, data: Buffer): Buffer {
+    return c.sha256([RECORD_HASH_DOMAIN, data])
+}
+
+/** u8 n, u8 kind, u32 time, n payload, 16 tag (docs/uplink.md §4.1). */
+function wireRecordBytes(rec: UplinkRecord): Buffer {
+    const w = toWireRecord(rec)
+    const n = w.payload.length
+    const b = Buffer.alloc(22 + n)
+    b[0] = n
+    b[1] = w.kind
+    setU32BE(b, 2, w.time)
+    b.set(w.payload, 6)
+    b.set(w.tag, 6 + n)
+    return b
+}
+
+/** The parts in one fresh buffer. */
+function joinParts(parts: Buffer[]): Buffer {
+    let n = 0
+    for (const p of parts) n += p.length
+    const out = Buffer.alloc(n)
+    let o = 0
+    for (const p of parts) {
+        out.set(p, o)
+        o += p.length
+    }
+    return out
+}
+
+/** Bounds-checked cursor over a body. */
+class Reader {
+    private off = 0
+    private b: Buffer
+    constructor(b: Buffer) {
+        this.b = b
+    }
+    private need(n: number) {
+        if (this.off + n > this.b.length) throw new RangeError("body: truncated")
+    }
+    u8(): number {
+        this.need(1)
+        return this.b[this.off++]
+    }
+    u16(): number {
+        this.need(2)
+        const v = getU16BE(this.b, this.off)
+        this.off += 2
+        return v
+    }
+    u32(): number {
+        this.need(4)
+        const v = getU32BE(this.b, this.off)
+        this.off += 4
+        return v
+    }
+    count(max: number): number {
+        const n = this.u8()
+        if (n === 0 || n > max) throw new RangeError("body: count")
+        return n
+    }
+    bytes(n: number, max: number): Buffer {
+        if (n > max) throw new RangeError("body: field too long")
+        this.need(n)
+        const v = this.b.slice(this.off, this.off + n)
+        this.off += n
+        return v
+    }
+    end() {
+        if (this.off !== this.b.length) throw new RangeError("body: trailing bytes")
+    }
+}
