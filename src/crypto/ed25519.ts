@@ -11,6 +11,7 @@
  * Details and figures: docs/ed25519.md.
  */
 import * as ds from "@devicescript/core"
+import { equalBytes } from "../wire/bytes"
 import { sha512 } from "./sha512"
 import { scalarIsCanonical, scalarReduce64, scalarSlide } from "./scalar25519"
 import {
@@ -73,7 +74,7 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
         kDigits = Buffer.alloc(256)
     }
     await ds.sleep(0)
-    if (!sameBytes(tableKey, publicKey)) {
+    if (!equalBytes(tableKey, publicKey)) {
         // a new signer: decode A and build its table (a tenth of the work, skipped when
         // the same key signs again, the usual case for a meter's few signers)
         tableKey = null
@@ -106,10 +107,4 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
     pdouble(P, P, false)
     pdouble(P, P, false)
     return isIdentity(P)
-}
-
-function sameBytes(a: Buffer, b: Buffer): boolean {
-    if (!a || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-    return true
 }

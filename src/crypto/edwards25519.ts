@@ -12,7 +12,6 @@ import {
     fadd,
     fsub,
     fmul,
-    fsq,
     fneg,
     fcanon,
     fcopy,
@@ -53,17 +52,25 @@ export class Cached {
     }
 }
 
-// curve constants as 22-bit limbs (little-endian, see field25519.ts)
 const ONE = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-/** d = -121665/121666 */
-const D = [0x1978a3, 0x37284d, 0x375eb4, 0x10762a, 0xa4d41, 0x2001c0, 0x379e89, 0x101e5d, 0x338cc7, 0x2dbff9, 0x36cee2, 0x1480]
-/** 2d */
-const D2 = [0x32f159, 0x2e509a, 0x2ebd69, 0x20ec55, 0x149a82, 0x380, 0x2f3d13, 0x203cbb, 0x27198e, 0x1b7ff3, 0x2d9dc5, 0x901]
-/** sqrt(-1) = 2^((p-1)/4) */
-const SQRTM1 = [0xea0b0, 0x2c9d28, 0xc4ee1, 0xbf91e, 0x1806ad, 0x1cbd0c, 0x1fbd7a, 0x264f, 0xb2b4d, 0x3f077c, 0x324804, 0xae0]
-/** the base point B (RFC 8032 section 5.1) */
-const BX = [0x25d51a, 0x35823c, 0x2c9562, 0x969ec, 0x76095, 0x31a4b3, 0x1d6dc5, 0x388c7f, 0x3ec0a4, 0x35b94f, 0x136d3c, 0x85a]
-const BY = [0x266658, 0x199999, 0x266666, 0x199999, 0x266666, 0x199999, 0x266666, 0x199999, 0x266666, 0x199999, 0x266666, 0x1999]
+// d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point B's x and y (RFC 8032
+// section 5.1), 32 bytes little-endian each: string data costs nothing against the image's
+// 64 KB code budget, where five arrays of 12 number literals cost ~400 bytes of code
+const CONSTANTS = hex`
+    a3785913ca4deb75abd841414d0a700098e879777940c78c73fe6f2bee6c0352
+    59f1b226949bd6eb56b183829a14e00030d1f3eef2808e19e7fcdf56dcd90624
+    b0a00e4a271beec478e42fad0618432fa7d7fb3d99004d2b0bdfc14f8024832b
+    1ad5258f602d56c9b2a7259560c72c695cdcd6fd31e2a4c0fe536ecdd3366921
+    5866666666666666666666666666666666666666666666666666666666666666`
+/** The constant at index i of CONSTANTS as a field element. */
+function constant(i: number): Fe {
+    const o = fe()
+    funpackY(o, CONSTANTS, 32 * i)
+    return o
+}
+const D = constant(0)
+const D2 = constant(1)
+const SQRTM1 = constant(2)
 
 /** Number of odd multiples kept per table (P, 3P, ..., 15P): digits up to 15. */
 export const TABLE_SIZE = 8
@@ -93,20 +100,20 @@ export async function decodePoint(o: Point, b: Buffer, off: number): Promise<boo
     const v3 = t2
     const vx2 = t3
     if (!funpackY(y, b, off)) return false
-    fsq(u, y)
+    fmul(u, y, y)
     fmul(v, u, D)
     fsub(u, u, ONE) // u = y^2 - 1
     fadd(v, v, ONE) // v = d y^2 + 1
     // x = u v^3 (u v^7)^((p-5)/8)
-    fsq(v3, v)
+    fmul(v3, v, v)
     fmul(v3, v3, v)
-    fsq(x, v3)
+    fmul(x, v3, v3)
     fmul(x, x, v)
     fmul(x, x, u)
     await fpow2523(x, x)
     fmul(x, x, v3)
     fmul(x, x, u)
-    fsq(vx2, x)
+    fmul(vx2, x, x)
     fmul(vx2, vx2, v)
     if (!fequal(vx2, u)) {
         // v x^2 = -u: the root is x sqrt(-1); anything else: no root, not on the curve
@@ -150,13 +157,13 @@ export function pdouble(o: Point, p: Point, withT: boolean): void {
     const E = t4
     const G = t5
     const F = t6
-    fsq(A, p.X)
-    fsq(B, p.Y)
-    fsq(C, p.Z)
+    fmul(A, p.X, p.X)
+    fmul(B, p.Y, p.Y)
+    fmul(C, p.Z, p.Z)
     fadd(C, C, C) // 2 Z^2
     fadd(H, A, B) // X^2 + Y^2
     fadd(E, p.X, p.Y)
-    fsq(E, E)
+    fmul(E, E, E)
     fsub(E, H, E) // -2XY
     fsub(G, A, B) // X^2 - Y^2
     fadd(F, C, G)
@@ -246,10 +253,10 @@ let baseTable: Cached[] = null
 export async function getBaseTable(): Promise<Cached[]> {
     if (!baseTable) {
         const b = new Point()
-        fcopy(b.X, BX)
-        fcopy(b.Y, BY)
+        funpackY(b.X, CONSTANTS, 96)
+        funpackY(b.Y, CONSTANTS, 128)
         fsetSmall(b.Z, 1)
-        fmul(b.T, BX, BY)
+        fmul(b.T, b.X, b.Y)
         const t = newTable()
         await fillTable(t, b)
         baseTable = t

@@ -5,16 +5,17 @@
  * VM has no BigInt and no typed arrays, and twelve 24.3 x 24.3-bit products summed stay
  * below 2^53, exact in a double. (16 limbs of 16 bits work too but need 256 products per
  * multiplication instead of 144: about 30% slower here.) Limbs are kept "loose": results
- * of `fmul`/`fsq` have limbs of at most 2^22, sums and differences stay below 2^24.3, and
- * `fmul`/`fsq` accept either; every column sum stays below 2^52, so `(v / 2^22) | 0` is an
+ * of `fmul` have limbs of at most 2^22, sums and differences stay below 2^24.3, and
+ * `fmul` accepts either; every column sum stays below 2^52, so `(v / 2^22) | 0` is an
  * exact floor. `2^264 = 2^9 * 19 = 9728 (mod p)` folds the high half of a product, after
  * the high columns are carried down to 22 bits (so the fold cannot overflow). Nothing here
  * allocates after module load; nothing is secret (this is verification only), so nothing
  * here is constant-time.
  *
- * `fmul`/`fsq` are straight-line code over locals on purpose: a loop version costs about
- * five times more VM steps. They were written out by a generator (one expression per
- * column of the schoolbook product) and are not meant to be edited by hand.
+ * `fmul` (which also squares: `fmul(o, a, a)`) is straight-line code over locals on
+ * purpose: a loop version costs about five times more VM steps. It is written out by
+ * tools/field25519-gen.ts (one expression per column of the schoolbook product) and is not
+ * meant to be edited by hand.
  */
 import * as ds from "@devicescript/core"
 
@@ -48,7 +49,7 @@ export function fadd(o: Fe, a: Fe, b: Fe): void {
 
 /**
  * o = a - b + K, K a multiple of p whose limbs (2^22 + 64 .. 2^23) exceed b's, so every
- * limb stays non-negative: b must be an `fmul`/`fsq` result or canonical, which is how
+ * limb stays non-negative: b must be an `fmul` result or canonical, which is how
  * every caller uses it.
  */
 export function fsub(o: Fe, a: Fe, b: Fe): void {
@@ -57,7 +58,7 @@ export function fsub(o: Fe, a: Fe, b: Fe): void {
     o[11] = a[11] - b[11] + 0x401ffe
 }
 
-/** o = -a (as K - a); a must be an `fmul`/`fsq` result or canonical */
+/** o = -a (as K - a); a must be an `fmul` result or canonical */
 export function fneg(o: Fe, a: Fe): void {
     o[0] = 0x7fd9ed - a[0]
     for (let i = 1; i < 11; i++) o[i] = 0x7ffffe - a[i]
@@ -69,41 +70,30 @@ export function fneg(o: Fe, a: Fe): void {
  * must be non-negative and below 2^26.
  */
 export function fcanon(o: Fe, a: Fe): void {
-    for (let i = 0; i < 12; i++) o[i] = a[i]
-    for (let pass = 0; pass < 3; pass++) {
-        // carry to 22-bit limbs, the carry out of the top (weight 2^264) folded as 9728
-        for (let i = 0; i < 12; i++) {
-            const q = Math.floor(o[i] / RADIX)
-            o[i] -= q * RADIX
-            if (i < 11) o[i + 1] += q
-            else o[0] += 9728 * q
-        }
-        // fold bits 255..263 (bits 13..21 of the top limb): 2^255 = 19 (mod p)
-        const top = Math.floor(o[11] / 8192)
-        o[11] -= top * 8192
-        o[0] += 19 * top
-    }
-    // now value < 2^255 + small, with limbs < 2^22 except perhaps limb 0 by a little
+    fcopy(o, a)
+    // fold the bits above 254 back in (2^255 = 19 mod p) until none are left: value < 2^255
+    let top = fcarry(o, 0)
+    while (top !== 0) top = fcarry(o, 19 * top)
+    // value >= p exactly when value + 19 reaches 2^255, and then value + 19 - 2^255 = value - p
+    if (fcarry(o, 19) === 0) fcarry(o, -19)
+}
+
+/**
+ * Adds `add` to limb 0, carries every limb to 22 bits (floor division: a limb may go
+ * negative, the value may not) and cuts the top limb to 13 bits (bit 254); returns what
+ * was cut, in units of 2^255.
+ */
+function fcarry(o: Fe, add: number): number {
+    o[0] += add
     for (let i = 0; i < 11; i++) {
         const q = Math.floor(o[i] / RADIX)
         o[i] -= q * RADIX
         o[i + 1] += q
     }
-    // value < 2p: subtract p if it is >= p (p = 2^255 - 19: limbs 0x3fffed, 0x3fffff x 10, 0x1fff)
-    let borrow = 0
-    const m = tmpCanon
-    for (let i = 0; i < 12; i++) {
-        const pl = i === 0 ? 0x3fffed : i === 11 ? 0x1fff : 0x3fffff
-        let v = o[i] - pl - borrow
-        if (v < 0) {
-            v += RADIX
-            borrow = 1
-        } else borrow = 0
-        m[i] = v
-    }
-    if (borrow === 0) for (let i = 0; i < 12; i++) o[i] = m[i]
+    const top = Math.floor(o[11] / 8192)
+    o[11] -= top * 8192
+    return top
 }
-const tmpCanon = fe()
 const tmpA = fe()
 const tmpB = fe()
 
@@ -157,10 +147,10 @@ export function funpackY(o: Fe, b: Buffer, off: number): boolean {
  */
 export async function fsqn(o: Fe, a: Fe, k: number): Promise<void> {
     await ds.sleep(0)
-    fsq(o, a)
+    fmul(o, a, a)
     for (let i = 1; i < k; i++) {
         if ((i & 15) === 0) await ds.sleep(0)
-        fsq(o, o)
+        fmul(o, o, o)
     }
 }
 
@@ -176,12 +166,12 @@ export async function fpow2523(o: Fe, z: Fe): Promise<void> {
     const t0 = p0
     const t1 = p1
     const t2 = p2
-    fsq(t0, z) // 2
-    fsq(t1, t0)
-    fsq(t1, t1) // 8
+    fmul(t0, z, z) // 2
+    fmul(t1, t0, t0)
+    fmul(t1, t1, t1) // 8
     fmul(t1, z, t1) // 9
     fmul(t0, t0, t1) // 11
-    fsq(t0, t0) // 22
+    fmul(t0, t0, t0) // 22
     fmul(t0, t1, t0) // 2^5 - 1
     await fsqn(t1, t0, 5)
     fmul(t0, t1, t0) // 2^10 - 1
@@ -201,7 +191,10 @@ export async function fpow2523(o: Fe, z: Fe): Promise<void> {
     fmul(o, t0, z) // 2^252 - 3
 }
 
-/** o = a * b (o may alias a or b) */
+/**
+ * o = a * b, and o = a^2 with 78 products instead of 144 when b is a (the same array:
+ * `fmul(o, a, a)` squares); o may alias a or b. Generated by tools/field25519-gen.ts.
+ */
 export function fmul(o: Fe, a: Fe, b: Fe): void {
     const a0 = a[0]
     const a1 = a[1]
@@ -215,128 +208,168 @@ export function fmul(o: Fe, a: Fe, b: Fe): void {
     const a9 = a[9]
     const a10 = a[10]
     const a11 = a[11]
-    const b0 = b[0]
-    const b1 = b[1]
-    const b2 = b[2]
-    const b3 = b[3]
-    const b4 = b[4]
-    const b5 = b[5]
-    const b6 = b[6]
-    const b7 = b[7]
-    const b8 = b[8]
-    const b9 = b[9]
-    const b10 = b[10]
-    const b11 = b[11]
-    let c0 = a0 * b0
-    let c1 = a0 * b1 + a1 * b0
-    let c2 = a0 * b2 + a1 * b1 + a2 * b0
-    let c3 = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
-    let c4 = a0 * b4 + a1 * b3 + a2 * b2 + a3 * b1 + a4 * b0
-    let c5 = a0 * b5 + a1 * b4 + a2 * b3 + a3 * b2 + a4 * b1 + a5 * b0
-    let c6 = a0 * b6 + a1 * b5 + a2 * b4 + a3 * b3 + a4 * b2 + a5 * b1 + a6 * b0
-    let c7 = a0 * b7 + a1 * b6 + a2 * b5 + a3 * b4 + a4 * b3 + a5 * b2 + a6 * b1 + a7 * b0
-    let c8 = a0 * b8 + a1 * b7 + a2 * b6 + a3 * b5 + a4 * b4 + a5 * b3 + a6 * b2 + a7 * b1 + a8 * b0
-    let c9 = a0 * b9 + a1 * b8 + a2 * b7 + a3 * b6 + a4 * b5 + a5 * b4 + a6 * b3 + a7 * b2 + a8 * b1 + a9 * b0
-    let c10 = a0 * b10 + a1 * b9 + a2 * b8 + a3 * b7 + a4 * b6 + a5 * b5 + a6 * b4 + a7 * b3 + a8 * b2 + a9 * b1 + a10 * b0
-    let c11 = a0 * b11 + a1 * b10 + a2 * b9 + a3 * b8 + a4 * b7 + a5 * b6 + a6 * b5 + a7 * b4 + a8 * b3 + a9 * b2 + a10 * b1 + a11 * b0
-    let h12 = a1 * b11 + a2 * b10 + a3 * b9 + a4 * b8 + a5 * b7 + a6 * b6 + a7 * b5 + a8 * b4 + a9 * b3 + a10 * b2 + a11 * b1
-    let h13 = a2 * b11 + a3 * b10 + a4 * b9 + a5 * b8 + a6 * b7 + a7 * b6 + a8 * b5 + a9 * b4 + a10 * b3 + a11 * b2
-    let h14 = a3 * b11 + a4 * b10 + a5 * b9 + a6 * b8 + a7 * b7 + a8 * b6 + a9 * b5 + a10 * b4 + a11 * b3
-    let h15 = a4 * b11 + a5 * b10 + a6 * b9 + a7 * b8 + a8 * b7 + a9 * b6 + a10 * b5 + a11 * b4
-    let h16 = a5 * b11 + a6 * b10 + a7 * b9 + a8 * b8 + a9 * b7 + a10 * b6 + a11 * b5
-    let h17 = a6 * b11 + a7 * b10 + a8 * b9 + a9 * b8 + a10 * b7 + a11 * b6
-    let h18 = a7 * b11 + a8 * b10 + a9 * b9 + a10 * b8 + a11 * b7
-    let h19 = a8 * b11 + a9 * b10 + a10 * b9 + a11 * b8
-    let h20 = a9 * b11 + a10 * b10 + a11 * b9
-    let h21 = a10 * b11 + a11 * b10
-    let h22 = a11 * b11
+    let c0: number, c1: number, c2: number, c3: number, c4: number, c5: number, c6: number, c7: number, c8: number, c9: number, c10: number, c11: number, h12: number, h13: number, h14: number, h15: number, h16: number, h17: number, h18: number, h19: number, h20: number, h21: number, h22: number
+    if (a === b) {
+        const d1 = a1 + a1
+        const d2 = a2 + a2
+        const d3 = a3 + a3
+        const d4 = a4 + a4
+        const d5 = a5 + a5
+        const d6 = a6 + a6
+        const d7 = a7 + a7
+        const d8 = a8 + a8
+        const d9 = a9 + a9
+        const d10 = a10 + a10
+        const d11 = a11 + a11
+        c0 = a0 * a0
+        c1 = d1 * a0
+        c2 = d2 * a0 + a1 * a1
+        c3 = d3 * a0 + d2 * a1
+        c4 = d4 * a0 + d3 * a1 + a2 * a2
+        c5 = d5 * a0 + d4 * a1 + d3 * a2
+        c6 = d6 * a0 + d5 * a1 + d4 * a2 + a3 * a3
+        c7 = d7 * a0 + d6 * a1 + d5 * a2 + d4 * a3
+        c8 = d8 * a0 + d7 * a1 + d6 * a2 + d5 * a3 + a4 * a4
+        c9 = d9 * a0 + d8 * a1 + d7 * a2 + d6 * a3 + d5 * a4
+        c10 = d10 * a0 + d9 * a1 + d8 * a2 + d7 * a3 + d6 * a4 + a5 * a5
+        c11 = d11 * a0 + d10 * a1 + d9 * a2 + d8 * a3 + d7 * a4 + d6 * a5
+        h12 = d11 * a1 + d10 * a2 + d9 * a3 + d8 * a4 + d7 * a5 + a6 * a6
+        h13 = d11 * a2 + d10 * a3 + d9 * a4 + d8 * a5 + d7 * a6
+        h14 = d11 * a3 + d10 * a4 + d9 * a5 + d8 * a6 + a7 * a7
+        h15 = d11 * a4 + d10 * a5 + d9 * a6 + d8 * a7
+        h16 = d11 * a5 + d10 * a6 + d9 * a7 + a8 * a8
+        h17 = d11 * a6 + d10 * a7 + d9 * a8
+        h18 = d11 * a7 + d10 * a8 + a9 * a9
+        h19 = d11 * a8 + d10 * a9
+        h20 = d11 * a9 + a10 * a10
+        h21 = d11 * a10
+        h22 = a11 * a11
+    } else {
+        const b0 = b[0]
+        const b1 = b[1]
+        const b2 = b[2]
+        const b3 = b[3]
+        const b4 = b[4]
+        const b5 = b[5]
+        const b6 = b[6]
+        const b7 = b[7]
+        const b8 = b[8]
+        const b9 = b[9]
+        const b10 = b[10]
+        const b11 = b[11]
+        c0 = a0 * b0
+        c1 = a0 * b1 + a1 * b0
+        c2 = a0 * b2 + a1 * b1 + a2 * b0
+        c3 = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
+        c4 = a0 * b4 + a1 * b3 + a2 * b2 + a3 * b1 + a4 * b0
+        c5 = a0 * b5 + a1 * b4 + a2 * b3 + a3 * b2 + a4 * b1 + a5 * b0
+        c6 = a0 * b6 + a1 * b5 + a2 * b4 + a3 * b3 + a4 * b2 + a5 * b1 + a6 * b0
+        c7 = a0 * b7 + a1 * b6 + a2 * b5 + a3 * b4 + a4 * b3 + a5 * b2 + a6 * b1 + a7 * b0
+        c8 = a0 * b8 + a1 * b7 + a2 * b6 + a3 * b5 + a4 * b4 + a5 * b3 + a6 * b2 + a7 * b1 + a8 * b0
+        c9 = a0 * b9 + a1 * b8 + a2 * b7 + a3 * b6 + a4 * b5 + a5 * b4 + a6 * b3 + a7 * b2 + a8 * b1 + a9 * b0
+        c10 = a0 * b10 + a1 * b9 + a2 * b8 + a3 * b7 + a4 * b6 + a5 * b5 + a6 * b4 + a7 * b3 + a8 * b2 + a9 * b1 + a10 * b0
+        c11 = a0 * b11 + a1 * b10 + a2 * b9 + a3 * b8 + a4 * b7 + a5 * b6 + a6 * b5 + a7 * b4 + a8 * b3 + a9 * b2 + a10 * b1 + a11 * b0
+        h12 = a1 * b11 + a2 * b10 + a3 * b9 + a4 * b8 + a5 * b7 + a6 * b6 + a7 * b5 + a8 * b4 + a9 * b3 + a10 * b2 + a11 * b1
+        h13 = a2 * b11 + a3 * b10 + a4 * b9 + a5 * b8 + a6 * b7 + a7 * b6 + a8 * b5 + a9 * b4 + a10 * b3 + a11 * b2
+        h14 = a3 * b11 + a4 * b10 + a5 * b9 + a6 * b8 + a7 * b7 + a8 * b6 + a9 * b5 + a10 * b4 + a11 * b3
+        h15 = a4 * b11 + a5 * b10 + a6 * b9 + a7 * b8 + a8 * b7 + a9 * b6 + a10 * b5 + a11 * b4
+        h16 = a5 * b11 + a6 * b10 + a7 * b9 + a8 * b8 + a9 * b7 + a10 * b6 + a11 * b5
+        h17 = a6 * b11 + a7 * b10 + a8 * b9 + a9 * b8 + a10 * b7 + a11 * b6
+        h18 = a7 * b11 + a8 * b10 + a9 * b9 + a10 * b8 + a11 * b7
+        h19 = a8 * b11 + a9 * b10 + a10 * b9 + a11 * b8
+        h20 = a9 * b11 + a10 * b10 + a11 * b9
+        h21 = a10 * b11 + a11 * b10
+        h22 = a11 * b11
+    }
+    let r = 4194304 // 2^22
+    let f = 9728 // 2^264 = 2^9 * 19 (mod p)
     let q = 0
-    q = (h12 / 4194304) | 0
-    h12 -= q * 4194304
+    q = (h12 / r) | 0
+    h12 -= q * r
     h13 += q
-    q = (h13 / 4194304) | 0
-    h13 -= q * 4194304
+    q = (h13 / r) | 0
+    h13 -= q * r
     h14 += q
-    q = (h14 / 4194304) | 0
-    h14 -= q * 4194304
+    q = (h14 / r) | 0
+    h14 -= q * r
     h15 += q
-    q = (h15 / 4194304) | 0
-    h15 -= q * 4194304
+    q = (h15 / r) | 0
+    h15 -= q * r
     h16 += q
-    q = (h16 / 4194304) | 0
-    h16 -= q * 4194304
+    q = (h16 / r) | 0
+    h16 -= q * r
     h17 += q
-    q = (h17 / 4194304) | 0
-    h17 -= q * 4194304
+    q = (h17 / r) | 0
+    h17 -= q * r
     h18 += q
-    q = (h18 / 4194304) | 0
-    h18 -= q * 4194304
+    q = (h18 / r) | 0
+    h18 -= q * r
     h19 += q
-    q = (h19 / 4194304) | 0
-    h19 -= q * 4194304
+    q = (h19 / r) | 0
+    h19 -= q * r
     h20 += q
-    q = (h20 / 4194304) | 0
-    h20 -= q * 4194304
+    q = (h20 / r) | 0
+    h20 -= q * r
     h21 += q
-    q = (h21 / 4194304) | 0
-    h21 -= q * 4194304
+    q = (h21 / r) | 0
+    h21 -= q * r
     h22 += q
-    q = (h22 / 4194304) | 0
-    h22 -= q * 4194304
+    q = (h22 / r) | 0
+    h22 -= q * r
     const h23 = q
-    c0 += 9728 * h12
-    c1 += 9728 * h13
-    c2 += 9728 * h14
-    c3 += 9728 * h15
-    c4 += 9728 * h16
-    c5 += 9728 * h17
-    c6 += 9728 * h18
-    c7 += 9728 * h19
-    c8 += 9728 * h20
-    c9 += 9728 * h21
-    c10 += 9728 * h22
-    c11 += 9728 * h23
-    q = (c0 / 4194304) | 0
-    c0 -= q * 4194304
+    c0 += f * h12
+    c1 += f * h13
+    c2 += f * h14
+    c3 += f * h15
+    c4 += f * h16
+    c5 += f * h17
+    c6 += f * h18
+    c7 += f * h19
+    c8 += f * h20
+    c9 += f * h21
+    c10 += f * h22
+    c11 += f * h23
+    q = (c0 / r) | 0
+    c0 -= q * r
     c1 += q
-    q = (c1 / 4194304) | 0
-    c1 -= q * 4194304
+    q = (c1 / r) | 0
+    c1 -= q * r
     c2 += q
-    q = (c2 / 4194304) | 0
-    c2 -= q * 4194304
+    q = (c2 / r) | 0
+    c2 -= q * r
     c3 += q
-    q = (c3 / 4194304) | 0
-    c3 -= q * 4194304
+    q = (c3 / r) | 0
+    c3 -= q * r
     c4 += q
-    q = (c4 / 4194304) | 0
-    c4 -= q * 4194304
+    q = (c4 / r) | 0
+    c4 -= q * r
     c5 += q
-    q = (c5 / 4194304) | 0
-    c5 -= q * 4194304
+    q = (c5 / r) | 0
+    c5 -= q * r
     c6 += q
-    q = (c6 / 4194304) | 0
-    c6 -= q * 4194304
+    q = (c6 / r) | 0
+    c6 -= q * r
     c7 += q
-    q = (c7 / 4194304) | 0
-    c7 -= q * 4194304
+    q = (c7 / r) | 0
+    c7 -= q * r
     c8 += q
-    q = (c8 / 4194304) | 0
-    c8 -= q * 4194304
+    q = (c8 / r) | 0
+    c8 -= q * r
     c9 += q
-    q = (c9 / 4194304) | 0
-    c9 -= q * 4194304
+    q = (c9 / r) | 0
+    c9 -= q * r
     c10 += q
-    q = (c10 / 4194304) | 0
-    c10 -= q * 4194304
+    q = (c10 / r) | 0
+    c10 -= q * r
     c11 += q
-    q = (c11 / 4194304) | 0
-    c11 -= q * 4194304
-    c0 += 9728 * q
-    q = (c0 / 4194304) | 0
-    c0 -= q * 4194304
+    q = (c11 / r) | 0
+    c11 -= q * r
+    c0 += f * q
+    q = (c0 / r) | 0
+    c0 -= q * r
     c1 += q
-    q = (c1 / 4194304) | 0
-    c1 -= q * 4194304
+    q = (c1 / r) | 0
+    c1 -= q * r
     c2 += q
     o[0] = c0
     o[1] = c1
@@ -352,152 +385,3 @@ export function fmul(o: Fe, a: Fe, b: Fe): void {
     o[11] = c11
 }
 
-/** o = a^2 (o may alias a) */
-export function fsq(o: Fe, a: Fe): void {
-    const a0 = a[0]
-    const a1 = a[1]
-    const a2 = a[2]
-    const a3 = a[3]
-    const a4 = a[4]
-    const a5 = a[5]
-    const a6 = a[6]
-    const a7 = a[7]
-    const a8 = a[8]
-    const a9 = a[9]
-    const a10 = a[10]
-    const a11 = a[11]
-    const d1 = a1 + a1
-    const d2 = a2 + a2
-    const d3 = a3 + a3
-    const d4 = a4 + a4
-    const d5 = a5 + a5
-    const d6 = a6 + a6
-    const d7 = a7 + a7
-    const d8 = a8 + a8
-    const d9 = a9 + a9
-    const d10 = a10 + a10
-    const d11 = a11 + a11
-    let c0 = a0 * a0
-    let c1 = d1 * a0
-    let c2 = d2 * a0 + a1 * a1
-    let c3 = d3 * a0 + d2 * a1
-    let c4 = d4 * a0 + d3 * a1 + a2 * a2
-    let c5 = d5 * a0 + d4 * a1 + d3 * a2
-    let c6 = d6 * a0 + d5 * a1 + d4 * a2 + a3 * a3
-    let c7 = d7 * a0 + d6 * a1 + d5 * a2 + d4 * a3
-    let c8 = d8 * a0 + d7 * a1 + d6 * a2 + d5 * a3 + a4 * a4
-    let c9 = d9 * a0 + d8 * a1 + d7 * a2 + d6 * a3 + d5 * a4
-    let c10 = d10 * a0 + d9 * a1 + d8 * a2 + d7 * a3 + d6 * a4 + a5 * a5
-    let c11 = d11 * a0 + d10 * a1 + d9 * a2 + d8 * a3 + d7 * a4 + d6 * a5
-    let h12 = d11 * a1 + d10 * a2 + d9 * a3 + d8 * a4 + d7 * a5 + a6 * a6
-    let h13 = d11 * a2 + d10 * a3 + d9 * a4 + d8 * a5 + d7 * a6
-    let h14 = d11 * a3 + d10 * a4 + d9 * a5 + d8 * a6 + a7 * a7
-    let h15 = d11 * a4 + d10 * a5 + d9 * a6 + d8 * a7
-    let h16 = d11 * a5 + d10 * a6 + d9 * a7 + a8 * a8
-    let h17 = d11 * a6 + d10 * a7 + d9 * a8
-    let h18 = d11 * a7 + d10 * a8 + a9 * a9
-    let h19 = d11 * a8 + d10 * a9
-    let h20 = d11 * a9 + a10 * a10
-    let h21 = d11 * a10
-    let h22 = a11 * a11
-    let q = 0
-    q = (h12 / 4194304) | 0
-    h12 -= q * 4194304
-    h13 += q
-    q = (h13 / 4194304) | 0
-    h13 -= q * 4194304
-    h14 += q
-    q = (h14 / 4194304) | 0
-    h14 -= q * 4194304
-    h15 += q
-    q = (h15 / 4194304) | 0
-    h15 -= q * 4194304
-    h16 += q
-    q = (h16 / 4194304) | 0
-    h16 -= q * 4194304
-    h17 += q
-    q = (h17 / 4194304) | 0
-    h17 -= q * 4194304
-    h18 += q
-    q = (h18 / 4194304) | 0
-    h18 -= q * 4194304
-    h19 += q
-    q = (h19 / 4194304) | 0
-    h19 -= q * 4194304
-    h20 += q
-    q = (h20 / 4194304) | 0
-    h20 -= q * 4194304
-    h21 += q
-    q = (h21 / 4194304) | 0
-    h21 -= q * 4194304
-    h22 += q
-    q = (h22 / 4194304) | 0
-    h22 -= q * 4194304
-    const h23 = q
-    c0 += 9728 * h12
-    c1 += 9728 * h13
-    c2 += 9728 * h14
-    c3 += 9728 * h15
-    c4 += 9728 * h16
-    c5 += 9728 * h17
-    c6 += 9728 * h18
-    c7 += 9728 * h19
-    c8 += 9728 * h20
-    c9 += 9728 * h21
-    c10 += 9728 * h22
-    c11 += 9728 * h23
-    q = (c0 / 4194304) | 0
-    c0 -= q * 4194304
-    c1 += q
-    q = (c1 / 4194304) | 0
-    c1 -= q * 4194304
-    c2 += q
-    q = (c2 / 4194304) | 0
-    c2 -= q * 4194304
-    c3 += q
-    q = (c3 / 4194304) | 0
-    c3 -= q * 4194304
-    c4 += q
-    q = (c4 / 4194304) | 0
-    c4 -= q * 4194304
-    c5 += q
-    q = (c5 / 4194304) | 0
-    c5 -= q * 4194304
-    c6 += q
-    q = (c6 / 4194304) | 0
-    c6 -= q * 4194304
-    c7 += q
-    q = (c7 / 4194304) | 0
-    c7 -= q * 4194304
-    c8 += q
-    q = (c8 / 4194304) | 0
-    c8 -= q * 4194304
-    c9 += q
-    q = (c9 / 4194304) | 0
-    c9 -= q * 4194304
-    c10 += q
-    q = (c10 / 4194304) | 0
-    c10 -= q * 4194304
-    c11 += q
-    q = (c11 / 4194304) | 0
-    c11 -= q * 4194304
-    c0 += 9728 * q
-    q = (c0 / 4194304) | 0
-    c0 -= q * 4194304
-    c1 += q
-    q = (c1 / 4194304) | 0
-    c1 -= q * 4194304
-    c2 += q
-    o[0] = c0
-    o[1] = c1
-    o[2] = c2
-    o[3] = c3
-    o[4] = c4
-    o[5] = c5
-    o[6] = c6
-    o[7] = c7
-    o[8] = c8
-    o[9] = c9
-    o[10] = c10
-    o[11] = c11
-}

@@ -4,11 +4,8 @@
  * the signed sliding-window recoding used by the double-scalar multiplication.
  */
 
-/** L, 32 bytes little-endian. */
-const L = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-]
+/** L, 32 bytes little-endian (string data: free against the 64 KB code budget). */
+const L = hex`edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010`
 
 /**
  * true if the 32 little-endian bytes at `b[off..]` encode an integer below L. RFC 8032
@@ -34,32 +31,34 @@ for (let i = 0; i < 64; i++) x.push(0)
  * subtraction.
  */
 export function scalarReduce64(h: Buffer): Buffer {
-    for (let i = 0; i < 64; i++) x[i] = h[i]
+    // (x[j] = x[j] + ..., not x[j] += ...: the compiler spends three extra moves on the latter)
+    const xs = x
+    for (let i = 0; i < 64; i++) xs[i] = h[i]
     for (let i = 63; i >= 32; i--) {
         let carry = 0
         let j = i - 32
         const k = i - 12
-        const xi = x[i]
+        const xi = 16 * xs[i]
         for (; j < k; j++) {
-            x[j] += carry - 16 * xi * L[j - (i - 32)]
-            carry = Math.floor((x[j] + 128) / 256)
-            x[j] -= carry * 256
+            const v = xs[j] + carry - xi * L[j - (i - 32)]
+            carry = Math.floor((v + 128) / 256)
+            xs[j] = v - carry * 256
         }
-        x[j] += carry
-        x[i] = 0
+        xs[j] = xs[j] + carry
+        xs[i] = 0
     }
     let carry = 0
     for (let j = 0; j < 32; j++) {
-        x[j] += carry - Math.floor(x[31] / 16) * L[j]
-        carry = Math.floor(x[j] / 256)
-        x[j] -= carry * 256
+        const v = xs[j] + carry - Math.floor(xs[31] / 16) * L[j]
+        carry = Math.floor(v / 256)
+        xs[j] = v - carry * 256
     }
-    for (let j = 0; j < 32; j++) x[j] -= carry * L[j]
+    for (let j = 0; j < 32; j++) xs[j] = xs[j] - carry * L[j]
     const r = Buffer.alloc(32)
     for (let i = 0; i < 32; i++) {
-        const c = Math.floor(x[i] / 256)
-        x[i + 1] += c
-        r[i] = x[i] - c * 256
+        const c = Math.floor(xs[i] / 256)
+        xs[i + 1] = xs[i + 1] + c
+        r[i] = xs[i] - c * 256
     }
     return r
 }
@@ -81,11 +80,12 @@ export function scalarSlide(out: Buffer, s: Buffer, off: number, maxDigit: numbe
             const rb = r[i + b]
             if (rb === 0) continue
             const v = rb << b
-            if (r[i] + v <= maxDigit) {
-                r[i] += v
+            const ri = r[i]
+            if (ri + v <= maxDigit) {
+                r[i] = ri + v
                 r[i + b] = 0
-            } else if (r[i] - v >= -maxDigit) {
-                r[i] -= v
+            } else if (ri - v >= -maxDigit) {
+                r[i] = ri - v
                 for (let k = i + b; k < 256; k++) {
                     if (r[k] === 0) {
                         r[k] = 1

@@ -8,13 +8,16 @@
  * InfiniteLoop abort.
  */
 import * as ds from "@devicescript/core"
+import { setU32BE } from "../wire/bytes"
 
 /**
  * SHA-512 of `data` (FIPS 180-4), 64 bytes.
  * @example const d = await sha512(Buffer.from("abc"))
  */
 export async function sha512(data: Buffer): Promise<Buffer> {
-    const st = INIT.slice(0)
+    // H(0) (FIPS 180-4 section 5.3.5) is stored after the 80 round constants
+    const st: number[] = []
+    for (let i = 0; i < 16; i++) st.push(K.getAt(640 + 4 * i, "u32"))
     const n = data.length
     let off = 0
     while (n - off >= 128) {
@@ -30,24 +33,20 @@ export async function sha512(data: Buffer): Promise<Buffer> {
     const end = tail.length
     const bitsHi = Math.floor(n / 536870912) // n * 8 / 2^32
     const bitsLo = n * 8 - bitsHi * 4294967296
-    putU32be(tail, end - 8, bitsHi)
-    putU32be(tail, end - 4, bitsLo)
+    setU32BE(tail, end - 8, bitsHi)
+    setU32BE(tail, end - 4, bitsLo)
     for (let o = 0; o < end; o += 128) {
         await ds.sleep(0)
         compress(st, tail, o)
     }
     const out = Buffer.alloc(64)
-    for (let i = 0; i < 16; i++) putU32be(out, 4 * i, st[i])
+    for (let i = 0; i < 16; i++) setU32BE(out, 4 * i, st[i])
     return out
 }
 
-// initial hash value H(0) (FIPS 180-4 section 5.3.5) as hi, lo pairs
-const INIT = [
-    0x6a09e667, 0xf3bcc908, 0xbb67ae85, 0x84caa73b, 0x3c6ef372, 0xfe94f82b, 0xa54ff53a, 0x5f1d36f1, 0x510e527f,
-    0xade682d1, 0x9b05688c, 0x2b3e6c1f, 0x1f83d9ab, 0xfb41bd6b, 0x5be0cd19, 0x137e2179,
-]
-
-// the 80 round constants K (FIPS 180-4 section 4.2.3), each as hi then lo, u32 little-endian
+// the 80 round constants K (FIPS 180-4 section 4.2.3), then H(0) (section 5.3.5), each
+// word as hi then lo, u32 little-endian: string data, which costs nothing against the
+// image's 64 KB code budget (number literals in an array cost ~6 bytes of code each)
 const K = hex`
     982f8a4222ae28d791443771cd65ef23cffbc0b52f3b4deca5dbb5e9bcdb89815bc2563938b548f3f111f15919d005b6
     a4823f929b4f19afd55e1cab18816dda98aa07d8420203a3015b8312be6f7045be8531248cb2e44ec37d0c55e2b4ffd5
@@ -62,18 +61,14 @@ const K = hex`
     faffbe90281e6323eb6c50a4e9bd82def7a3f9be1579c6b2f27871c62b5372e3ce3e27ca9c6126eac7b886d107c2c021
     d67ddaea1eebe0cd7f4f7df578d16eeeaa67f006ba6f1772c57d630aa698c8a204983f11ae0df9be350b711b1b471c13
     f577db28847d04237babca329324c7400abe9e3cbcbec915c4671d434c0d109cbed4c54cb6423ecb9c297f592a7e65fc
-    ab6fcb5fecfad63a8c19446c1758474a`
+    ab6fcb5fecfad63a8c19446c1758474a
+    67e6096a08c9bcf3 85ae67bb3ba7ca84 72f36e3c2bf894fe 3af54fa5f1361d5f
+    7f520e51d182e6ad 8c68059b1f6c3e2b abd9831f6bbd41fb 19cde05b79217e13`
 
 // the message schedule, 16 words in a ring (W[t] lives at t & 15)
-const wh: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-const wl: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-
-function putU32be(b: Buffer, o: number, v: number) {
-    b[o] = (v >>> 24) & 0xff
-    b[o + 1] = (v >>> 16) & 0xff
-    b[o + 2] = (v >>> 8) & 0xff
-    b[o + 3] = v & 0xff
-}
+// (empty until the first block's rounds 0..15 append W[0..15] in order)
+const wh: number[] = []
+const wl: number[] = []
 
 /** One block of the compression function (FIPS 180-4 section 6.4.2) at `b[off..off+128)`. */
 function compress(st: number[], b: Buffer, off: number) {
