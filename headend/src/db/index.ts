@@ -1,0 +1,30 @@
+/**
+ * The head-end's persistent storage (docs/headend-storage.md): one schema, numbered SQL
+ * migrations, two backends (PGlite embedded, a PostgreSQL server) behind one small port,
+ * and the repository written once against it.
+ */
+export type { Backend, Database, Row, Sql, SqlParam } from "./adapter.ts"
+export { DEFAULT_DB_DIR, databaseTarget, describeTarget, openDatabase } from "./open.ts"
+export type { DatabaseTarget } from "./open.ts"
+export { MIGRATIONS_DIR, loadMigrations, migrate, recordedMigrations } from "./migrate.ts"
+export type { Migration } from "./migrate.ts"
+export { openPGlite } from "./pglite.ts"
+export { openPostgres } from "./postgres.ts"
+export {
+    REPLAY_WINDOW,
+    applyFrames,
+    classifyCounter,
+    commitFrame,
+    commitFrames,
+    loadMeter,
+    readCloneEvidence,
+    readMeterAlerts,
+    readRecords,
+    recordCloneEvidence,
+    storeRecords,
+} from "./frames.ts"
+export type { CloneEvidence, CloneKind, FrameChange, FrameOutcome, MeterSnapshot, StoredRecord, UplinkWindow } from "./frames.ts"
+export { DownlinkCounterPool, reserveDownlinkBlocks, reserveDownlinkCounters } from "./downlink.ts"
+export type { BlockRequest, CounterPoolOptions, CounterRange } from "./downlink.ts"
+export { logCommand, readCommandLog } from "./command_log.ts"
+export type { CommandAnswer, LoggedCommand, SentCommand } from "./command_log.ts"
