@@ -3,18 +3,7 @@
 // random keys and messages, corrupted copies and edge cases, each checked against
 // @noble/curves' strict answer (test/vectors/ed25519.json). Split in eight to keep each
 // file under a minute under the test mode's GC stress.
-import { describe, test, expect } from "@devicescript/test"
-import { ed25519Verify } from "../../src/crypto/ed25519"
+import { describeVectorPart } from "./ed25519_rig"
 import { ED25519_VECTORS } from "./vectors/ed25519_1"
 
-describe("ed25519Verify agrees with @noble/curves (zip215: false), part 1", () => {
-    test("the part is not empty", () => {
-        expect(ED25519_VECTORS.length > 30).toBe(true)
-    })
-    ED25519_VECTORS.forEach(v => {
-        test(`#${v.id} ${v.comment}`, async () => {
-            const got = await ed25519Verify(Buffer.from(v.pk, "hex"), Buffer.from(v.msg, "hex"), Buffer.from(v.sig, "hex"))
-            expect(got).toBe(v.valid)
-        })
-    })
-})
+describeVectorPart(1, ED25519_VECTORS)

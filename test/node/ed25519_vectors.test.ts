@@ -4,7 +4,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { JSON_FILE, PARTS, generate, moduleFile, nobleVerify, renderModule, type Ed25519Vector } from "../vectors/ed25519-gen.ts"
+import { COMMON_MODULE_FILE, JSON_FILE, PARTS, generate, moduleFile, nobleVerify, renderCommonModule, renderModule, type Ed25519Vector } from "../vectors/ed25519-gen.ts"
 
 const doc = JSON.parse(readFileSync(JSON_FILE, "utf8")) as { count: number; vectors: Ed25519Vector[] }
 const vectors = doc.vectors
@@ -38,6 +38,7 @@ test("the generator is deterministic and the committed JSON is what it produces"
 })
 
 test("the device modules are generated from the JSON (not stale)", () => {
+    assert.equal(readFileSync(COMMON_MODULE_FILE, "utf8"), renderCommonModule(), "regenerate: npx tsx test/vectors/ed25519-gen.ts --module")
     for (let part = 0; part < PARTS; part++)
         assert.equal(readFileSync(moduleFile(part), "utf8"), renderModule(vectors, part), `regenerate: npx tsx test/vectors/ed25519-gen.ts (part ${part + 1})`)
 })
