@@ -14,6 +14,7 @@ import { Checkpoint, decodeRecord, recordHash } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
 import { HeadEnd } from "./ingest.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
+import { parseBrokerUrl } from "./broker.ts"
 import { claimedMeterId } from "../../src/wire/frame"
 import { Report, downlinkTopic, uplinkTopic } from "../../src/wire/report"
 import { UPLINK_FILTER } from "./uplink.ts"
@@ -39,10 +40,15 @@ export interface StationEvents {
     clone?(meter: MeterEntry, detail: string): void
     /** an alert the meter reported (tamper, rejected commands, store full...) */
     alert?(meter: MeterEntry, kind: number, count: number): void
+    /** the connection to the broker at `url` (no credentials) dropped; the client keeps retrying */
+    brokerLost?(url: string): void
+    /** the connection is back after `outageMs` */
+    brokerBack?(url: string, outageMs: number): void
 }
 
 export class Station {
     private client?: MqttClient
+    private closing = false
     readonly headEnd: HeadEnd
     private downFloor = 0
     /** every raw uplink frame seen, newest last (attacks replay and tamper with them) */
@@ -69,16 +75,45 @@ export class Station {
     }
 
     /** Connects to the broker and subscribes to every meter's uplink. Throws one line if unreachable. */
+    /**
+     * Connects to the broker (`mqtt[s]://[user:password@]host:port`, headend/src/broker.ts)
+     * and subscribes to every meter's uplink. Throws one line, without the password, if the
+     * broker is unreachable or refuses the login. Afterwards the client reconnects by
+     * itself; `events.brokerLost` and `brokerBack` say when, once per outage.
+     */
     static async connect(brokerUrl: string, ks: Keystore, events: StationEvents, timeoutMs = 5000): Promise<Station> {
         const s = new Station(ks, events)
+        const b = parseBrokerUrl(brokerUrl)
+        const opts = { connectTimeout: timeoutMs, reconnectPeriod: 1000, clientId: `trustmeter-headend-${process.pid}-${Date.now()}`, username: b.username, password: b.password }
         try {
-            s.client = await mqtt.connectAsync(brokerUrl, { connectTimeout: timeoutMs, reconnectPeriod: 1000, clientId: `trustmeter-headend-${process.pid}-${Date.now()}` }, false)
+            s.client = await mqtt.connectAsync(b.url, opts, false)
         } catch (e) {
-            throw new Error(`cannot reach the MQTT broker at ${brokerUrl} (${(e as Error).message}): start it, or omit --broker to use the embedded one`)
+            const code = (e as { code?: number }).code
+            // CONNACK return codes 4 and 5 (MQTT 3.1.1 §3.2.2.3): bad user name or password, not authorized
+            if (code === 4 || code === 5)
+                throw new Error(`the MQTT broker at ${b.url} refused the head-end's login (${(e as Error).message}): check the user name and password in --broker mqtt://user:password@host:port`)
+            throw new Error(`cannot reach the MQTT broker at ${b.url} (${(e as Error).message}): start it, or omit --broker to use the embedded one`)
         }
         s.client.on("message", (topic, payload) => s.onFrame(topic, Buffer.from(payload)))
+        s.watchConnection(b.url)
         await s.client.subscribeAsync(UPLINK_FILTER, { qos: 0 })
         return s
+    }
+
+    /** One `brokerLost` when the connection drops, one `brokerBack` with the outage's length when it returns. */
+    private watchConnection(url: string) {
+        let lostAt: number | undefined
+        this.client!.on("close", () => {
+            if (this.closing || lostAt !== undefined) return
+            lostAt = Date.now()
+            this.events.brokerLost?.(url)
+        })
+        this.client!.on("connect", () => {
+            if (lostAt === undefined) return
+            const ms = Date.now() - lostAt
+            lostAt = undefined
+            this.events.brokerBack?.(url, ms)
+        })
     }
 
     /** Records stored for `meterId` (each interval exactly once), oldest first. */
@@ -110,6 +145,7 @@ export class Station {
     }
 
     async close() {
+        this.closing = true
         await this.client?.endAsync(true).catch(() => {})
     }
 

@@ -8,22 +8,86 @@
  * only what it wrote, across restarts), and their MQTT sockets are separate processes.
  */
 import { ChildProcess } from "node:child_process"
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
 import { Keystore, MeterEntry } from "../../headend/src/keystore.ts"
 import { BrokerAddress, meterSettings } from "../../headend/src/provision.ts"
 import { provisionSimulatedMeter } from "./provision.ts"
+import { BrokerUrl, brokerSettings } from "../../headend/src/broker.ts"
 import { JacdacBus } from "../../tools/jacdac.ts"
 
 import { METERS_DIR } from "../../headend/src/paths.ts"
 export { METERS_DIR }
 
+/** The ports `devs devtools` listens on, on 127.0.0.1: dashboard and websocket, TCP proxy, debugger. */
+export const DEVTOOLS_PORTS = [8081, 8082, 8083]
+
+/**
+ * Throws one line naming the first devtools port that something already holds. Without
+ * this check a second fleet would find the first one's devtools listening, join its bus,
+ * and fail later without saying why (provisioning: "did not confirm setting").
+ */
+export async function checkDevtoolsPorts() {
+    for (const port of DEVTOOLS_PORTS) {
+        const err = await new Promise<NodeJS.ErrnoException | undefined>(res => {
+            const srv = createServer()
+            srv.once("error", e => res(e))
+            srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => srv.close(() => res(undefined)))
+        })
+        if (err?.code === "EADDRINUSE")
+            throw new Error(`port ${port} on 127.0.0.1 is in use (devs devtools of another \`npm start\` or test, or another program): stop it first; the simulated meters need ports ${DEVTOOLS_PORTS.join(", ")}`)
+        if (err) throw new Error(`cannot listen on port ${port} on 127.0.0.1 (${err.code}): devs devtools needs ports ${DEVTOOLS_PORTS.join(", ")}`)
+    }
+}
+
+/**
+ * One fleet per meters directory: a second `npm start` would run the same meters from the
+ * same flash files. Takes `dir/.lock` (holding this pid) or throws one line naming the
+ * running instance; a lock whose process is gone is taken over. Returns the release,
+ * which also runs when this process exits.
+ */
+export function lockMetersDir(dir: string): () => void {
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, ".lock")
+    for (;;) {
+        try {
+            writeFileSync(file, `${process.pid}\n`, { flag: "wx" })
+            break
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+        }
+        const pid = Number(readFileSync(file, "utf8").trim())
+        if (pid > 0 && pid !== process.pid && processAlive(pid))
+            throw new Error(`another npm start (pid ${pid}) is running the meters in ${dir}: stop it first, or give this one another --dir (if pid ${pid} is something else, delete ${file})`)
+        rmSync(file, { force: true }) // its process is gone
+    }
+    const release = () => {
+        try {
+            if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true })
+        } catch {}
+        process.off("exit", release)
+    }
+    process.on("exit", release)
+    return release
+}
+
+function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0)
+        return true
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === "EPERM"
+    }
+}
+
 export interface FleetOptions {
     keystore: Keystore
     /** the meters to run (entries of the keystore) */
     meters: MeterEntry[]
-    broker: BrokerAddress
+    /** where the meters find the broker; TLS and login go into UP_PROTO, UP_USER, UP_PASS */
+    broker: BrokerAddress & Pick<BrokerUrl, "tls" | "username" | "password">
     clockScale: number
     /** compiled firmware; default: build src/main.ts now */
     firmware?: string
@@ -147,6 +211,8 @@ export class Fleet {
             copyFileSync(BYTECODE, this.firmware)
         }
         log("starting devs devtools (the simulators' Jacdac bus)...")
+        // again right before: the build took a while, and a devtools already listening would be joined silently
+        await checkDevtoolsPorts()
         // a loaded machine can take a while to start devtools (CI runs two cores)
         this.devtools = await startDevtools(90_000)
         log(`provisioning ${this.opts.meters.length} meter(s): id, secret, trust anchors, broker...`)
@@ -156,7 +222,15 @@ export class Fleet {
                     join(dir, entry.name),
                     entry.meterId,
                     // sim.press: the button's press counter (pressButton), present from the start so reading it never waits
-                    { ...meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 }), "sim.press": Buffer.from("0") },
+                    {
+                        ...meterSettings(this.opts.keystore, entry, { broker: this.opts.broker, clockScale: this.opts.clockScale, seed: i + 1 }),
+                        // cleared first: a flash keeps the login and TLS of an earlier run's broker otherwise (an empty setting reads as absent)
+                        UP_PROTO: Buffer.alloc(0),
+                        UP_USER: Buffer.alloc(0),
+                        UP_PASS: Buffer.alloc(0),
+                        ...brokerSettings(this.opts.broker),
+                        "sim.press": Buffer.from("0"),
+                    },
                     undefined,
                     log
                 )

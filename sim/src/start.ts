@@ -10,14 +10,12 @@
  * whole script of checks and attacks unattended, prints a summary and exits 1 if any
  * check failed. Ctrl-C stops cleanly.
  */
-import { ATTACKS } from "./attacks.ts"
+// only what parsing the options needs is imported up front: --help and bad options answer
+// without loading the fleet; the rest is imported once the options are known
 import { parseDuration } from "../../headend/src/cli.ts"
 import { parseBrokerUrl } from "../../headend/src/broker.ts"
-import { Demo } from "./demo.ts"
 import { DEFAULT_KEYSTORE } from "../../headend/src/keystore.ts"
-import { summaryText } from "./ui/state.ts"
-import { TerminalView } from "./ui/terminal.ts"
-import { runScript } from "./script.ts"
+import type { Demo } from "./demo.ts"
 
 interface StartOptions {
     meters: number
@@ -33,9 +31,35 @@ interface StartOptions {
     firmware?: string
 }
 
-const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt://host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh]"
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt[s]://[user:password@]host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh] [--help]"
 
-function parse(argv: string[]): StartOptions {
+/** What `npm start -- --help` prints. */
+const HELP = `${USAGE}
+
+A fleet of simulated meters running the real firmware, the head-end station, and a live view
+where you send operator commands and attacks (docs/headend.md).
+
+  --meters N         meters in the fleet, 1 to 9 (default 3)
+  --interval D       real length of a 30-minute metering interval, 1s to 30m (default 10s:
+                     the meters' clocks run x180)
+  --duration D       stop after D (the live view runs until Ctrl-C or q without it)
+  --headless         no live view: run the script of checks and attacks, print a summary,
+                     exit 1 if a check failed (needs --duration)
+  --broker URL       use this MQTT broker instead of the embedded one on 127.0.0.1;
+                     mqtt://host:port, mqtts://host:port (TLS), user name and password as
+                     mqtt://user:password@host:port (percent-encode : @ / in them)
+  --keystore FILE    the utility's keys and meter secrets (default .keystore.json, or
+                     $TRUSTMETER_KEYSTORE); created on first run, mode 0600
+  --dir DIR          where the meters keep their flash (default .meters)
+  --firmware F.devs  run this compiled firmware instead of building src/main.ts
+  --fresh            wipe the meters' flash first (each wipe is announced)
+  --help, -h         this text
+
+Ctrl-C, q, SIGTERM or the end of --duration stop every meter, devtools and the broker.
+One instance at a time: devtools needs ports 8081-8083.`
+
+function parse(argv: string[]): StartOptions | "help" {
+    if (argv.includes("--help") || argv.includes("-h")) return "help"
     const o: StartOptions = { meters: 3, intervalS: 10, headless: false, keystore: process.env.TRUSTMETER_KEYSTORE ?? DEFAULT_KEYSTORE, fresh: false }
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i]
@@ -55,7 +79,11 @@ function parse(argv: string[]): StartOptions {
             o.durationS = parseDuration(val(), "--duration")
             if (o.durationS < 5) throw new Error("--duration must be at least 5s")
         } else if (a === "--headless") o.headless = true
-        else if (a === "--broker") o.broker = parseBrokerUrl(val()).url
+        else if (a === "--broker") {
+            // checked now, kept whole: the station and the meters need the user name and password
+            o.broker = val()
+            parseBrokerUrl(o.broker)
+        }
         else if (a === "--keystore") o.keystore = val()
         else if (a === "--fresh") o.fresh = true
         else if (a === "--dir") o.dir = val()
@@ -69,12 +97,37 @@ function parse(argv: string[]): StartOptions {
 async function main() {
     let o: StartOptions
     try {
-        o = parse(process.argv.slice(2))
+        const p = parse(process.argv.slice(2))
+        if (p === "help") {
+            console.log(HELP)
+            return 0
+        }
+        o = p
     } catch (e) {
         console.error(`trustmeter: ${(e as Error).message}`)
         return 2
     }
     const say = (m: string) => console.log(m)
+    // From here on this program starts child processes (build, devtools, simulated meters),
+    // each in its own process group: Ctrl-C in the terminal does not reach them. So the
+    // signal handlers come first; every exit path then ends them (tools/devs.ts ends the
+    // tracked children when this process exits, an uncaught exception included).
+    let finish: ((code: number) => Promise<void>) | undefined
+    let signalled = false
+    const onSignal = (name: string, code: number) => {
+        if (finish && !signalled) {
+            signalled = true
+            if (o.headless) console.log(`interrupted (${name})`)
+            // a stop that hangs must not keep the children alive: force the exit
+            setTimeout(() => process.exit(code), 10_000).unref()
+            return void finish(code)
+        }
+        console.error(`trustmeter: interrupted (${name}) ${finish ? "again" : "while starting"}: every child process ends with this one`)
+        process.exit(code)
+    }
+    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) process.on(sig, () => onSignal(sig, code))
+
+    const { Demo } = await import("./demo.ts")
     let demo: Demo
     try {
         demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, firmware: o.firmware, log: say })
@@ -82,6 +135,9 @@ async function main() {
         console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
         return 1
     }
+    const { summaryText } = await import("./ui/state.ts")
+    const { TerminalView } = await import("./ui/terminal.ts")
+    const { runScript } = await import("./script.ts")
     const title = `trustmeter · ${o.meters} meter(s) · broker ${demo.brokerUrl}${demo.broker ? " (embedded)" : ""} · interval ${o.intervalS} s (clock ×${demo.scale})`
     let stopping = false
     const stop = async (code: number) => {
@@ -90,14 +146,9 @@ async function main() {
         await demo.stop()
         process.exit(code)
     }
-    process.on("SIGINT", () => {
-        if (o.headless) console.log("interrupted")
-        void finish(130)
-    })
-    process.on("SIGTERM", () => void finish(143))
 
-    let view: TerminalView | undefined
-    const finish = async (code: number) => {
+    let view: InstanceType<typeof TerminalView> | undefined
+    finish = async (code: number) => {
         view?.close()
         if (process.stdin.isTTY && !o.headless) process.stdin.setRawMode(false)
         if (o.headless || code === 0) console.log(summaryText(demo.state))
@@ -127,14 +178,14 @@ async function main() {
         demo.state.banner = `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}${o.durationS ? ` of ${o.durationS} s` : ""}`
         demo.state.changed()
     }, 1000)
-    if (o.durationS) setTimeout(() => void finish(0), o.durationS * 1000)
+    if (o.durationS) setTimeout(() => void finish!(0), o.durationS * 1000)
     demo.state.addLog("info", "fleet running: keys below act on the selected meter; Ctrl-C or q stops")
     if (process.stdin.isTTY) {
         process.stdin.setRawMode(true)
         process.stdin.resume()
         process.stdin.on("data", async d => {
             const k = d.toString()
-            if (k === "\u0003" || k === "q") return void finish(0)
+            if (k === "\u0003" || k === "q") return void finish!(0)
             if (/^[1-9]$/.test(k) && Number(k) <= o.meters) {
                 selected = Number(k) - 1
                 view!.touch()
@@ -148,6 +199,7 @@ async function main() {
 
 /** One operator or attacker key. */
 async function act(demo: Demo, key: string, meter: import("../../headend/src/keystore.ts").MeterEntry) {
+    const { ATTACKS } = await import("./attacks.ts")
     const privacy = ["half-hourly", "daily", "monthly"]
     switch (key) {
         case "d":
