@@ -1,10 +1,8 @@
 /**
  * Operator operations shared by the `trustmeter` CLI and the live demo: which role signs
  * which command, how a command's arguments are read from the command line, signing with
- * the head-end signer (headend/src/commands.ts), and checking an exported chain with the
- * index-store verifier (headend/src/chain.ts).
+ * the head-end signer (headend/src/commands.ts). Exported chains: headend/src/chain_file.ts.
  */
-import { chainKey0, decodeRecord, verifyChain, RECORD_OVERHEAD, HEADER_SIZE } from "./chain.ts"
 import {
     Opcode,
     PrivacyLevel,
@@ -92,6 +90,8 @@ export interface SignOptions {
     counter?: bigint
     /** validity window from now, seconds (default 3600) */
     validSeconds?: number
+    /** not valid before this UTC second (default 0: no lower bound) */
+    notBefore?: number
     /** UTC seconds "now" (default: the host clock) */
     now?: number
 }
@@ -111,7 +111,7 @@ export function signOpcode(ks: Keystore, meter: MeterEntry, opcode: number, args
         signer: roleKey(ks, opts.role ?? "supplier"),
         cosigner: opts.cosign ? roleKey(ks, opts.cosign) : undefined,
         counter: opts.counter ?? nextCounter(),
-        notBefore: 0,
+        notBefore: opts.notBefore ?? 0,
         expiry: now + Math.round(opts.validSeconds ?? 3600),
         opcode,
         args,
@@ -130,44 +130,6 @@ export function keyChangeCommand(ks: Keystore, meter: MeterEntry, role: Role, ne
         publicKey: headEndKey(next.keyId, ROLE_CODE[role], 0, Buffer.from(next.secretKey, "hex")).publicKey,
     })
     return signOpcode(ks, meter, role === "root" ? Opcode.RootRotate : Opcode.KeyReplace, entry, { ...opts, role: "root" })
-}
-
-export interface ChainReport {
-    ok: boolean
-    records: number
-    summary: string
-}
-
-/**
- * Splits an exported chain file into records: either the records back to back in binary
- * (each one's length is in its header), or one record in hex per line (`#` comments).
- */
-export function splitChainExport(data: Buffer): Uint8Array[] {
-    const text = data.toString("latin1")
-    if (/^[\s0-9a-fA-F#]/.test(text) && /^(\s*(#.*)?([0-9a-fA-F]+)?\s*\n?)*$/.test(text))
-        return text
-            .split("\n")
-            .map(l => l.replace(/#.*/, "").trim())
-            .filter(Boolean)
-            .map(l => new Uint8Array(Buffer.from(l, "hex")))
-    const out: Uint8Array[] = []
-    for (let off = 0; off < data.length; ) {
-        const n = off + HEADER_SIZE <= data.length ? data[off + 10] : 0
-        const len = RECORD_OVERHEAD + n
-        out.push(new Uint8Array(data.subarray(off, Math.min(off + len, data.length))))
-        off += len
-    }
-    return out
-}
-
-/** Verifies a chain exported for `meter` with its K_0; names the first bad record. */
-export function verifyExportedChain(meter: MeterEntry, data: Buffer): ChainReport {
-    const records = splitChainExport(data)
-    if (records.length === 0) return { ok: false, records: 0, summary: "the file holds no records" }
-    const v = verifyChain(records, chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex")))
-    if (v.ok) return { ok: true, records: records.length, summary: `${records.length} records verified, head seq ${v.head.seq} hash ${Buffer.from(v.head.hash).toString("hex").slice(0, 16)}…` }
-    const first = decodeRecord(records[0])
-    return { ok: false, records: records.length, summary: `${v.reason} at record ${v.at}${first ? ` (chain starts at ${first.seq})` : ""}` }
 }
 
 let lastCounter = 0n

@@ -3,11 +3,11 @@
  * operator actions, attacks and checks, all writing to one DemoState that the terminal
  * view or the headless summary shows.
  */
-import { rmSync } from "node:fs"
+import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { EmbeddedBroker, parseBrokerUrl, startBroker } from "../../headend/src/broker.ts"
 import { CommandAck, Opcode, Verdict } from "../../headend/src/commands.ts"
-import { Fleet, FleetMeter, METERS_DIR } from "./fleet.ts"
+import { Fleet, FleetMeter, METERS_DIR, checkDevtoolsPorts, lockMetersDir } from "./fleet.ts"
 import { Station } from "../../headend/src/station.ts"
 import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "../../headend/src/keystore.ts"
 import { buildCommand, keyChangeCommand, signOpcode } from "../../headend/src/operations.ts"
@@ -51,6 +51,7 @@ export class Demo {
     private lastSync = new Map<string, number>()
     private ackWaiters: { meterId: string; counter: bigint; res: (a: CommandAck) => void }[] = []
     private tariffs = new Map<string, string>()
+    private releaseLock?: () => void
     /** envelopes sent, newest last */
     readonly sent: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
     /** envelopes a meter accepted, newest last: the replay attack resends one */
@@ -151,6 +152,7 @@ export class Demo {
         await this.station?.close().catch(() => {})
         await this.fleet?.stop().catch(() => {})
         await this.broker?.close().catch(() => {})
+        this.releaseLock?.()
     }
 
     private async boot() {
@@ -163,14 +165,19 @@ export class Demo {
         for (let i = 1; i <= this.opts.meters; i++) entries.push(addMeter(this.ks, `meter-${i}`))
         for (const m of entries)
             this.state.meters.push({ name: m.name, meterId: m.meterId, process: "booting", chain: { state: "unknown" }, relay: "?", frames: 0, records: 0, refused: 0 })
+        // brokerUrl is shown and logged: never the password, which only the station and the meters' settings get
+        let fullUrl: string
         if (this.opts.brokerUrl) {
-            this.brokerUrl = parseBrokerUrl(this.opts.brokerUrl).url
+            fullUrl = this.opts.brokerUrl
         } else {
             this.broker = await startBroker({ host: "127.0.0.1", port: 0 })
-            this.brokerUrl = this.broker.url
+            fullUrl = this.broker.url
         }
-        const b = parseBrokerUrl(this.brokerUrl)
-        this.station = await Station.connect(this.brokerUrl, this.ks, {
+        const b = parseBrokerUrl(fullUrl)
+        this.brokerUrl = b.url
+        this.station = await Station.connect(fullUrl, this.ks, {
+            brokerLost: url => this.state.addLog("error", `broker ${url} lost: the head-end and the meters retry every second; meters keep their records until acknowledged`),
+            brokerBack: (url, ms) => this.state.addLog("info", `broker ${url} back after ${(ms / 1000).toFixed(1)} s without it`),
             report: (m, r, fresh) => this.onReport(m, r, fresh),
             refused: (m, why) => {
                 if (m) this.status(m).refused++
@@ -186,14 +193,23 @@ export class Demo {
                 this.state.addLog("alert", `${m.name}: clone alert: ${d}`)
             },
         })
+        // one fleet per meters directory, and devtools' ports free, before anything is written
+        this.releaseLock = lockMetersDir(this.opts.dir ?? METERS_DIR)
+        await checkDevtoolsPorts()
         if (created.isNew) log(`created the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
         saveKeystore(this.ks, this.opts.keystorePath)
         log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
-        if (this.opts.fresh) for (const m of entries) rmSync(join(this.opts.dir ?? METERS_DIR, m.name), { recursive: true, force: true })
+        if (this.opts.fresh)
+            for (const m of entries) {
+                const dir = join(this.opts.dir ?? METERS_DIR, m.name)
+                if (!existsSync(dir)) continue
+                log(`${m.name}: wiping its flash (--fresh): its chain starts again from genesis`)
+                rmSync(dir, { recursive: true, force: true })
+            }
         this.fleet = await Fleet.start({
             keystore: this.ks,
             meters: entries,
-            broker: { host: b.host, port: b.port },
+            broker: b,
             clockScale: this.scale,
             firmware: this.opts.firmware,
             dir: this.opts.dir,
