@@ -15,8 +15,6 @@
  * under (meter, epoch, counter); a record once per (meter, seq). The same key with other
  * bytes is never written over: it is clone evidence, recorded and returned.
  */
-import { decodeAck } from "../../../src/wire/ack"
-import type { Aggregate, AlertCount } from "../../../src/wire/report"
 import { Database, Sql } from "./adapter.ts"
 import { bytes, meterBytes, storeRecord, u32 } from "./values.ts"
 
@@ -43,6 +41,34 @@ export interface CloneEvidence {
     detail: string
 }
 
+/** A privacy aggregate as the frame carried it (src/wire/report.ts `Aggregate`). */
+export interface Aggregate {
+    firstSeq: number
+    lastSeq: number
+    importWh: number
+    exportWh: number
+}
+
+/** A meter alert as the frame carried it (src/wire/report.ts `AlertCount`). */
+export interface AlertCount {
+    kind: number
+    count: number
+}
+
+/**
+ * A command response as the meter sent it, with the fields of its acknowledgement when
+ * the caller decoded one (docs/commands.md): they link it to the command log.
+ */
+export interface CommandResponse {
+    body: Buffer
+    verdict?: number
+    opcode?: number
+    signerKeyId?: number
+    /** the envelope's u64 counter */
+    counter?: bigint
+    detail?: number
+}
+
 /** One authenticated frame's worth of state change, as ingestion decided it. */
 export interface FrameChange {
     /** 16 hex digits */
@@ -59,8 +85,8 @@ export interface FrameChange {
     records?: StoredRecord[]
     aggregates?: Aggregate[]
     alerts?: AlertCount[]
-    /** command responses as the meter sent them */
-    responses?: Buffer[]
+    /** command responses, in the frame's order */
+    responses?: CommandResponse[]
     /** evidence ingestion found itself (recorded even when the frame was applied before) */
     evidence?: CloneEvidence[]
 }
@@ -292,7 +318,7 @@ interface CheckedFrame {
     records: StoredRecord[]
     aggregates: Aggregate[]
     alerts: AlertCount[]
-    responses: Buffer[]
+    responses: CommandResponse[]
     evidence: CloneEvidence[]
 }
 
@@ -319,7 +345,14 @@ function checkFrame(f: FrameChange): CheckedFrame {
     for (const a of f.alerts ?? []) if (!Number.isInteger(a.kind) || a.kind < 0 || a.kind > 255 || !Number.isInteger(a.count) || a.count < 0 || a.count > 0xffff) throw new RangeError("alert kind is a u8 and count a u16")
     const responses = f.responses ?? []
     if (responses.length > 255) throw new RangeError("at most 255 responses a frame")
-    for (const r of responses) bytes("response", r, 0, 256)
+    for (const r of responses) {
+        bytes("response", r.body, 0, 256)
+        for (const [k, v] of [["verdict", r.verdict], ["opcode", r.opcode], ["signer key id", r.signerKeyId]] as const) {
+            if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 255)) throw new RangeError(`response ${k} is a u8`)
+        }
+        if (r.counter !== undefined && (typeof r.counter !== "bigint" || r.counter < 0n || r.counter >= 2n ** 64n)) throw new RangeError("response counter is a u64")
+        if (r.detail !== undefined) u32("response detail", r.detail)
+    }
     return {
         meterId,
         meter,
@@ -465,12 +498,7 @@ async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
             [alerts.map(a => a.f.meter), alerts.map(a => a.f.epoch), alerts.map(a => a.f.counter), alerts.map(a => a.kind), alerts.map(a => a.count)]
         )
     }
-    const responses = fs.flatMap(f =>
-        f.responses.map((body, idx) => {
-            const ack = decodeAck(body)
-            return { f, idx, body, ack, counter: ack ? (BigInt(ack.counterHi) * 2n ** 32n + BigInt(ack.counterLo)).toString() : null }
-        })
-    )
+    const responses = fs.flatMap(f => f.responses.map((r, idx) => ({ f, idx, r })))
     if (responses.length) {
         await q.query(
             `INSERT INTO command_responses (meter_id, epoch, counter, idx, body, verdict, opcode, signer_key_id, command_counter, detail)
@@ -480,13 +508,13 @@ async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
                 responses.map(r => r.f.meter),
                 responses.map(r => r.f.epoch),
                 responses.map(r => r.f.counter),
-                responses.map(r => r.idx),
-                responses.map(r => r.body),
-                responses.map(r => r.ack?.verdict ?? null),
-                responses.map(r => r.ack?.opcode ?? null),
-                responses.map(r => r.ack?.signerKeyId ?? null),
-                responses.map(r => r.counter),
-                responses.map(r => r.ack?.detail ?? null),
+                responses.map(x => x.idx),
+                responses.map(x => x.r.body),
+                responses.map(x => x.r.verdict ?? null),
+                responses.map(x => x.r.opcode ?? null),
+                responses.map(x => x.r.signerKeyId ?? null),
+                responses.map(x => (x.r.counter === undefined ? null : x.r.counter.toString())),
+                responses.map(x => x.r.detail ?? null),
             ]
         )
     }

@@ -23,7 +23,7 @@ export {
     recordCloneEvidence,
     storeRecords,
 } from "./frames.ts"
-export type { CloneEvidence, CloneKind, FrameChange, FrameOutcome, MeterSnapshot, StoredRecord, UplinkWindow } from "./frames.ts"
+export type { Aggregate, AlertCount, CloneEvidence, CloneKind, CommandResponse, FrameChange, FrameOutcome, MeterSnapshot, StoredRecord, UplinkWindow } from "./frames.ts"
 export { DownlinkCounterPool, reserveDownlinkBlocks, reserveDownlinkCounters } from "./downlink.ts"
 export type { BlockRequest, CounterPoolOptions, CounterRange } from "./downlink.ts"
 export { logCommand, readCommandLog } from "./command_log.ts"

@@ -79,7 +79,7 @@ CREATE TABLE command_responses (
     counter         bigint        NOT NULL,
     idx             smallint      NOT NULL CHECK (idx BETWEEN 0 AND 255),
     body            bytea         NOT NULL CHECK (octet_length(body) <= 256),
-    -- filled when the body is an acknowledgement (src/wire/ack.ts)
+    -- the acknowledgement's fields, when the head-end decoded the body as one
     verdict         smallint,
     opcode          smallint,
     signer_key_id   smallint,
