@@ -147,8 +147,8 @@ export class Uplink {
     private heldSeq = -2
     private inFlight: InFlight = undefined
     private timeouts = 0
-    /** pending alerts by kind, persisted in `up.al` (docs/uplink.md §7) */
-    private alerts: { [kind: string]: number } = {}
+    /** pending alert counts by kind (index = AlertKind), persisted in `up.al` (docs/uplink.md §7) */
+    private alerts: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
     /** the set of pending kinds changed since `up.al` was written */
     private alertsDirty = false
     private responses: Buffer[] = []
@@ -184,10 +184,10 @@ export class Uplink {
 
     /** Queues an alert for the next frame (AlertKind); cleared once a frame carrying it is acked. */
     raiseAlert(kind: number) {
-        const k = "" + kind
+        if (!(kind > 0 && kind < ALERT_SLOTS)) return
         // flash only when a kind becomes pending: a flood of forged downlinks must not wear it
-        if (!this.alerts[k]) this.alertsDirty = true
-        this.alerts[k] = (this.alerts[k] || 0) + 1
+        if (this.alerts[kind] === 0) this.alertsDirty = true
+        this.alerts[kind]++
         if (kind !== AlertKind.BadDownlink) this.notify()
     }
 
@@ -311,13 +311,9 @@ export class Uplink {
         if (f && f.counter === upCounter) {
             if (f.alerts)
                 for (const a of f.alerts) {
-                    const k = "" + a.kind
-                    const left = (this.alerts[k] || 0) - a.count
-                    if (left > 0) this.alerts[k] = left
-                    else {
-                        delete this.alerts[k]
-                        this.alertsDirty = true
-                    }
+                    const left = this.alerts[a.kind] - a.count
+                    this.alerts[a.kind] = left > 0 ? left : 0
+                    if (left <= 0) this.alertsDirty = true
                 }
             this.responses = this.responses.slice(f.responses)
             this.inFlight = undefined
@@ -334,26 +330,20 @@ export class Uplink {
         this.downCounter = await readEpochCounter(this.o.storage, KEY_DOWN_COUNTER, epoch)
     }
 
-    /** Alerts owed to the head-end from before a reboot (docs/uplink.md §7): u8 kind, u16 count each. */
+    /**
+     * Alerts owed to the head-end from before a reboot (docs/uplink.md §7): u16 count per
+     * kind 0..7 (kind 0 is never raised, so byte 0 is always 0). An earlier firmware's JSON
+     * object ("{…") is dropped: the counts are hints, and the kinds recur.
+     */
     private async loadAlerts() {
         const b = await this.o.storage.get(KEY_ALERTS)
-        // an earlier firmware's JSON object ("{…") is dropped: the counts are hints, kinds recur
-        if (b === undefined || b.length % 3 !== 0 || b[0] === 0x7b) return
-        for (let i = 0; i < b.length; i += 3) {
-            const k = "" + b[i]
-            const n = getU16BE(b, i + 1)
-            if (n > 0) this.alerts[k] = (this.alerts[k] || 0) + n
-        }
+        if (b === undefined || b.length !== 2 * ALERT_SLOTS || b[0] !== 0) return
+        for (let k = 1; k < ALERT_SLOTS; k++) this.alerts[k] += getU16BE(b, 2 * k)
     }
 
     private async saveAlerts() {
-        const ks = Object.keys(this.alerts)
-        if (!ks.length) return await this.o.storage.delete(KEY_ALERTS)
-        const b = Buffer.alloc(3 * ks.length)
-        for (let i = 0; i < ks.length; i++) {
-            b[3 * i] = parseInt(ks[i])
-            setU16BE(b, 3 * i + 1, Math.min(this.alerts[ks[i]], 65535))
-        }
+        const b = Buffer.alloc(2 * ALERT_SLOTS)
+        for (let k = 1; k < ALERT_SLOTS; k++) setU16BE(b, 2 * k, Math.min(this.alerts[k], 65535))
         await this.o.storage.set(KEY_ALERTS, b)
     }
 
@@ -409,10 +399,11 @@ export class Uplink {
             }
         }
         const alerts: AlertCount[] = []
-        for (const k of Object.keys(this.alerts)) {
-            if (alerts.length >= ReportLimit.MaxAlerts) break
-            alerts.push({ kind: parseInt(k), count: this.alerts[k] })
-            if (parseInt(k) !== AlertKind.BadDownlink) due = true
+        // at most 7 kinds: within ReportLimit.MaxAlerts
+        for (let k = 1; k < ALERT_SLOTS; k++) {
+            if (this.alerts[k] === 0) continue
+            alerts.push({ kind: k, count: this.alerts[k] })
+            if (k !== AlertKind.BadDownlink) due = true
         }
         if (alerts.length) report.alerts = alerts
         if (this.responses.length) {
@@ -457,6 +448,8 @@ export class Uplink {
 const KEY_COUNTER = "up.fc"
 const KEY_DOWN_COUNTER = "up.dl"
 const KEY_ALERTS = "up.al"
+/** alert kinds 1..7 have a slot (AlertKind goes to 5) */
+const ALERT_SLOTS = 8
 
 interface InFlight {
     counter: number

@@ -5,7 +5,7 @@
  * Buffers; the only cryptography (one record hash) comes in as a `WireCrypto`.
  */
 import { WireCrypto } from "./crypto"
-import { equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
+import { concatBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
 
 /** Body type, first body byte (docs/uplink.md §4). */
 export const enum BodyType {
@@ -273,16 +273,6 @@ export function decodeReport(b: Buffer): WireReport {
     return r
 }
 
-/** The wire form of one stored v1 record (docs/uplink.md §4.1); throws when it is not one of that seq. */
-export function toWireRecord(rec: UplinkRecord): WireRecord {
-    const d = rec.data
-    const n = d[10]
-    if (d.length !== StoredRecord.Overhead + n || d[0] !== StoredRecord.Version || n > ReportLimit.MaxPayload || getU32BE(d, 2) !== rec.seq)
-        throw new RangeError("report: not a v1 store record of its seq")
-    const h = StoredRecord.HeaderSize
-    return { seq: rec.seq, kind: d[1], time: getU32BE(d, 6), payload: d.slice(h, h + n), tag: d.slice(d.length - StoredRecord.TagSize, d.length) }
-}
-
 /**
  * The exact stored bytes of a wire record, given the record hash of its predecessor
  * (docs/uplink.md §4.1): version 1, kind, seq, time, n, payload, prev, tag. The receiver
@@ -375,29 +365,29 @@ function recordHashOf(c: WireCrypto, data: Buffer): Buffer {
     return c.sha256([RECORD_HASH_DOMAIN, data])
 }
 
-/** u8 n, u8 kind, u32 time, n payload, 16 tag (docs/uplink.md §4.1). */
+/**
+ * The wire form of one stored v1 record (docs/uplink.md §4.1): u8 n, u8 kind, u32 time,
+ * n payload, 16 tag. Throws when the bytes are not a v1 store record of that seq.
+ */
 function wireRecordBytes(rec: UplinkRecord): Buffer {
-    const w = toWireRecord(rec)
-    const n = w.payload.length
+    const d = rec.data
+    const n = d[10]
+    if (d.length !== StoredRecord.Overhead + n || d[0] !== StoredRecord.Version || n > ReportLimit.MaxPayload || getU32BE(d, 2) !== rec.seq)
+        throw new RangeError("report: not a v1 store record of its seq")
     const b = Buffer.alloc(22 + n)
     b[0] = n
-    b[1] = w.kind
-    setU32BE(b, 2, w.time)
-    b.set(w.payload, 6)
-    b.set(w.tag, 6 + n)
+    b[1] = d[1]
+    // time (4) and payload (n) follow each other in the stored record too
+    b.set(d.slice(6, 10), 2)
+    b.set(d.slice(StoredRecord.HeaderSize, StoredRecord.HeaderSize + n), 6)
+    b.set(d.slice(d.length - StoredRecord.TagSize, d.length), 6 + n)
     return b
 }
 
-/** The parts in one fresh buffer. */
+/** The parts in one fresh buffer (a few parts of at most 2 KB: copying as it grows is fine). */
 function joinParts(parts: Buffer[]): Buffer {
-    let n = 0
-    for (const p of parts) n += p.length
-    const out = Buffer.alloc(n)
-    let o = 0
-    for (const p of parts) {
-        out.set(p, o)
-        o += p.length
-    }
+    let out = parts[0]
+    for (let i = 1; i < parts.length; i++) out = concatBytes(out, parts[i])
     return out
 }
 

@@ -104,7 +104,8 @@ describe("uplink storage", () => {
         const storage = new RamStorage()
         storage.raw["up.fc"] = Buffer.from('{"e":0,"n":64}')
         storage.raw["up.dl"] = Buffer.from('{"e":0,"n":10}')
-        storage.raw["up.al"] = Buffer.from('{"1":2}')
+        // 16 bytes, the size of the new alert record: still not taken for one
+        storage.raw["up.al"] = Buffer.from('{"1":2,"5":1234}')
         const src = new FakeSource()
         src.add(1)
         const tr = new FakeTransport()
@@ -112,6 +113,7 @@ describe("uplink storage", () => {
         await u.step()
         const c = decodeHeader(tr.sent[0]).counter
         expect(c).toBe(65)
+        expect(decodeReport(open(tr.sent[0])).alerts === undefined).toBe(true)
         // the head-end's counter 10 was seen: a replay of it is refused
         await tr.handler(ack(10, 0, c, downKey))
         expect(src.acked).toBe(-1)
