@@ -161,7 +161,10 @@ function parseArgs(argv: string[]): Args & { opts: Record<string, string> } {
     for (let i = 0; i < argv.length; i++) {
         const x = argv[i] === "-h" ? "--help" : argv[i]
         if (x.startsWith("--")) {
-            const [k, inline] = x.slice(2).split("=", 2)
+            // --opt=value: the value is everything after the first "=" (a password may hold more)
+            const eq = x.indexOf("=")
+            const k = eq < 0 ? x.slice(2) : x.slice(2, eq)
+            const inline = eq < 0 ? undefined : x.slice(eq + 1)
             if (FLAG_OPTS.has(k)) opts[k] = "true"
             else if (VALUE_OPTS.has(k)) {
                 const v = inline ?? argv[++i]

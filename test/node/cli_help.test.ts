@@ -60,3 +60,14 @@ test("npm start -- --help (and -h) prints the usage and exits 0 without starting
     assert.equal(npm.status, 0, npm.stderr)
     assert.match(npm.stdout, /usage: npm start/)
 })
+
+test("--option=value keeps everything after the first = (a broker password may hold =)", async () => {
+    const { mkdtempSync, readFileSync } = await import("node:fs")
+    const { tmpdir } = await import("node:os")
+    const d = mkdtempSync(join(tmpdir(), "tm-clieq-"))
+    const ks = join(d, "ks.json")
+    assert.equal((await run("keys", "init", `--keystore=${ks}`)).code, 0)
+    const r = await run("provision", "m1", `--keystore=${ks}`, "--out", join(d, "m1.env"), "--broker=mqtt://u:a=b@10.0.0.1:1883")
+    assert.equal(r.code, 0, r.err)
+    assert.match(readFileSync(join(d, "m1.env"), "utf8"), /^UP_PASS="a=b"$/m)
+})
