@@ -177,9 +177,8 @@ export class MqttClient {
             await this.drop()
             return false
         }
-        const self = this
-        const s = this.sock
-        setTimeout(async () => await self.pump(s), 0)
+        // a fiber of its own (a method reference is bound to its object in the VM)
+        this.pump.start(this.sock)
         return true
     }
 
@@ -199,7 +198,7 @@ export class MqttClient {
     async disconnect() {
         if (this.connected) {
             try {
-                await this.send(encodePacket(MqttPacket.Disconnect, Buffer.alloc(0)))
+                await this.send(hex`e000`) // DISCONNECT, remaining length 0 (§3.14)
             } catch (e) {}
         }
         await this.drop()
@@ -270,7 +269,7 @@ export class MqttClient {
                     // a PINGREQ unanswered for a whole period: the link is dead (§3.1.2.10)
                     if (this.pinged) break
                     this.pinged = true
-                    await this.send(encodePacket(MqttPacket.PingReq, Buffer.alloc(0)))
+                    await this.send(hex`c000`) // PINGREQ, remaining length 0 (§3.12)
                     continue
                 }
                 const p = await this.next(wait)
