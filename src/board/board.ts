@@ -39,7 +39,6 @@ export interface PulseInputPort {
 /** A minimal I2C master, enough for a metering IC such as the ADE7953. */
 export interface I2CPort {
     writeBuf(address: number, data: Buffer): Promise<void>
-    readBuf(address: number, size: number): Promise<Buffer>
     /** write `reg` (register address bytes), then read `size` bytes */
     readReg(address: number, reg: Buffer, size: number): Promise<Buffer>
 }

@@ -75,13 +75,11 @@ class HardwarePulseInput implements PulseInputPort {
         // S0 outputs pull the line low for each pulse: count falling edges, debounced
         const self = this
         pin.subscribe(v => {
-            if (v === 0) self.edge(ds.millis())
+            const now = ds.millis()
+            if (v !== 0 || (self.last >= 0 && now - self.last < PULSE_DEBOUNCE_MS)) return
+            self.last = now
+            self.n = wrapAddU32(self.n, 1)
         })
-    }
-    private edge(now: number) {
-        if (this.last >= 0 && now - this.last < PULSE_DEBOUNCE_MS) return
-        this.last = now
-        this.n = wrapAddU32(this.n, 1)
     }
     count() {
         return this.n
@@ -94,9 +92,6 @@ class HardwarePulseInput implements PulseInputPort {
 class HardwareI2C implements I2CPort {
     async writeBuf(address: number, data: Buffer) {
         await i2c.xfer(address, data)
-    }
-    async readBuf(address: number, size: number) {
-        return await i2c.xfer(address, Buffer.alloc(0), size)
     }
     async readReg(address: number, reg: Buffer, size: number) {
         return await i2c.xfer(address, reg, size)

@@ -93,9 +93,6 @@ export class SimulatedI2C implements I2CPort {
         this.device(address)
         this.writes.push({ address, data })
     }
-    async readBuf(address: number, size: number) {
-        return this.device(address)(Buffer.alloc(0), size)
-    }
     async readReg(address: number, reg: Buffer, size: number) {
         return this.device(address)(reg, size)
     }
