@@ -305,17 +305,12 @@ function put(parts: Buffer[], v: CborValue, d: number): void {
         if (Math.floor(v) !== v) refuse(CborReason.Float)
         if (v > CBOR_MAX_INT || v < -CBOR_MAX_INT) refuse(CborReason.IntegerTooLarge)
         parts.push(v >= 0 ? head(0, v) : head(1, -1 - v))
-    } else if (typeof v === "boolean") {
-        parts.push(Buffer.from([v ? 0xf5 : 0xf4]))
-    } else if (v === null) {
-        parts.push(Buffer.from([0xf6]))
-    } else if (typeof v === "string") {
-        const t = Buffer.from(v, "utf8")
-        parts.push(head(3, t.length))
+    } else if (typeof v === "boolean" || v === null) {
+        parts.push(head(7, v === null ? 22 : v ? 21 : 20))
+    } else if (typeof v === "string" || v instanceof Buffer) {
+        const t = typeof v === "string" ? Buffer.from(v, "utf8") : v
+        parts.push(head(typeof v === "string" ? 3 : 2, t.length))
         parts.push(t)
-    } else if (v instanceof Buffer) {
-        parts.push(head(2, v.length))
-        parts.push(v)
     } else if (Array.isArray(v)) {
         parts.push(head(4, v.length))
         for (let i = 0; i < v.length; i++) put(parts, v[i], d + 1)
