@@ -100,8 +100,9 @@ export interface FileBytes {
  * Bytecode per source file. A function's `size` in bytecode-dbg.json is its padded code
  * plus its 16-byte descriptor; its `location` is an offset into the concatenated sources.
  * The compiler emits two functions for the whole program, `main` (every module's
- * top-level statements) and `prototype` (every class's method table), both located at
- * the entry file.
+ * top-level statements: module constants, tables) and `prototype` (every class's method
+ * table, ~11 bytes per method: class methods are compiled in whether called or not), both
+ * located at the entry file; they are listed under names of their own.
  */
 export function bytesByFile(dbg: DebugInfo): FileBytes[] {
     const starts: [number, string][] = []
@@ -117,13 +118,19 @@ export function bytesByFile(dbg: DebugInfo): FileBytes[] {
     }
     const by = new Map<string, FileBytes>()
     for (const f of dbg.functions) {
-        const file = f.location ? fileAt(f.location[0]) : "?"
+        const whole = f.location && f.location[0] === 0 && WHOLE_PROGRAM[f.name]
+        const file = whole || (f.location ? fileAt(f.location[0]) : "?")
         const e = by.get(file) ?? { file, bytes: 0, functions: 0 }
         e.bytes += f.size
         e.functions++
         by.set(file, e)
     }
     return [...by.values()].sort((a, b) => b.bytes - a.bytes)
+}
+
+const WHOLE_PROGRAM: Record<string, string> = {
+    main: "(main: top-level code of every module)",
+    prototype: "(prototype: method tables of every class)",
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
@@ -133,6 +140,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     for (const e of entries.length ? entries : FIRMWARE_ENTRIES) {
         const b = await buildPrivate(e)
         console.log(`${e}: ${describeEnd(b.codeEnd)} (${b.dbg.functions.length} functions, image ${b.imageBytes} bytes)`)
+        if (verbose) {
+            const n = b.dbg.functions.length
+            console.log(`  bytes  fns  file (code + 16-byte descriptor per function; descriptors: ${n} x 16 = ${16 * n}; header: 112)`)
+        }
         if (verbose) for (const r of bytesByFile(b.dbg)) console.log(`${String(r.bytes).padStart(7)} ${String(r.functions).padStart(4)}  ${r.file}`)
     }
 }
