@@ -317,16 +317,21 @@ export function encodeCommand(envelope: Buffer): Buffer {
     return b
 }
 
-/** Decodes a downlink body (docs/uplink.md §4.2–§4.3); throws RangeError when malformed. */
+/**
+ * Decodes a downlink body (docs/uplink.md §4.2–§4.3); throws RangeError when malformed.
+ * Written without the report's Reader: the meter decodes only these two short bodies.
+ */
 export function decodeDownlink(b: Buffer): Downlink {
-    const rd = new Reader(b)
-    const type = rd.u8()
-    let d: Downlink
-    if (type === BodyType.Ack) d = { type: type, ackSeq: rd.u32(), upCounter: rd.u32() }
-    else if (type === BodyType.Command) d = { type: type, command: rd.bytes(rd.u16(), ReportLimit.MaxCommand) }
-    else throw new RangeError("downlink: type")
-    rd.end()
-    return d
+    const type = b.length > 0 ? b[0] : -1
+    let size = 9
+    if (type === BodyType.Command) {
+        size = 3 + (b.length >= 3 ? getU16BE(b, 1) : 0)
+        if (size > 3 + ReportLimit.MaxCommand) throw new RangeError("body: field too long")
+    } else if (type !== BodyType.Ack) throw new RangeError("downlink: type")
+    if (b.length < size) throw new RangeError("body: truncated")
+    if (b.length > size) throw new RangeError("body: trailing bytes")
+    if (type === BodyType.Ack) return { type: type, ackSeq: getU32BE(b, 1), upCounter: getU32BE(b, 5) }
+    return { type: type, command: b.slice(3, size) }
 }
 
 /** Topic of a meter's uplink frames (docs/uplink.md §9): short, it is in every PUBLISH. */
