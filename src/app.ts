@@ -5,7 +5,6 @@ import { CommandHandler } from "./commands/handler"
 import { CommandEventKind } from "./commands/ports"
 import { AlertKind, MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
-import { SettingsFlash } from "./crypto/flash"
 import { SourceFactory, applyTariff, startMetrology } from "./metrology/config"
 import { settingsStorage } from "./storage/settings"
 import { decodeCalendar } from "./wire/calendar"
@@ -67,11 +66,10 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     }
     await store.append(RecordKind.PowerUp, mu.clock.utc(), Buffer.alloc(0))
 
-    const flash = new SettingsFlash()
     const commands = new CommandHandler({
         meterId: cfg.meterId,
         boardId: board.id,
-        flash: flash,
+        storage: settingsStorage,
         signatureCheck: ed25519Verify,
         clock: {
             utcNow: () => mu.clock.utc(),

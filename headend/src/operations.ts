@@ -15,8 +15,8 @@ import {
 } from "./commands.ts"
 import { encodeCalendar } from "../../src/wire/calendar"
 import { Keystore, MeterEntry, Role, RoleKey } from "./keystore.ts"
-import { ROLE_CODE, ROLE_OPCODES, roleKey } from "./provision.ts"
-import { maskOf, headEndKey } from "./commands.ts"
+import { ROLE_CODE, roleKey } from "./provision.ts"
+import { defaultMask, headEndKey } from "./commands.ts"
 
 /** A command the operator can send, with the role that signs it by default. */
 export interface CommandSpec {
@@ -126,7 +126,7 @@ export function keyChangeCommand(ks: Keystore, meter: MeterEntry, role: Role, ne
     const entry = encodeKeyEntry({
         id: next.keyId,
         role: ROLE_CODE[role],
-        mask: maskOf(ROLE_OPCODES[role]),
+        mask: defaultMask(ROLE_CODE[role]),
         publicKey: headEndKey(next.keyId, ROLE_CODE[role], 0, Buffer.from(next.secretKey, "hex")).publicKey,
     })
     return signOpcode(ks, meter, role === "root" ? Opcode.RootRotate : Opcode.KeyReplace, entry, { ...opts, role: "root" })

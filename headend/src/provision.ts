@@ -8,8 +8,9 @@
  * - `settingsEnvFile` renders them for a board build (`.env.local` format).
  */
 import { createHash } from "node:crypto"
-import { HeadEndKey, encodeRing, headEndKey, maskOf } from "./commands.ts"
+import { HeadEndKey, defaultMask, encodeRing, headEndKey } from "./commands.ts"
 import { Keystore, MeterEntry, ROLES, Role } from "./keystore.ts"
+import { Role as RoleCode } from "../../src/wire/opcodes"
 
 /** Where the meter finds its broker. */
 export interface BrokerAddress {
@@ -25,25 +26,16 @@ export interface MeterSettingsOptions {
     seed?: number
 }
 
-/**
- * Role numbers and the opcodes each role may sign in the anchor key ring
- * (docs/commands.md, "Roles"; opcode numbers from src/crypto/envelope.ts).
- */
-export const ROLE_CODE: Record<Role, number> = { root: 1, supplier: 2, networkOperator: 3 }
-export const ROLE_OPCODES: Record<Role, number[]> = {
-    // the root may sign everything, including key changes (16..19)
-    root: [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19],
-    // the supplier bills the customer: disconnect/arm, tariff, privacy
-    supplier: [1, 2, 3, 5],
-    // the network operator runs the meter: time, uplink keys, firmware; it co-signs a disconnect under dual control.
-    // Random limit (4) and disconnect policy (9) are root-only on the meter (docs/commands.md "Roles")
-    networkOperator: [1, 6, 7, 8],
-}
+/** The role code of each keystore role (docs/commands.md §2). */
+export const ROLE_CODE: Record<Role, number> = { root: RoleCode.Root, supplier: RoleCode.Supplier, networkOperator: RoleCode.NetworkOperator }
 
-/** The head-end's signing key of `role` with the id and opcode mask the meter's ring gives it. */
+/**
+ * The head-end's signing key of `role` with the id and opcode mask the meter's ring gives
+ * it: the role's default opcodes from the one opcode table (src/wire/opcodes.ts).
+ */
 export function roleKey(ks: Keystore, role: Role): HeadEndKey {
     const k = ks.roles[role]
-    return headEndKey(k.keyId, ROLE_CODE[role], maskOf(ROLE_OPCODES[role]), Buffer.from(k.secretKey, "hex"))
+    return headEndKey(k.keyId, ROLE_CODE[role], defaultMask(ROLE_CODE[role]), Buffer.from(k.secretKey, "hex"))
 }
 
 /** The anchor key ring body (`cv.anchor`, docs/commands.md "Key ring"): root, supplier, network operator. */

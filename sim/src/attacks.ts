@@ -7,8 +7,8 @@
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { chainKey0, decodeRecord, evolveKey, TAG_SIZE } from "../../headend/src/chain.ts"
-import { buildEnvelope, headEndKey, Opcode, Verdict } from "../../headend/src/commands.ts"
-import { Demo, VERDICT_NAME } from "./demo.ts"
+import { buildEnvelope, headEndKey, Opcode, Verdict, verdictName } from "../../headend/src/commands.ts"
+import { Demo } from "./demo.ts"
 import { MeterEntry } from "../../headend/src/keystore.ts"
 import { hmac } from "@noble/hashes/hmac.js"
 import { sha256 } from "@noble/hashes/sha2.js"
@@ -69,7 +69,7 @@ export const ATTACKS: Attack[] = [
             const acks = await Promise.all(meters.map(m => d.command(m, "disconnect", [])))
             const delays = acks.map(a => (a && a.verdict === Verdict.Accepted ? a.detail : undefined))
             if (delays.some(x => x === undefined))
-                return { attack: this.name, refused: undefined, detail: `not every meter acknowledged: ${acks.map(a => (a ? VERDICT_NAME[a.verdict] : "no answer")).join(", ")}` }
+                return { attack: this.name, refused: undefined, detail: `not every meter acknowledged: ${acks.map(a => (a ? verdictName(a.verdict) : "no answer")).join(", ")}` }
             const ds = delays as number[]
             const spread = Math.max(...ds) - Math.min(...ds)
             // re-arm them so the demo goes on
@@ -175,8 +175,8 @@ function buildEnvelopeFor(d: Demo, meter: MeterEntry): Buffer {
 function verdictOutcome(attack: string, ack: import("../../headend/src/commands.ts").CommandAck | undefined, expected: number[]): AttackOutcome {
     if (!ack) return { attack, refused: undefined, detail: "the meter sent no acknowledgement (is the command path wired in the firmware?)" }
     if (ack.verdict === 0) return { attack, refused: false, detail: "the meter ACCEPTED it" }
-    const name = VERDICT_NAME[ack.verdict] ?? String(ack.verdict)
-    return { attack, refused: true, detail: `meter refused: ${name}${expected.includes(ack.verdict) ? "" : ` (expected ${expected.map(v => VERDICT_NAME[v]).join(" or ")})`}` }
+    const name = verdictName(ack.verdict)
+    return { attack, refused: true, detail: `meter refused: ${name}${expected.includes(ack.verdict) ? "" : ` (expected ${expected.map(v => verdictName(v)).join(" or ")})`}` }
 }
 
 function sleep(ms: number) {

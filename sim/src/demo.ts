@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { EmbeddedBroker, parseBrokerUrl, startBroker } from "../../headend/src/broker.ts"
-import { CommandAck, Opcode, Verdict } from "../../headend/src/commands.ts"
+import { CommandAck, Opcode, Verdict, opcodeName, verdictName } from "../../headend/src/commands.ts"
 import { Fleet, FleetMeter, METERS_DIR, checkDevtoolsPorts, lockMetersDir } from "./fleet.ts"
 import { Station } from "../../headend/src/station.ts"
 import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "../../headend/src/keystore.ts"
@@ -31,9 +31,6 @@ export interface DemoOptions {
     log?: (msg: string) => void
 }
 
-/** Names of verdict codes (docs/commands.md, "Verification order"). */
-export const VERDICT_NAME: Record<number, string> = Object.fromEntries(Object.entries(Verdict).map(([k, v]) => [v, k]))
-export const OPCODE_NAME: Record<number, string> = Object.fromEntries(Object.entries(Opcode).map(([k, v]) => [v, k]))
 const ALERT_NAME: Record<number, string> = { [AlertKind.Tamper]: "tamper", [AlertKind.CommandRejected]: "command rejected", [AlertKind.StoreFull]: "store full", [AlertKind.SourceFault]: "source fault", [AlertKind.BadDownlink]: "bad downlink" }
 
 export class Demo {
@@ -305,14 +302,14 @@ export class Demo {
 
     private onAck(m: MeterEntry, a: CommandAck) {
         const s = this.status(m)
-        const what = `${OPCODE_NAME[a.opcode] ?? `opcode ${a.opcode}`} from key ${a.signerKeyId}`
+        const what = `${opcodeName(a.opcode)} from key ${a.signerKeyId}`
         if (a.verdict === Verdict.Accepted) {
             this.state.addLog("accepted", `← ${m.name}: accepted ${what}${a.opcode === Opcode.Disconnect ? `, relay opens in ${a.detail} s` : ""}`)
             if (a.opcode === Opcode.Disconnect) s.relay = `disconnecting in ${a.detail}s`
             if (a.opcode === Opcode.ReconnectArm) s.relay = "armed"
         } else {
-            this.state.addLog("rejected", `← ${m.name}: REFUSED ${what}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`)
-            s.lastAlert = `refused ${OPCODE_NAME[a.opcode] ?? a.opcode}: ${VERDICT_NAME[a.verdict] ?? a.verdict}`
+            this.state.addLog("rejected", `← ${m.name}: REFUSED ${what}: ${verdictName(a.verdict)}`)
+            s.lastAlert = `refused ${opcodeName(a.opcode)}: ${verdictName(a.verdict)}`
         }
         if (a.verdict === Verdict.Accepted) {
             const e = this.sent.find(x => x.meter.meterId === m.meterId && x.envelope.readBigUInt64BE(10) === a.counter && x.envelope[9] === a.signerKeyId)

@@ -1,6 +1,6 @@
 import { ArmButtonPort, RelayPort, U32 } from "../board/board"
 import { DurableRecord } from "../crypto/durable"
-import { FlashStore } from "../crypto/flash"
+import { Storage } from "../storage/storage"
 import { TimerPort } from "./ports"
 
 /**
@@ -68,11 +68,11 @@ export class DisconnectControl {
     lastOffsetSeconds = -1
 
     /** `random` returns a uniform u32 (the firmware passes one from `randomBuffer(4)`). */
-    constructor(relay: RelayPort, button: ArmButtonPort, flash: FlashStore, timer: TimerPort, random: () => number, prefix = "cv.") {
+    constructor(relay: RelayPort, button: ArmButtonPort, storage: Storage, timer: TimerPort, random: () => number, prefix = "cv.") {
         this.relay = relay
         this.timer = timer
         this.random = random
-        this.record = new DurableRecord(flash, prefix + RECORD)
+        this.record = new DurableRecord(storage, prefix + RECORD)
         const self = this
         const pressed = async () => {
             await self.buttonPressed()

@@ -1,6 +1,7 @@
 import { DurableRecord } from "../crypto/durable"
-import { FlashStore } from "../crypto/flash"
-import { getU16BE, getU32BE, setU16BE, setU32BE } from "../crypto/bytes"
+import { Storage } from "../storage/storage"
+import { getU16BE, getU32BE, setU16BE, setU32BE } from "../wire/bytes"
+import { PrivacyLevel } from "../wire/opcodes"
 
 /**
  * The settings signed commands change, kept in one DurableRecord `cv.pol`
@@ -8,13 +9,6 @@ import { getU16BE, getU32BE, setU16BE, setU32BE } from "../crypto/bytes"
  * safeguards, the anti-rollback numbers (uplink key epoch, firmware sequence, time floor)
  * and today's count of remote disconnects. One record so each change is one atomic write.
  */
-
-/** How finely the uplink may report consumption (docs/commands.md, "Set privacy level"). */
-export const enum PrivacyLevel {
-    HalfHourly = 0,
-    Daily = 1,
-    Monthly = 2,
-}
 
 /**
  * Defaults before any command: DCUSA DCP 204's 600 s offset, and half-hourly reads. GB's
@@ -24,9 +18,7 @@ export const enum PrivacyLevel {
  * Half-hourly data leaves the meter only encrypted for the head-end (docs/uplink.md).
  */
 export const DEFAULT_RANDOM_LIMIT_S = 600
-export const MAX_RANDOM_LIMIT_S = 3600
 export const DEFAULT_DISCONNECTS_PER_DAY = 2
-export const MAX_DISCONNECTS_PER_DAY = 48
 export const POLICY_RECORD = "pol"
 const POLICY_FORMAT = 1
 const POLICY_SIZE = 23
@@ -45,8 +37,8 @@ export class CommandPolicy {
     disconnectsToday = 0
     private record: DurableRecord
 
-    constructor(flash: FlashStore, prefix = "cv.") {
-        this.record = new DurableRecord(flash, prefix + POLICY_RECORD)
+    constructor(storage: Storage, prefix = "cv.") {
+        this.record = new DurableRecord(storage, prefix + POLICY_RECORD)
     }
 
     /** Loads the record; keeps the defaults when there is none. */

@@ -1,3 +1,5 @@
+import { FirmwareManifest } from "../wire/envelope"
+
 /**
  * What the command module needs from the rest of the meter, as small interfaces so each
  * side can be built and tested alone (docs/commands.md, "Wiring"). The lead wires real
@@ -33,15 +35,6 @@ export interface CalendarPort {
 /** The uplink's key epoch: keys roll when the head-end sends an UplinkEpoch command. */
 export interface UplinkEpochPort {
     setEpoch(epoch: number): Promise<void>
-}
-
-/** What a firmware manifest said, once accepted (docs/commands.md, "Firmware manifest"). */
-export interface FirmwareManifest {
-    sequence: number
-    imageSize: number
-    /** SHA-256 of the image */
-    digest: Buffer
-    board: string
 }
 
 /** The part that acts on an accepted firmware manifest: fetch, check and apply the image. */

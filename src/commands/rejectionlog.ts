@@ -1,5 +1,6 @@
+import { CommandRef, encodeOutcome, OutcomeLayout } from "../wire/ack"
+import { U32_MAX } from "../wire/bytes"
 import { AlertSink, CommandEventKind, EventSink } from "./ports"
-import { setU32BE } from "../crypto/bytes"
 
 /**
  * Records refused commands as events and alerts, rate-limited (docs/commands.md, "Events
@@ -10,9 +11,6 @@ import { setU32BE } from "../crypto/bytes"
 
 export const REJECTION_BURST = 8
 export const REJECTION_REFILL_MS = 300000
-
-/** Event/alert payload: verdict ‖ opcode ‖ signer key id ‖ counter (8) ‖ refusals suppressed before this one (u32 BE). */
-export const REJECTION_PAYLOAD_SIZE = 15
 
 export class RejectionLog {
     private events: EventSink
@@ -32,8 +30,13 @@ export class RejectionLog {
         this.lastRefill = millis()
     }
 
-    /** Records one refusal if the budget allows, else counts it. Never throws. */
-    async reject(verdict: number, opcode: number, signer: number, counterHi: number, counterLo: number): Promise<boolean> {
+    /**
+     * Records the refusal of `c` (undefined: an envelope that did not parse) if the budget
+     * allows, else counts it. The event and alert payload is the wire core's
+     * CommandRejected layout (src/wire/ack.ts) with the refusals suppressed before this one.
+     * Never throws.
+     */
+    async reject(verdict: number, c: CommandRef | undefined): Promise<boolean> {
         const now = this.millis()
         const refill = Math.floor((now - this.lastRefill) / REJECTION_REFILL_MS)
         if (refill > 0) {
@@ -45,13 +48,7 @@ export class RejectionLog {
             return false
         }
         this.tokens--
-        const p = Buffer.alloc(REJECTION_PAYLOAD_SIZE)
-        p[0] = verdict
-        p[1] = opcode
-        p[2] = signer
-        setU32BE(p, 3, counterHi)
-        setU32BE(p, 7, counterLo)
-        setU32BE(p, 11, Math.min(this.suppressed, 4294967295))
+        const p = encodeOutcome(OutcomeLayout.Rejected, verdict, c, Math.min(this.suppressed, U32_MAX))
         this.suppressed = 0
         this.recorded++
         try {

@@ -1,4 +1,4 @@
-import { Verdict } from "../crypto/envelope"
+import { Verdict } from "../wire/opcodes"
 
 /**
  * Bounds on an authenticated time sync (docs/commands.md, "Time sync"). The meter has no

@@ -1,24 +1,24 @@
+import { equalBytes, getU32BE, setU32BE } from "../wire/bytes"
+import { KeyEntry } from "../wire/keys"
+import { Storage } from "../storage/storage"
 import { DurableRecord } from "./durable"
-import { FlashStore } from "./flash"
-import { KeyEntry } from "./keyring"
-import { getU32BE, setU32BE } from "./bytes"
 
 /**
  * The last accepted command counter of each signer, persisted per key id as a
- * DurableRecord `cv.c<id>` (docs/commands.md, "Counters"), so a torn write can never roll
- * a counter back. Each record carries the first 8 bytes of the signer's public key: when
- * a key id gets a new key (change of supplier, rotation) the stored counter no longer
- * matches and the new signer starts from 0 — the reset happens in the same flash write
- * that installs the key, so no power cut can separate them.
+ * DurableRecord `cv.c<id>` (docs/commands.md §9), so a torn write can never roll a counter
+ * back, and read back after every write. Each record carries the first 8 bytes of the
+ * signer's public key: when a key id gets a new key (change of supplier, rotation) the
+ * stored counter no longer matches and the new signer starts from 0 — the reset happens
+ * in the same flash write that installs the key, so no power cut can separate them.
  */
 export class CounterStore {
-    private flash: FlashStore
+    private storage: Storage
     private prefix: string
     /** the records read or written so far, by key id: this store is their only writer */
     private cache: { [id: string]: Buffer } = {}
 
-    constructor(flash: FlashStore, prefix = "cv.") {
-        this.flash = flash
+    constructor(storage: Storage, prefix = "cv.") {
+        this.storage = storage
         this.prefix = prefix
     }
 
@@ -30,7 +30,7 @@ export class CounterStore {
             if (!b || b.length !== 16) return [0, 0]
             this.cache[key.id + ""] = b
         }
-        for (let i = 0; i < 8; i++) if (b[8 + i] !== key.publicKey[i]) return [0, 0]
+        if (!equalBytes(b.slice(8, 16), key.publicKey.slice(0, 8))) return [0, 0]
         return [getU32BE(b, 0), getU32BE(b, 4)]
     }
 
@@ -39,7 +39,7 @@ export class CounterStore {
         const b = Buffer.alloc(16)
         setU32BE(b, 0, hi)
         setU32BE(b, 4, lo)
-        b.blitAt(8, key.publicKey, 0, 8)
+        b.set(key.publicKey.slice(0, 8), 8)
         const r = this.record(key.id)
         await r.load()
         await r.save(b)
@@ -47,6 +47,6 @@ export class CounterStore {
     }
 
     private record(id: number) {
-        return new DurableRecord(this.flash, this.prefix + "c" + id)
+        return new DurableRecord(this.storage, this.prefix + "c" + id)
     }
 }

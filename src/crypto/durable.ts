@@ -1,35 +1,39 @@
-import { digest } from "@devicescript/crypto"
-import { FlashStore } from "./flash"
-import { getU32BE, setU32BE } from "./bytes"
+import { equalBytes, getU32BE, setU32BE } from "../wire/bytes"
+import { setChecked, Storage } from "../storage/storage"
+import { nativeCrypto } from "./native"
 
 /**
  * A value in flash that survives a power cut in the middle of its own update
- * (docs/commands.md, "Durable records"). Two slots, `<name>a` and `<name>b`, each
+ * (docs/commands.md §2, "Power cuts"). Two slots, `<name>a` and `<name>b`, each
  * `generation (u32 BE) ‖ payload ‖ first 8 bytes of SHA-256(generation ‖ payload)`. An
  * update writes the slot not in force with the next generation; until that write is
  * complete and checks, the other slot — the previous value — stays in force. This is the
  * "write new, then switch" order with the switch folded into the generation number.
+ *
+ * The settings store's own writes are all-or-nothing (src/storage/storage.ts); the two
+ * slots and the checksum keep a torn or corrupted write from ever taking a key ring or a
+ * counter back, whatever the flash underneath does.
  */
 export class DurableRecord {
-    private flash: FlashStore
+    private storage: Storage
     private name: string
     private active = ""
     /** generation of the value in force, 0 when none */
     generation = 0
 
-    /** `name` + "a"/"b" must be a valid settings key (≤ 13 characters). */
-    constructor(flash: FlashStore, name: string) {
-        this.flash = flash
+    /** `name` + "a"/"b" must be a valid storage key (≤ 13 characters). */
+    constructor(storage: Storage, name: string) {
+        this.storage = storage
         this.name = name
     }
 
     /** The payload in force (valid slot with the higher generation), or undefined. */
     async load(): Promise<Buffer> {
-        const a = openSlot(await this.flash.get(this.name + "a"))
-        const b = openSlot(await this.flash.get(this.name + "b"))
+        const a = openSlot(await this.storage.get(this.name + "a"))
+        const b = openSlot(await this.storage.get(this.name + "b"))
         let best = a
         let slot = "a"
-        if (b && (!a || slotGeneration(b) > slotGeneration(a))) {
+        if (b && (!a || getU32BE(b, 0) > getU32BE(a, 0))) {
             best = b
             slot = "b"
         }
@@ -39,16 +43,19 @@ export class DurableRecord {
             return undefined
         }
         this.active = slot
-        this.generation = slotGeneration(best)
+        this.generation = getU32BE(best, 0)
         return best.slice(4, best.length - CHECK_SIZE)
     }
 
-    /** Writes `payload` to the slot not in force with the next generation; it is in force once this resolves. */
+    /**
+     * Writes `payload` to the slot not in force with the next generation, read back and
+     * compared (`setChecked`: a write the flash dropped must not pass for a persisted
+     * counter); it is in force once this resolves.
+     */
     async save(payload: Buffer): Promise<void> {
-        let target = "a"
-        if (this.active === "a") target = "b"
+        const target = this.active === "a" ? "b" : "a"
         const gen = this.generation + 1
-        await this.flash.set(this.name + target, sealSlot(gen, payload))
+        await setChecked(this.storage, this.name + target, sealSlot(gen, payload))
         this.active = target
         this.generation = gen
     }
@@ -58,11 +65,11 @@ const CHECK_SIZE = 8
 
 /** Slot bytes for `payload` at `generation`. */
 export function sealSlot(generation: number, payload: Buffer): Buffer {
-    const b = Buffer.alloc(4 + payload.length + CHECK_SIZE)
+    const n = 4 + payload.length
+    const b = Buffer.alloc(n + CHECK_SIZE)
     setU32BE(b, 0, generation)
-    b.blitAt(4, payload, 0, payload.length)
-    const h = digest("sha256", b.slice(0, 4 + payload.length))
-    b.blitAt(4 + payload.length, h, 0, CHECK_SIZE)
+    b.set(payload, 4)
+    b.set(nativeCrypto.sha256([b.slice(0, n)]).slice(0, CHECK_SIZE), n)
     return b
 }
 
@@ -70,11 +77,6 @@ export function sealSlot(generation: number, payload: Buffer): Buffer {
 function openSlot(b: Buffer): Buffer {
     if (!b || b.length < 4 + CHECK_SIZE) return undefined
     const n = b.length - CHECK_SIZE
-    const h = digest("sha256", b.slice(0, n))
-    for (let i = 0; i < CHECK_SIZE; i++) if (h[i] !== b[n + i]) return undefined
+    if (!equalBytes(nativeCrypto.sha256([b.slice(0, n)]).slice(0, CHECK_SIZE), b.slice(n, b.length))) return undefined
     return b
-}
-
-function slotGeneration(b: Buffer): number {
-    return getU32BE(b, 0)
 }

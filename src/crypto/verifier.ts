@@ -1,16 +1,8 @@
 import * as ds from "@devicescript/core"
-import {
-    CommandEnvelope,
-    compareCounter,
-    isForMeter,
-    Opcode,
-    parseEnvelope,
-    signatureAt,
-    signedMessage,
-    Verdict,
-} from "./envelope"
+import { CommandEnvelope, compareCounter, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../wire/envelope"
+import { findKey, KeyEntry, mayKeySign } from "../wire/keys"
+import { Opcode, Role, Verdict } from "../wire/opcodes"
 import { CounterStore } from "./counters"
-import { findKey, KeyEntry, mayKeySign, Role } from "./keyring"
 
 /**
  * The command verifier: decides whether an envelope from the WAN is authentic, fresh and
@@ -114,7 +106,7 @@ export class CommandVerifier {
             out.verdict = Verdict.Replay
             return out
         }
-        const msg = signedMessage(env)
+        const msg = signedMessage(raw, HEADER_SIZE + env.argsLength)
         for (let i = 0; i < env.signatureCount; i++) {
             await ds.sleep(0)
             let ok = false

@@ -1,11 +1,11 @@
 import { describe, test, expect } from "@devicescript/test"
 import { digest } from "@devicescript/crypto"
-import { Verdict } from "../../src/crypto/envelope"
-import { Role } from "../../src/crypto/keyring"
+import { allOpcodes, ARGS_VARIABLE, isKnownOpcode, isRootOnlyOpcode, Opcode, opcodeArgsSize, Role, Verdict } from "../../src/wire/opcodes"
+import { actionTable } from "../../src/commands/actions"
 import { imageMatches } from "../../src/commands/firmware"
 import { REJECTION_BURST, REJECTION_REFILL_MS } from "../../src/commands/rejectionlog"
 import { CommandEventKind } from "../../src/commands/ports"
-import { TestMeter, testEnvelope, testKey, testRing, SUPPLIER_MASK } from "./vectors/envelope_kit"
+import { entryArgs, TestMeter, testEnvelope, testKey, testRing, SUPPLIER_MASK } from "./vectors/envelope_kit"
 import { ARG_VECTORS } from "./vectors/envelope"
 
 // What accepted commands do, with the head-end's own argument encodings
@@ -29,7 +29,7 @@ describe("accepted commands act", () => {
         expect(m.epochs[0]).toBe(9)
         // an epoch never goes back, nor stays
         expect(await m.send(testEnvelope({ signer: netop, counter: 2, opcode: 7, args: args("uplink epoch 9") }))).toBe(Verdict.BadArguments)
-        const b = await TestMeter.provisioned(m.flash)
+        const b = await TestMeter.provisioned(m.storage)
         expect(b.handler.privacyLevel()).toBe(2)
         expect(b.handler.uplinkEpoch()).toBe(9)
         expect(b.handler.policy.randomLimitSeconds).toBe(120)
@@ -69,7 +69,7 @@ describe("accepted commands act", () => {
         const older = man.slice(0)
         older[4] = 6
         expect(await m.send(testEnvelope({ signer: supplier, counter: 3, opcode: 8, args: older }))).toBe(Verdict.FirmwareRejected)
-        const b = await TestMeter.provisioned(m.flash)
+        const b = await TestMeter.provisioned(m.storage)
         expect(await b.send(testEnvelope({ signer: supplier, counter: 4, opcode: 8, args: man }))).toBe(Verdict.FirmwareRejected)
         const truncated = man.slice(0, man.length - 1)
         expect(await b.send(testEnvelope({ signer: supplier, counter: 5, opcode: 8, args: truncated }))).toBe(Verdict.FirmwareRejected)
@@ -82,20 +82,13 @@ describe("accepted commands act", () => {
         expect(await m.send(testEnvelope({ signer: root, counter: 2, opcode: 16, args: args("add supplier2 as key 4") }))).toBe(Verdict.Accepted)
         const k4 = m.handler.ring.keys.find(k => k.id === 4)
         expect(k4.role).toBe(Role.Supplier)
-        const b = await TestMeter.provisioned(m.flash)
+        const b = await TestMeter.provisioned(m.storage)
         expect(b.handler.ring.keys.length).toBe(3)
         expect(await b.send(testEnvelope({ signer: netop, counter: 2, opcode: 2 }))).toBe(Verdict.UnknownKey)
         // a replaced supplier starts from counter 1 again; the old key is refused
         const fresh = testKey(2, Role.Supplier, SUPPLIER_MASK, "supplier-new")
         expect(await b.send(testEnvelope({ signer: supplier, counter: 50, opcode: 2 }))).toBe(Verdict.Accepted)
-        const rep = Buffer.alloc(38)
-        rep[0] = 2
-        rep[1] = Role.Supplier
-        rep[2] = Math.floor(SUPPLIER_MASK / 16777216) & 0xff
-        rep[3] = Math.floor(SUPPLIER_MASK / 65536) & 0xff
-        rep[4] = Math.floor(SUPPLIER_MASK / 256) & 0xff
-        rep[5] = SUPPLIER_MASK & 0xff
-        rep.blitAt(6, fresh.publicKey, 0, 32)
+        const rep = entryArgs(fresh)
         expect(await b.send(testEnvelope({ signer: root, counter: 3, opcode: 18, args: rep }))).toBe(Verdict.Accepted)
         expect(await b.send(testEnvelope({ signer: fresh, counter: 1, opcode: 2 }))).toBe(Verdict.Accepted)
         expect(await b.send(testEnvelope({ signer: supplier, counter: 51, opcode: 2 }))).toBe(Verdict.BadSignature)
@@ -117,5 +110,22 @@ describe("accepted commands act", () => {
         expect(last.payload[0]).toBe(Verdict.Malformed)
         expect(last.payload[14]).toBe(5)
         expect(m.handler.rejections.suppressed).toBe(0)
+    })
+
+    test("the opcode table: every opcode has an action, and a wrong argument size is BadArguments before it runs", async () => {
+        const actions = actionTable()
+        for (let op = 0; op < 32; op++) expect(actions[op] !== undefined).toBe(isKnownOpcode(op))
+        const m = await TestMeter.provisioned()
+        let counter = 100
+        for (const op of allOpcodes()) {
+            const size = opcodeArgsSize(op)
+            if (size === ARGS_VARIABLE) continue
+            const signer = isRootOnlyOpcode(op) ? root : op === Opcode.TimeSync || op === Opcode.UplinkEpoch ? netop : supplier
+            counter++
+            expect(await m.send(testEnvelope({ signer: signer, counter: counter, opcode: op, args: Buffer.alloc(size + 1) }))).toBe(Verdict.BadArguments)
+        }
+        // nothing acted: no disconnect pending, the policy unchanged
+        expect(m.handler.disconnect.disconnectPending()).toBe(false)
+        expect(m.handler.policy.randomLimitSeconds).toBe(600)
     })
 })

@@ -1,5 +1,6 @@
 import { describe, test, expect } from "@devicescript/test"
-import { CommandEnvelope, parseEnvelope, signedMessage, Verdict } from "../../src/crypto/envelope"
+import { CommandEnvelope, HEADER_SIZE, parseEnvelope, signedMessage } from "../../src/wire/envelope"
+import { Verdict } from "../../src/wire/opcodes"
 import { METER, testEnvelope, testRing } from "./vectors/envelope_kit"
 
 describe("command envelope parsing", () => {
@@ -14,7 +15,7 @@ describe("command envelope parsing", () => {
         expect(e.expiry).toBe(200)
         expect(e.opcode).toBe(1)
         expect(e.signatureCount).toBe(1)
-        expect(signedMessage(e).length).toBe(17 + 30)
+        expect(signedMessage(e.raw, HEADER_SIZE + e.argsLength).length).toBe(17 + 30)
     })
     test("every truncation and extension is malformed", () => {
         const raw = testEnvelope({ signer: ring[1], counter: 7, opcode: 3, args: Buffer.alloc(5) })

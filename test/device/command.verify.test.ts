@@ -1,7 +1,6 @@
 import { describe, test, expect } from "@devicescript/test"
-import { Verdict } from "../../src/crypto/envelope"
-import { InterruptibleFlash, MemoryFlash } from "../../src/crypto/flash"
-import { Role } from "../../src/crypto/keyring"
+import { Role, Verdict } from "../../src/wire/opcodes"
+import { PowerCutStorage, RamStorage } from "../../src/storage/twins"
 import { CommandEventKind } from "../../src/commands/ports"
 import { METER, OTHER_METER, ROOT_MASK, SUPPLIER_MASK, TestMeter, testEnvelope, testKey, testRing, u32 } from "./vectors/envelope_kit"
 
@@ -38,7 +37,7 @@ describe("command verification: each refusal has its own reason", () => {
         expect(m.alerts[1].payload[0]).toBe(Verdict.BadVersion)
     })
     test("NotProvisioned: a meter without a ring refuses everything", async () => {
-        const m = new TestMeter(new MemoryFlash())
+        const m = new TestMeter(new RamStorage())
         await m.handler.start()
         expect(await m.send(testEnvelope({ signer: root, counter: 1, opcode: 2 }))).toBe(Verdict.NotProvisioned)
     })
@@ -120,7 +119,7 @@ describe("command verification: each refusal has its own reason", () => {
         expect(await m.send(testEnvelope({ signer: supplier, counter: 2, opcode: 1 }))).toBe(Verdict.DailyLimit)
         expect(await m.send(testEnvelope({ signer: root, counter: 1, opcode: 1 }))).toBe(Verdict.Accepted)
         // survives a reboot, resets the next UTC day
-        const again = await TestMeter.provisioned(m.flash)
+        const again = await TestMeter.provisioned(m.storage)
         again.utc = NOW
         expect(await again.send(testEnvelope({ signer: supplier, counter: 3, opcode: 1 }))).toBe(Verdict.DailyLimit)
         again.utc = NOW + 86400
@@ -166,10 +165,9 @@ describe("command verification: each refusal has its own reason", () => {
         expect(m.handler.ring.root().id).toBe(1)
     })
     test("ActionFailed: a command whose counter cannot be persisted does not act", async () => {
-        const mem = new MemoryFlash()
-        const f = new InterruptibleFlash(mem)
+        const f = new PowerCutStorage(new RamStorage())
         const m = await TestMeter.provisioned(f)
-        f.cutAtWrite(1, 0)
+        f.cutAfter(0)
         expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))).toBe(Verdict.ActionFailed)
         expect(m.handler.disconnect.disconnectPending()).toBe(false)
         expect(m.board.relay.isClosed()).toBe(true)

@@ -1,7 +1,7 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
-import { Verdict } from "../../src/crypto/envelope"
-import { MemoryFlash } from "../../src/crypto/flash"
+import { Verdict } from "../../src/wire/opcodes"
+import { RamStorage } from "../../src/storage/twins"
 import {
     DisconnectEvent,
     DisconnectState,
@@ -99,7 +99,7 @@ describe("disconnect control (DLMS class 70, GB Arm)", () => {
         expect(m.board.relay.isClosed()).toBe(false)
     })
     test("state and a pending disconnect survive a reboot", async () => {
-        const flash = new MemoryFlash()
+        const flash = new RamStorage()
         const m = await TestMeter.provisioned(flash)
         m.randomValue = 4294967295
         expect(await m.send(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))).toBe(Verdict.Accepted)

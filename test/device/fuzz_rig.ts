@@ -1,6 +1,6 @@
 import { expect } from "@devicescript/test"
 import { fuzz } from "./vectors/envelope_fuzz"
-import { Verdict } from "../../src/crypto/envelope"
+import { Verdict } from "../../src/wire/opcodes"
 import { REJECTION_BURST } from "../../src/commands/rejectionlog"
 
 /**

@@ -1,17 +1,8 @@
 import { describe, test, expect } from "@devicescript/test"
-import { InterruptibleFlash, MemoryFlash } from "../../src/crypto/flash"
-import {
-    decodeRing,
-    encodeRing,
-    keyAdd,
-    KeyRingStore,
-    keyRemove,
-    keyReplace,
-    mayKeySign,
-    ringProblem,
-    Role,
-    rootRotate,
-} from "../../src/crypto/keyring"
+import { decodeRing, encodeRing, mayKeySign, ringProblem } from "../../src/wire/keys"
+import { Role } from "../../src/wire/opcodes"
+import { PowerCutStorage, RamStorage } from "../../src/storage/twins"
+import { keyAdd, KeyRingStore, keyRemove, keyReplace, rootRotate } from "../../src/crypto/keyring"
 import { CounterStore } from "../../src/crypto/counters"
 import { entryArgs, ROOT_MASK, SUPPLIER_MASK, testKey, testRing } from "./vectors/envelope_kit"
 
@@ -76,7 +67,7 @@ describe("key ring invariants", () => {
 
 describe("key ring in flash", () => {
     test("an unprovisioned meter has no keys; the anchor is installed once and then deleted", async () => {
-        const f = new MemoryFlash()
+        const f = new RamStorage()
         const s = new KeyRingStore(f)
         expect(await s.load()).toBe(false)
         expect(s.keys.length).toBe(0)
@@ -90,31 +81,31 @@ describe("key ring in flash", () => {
         expect(again.root().id).toBe(1)
     })
     test("an anchor deployed from a .env file (JSON hex string) is installed too", async () => {
-        const f = new MemoryFlash()
+        const f = new RamStorage()
         await f.set("cv.anchor", Buffer.from(JSON.stringify(encodeRing(testRing()).toString("hex"))))
         const s = new KeyRingStore(f)
         expect(await s.load()).toBe(true)
         expect(s.keys.length).toBe(3)
-        const g = new MemoryFlash()
+        const g = new RamStorage()
         await g.set("cv.anchor", Buffer.from('"03zz"'))
         expect(await new KeyRingStore(g).load()).toBe(false)
     })
     test("an invalid anchor (no root) is never installed", async () => {
-        const f = new MemoryFlash()
+        const f = new RamStorage()
         await f.set("cv.anchor", encodeRing([testRing()[1]]))
         const s = new KeyRingStore(f)
         expect(await s.load()).toBe(false)
     })
     test("a power cut in the middle of a key change leaves the previous ring, root included", async () => {
-        const mem = new MemoryFlash()
+        const mem = new RamStorage()
         await mem.set("cv.anchor", encodeRing(testRing()))
-        const f = new InterruptibleFlash(mem)
+        const f = new PowerCutStorage(mem)
         const s = new KeyRingStore(f)
         await s.load()
         const nr = testKey(7, Role.Root, ROOT_MASK, "root2")
         const rotated = rootRotate(s.keys, entryArgs(nr)).keys
         for (let keep = 0; keep < 80; keep += 7) {
-            f.cutAtWrite(1, keep)
+            f.cutAfter(0, keep)
             let cut = false
             try {
                 await s.commit(rotated)
@@ -135,10 +126,10 @@ describe("key ring in flash", () => {
         await after.load()
         expect(after.root().id).toBe(7)
         // and a cut during the next change falls back to the rotated ring, not the anchor
-        const f3 = new InterruptibleFlash(mem)
+        const f3 = new PowerCutStorage(mem)
         const s3 = new KeyRingStore(f3)
         await s3.load()
-        f3.cutAtWrite(1, 20)
+        f3.cutAfter(0, 20)
         try {
             await s3.commit(keyRemove(s3.keys, Buffer.from([2])).keys)
         } catch (e) {}
@@ -148,7 +139,7 @@ describe("key ring in flash", () => {
         expect(after3.keys.length).toBe(3)
     })
     test("commit refuses a ring without a root", async () => {
-        const s = new KeyRingStore(new MemoryFlash())
+        const s = new KeyRingStore(new RamStorage())
         let threw = false
         try {
             await s.commit([testRing()[1]])
@@ -158,7 +149,7 @@ describe("key ring in flash", () => {
         expect(threw).toBe(true)
     })
     test("counters are bound to the key: a new supplier key starts from 0", async () => {
-        const f = new MemoryFlash()
+        const f = new RamStorage()
         const c = new CounterStore(f)
         const s1 = testRing()[1]
         await c.accept(s1, 0, 41)
@@ -169,9 +160,9 @@ describe("key ring in flash", () => {
         const s2 = testKey(2, Role.Supplier, SUPPLIER_MASK, "new supplier")
         expect((await c.last(s2))[1]).toBe(0)
         // a torn counter write keeps the previous counter (never rolls back to 0)
-        const cut = new InterruptibleFlash(f)
+        const cut = new PowerCutStorage(f)
         const c2 = new CounterStore(cut)
-        cut.cutAtWrite(1, 10)
+        cut.cutAfter(0, 10)
         try {
             await c2.accept(s1, 1, 43)
         } catch (e) {}

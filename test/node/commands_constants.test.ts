@@ -3,31 +3,92 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { ROOT } from "../../tools/devs.ts"
-import { HEADER_SIZE, MAX_ARGS, Opcode, Role, SIGNATURE_BLOCK_SIZE, SIGNING_PREFIX, Verdict } from "../../headend/src/commands.ts"
+import {
+    allOpcodes,
+    ARGS_VARIABLE,
+    defaultOpcodes,
+    isKnownOpcode,
+    isRootOnlyOpcode,
+    MAX_OPCODE,
+    maskHas,
+    maskOf,
+    Opcode,
+    opcodeArgsSize,
+    opcodeName,
+    Role,
+    roleName,
+    Verdict,
+    verdictName,
+} from "../../src/wire/opcodes"
+import { ROLE_CODE } from "../../headend/src/provision.ts"
 
-/** The members of `const enum name` in a firmware source file, as { member: value }. */
-function constEnum(file: string, name: string): Record<string, number> {
-    const src = readFileSync(join(ROOT, file), "utf8")
-    const m = new RegExp(`const enum ${name} \\{([^}]*)\\}`).exec(src)
-    assert.ok(m, `${name} in ${file}`)
-    const out: Record<string, number> = {}
-    for (const line of m[1].split("\n")) {
-        const e = /^\s*(\w+)\s*=\s*(\d+)/.exec(line)
-        if (e) out[e[1]] = Number(e[2])
-    }
-    return out
-}
+// The firmware and the head-end compile the same opcode table (src/wire/opcodes.ts), so
+// they cannot disagree; what can still drift is the documentation. These tests hold the
+// table to docs/commands.md and pin the rules the meter's security depends on.
 
-test("the head-end and the firmware agree on opcodes, verdicts and roles", () => {
-    assert.deepEqual(constEnum("src/crypto/envelope.ts", "Opcode"), { ...Opcode })
-    assert.deepEqual(constEnum("src/crypto/envelope.ts", "Verdict"), { ...Verdict })
-    assert.deepEqual(constEnum("src/crypto/keyring.ts", "Role"), { ...Role })
+const DOC = readFileSync(join(ROOT, "docs/commands.md"), "utf8")
+const section = (n: number) => DOC.slice(DOC.indexOf(`\n## ${n}.`), DOC.indexOf(`\n## ${n + 1}.`))
+
+test("docs/commands.md §3 and §2 name every opcode of the table, with its number", () => {
+    const documented = new Map<number, string>()
+    for (const m of (section(3) + section(2)).matchAll(/^\| (\d+) \|? ?`(\w+)` \|/gm)) documented.set(Number(m[1]), m[2])
+    assert.deepEqual([...documented.keys()].sort((a, b) => a - b), allOpcodes())
+    for (const [op, name] of documented) assert.equal(opcodeName(op), name, `opcode ${op}`)
 })
 
-test("the head-end and the firmware agree on the envelope's constants", () => {
-    const src = readFileSync(join(ROOT, "src/crypto/envelope.ts"), "utf8")
-    assert.match(src, new RegExp(`SIGNING_PREFIX = "${SIGNING_PREFIX}"`))
-    assert.match(src, new RegExp(`MAX_ARGS = ${MAX_ARGS}\\b`))
-    assert.match(src, new RegExp(`HEADER_SIZE = ${HEADER_SIZE}\\b`))
-    assert.match(src, new RegExp(`SIGNATURE_BLOCK_SIZE = ${SIGNATURE_BLOCK_SIZE}\\b`))
+test("docs/commands.md §4 lists every verdict with its code, and verdicts are contiguous from 0", () => {
+    const documented = new Map<number, string>()
+    for (const m of section(4).matchAll(/`(\w+)` (\d+)/g)) documented.set(Number(m[2]), m[1])
+    assert.equal(documented.size, Verdict.ActionFailed + 1)
+    for (let v = 0; v <= Verdict.ActionFailed; v++) assert.equal(verdictName(v), documented.get(v), `verdict ${v}`)
+    assert.equal(verdictName(Verdict.ActionFailed + 1), "verdict 19")
+    assert.equal(verdictName(-1), "verdict -1")
+})
+
+test("roles: codes as in docs/commands.md §2 and the head-end keystore's names", () => {
+    for (const m of section(2).matchAll(/^\| (root|supplier|network operator)[^|]*\| (\d) \|/gm)) {
+        const code = Number(m[2])
+        assert.equal(roleName(code).replace("networkOperator", "network operator"), m[1])
+    }
+    assert.deepEqual(ROLE_CODE, { root: Role.Root, supplier: Role.Supplier, networkOperator: Role.NetworkOperator })
+    assert.equal(roleName(9), "role 9")
+})
+
+test("root-only opcodes: key changes, disconnect policy, random limit — and no default mask of another role has one", () => {
+    const rootOnly = allOpcodes().filter(isRootOnlyOpcode)
+    assert.deepEqual(rootOnly, [Opcode.SetRandomLimit, Opcode.SetDisconnectPolicy, Opcode.KeyAdd, Opcode.KeyRemove, Opcode.KeyReplace, Opcode.RootRotate])
+    for (const role of [Role.Supplier, Role.NetworkOperator]) for (const op of defaultOpcodes(role)) assert.ok(!isRootOnlyOpcode(op), `${roleName(role)} ${opcodeName(op)}`)
+    assert.deepEqual(defaultOpcodes(Role.Root), allOpcodes())
+    assert.deepEqual(defaultOpcodes(Role.Supplier), [Opcode.Disconnect, Opcode.ReconnectArm, Opcode.SetTariff, Opcode.SetPrivacy])
+    assert.deepEqual(defaultOpcodes(Role.NetworkOperator), [Opcode.Disconnect, Opcode.TimeSync, Opcode.UplinkEpoch, Opcode.FirmwareManifest])
+    assert.ok(!isRootOnlyOpcode(0) && !isRootOnlyOpcode(31))
+})
+
+test("opcodes fit a positive 31-bit mask; unknown opcodes are unknown", () => {
+    for (const op of allOpcodes()) {
+        assert.ok(op >= 1 && op <= MAX_OPCODE)
+        assert.ok(maskHas(maskOf([op]), op))
+    }
+    const all = maskOf(allOpcodes())
+    assert.ok(all > 0 && all < 2 ** 31 && (all & 1) === 0)
+    for (const op of [0, 10, 15, 20, 30, 31, 255]) {
+        assert.equal(isKnownOpcode(op), false, `opcode ${op}`)
+        assert.equal(opcodeName(op), `opcode ${op}`)
+    }
+    assert.equal(maskHas(all, 0), false)
+    assert.equal(maskHas(all, 31), false)
+})
+
+test("argument sizes in the table match docs/commands.md §3", () => {
+    const size = opcodeArgsSize
+    assert.equal(size(Opcode.Disconnect), 0)
+    assert.equal(size(Opcode.ReconnectArm), 0)
+    assert.equal(size(Opcode.SetRandomLimit), 2) // u16
+    assert.equal(size(Opcode.SetPrivacy), 1) // u8
+    assert.equal(size(Opcode.TimeSync), 4) // u32
+    assert.equal(size(Opcode.UplinkEpoch), 4) // u32
+    assert.equal(size(Opcode.SetDisconnectPolicy), 2) // u8 ‖ u8
+    // decoded by their actions, which answer with their own verdicts (FirmwareRejected, KeyChangeRefused)
+    for (const op of [Opcode.SetTariff, Opcode.FirmwareManifest, Opcode.KeyAdd, Opcode.KeyRemove, Opcode.KeyReplace, Opcode.RootRotate])
+        assert.equal(size(op), ARGS_VARIABLE)
 })

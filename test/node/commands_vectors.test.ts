@@ -29,7 +29,7 @@ function split(hex: string) {
     const b = Buffer.from(hex, "hex")
     const n = b.readUInt16BE(28)
     const count = b[27]
-    const msg = signedMessage(b.subarray(0, HEADER_SIZE + n))
+    const msg = signedMessage(b, HEADER_SIZE + n)
     const sigs: [number, Buffer][] = []
     for (let i = 0; i < count; i++) {
         const off = HEADER_SIZE + n + i * SIGNATURE_BLOCK_SIZE

@@ -1,6 +1,6 @@
 /**
  * Golden vectors of the command envelope (docs/commands.md): one scenario of signed
- * envelopes, built and signed by the head-end code (headend/src/commands.ts), each with the
+ * envelopes, built by the wire core and signed by the head-end (headend/src/commands.ts), each with the
  * verdict a meter provisioned with `anchor` must give at `now`, in order. Writes
  * test/vectors/envelope.json and the firmware's copy test/device/vectors/envelope.ts;
  * test/node/commands_vectors.test.ts fails when either is stale.
@@ -15,6 +15,7 @@ import { ed25519 } from "@noble/curves/ed25519.js"
 import {
     ALL_OPCODES,
     buildEnvelope,
+    defaultMask,
     disconnectPolicyArgs,
     firmwareManifestArgs,
     keyRemoveArgs,
@@ -28,7 +29,6 @@ import {
     EnvelopeFields,
     headEndKey,
     HeadEndKey,
-    maskOf,
     Opcode,
     Role,
     timeSyncArgs,
@@ -60,15 +60,16 @@ export interface EnvelopeVectors {
 }
 
 const seed = (label: string) => sha256(new TextEncoder().encode(`trustmeter vector key ${label}`))
-const SUPPLIER_OPS = [Opcode.Disconnect, Opcode.ReconnectArm, Opcode.SetTariff, Opcode.SetPrivacy]
-const NETOP_OPS = [Opcode.Disconnect, Opcode.TimeSync, Opcode.UplinkEpoch, Opcode.FirmwareManifest]
+/** The default masks of the opcode table (src/wire/opcodes.ts): supplier 1, 2, 3, 5; network operator 1, 6, 7, 8. */
+const SUPPLIER_MASK = defaultMask(Role.Supplier)
+const NETOP_MASK = defaultMask(Role.NetworkOperator)
 
 /** The vectors (deterministic: Ed25519 signatures are). */
 export function generate(): EnvelopeVectors {
     const root = headEndKey(1, Role.Root, ALL_OPCODES, seed("root"))
-    const supplier = headEndKey(2, Role.Supplier, maskOf(SUPPLIER_OPS), seed("supplier"))
-    const netop = headEndKey(3, Role.NetworkOperator, maskOf(NETOP_OPS), seed("netop"))
-    const supplier2 = headEndKey(2, Role.Supplier, maskOf(SUPPLIER_OPS), seed("supplier2"))
+    const supplier = headEndKey(2, Role.Supplier, SUPPLIER_MASK, seed("supplier"))
+    const netop = headEndKey(3, Role.NetworkOperator, NETOP_MASK, seed("netop"))
+    const supplier2 = headEndKey(2, Role.Supplier, SUPPLIER_MASK, seed("supplier2"))
     const root2 = headEndKey(5, Role.Root, ALL_OPCODES, seed("root2"))
     const meterId = Buffer.from("7e57000000000001", "hex")
     const otherMeter = Buffer.from("7e57000000000002", "hex")

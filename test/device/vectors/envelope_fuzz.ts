@@ -1,9 +1,8 @@
-import { CommandEnvelope, parseEnvelope, Verdict } from "../../../src/crypto/envelope"
+import { CommandEnvelope, compareCounter, parseEnvelope } from "../../../src/wire/envelope"
+import { Opcode, Verdict } from "../../../src/wire/opcodes"
 import { CounterStore } from "../../../src/crypto/counters"
-import { compareCounter } from "../../../src/crypto/envelope"
 import { precheck, Verification } from "../../../src/crypto/verifier"
 import { ed25519Verify } from "../../../src/crypto/ed25519"
-import { Opcode } from "../../../src/crypto/envelope"
 import { TestMeter } from "./envelope_kit"
 import { ENVELOPE_STEPS, VECTOR_ANCHOR } from "./envelope"
 import * as ds from "@devicescript/core"
@@ -164,7 +163,7 @@ export async function fuzz(seed: number, count: number, sigBudget: number): Prom
     const f = await fuzzMeter()
     const m = f.meter
     const rng = new Rng(seed)
-    const counters = new CounterStore(m.flash)
+    const counters = new CounterStore(m.storage)
     const r: FuzzReport = { sent: 0, accepted: 0, reachedSignature: 0, redrawn: 0, byVerdict: [], msMutate: 0, msPredict: 0, msSend: 0, eventsRecorded: 0, suppressed: 0 }
     for (let i = 0; i <= 20; i++) r.byVerdict.push(0)
     const before = f.verifications[0]

@@ -1,12 +1,14 @@
 import { digest } from "@devicescript/crypto"
-import { HEADER_SIZE, SIGNING_PREFIX } from "../../../src/crypto/envelope"
-import { encodeRing, KeyEntry, maskOf, Role } from "../../../src/crypto/keyring"
-import { FlashStore, MemoryFlash } from "../../../src/crypto/flash"
+import { u32Bytes } from "../../../src/wire/bytes"
+import { appendSignatures, encodeEnvelopeBody, FirmwareManifest, signedMessage } from "../../../src/wire/envelope"
+import { encodeKeyEntry, encodeRing, KeyEntry } from "../../../src/wire/keys"
+import { allOpcodes, maskOf, Opcode, Role } from "../../../src/wire/opcodes"
+import { Storage } from "../../../src/storage/storage"
+import { RamStorage } from "../../../src/storage/twins"
 import { SignatureCheck } from "../../../src/crypto/verifier"
 import { CommandHandler } from "../../../src/commands/handler"
-import { FirmwareManifest, ManualTimer } from "../../../src/commands/ports"
+import { ManualTimer } from "../../../src/commands/ports"
 import { SimulatedBoard, simulatedBoard } from "../../../src/board/simulated"
-import { setU16BE, setU32BE } from "../../../src/crypto/bytes"
 
 /**
  * Test kit for the command device tests: envelopes built on the meter itself, "signed"
@@ -32,10 +34,14 @@ export async function fakeCheck(pub: Buffer, msg: Buffer, sig: Buffer): Promise<
 export const METER = hex`7e57000000000001`
 export const OTHER_METER = hex`7e57000000000002`
 
-/** Opcode masks as in the head-end's default provisioning (docs/commands.md, "Roles"). */
-export const ROOT_MASK = maskOf([1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 18, 19])
-export const SUPPLIER_MASK = maskOf([1, 2, 3, 5, 8])
-export const NETOP_MASK = maskOf([1, 2, 6, 7])
+/**
+ * Opcode masks of the test ring: the root's default (every opcode), and a supplier and a
+ * network operator that can also sign a firmware manifest and an arm respectively, so the
+ * action tests need not switch signers. The head-end's defaults are `defaultOpcodes`.
+ */
+export const ROOT_MASK = maskOf(allOpcodes())
+export const SUPPLIER_MASK = maskOf([Opcode.Disconnect, Opcode.ReconnectArm, Opcode.SetTariff, Opcode.SetPrivacy, Opcode.FirmwareManifest])
+export const NETOP_MASK = maskOf([Opcode.Disconnect, Opcode.ReconnectArm, Opcode.TimeSync, Opcode.UplinkEpoch])
 
 export function testKey(id: number, role: number, mask: number, seed: string): KeyEntry {
     return { id: id, role: role, mask: mask, publicKey: digest("sha256", seed) }
@@ -60,48 +66,37 @@ export interface TestFields {
     args?: Buffer
 }
 
-/** An envelope with stand-in signatures; the counter is < 2^32 (high half 0). */
+/** An envelope with stand-in signatures, encoded by the wire core; the counter is < 2^32 (high half 0). */
 export function testEnvelope(f: TestFields): Buffer {
-    const args = f.args || Buffer.alloc(0)
-    const n = 1
-    const h = Buffer.alloc(HEADER_SIZE)
-    h[0] = 1
-    h.blitAt(1, f.meterId || METER, 0, 8)
-    h[9] = f.signer.id
-    setU32BE(h, 10, 0)
-    setU32BE(h, 14, f.counter)
-    setU32BE(h, 18, f.notBefore || 0)
-    setU32BE(h, 22, f.expiry || 2000000000)
-    h[26] = f.opcode
-    h[27] = f.cosigner ? 2 : 1
-    setU16BE(h, 28, args.length)
-    const body = Buffer.concat(h, args)
-    const msg = Buffer.concat(Buffer.from(SIGNING_PREFIX), body)
-    let out = Buffer.concat(body, Buffer.from([f.signer.id]), fakeSign(f.signer.publicKey, msg))
-    if (f.cosigner) out = Buffer.concat(out, Buffer.from([f.cosigner.id]), fakeSign(f.cosigner.publicKey, msg))
-    return out
+    const signers = f.cosigner ? [f.signer, f.cosigner] : [f.signer]
+    const body = encodeEnvelopeBody({
+        meterId: f.meterId || METER,
+        signerKeyId: f.signer.id,
+        counterHi: 0,
+        counterLo: f.counter,
+        notBefore: f.notBefore || 0,
+        expiry: f.expiry || 2000000000,
+        opcode: f.opcode,
+        signatureCount: signers.length,
+        args: f.args || Buffer.alloc(0),
+    })
+    const msg = signedMessage(body, body.length)
+    return appendSignatures(
+        body,
+        signers.map(k => k.id),
+        signers.map(k => fakeSign(k.publicKey, msg))
+    )
 }
 
 /** u32 BE bytes. */
-export function u32(v: number): Buffer {
-    const b = Buffer.alloc(4)
-    setU32BE(b, 0, v)
-    return b
-}
+export const u32 = u32Bytes
 
 /** A key entry as KeyAdd/KeyReplace/RootRotate arguments. */
-export function entryArgs(k: KeyEntry): Buffer {
-    const b = Buffer.alloc(38)
-    b[0] = k.id
-    b[1] = k.role
-    setU32BE(b, 2, k.mask)
-    b.blitAt(6, k.publicKey, 0, 32)
-    return b
-}
+export const entryArgs = encodeKeyEntry
 
 /** Everything a CommandHandler is wired to, as inspectable twins. */
 export class TestMeter {
-    flash: FlashStore
+    storage: Storage
     board: SimulatedBoard
     timer = new ManualTimer()
     utc = 1800000000
@@ -115,14 +110,14 @@ export class TestMeter {
     calendars: Buffer[] = []
     handler: CommandHandler
 
-    constructor(flash: FlashStore, check?: SignatureCheck) {
-        this.flash = flash
+    constructor(storage: Storage, check?: SignatureCheck) {
+        this.storage = storage
         this.board = simulatedBoard()
         const self = this
         this.handler = new CommandHandler({
             meterId: METER,
             boardId: "simulator",
-            flash: flash,
+            storage: storage,
             signatureCheck: check || fakeCheck,
             clock: {
                 utcNow: () => self.utc,
@@ -166,8 +161,8 @@ export class TestMeter {
     }
 
     /** a provisioned meter (anchor = testRing()) after boot */
-    static async provisioned(flash?: FlashStore, check?: SignatureCheck, anchor?: Buffer): Promise<TestMeter> {
-        const f = flash || new MemoryFlash()
+    static async provisioned(storage?: Storage, check?: SignatureCheck, anchor?: Buffer): Promise<TestMeter> {
+        const f = storage || new RamStorage()
         if (!(await f.get("cv.ringa")) && !(await f.get("cv.ringb"))) await f.set("cv.anchor", anchor || encodeRing(testRing()))
         const m = new TestMeter(f, check)
         await m.handler.start()
