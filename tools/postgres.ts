@@ -30,6 +30,8 @@ export interface PostgresServer {
     url: string
     /** creates an empty database and returns its URL */
     createDatabase(name: string): Promise<string>
+    /** CPU seconds used so far by the server's processes (postmaster, its live children and the reaped ones) */
+    cpuSeconds(): number
     /** immediate stop (as a crash: no checkpoint), then start again on the same port and data */
     crashAndRestart(): Promise<void>
     stop(): Promise<void>
@@ -111,6 +113,7 @@ export async function startPostgres(o: { settings?: Record<string, string> } = {
                 }
                 return `postgres://trustmeter@127.0.0.1:${port}/${name}`
             },
+            cpuSeconds: () => serverCpuSeconds(data),
             async crashAndRestart() {
                 run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
                 start()
@@ -131,6 +134,28 @@ export async function startPostgres(o: { settings?: Record<string, string> } = {
         }
         throw new Error(`${(e as Error).message}${tail ? `\n${tail}` : ""}`)
     }
+}
+
+/** Sums utime + stime of the postmaster and its children, and the reaped children's (cutime + cstime), from /proc. */
+function serverCpuSeconds(data: string): number {
+    const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
+    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+    let total = 0
+    for (const p of readdirSync("/proc")) {
+        if (!/^\d+$/.test(p)) continue
+        let stat: string
+        try {
+            stat = readFileSync(`/proc/${p}/stat`, "utf8")
+        } catch {
+            continue // exited meanwhile
+        }
+        // fields after the command name in parentheses: state ppid ... utime(14) stime(15) cutime(16) cstime(17)
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        const ppid = Number(f[1])
+        if (Number(p) === pid) total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+        else if (ppid === pid) total += Number(f[11]) + Number(f[12])
+    }
+    return total / ticks
 }
 
 function postgresUser(): { uid: number; gid: number } | undefined {

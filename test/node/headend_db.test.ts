@@ -440,7 +440,7 @@ function suite(b: Backend) {
             const ranges: [number, number][] = []
             const used: number[] = []
             // the first kill lands between a committed reservation and any use of it
-            const rounds: ChildJob["mode"][] = ["reserve-and-hang", "reserve", "reserve", "reserve-and-hang", "reserve"]
+            const rounds: ChildJob["mode"][] = ["reserve-and-hang", "reserve", "reserve-and-hang", "reserve"]
             for (const mode of rounds) {
                 const out = await runAndKill({ target, mode, meter: m }, mode === "reserve-and-hang" ? 1 : 5 + Math.floor(Math.random() * 40))
                 for (const l of out) {

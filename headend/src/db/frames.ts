@@ -16,6 +16,7 @@
  * bytes is never written over: it is clone evidence, recorded and returned.
  */
 import { Database, Sql } from "./adapter.ts"
+import { intArray, packFixed, packVar } from "./params.ts"
 import { bytes, meterBytes, storeRecord, u32 } from "./values.ts"
 
 /** How many of the newest accepted frames' tags tell a replay from a clone (as headend/src/ingest.ts). */
@@ -163,60 +164,62 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[]): Prom
         found.push(e)
     }
 
-    // 1. the frames: a (meter, epoch, counter) is applied once; a second tag under it is a clone
-    const first = new Map<string, number>()
-    const candidates: number[] = []
-    fs.forEach((f, i) => {
-        const j = first.get(f.key)
-        if (j === undefined) {
-            first.set(f.key, i)
-            candidates.push(i)
-        } else if (!fs[j].tag.equals(f.tag)) evidence(i, counterReused(f, fs[j].tag))
-    })
-    candidates.sort((a, b) => compareKeys(fs[a], fs[b])) // one lock order for concurrent writers
-    const c = candidates.map(i => fs[i])
-    const inserted = await tx.query<{ meter_id: Buffer; epoch: number; counter: number }>(
-        `INSERT INTO uplink_frames (meter_id, epoch, counter, tag, registers, checkpoint_seq, checkpoint_hash)
-         SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::int8[], $7::bytea[])
-         ON CONFLICT DO NOTHING RETURNING meter_id, epoch, counter`,
-        [c.map(f => f.meter), c.map(f => f.epoch), c.map(f => f.counter), c.map(f => f.tag), c.map(f => f.registers ?? null), c.map(f => f.checkpoint?.seq ?? null), c.map(f => f.checkpoint?.hash ?? null)]
+    // 1. the frames: a (meter, epoch, counter) is applied once; another tag under it is a clone
+    const f = await insertOnce(
+        fs.map((x, i) => ({ owner: i, x, value: x.tag })),
+        (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.x.epoch - b.x.epoch || a.x.counter - b.x.counter,
+        fresh => {
+            const regs = packVar(fresh.map(r => r.x.registers))
+            return tx.query<{ i: number }>(
+                `WITH u AS (
+                    SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8) AS m, e, c, substring($4::bytea from (i::int - 1) * 16 + 1 for 16) AS t,
+                           CASE WHEN rl >= 0 THEN substring($5::bytea from ro for rl) END AS r, cs, ch, i
+                    FROM unnest($2::int8[], $3::int8[], $6::int4[], $7::int4[], $8::int8[], $9::bytea[]) WITH ORDINALITY AS u(e, c, ro, rl, cs, ch, i)),
+                 ins AS (INSERT INTO uplink_frames (meter_id, epoch, counter, tag, registers, checkpoint_seq, checkpoint_hash)
+                         SELECT m, e, c, t, r, cs, ch FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, epoch, counter)
+                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.epoch = u.e AND ins.counter = u.c)`,
+                [
+                    packFixed(fresh.map(r => r.x.meter), 8),
+                    intArray(fresh.map(r => r.x.epoch)),
+                    intArray(fresh.map(r => r.x.counter)),
+                    packFixed(fresh.map(r => r.x.tag), 16),
+                    regs.blob,
+                    regs.offsets,
+                    regs.lengths,
+                    intArray(fresh.map(r => r.x.checkpoint?.seq)),
+                    fresh.map(r => r.x.checkpoint?.hash ?? null),
+                ]
+            )
+        },
+        held =>
+            tx.query<{ i: number; v: Buffer }>(
+                `SELECT u.i, f.tag AS v FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(m, e, c, i)
+                 JOIN uplink_frames f ON f.meter_id = u.m AND f.epoch = u.e AND f.counter = u.c`,
+                [held.map(r => r.x.meter), held.map(r => r.x.epoch), held.map(r => r.x.counter)]
+            )
     )
-    const isNew = new Set(inserted.map(r => frameKey(r.meter_id.toString("hex"), r.epoch, r.counter)))
-    const held = candidates.filter(i => !isNew.has(fs[i].key))
-    if (held.length) {
-        const h = held.map(i => fs[i])
-        const rows = await tx.query<{ meter_id: Buffer; epoch: number; counter: number; tag: Buffer }>(
-            `SELECT f.meter_id, f.epoch, f.counter, f.tag FROM uplink_frames f
-             JOIN unnest($1::bytea[], $2::int8[], $3::int8[]) AS u(m, e, c) ON f.meter_id = u.m AND f.epoch = u.e AND f.counter = u.c`,
-            [h.map(f => f.meter), h.map(f => f.epoch), h.map(f => f.counter)]
-        )
-        const tags = new Map(rows.map(r => [frameKey(r.meter_id.toString("hex"), r.epoch, r.counter), r.tag]))
-        for (const i of held) {
-            const tag = tags.get(fs[i].key)
-            if (tag && !tag.equals(fs[i].tag)) evidence(i, counterReused(fs[i], tag))
-        }
-    }
-    const applied = candidates.filter(i => isNew.has(fs[i].key)).sort((a, b) => a - b)
+    for (const [r, have] of f.clashes) evidence(r.owner, counterReused(r.x, have))
+    const applied = f.inserted.map(r => r.owner).sort((a, b) => a - b)
     for (const i of applied) out[i].applied = true
 
     // 2. what the applied frames carry
-    await storeRecordRows(tx, applied.flatMap(i => fs[i].records.map(r => ({ ...r, owner: i, meterId: fs[i].meterId, meter: fs[i].meter }))), out, evidence)
+    await storeRecordRows(tx, applied, fs, out, evidence)
     await storeAggregates(tx, applied, fs, out, evidence)
     await storeAlertsAndResponses(tx, applied.map(i => fs[i]))
 
     // 3. evidence: found here, and what ingestion passed in
-    await recordCloneEvidence(tx, [...found, ...fs.flatMap(f => f.evidence)])
+    const passed = fs.flatMap(x => x.evidence)
+    await recordCloneEvidence(tx, passed.length ? [...found, ...passed] : found)
     return out
 }
 
 /** Stores records of one meter outside a frame (imports, tests); same rules as in a frame. */
 export async function storeRecords(q: Sql, meterId: string, records: readonly StoredRecord[]): Promise<FrameOutcome> {
-    const meter = meterBytes(meterId)
-    const id = meter.toString("hex")
+    // checked as the records of a frame, the one way they are checked
+    const x = checkFrame({ meterId, epoch: 0, counter: 1, tag: Buffer.alloc(16), records: [...records] })
     const out: FrameOutcome[] = [{ applied: true, stored: 0, duplicates: 0, evidence: [] }]
     const found: CloneEvidence[] = []
-    const rows = records.map(r => ({ seq: r.seq, data: storeRecord(r.seq, r.data), owner: 0, meterId: id, meter }))
-    await storeRecordRows(q, rows, out, (_, e) => {
+    await storeRecordRows(q, [0], [x], out, (_, e) => {
         out[0].evidence.push(e)
         found.push(e)
     })
@@ -309,7 +312,6 @@ export async function readMeterAlerts(q: Sql, meterId: string): Promise<{ epoch:
 interface CheckedFrame {
     meterId: string
     meter: Buffer
-    key: string
     epoch: number
     counter: number
     tag: Buffer
@@ -322,6 +324,8 @@ interface CheckedFrame {
     evidence: CloneEvidence[]
 }
 
+const NONE: never[] = []
+
 function checkFrame(f: FrameChange): CheckedFrame {
     const meter = meterBytes(f.meterId)
     const meterId = meter.toString("hex")
@@ -333,7 +337,7 @@ function checkFrame(f: FrameChange): CheckedFrame {
         u32("checkpoint seq", f.checkpoint.seq)
         bytes("checkpoint hash", f.checkpoint.hash, 32)
     }
-    const records = f.records ?? []
+    const records = f.records ?? NONE
     for (const r of records) storeRecord(r.seq, r.data)
     for (const g of f.aggregates ?? []) {
         u32("aggregate last seq", g.lastSeq)
@@ -343,7 +347,7 @@ function checkFrame(f: FrameChange): CheckedFrame {
         if (g.firstSeq > g.lastSeq) throw new RangeError(`aggregate ${g.firstSeq}..${g.lastSeq} is backwards`)
     }
     for (const a of f.alerts ?? []) if (!Number.isInteger(a.kind) || a.kind < 0 || a.kind > 255 || !Number.isInteger(a.count) || a.count < 0 || a.count > 0xffff) throw new RangeError("alert kind is a u8 and count a u16")
-    const responses = f.responses ?? []
+    const responses = f.responses ?? NONE
     if (responses.length > 255) throw new RangeError("at most 255 responses a frame")
     for (const r of responses) {
         bytes("response", r.body, 0, 256)
@@ -356,82 +360,87 @@ function checkFrame(f: FrameChange): CheckedFrame {
     return {
         meterId,
         meter,
-        key: frameKey(meterId, f.epoch, f.counter),
         epoch: f.epoch,
         counter: f.counter,
         tag: f.tag,
         registers: f.registers,
         checkpoint: f.checkpoint,
         records,
-        aggregates: f.aggregates ?? [],
-        alerts: f.alerts ?? [],
+        aggregates: f.aggregates ?? NONE,
+        alerts: f.alerts ?? NONE,
         responses,
-        evidence: (f.evidence ?? []).map(e => ({ ...e, meterId: meterBytes(e.meterId).toString("hex") })),
+        evidence: f.evidence ? f.evidence.map(e => ({ ...e, meterId: meterBytes(e.meterId).toString("hex") })) : NONE,
     }
 }
 
-const frameKey = (meterId: string, epoch: number, counter: number) => `${meterId}:${epoch}:${counter}`
-const seqKey = (meterId: string, seq: number) => `${meterId}:${seq}`
-
-function compareKeys(a: CheckedFrame, b: CheckedFrame): number {
-    return a.meterId < b.meterId ? -1 : a.meterId > b.meterId ? 1 : a.epoch - b.epoch || a.counter - b.counter
-}
+/** Orders meter ids (16 lower-case hex digits): as the bytes, so as the primary keys. */
+const compareIds = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 function counterReused(f: CheckedFrame, heldTag: Buffer): CloneEvidence {
     return { meterId: f.meterId, kind: "counter-regression", atSeq: f.counter, stored: heldTag, offered: f.tag, detail: `frame counter ${f.counter} of epoch ${f.epoch} reused by another frame` }
 }
 
-type RecordRow = StoredRecord & { owner: number; meterId: string; meter: Buffer }
-
-/** Inserts records once per (meter, seq); a held seq with other bytes is evidence against its owner frame. */
-async function storeRecordRows(q: Sql, rows: RecordRow[], out: FrameOutcome[], evidence: (owner: number, e: CloneEvidence) => void) {
-    await insertOnce(
-        rows.map(r => ({ ...r, key: seqKey(r.meterId, r.seq), value: r.data })),
-        async fresh => {
-            const inserted = await q.query<{ meter_id: Buffer; seq: number }>(
-                `INSERT INTO records (meter_id, seq, data) SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
-                 ON CONFLICT DO NOTHING RETURNING meter_id, seq`,
-                [fresh.map(r => r.meter), fresh.map(r => r.seq), fresh.map(r => r.data)]
+/** Inserts the records of the applied frames once per (meter, seq); a held seq with other bytes is evidence against its frame. */
+async function storeRecordRows(q: Sql, applied: number[], fs: CheckedFrame[], out: FrameOutcome[], evidence: (owner: number, e: CloneEvidence) => void) {
+    const rows: { owner: number; x: CheckedFrame; seq: number; value: Buffer }[] = []
+    for (const i of applied) for (const r of fs[i].records) rows.push({ owner: i, x: fs[i], seq: r.seq, value: r.data })
+    const res = await insertOnce(
+        rows,
+        (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.seq - b.seq,
+        fresh => {
+            const data = packVar(fresh.map(r => r.value))
+            return q.query<{ i: number }>(
+                `WITH u AS (
+                    SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8) AS m, s, substring($3::bytea from o for l) AS d, i
+                    FROM unnest($2::int8[], $4::int4[], $5::int4[]) WITH ORDINALITY AS u(s, o, l, i)),
+                 ins AS (INSERT INTO records (meter_id, seq, data) SELECT m, s, d FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, seq)
+                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.seq = u.s)`,
+                [packFixed(fresh.map(r => r.x.meter), 8), intArray(fresh.map(r => r.seq)), data.blob, data.offsets, data.lengths]
             )
-            return new Set(inserted.map(r => seqKey(r.meter_id.toString("hex"), r.seq)))
         },
-        async held => {
-            const stored = await q.query<{ meter_id: Buffer; seq: number; data: Buffer }>(
-                `SELECT r.meter_id, r.seq, r.data FROM records r
-                 JOIN unnest($1::bytea[], $2::int8[]) AS u(m, s) ON r.meter_id = u.m AND r.seq = u.s`,
-                [held.map(r => r.meter), held.map(r => r.seq)]
+        held =>
+            q.query<{ i: number; v: Buffer }>(
+                `SELECT u.i, r.data AS v FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, s, i)
+                 JOIN records r ON r.meter_id = u.m AND r.seq = u.s`,
+                [held.map(r => r.x.meter), held.map(r => r.seq)]
             )
-            return new Map(stored.map(r => [seqKey(r.meter_id.toString("hex"), r.seq), r.data]))
-        },
-        out,
-        (r, have) => evidence(r.owner, { meterId: r.meterId, kind: "forked-chain", atSeq: r.seq, stored: have, offered: r.data, detail: `record ${r.seq} differs from the stored one` })
     )
+    for (const r of res.inserted) out[r.owner].stored++
+    for (const r of res.duplicates) out[r.owner].duplicates++
+    for (const [r, have] of res.clashes) {
+        evidence(r.owner, { meterId: r.x.meterId, kind: "forked-chain", atSeq: r.seq, stored: have, offered: r.value, detail: `record ${r.seq} differs from the stored one` })
+    }
 }
 
 async function storeAggregates(q: Sql, applied: number[], fs: CheckedFrame[], out: FrameOutcome[], evidence: (owner: number, e: CloneEvidence) => void) {
-    const rows = applied.flatMap(i => fs[i].aggregates.map(g => ({ g, owner: i, f: fs[i], key: seqKey(fs[i].meterId, g.lastSeq), value: aggregateBytes(g) })))
-    await insertOnce(
+    const rows: { owner: number; x: CheckedFrame; g: Aggregate; value: Buffer }[] = []
+    for (const i of applied) for (const g of fs[i].aggregates) rows.push({ owner: i, x: fs[i], g, value: aggregateBytes(g) })
+    if (!rows.length) return
+    const res = await insertOnce(
         rows,
-        async fresh => {
-            const inserted = await q.query<{ meter_id: Buffer; last_seq: number }>(
-                `INSERT INTO aggregates (meter_id, last_seq, first_seq, import_wh, export_wh)
-                 SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])
-                 ON CONFLICT DO NOTHING RETURNING meter_id, last_seq`,
-                [fresh.map(r => r.f.meter), fresh.map(r => r.g.lastSeq), fresh.map(r => r.g.firstSeq), fresh.map(r => r.g.importWh), fresh.map(r => r.g.exportWh)]
-            )
-            return new Set(inserted.map(r => seqKey(r.meter_id.toString("hex"), r.last_seq)))
-        },
-        async held => {
-            const stored = await q.query<{ meter_id: Buffer; last_seq: number; first_seq: number; import_wh: number; export_wh: number }>(
-                `SELECT a.meter_id, a.last_seq, a.first_seq, a.import_wh, a.export_wh FROM aggregates a
-                 JOIN unnest($1::bytea[], $2::int8[]) AS u(m, s) ON a.meter_id = u.m AND a.last_seq = u.s`,
-                [held.map(r => r.f.meter), held.map(r => r.g.lastSeq)]
-            )
-            return new Map(stored.map(s => [seqKey(s.meter_id.toString("hex"), s.last_seq), aggregateBytes({ firstSeq: s.first_seq, lastSeq: s.last_seq, importWh: s.import_wh, exportWh: s.export_wh })]))
-        },
-        out,
-        (r, have) => evidence(r.owner, { meterId: r.f.meterId, kind: "forked-chain", atSeq: r.g.lastSeq, stored: have, offered: r.value, detail: `aggregate up to ${r.g.lastSeq} differs from the stored one` })
+        (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.g.lastSeq - b.g.lastSeq,
+        fresh =>
+            q.query<{ i: number }>(
+                `WITH u AS (SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) WITH ORDINALITY AS u(m, l, f, im, ex, i)),
+                 ins AS (INSERT INTO aggregates (meter_id, last_seq, first_seq, import_wh, export_wh)
+                         SELECT m, l, f, im, ex FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, last_seq)
+                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.last_seq = u.l)`,
+                [fresh.map(r => r.x.meter), fresh.map(r => r.g.lastSeq), fresh.map(r => r.g.firstSeq), fresh.map(r => r.g.importWh), fresh.map(r => r.g.exportWh)]
+            ),
+        async held =>
+            (
+                await q.query<{ i: number; f: number; l: number; im: number; ex: number }>(
+                    `SELECT u.i, a.first_seq AS f, a.last_seq AS l, a.import_wh AS im, a.export_wh AS ex
+                     FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, s, i) JOIN aggregates a ON a.meter_id = u.m AND a.last_seq = u.s`,
+                    [held.map(r => r.x.meter), held.map(r => r.g.lastSeq)]
+                )
+            ).map(r => ({ i: r.i, v: aggregateBytes({ firstSeq: r.f, lastSeq: r.l, importWh: r.im, exportWh: r.ex }) }))
     )
+    for (const r of res.inserted) out[r.owner].stored++
+    for (const r of res.duplicates) out[r.owner].duplicates++
+    for (const [r, have] of res.clashes) {
+        evidence(r.owner, { meterId: r.x.meterId, kind: "forked-chain", atSeq: r.g.lastSeq, stored: have, offered: r.value, detail: `aggregate up to ${r.g.lastSeq} differs from the stored one` })
+    }
 }
 
 /** The 16-byte form of an aggregate, compared and kept as evidence: first seq, last seq, import Wh, export Wh (u32 BE). */
@@ -445,7 +454,6 @@ function aggregateBytes(g: Aggregate): Buffer {
 }
 
 interface OnceRow {
-    key: string
     /** the frame the row came from */
     owner: number
     /** what must be equal for a second copy to be a duplicate */
@@ -453,35 +461,51 @@ interface OnceRow {
 }
 
 /**
- * The insert-once rule shared by records and aggregates: the first copy of a key in the
+ * The insert-once rule of frames, records and aggregates: the first copy of a key in the
  * batch is inserted unless the table holds it; every other copy, in the batch or held,
  * is a duplicate when its value equals the reference (what was inserted, or what was
- * held) and clone evidence otherwise. Nothing is ever written over.
+ * held) and a clash otherwise. Nothing is ever written over.
+ *
+ * `insert` gets the first copies in key order (one lock order for concurrent writers) and
+ * returns the 1-based ordinals of those the table already held: usually none, so a batch
+ * costs one statement and no rows back. `fetch` returns the held values by ordinal, in a
+ * statement of its own, so it sees a row a concurrent writer committed while our insert
+ * waited for it.
  */
 async function insertOnce<R extends OnceRow>(
     rows: R[],
-    insert: (fresh: R[]) => Promise<Set<string>>,
-    fetch: (held: R[]) => Promise<Map<string, Buffer>>,
-    out: FrameOutcome[],
-    clash: (r: R, have: Buffer) => void
-) {
-    if (!rows.length) return
-    const first = new Map<string, R>()
-    for (const r of rows) if (!first.has(r.key)) first.set(r.key, r)
-    // one lock order for concurrent writers: by key
-    const fresh = [...first.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    const isNew = await insert(fresh)
-    const held = fresh.filter(r => !isNew.has(r.key))
-    // a separate statement, so it sees a row a concurrent writer committed while our insert waited
-    const have = held.length ? await fetch(held) : new Map<string, Buffer>()
-    for (const r of rows) {
-        if (isNew.has(r.key) && first.get(r.key) === r) out[r.owner].stored++
+    compare: (a: R, b: R) => number,
+    insert: (fresh: R[]) => Promise<{ i: number }[]>,
+    fetch: (held: R[]) => Promise<{ i: number; v: Buffer }[]>
+): Promise<{ inserted: R[]; duplicates: R[]; clashes: [R, Buffer][] }> {
+    const res = { inserted: [] as R[], duplicates: [] as R[], clashes: [] as [R, Buffer][] }
+    if (!rows.length) return res
+    // stable: copies of one key stay in batch order, the first is the reference
+    const sorted = rows.slice().sort(compare)
+    const fresh: R[] = []
+    const firstOf: number[] = [] // sorted index → index in fresh of its key's first copy
+    for (let k = 0; k < sorted.length; k++) {
+        if (k > 0 && compare(sorted[k - 1], sorted[k]) === 0) firstOf.push(firstOf[k - 1])
         else {
-            const ref = isNew.has(r.key) ? first.get(r.key)!.value : have.get(r.key)!
-            if (ref.equals(r.value)) out[r.owner].duplicates++
-            else clash(r, ref)
+            firstOf.push(fresh.length)
+            fresh.push(sorted[k])
         }
     }
+    const heldOrdinals = await insert(fresh)
+    const reference: (Buffer | undefined)[] = fresh.map(r => r.value) // inserted now: its own value
+    const held = new Set(heldOrdinals.map(r => r.i - 1))
+    if (held.size) {
+        const h = [...held].sort((a, b) => a - b)
+        for (const r of await fetch(h.map(j => fresh[j]))) reference[h[r.i - 1]] = r.v
+    }
+    for (let k = 0; k < sorted.length; k++) {
+        const j = firstOf[k]
+        const r = sorted[k]
+        if (fresh[j] === r && !held.has(j)) res.inserted.push(r)
+        else if (reference[j]!.equals(r.value)) res.duplicates.push(r)
+        else res.clashes.push([r, reference[j]!])
+    }
+    return res
 }
 
 async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
