@@ -113,25 +113,14 @@ export interface UplinkOptions {
     counterBlock?: number
 }
 
-/** Counters for diagnostics and tests. */
+/** Counters for the status line and tests (each one costs firmware code: only what is read). */
 export interface UplinkStats {
     framesSent: number
-    bytesSent: number
-    acksAccepted: number
     downlinkRejected: number
-    ackTimeouts: number
-    commandsHandled: number
 }
 
 export class Uplink {
-    readonly stats: UplinkStats = {
-        framesSent: 0,
-        bytesSent: 0,
-        acksAccepted: 0,
-        downlinkRejected: 0,
-        ackTimeouts: 0,
-        commandsHandled: 0,
-    }
+    readonly stats: UplinkStats = { framesSent: 0, downlinkRejected: 0 }
     private o: UplinkOptions
     private counter: FrameCounter
     private upKey: Buffer
@@ -202,11 +191,6 @@ export class Uplink {
         this.notify()
     }
 
-    /** The current key epoch. */
-    keyEpoch() {
-        return this.epoch
-    }
-
     /** Highest record sequence the head-end has acknowledged. */
     ackedSeq(): number {
         return this.o.source.acknowledged()
@@ -223,7 +207,6 @@ export class Uplink {
             if (ds.millis() - this.inFlight.sentAt < (this.o.ackTimeoutMs || 20000)) return false
             // QoS 0: silence means the frame or its ack was lost; resend with a new counter
             this.inFlight = undefined
-            this.stats.ackTimeouts++
             this.timeouts++
             // the head-end may have lost its state: send the anchor again (docs/uplink.md §7)
             this.heldSeq = -2
@@ -251,7 +234,6 @@ export class Uplink {
         const ok = await this.o.transport.publish(frame)
         if (!ok) return false
         this.stats.framesSent++
-        this.stats.bytesSent += frame.length
         if (report.lastSeq > this.maxSentSeq) this.maxSentSeq = report.lastSeq
         this.inFlight = {
             counter: ctr,
@@ -295,7 +277,6 @@ export class Uplink {
                 resp = Buffer.from("error")
                 this.raiseAlert(AlertKind.CommandRejected)
             }
-            this.stats.commandsHandled++
             if (resp && resp.length && this.responses.length < ReportLimit.MaxResponses)
                 this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.slice(0, ReportLimit.MaxResponseSize) : resp)
             this.notify()
@@ -306,7 +287,6 @@ export class Uplink {
         this.heldSeq = ackSeq
         // an ack can only confirm what this meter actually sent: never beyond maxSentSeq
         if (ackSeq > this.o.source.acknowledged() && ackSeq <= this.maxSentSeq) await this.o.source.acknowledge(ackSeq)
-        this.stats.acksAccepted++
         const f = this.inFlight
         if (f && f.counter === upCounter) {
             if (f.alerts)
