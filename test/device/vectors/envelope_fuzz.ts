@@ -3,7 +3,7 @@ import { Opcode, Verdict } from "../../../src/wire/opcodes"
 import { CounterStore } from "../../../src/crypto/counters"
 import { precheck, Verification } from "../../../src/crypto/verifier"
 import { ed25519Verify } from "../../../src/crypto/ed25519"
-import { TestMeter } from "./envelope_kit"
+import { METER, TestMeter } from "./envelope_kit"
 import { ENVELOPE_STEPS, VECTOR_ANCHOR } from "./envelope"
 import * as ds from "@devicescript/core"
 import { digest } from "@devicescript/crypto"
@@ -87,7 +87,7 @@ async function reachesSignature(m: TestMeter, counters: CounterStore, raw: Buffe
     const env = p as CommandEnvelope
     const out: Verification = { verdict: 0, env: env, signers: undefined }
     const ctx = {
-        meterId: hex`7e57000000000001`,
+        meterId: METER,
         utcNow: () => m.utc,
         needsDualControl: (op: number) => m.handler.policy.dualControl && op === Opcode.Disconnect,
     }
@@ -123,7 +123,7 @@ export function mutate(rng: Rng, bases: Buffer[], other: Buffer, k: number): Buf
     if (k === 5) {
         // another meter's valid command, as is or re-targeted at this meter
         const b = other.slice(0)
-        if (rng.below(2) === 1) b.blitAt(1, hex`7e57000000000001`, 0, 8)
+        if (rng.below(2) === 1) b.blitAt(1, METER, 0, 8)
         return b
     }
     if (k === 6) {
@@ -135,7 +135,7 @@ export function mutate(rng: Rng, bases: Buffer[], other: Buffer, k: number): Buf
         b[27] = sigs
         b[28] = 0
         b[29] = n
-        if (rng.below(2) === 1) b.blitAt(1, hex`7e57000000000001`, 0, 8)
+        if (rng.below(2) === 1) b.blitAt(1, METER, 0, 8)
         // key ids 1..3 are in the ring, 4 and 5 are not
         b[9] = 1 + rng.below(5)
         b[30 + n] = b[9]
