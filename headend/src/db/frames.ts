@@ -1,8 +1,8 @@
 /**
- * What ingestion keeps per meter, in the database (docs/headend-storage.md): accepted
- * uplink frames (the replay window that survives restarts), records stored once per
- * (meter, seq), aggregates, registers, checkpoints, meter alerts, command responses and
- * clone evidence.
+ * Writing what ingestion keeps per meter (docs/headend-storage.md): accepted uplink
+ * frames (the replay window that survives restarts, with registers and checkpoints),
+ * records stored once per (meter, seq), aggregates, meter alerts, command responses and
+ * clone evidence. Reading it back: meter_state.ts.
  *
  * The unit of writing is a frame's worth of state change (`FrameChange`), and many of
  * them go in one transaction (`commitFrames`): a batch costs a few statements whatever its
@@ -18,9 +18,6 @@
 import { Database, Sql } from "./adapter.ts"
 import { intArray, packFixed, packVar } from "./params.ts"
 import { bytes, meterBytes, storeRecord, u32 } from "./values.ts"
-
-/** How many of the newest accepted frames' tags tell a replay from a clone (as headend/src/ingest.ts). */
-export const REPLAY_WINDOW = 256
 
 export interface StoredRecord {
     seq: number
@@ -103,35 +100,6 @@ export interface FrameOutcome {
     evidence: CloneEvidence[]
 }
 
-/** The replay state of a meter's newest epoch. */
-export interface UplinkWindow {
-    epoch: number
-    /** highest counter accepted in `epoch` (0: none) */
-    lastCounter: number
-    /** tags of the newest accepted frames (at most REPLAY_WINDOW), by counter */
-    recent: Map<number, Buffer>
-}
-
-/** What ingestion needs to resume a meter after a restart. */
-export interface MeterSnapshot {
-    meterId: string
-    window: UplinkWindow
-    /** registers of the newest frame that carried them */
-    registers?: Buffer
-    /** the newest stored record: the chain head (its record hash is the chain hash) */
-    head?: StoredRecord
-    /** the oldest stored seq, and whether every seq from it to the head is stored */
-    firstSeq?: number
-    gapFree: boolean
-    /** the newest explicit checkpoint the meter reported */
-    checkpoint?: { seq: number; hash: Buffer }
-    /** the last seq covered by a stored aggregate (−1: none) */
-    aggregatedUpTo: number
-    cloneSuspected: boolean
-    /** the highest downlink counter reserved under `window.epoch` (0: none) */
-    downlinkReservedTo: number
-}
-
 /** Commits the state change of many frames in one transaction; one outcome per frame, in order. */
 export async function commitFrames(db: Database, frames: readonly FrameChange[]): Promise<FrameOutcome[]> {
     if (!frames.length) return []
@@ -141,17 +109,6 @@ export async function commitFrames(db: Database, frames: readonly FrameChange[])
 /** `commitFrames` for one frame. */
 export async function commitFrame(db: Database, frame: FrameChange): Promise<FrameOutcome> {
     return (await commitFrames(db, [frame]))[0]
-}
-
-/**
- * Classifies an uplink counter against a window (the rule of headend/src/ingest.ts): above
- * the highest accepted one it is fresh; at or below it, the same tag (or a counter no
- * longer in the window) is a replay and another tag is a second device with the secret.
- */
-export function classifyCounter(w: UplinkWindow, counter: number, tag: Buffer): "fresh" | "replay" | "clone" {
-    if (counter > w.lastCounter) return "fresh"
-    const seen = w.recent.get(counter)
-    return seen === undefined || seen.equals(tag) ? "replay" : "clone"
 }
 
 /** `commitFrames` inside the caller's transaction. */
@@ -237,74 +194,6 @@ export async function recordCloneEvidence(q: Sql, evidence: readonly CloneEviden
          ON CONFLICT DO NOTHING`,
         [e.map(x => x.meter), e.map(x => x.kind), e.map(x => x.atSeq ?? null), e.map(x => x.stored ?? null), e.map(x => x.offered ?? null), e.map(x => x.detail)]
     )
-}
-
-/** The state to resume `meterId` with after a restart (empty state for a meter never seen). */
-export async function loadMeter(q: Sql, meterId: string): Promise<MeterSnapshot> {
-    const meter = meterBytes(meterId)
-    const win = await q.query<{ epoch: number; counter: number; tag: Buffer }>(
-        `SELECT epoch, counter, tag FROM uplink_frames
-         WHERE meter_id = $1 AND epoch = (SELECT max(epoch) FROM uplink_frames WHERE meter_id = $1)
-         ORDER BY counter DESC LIMIT ${REPLAY_WINDOW}`,
-        [meter]
-    )
-    const epoch = win.length ? win[0].epoch : 0
-    const window: UplinkWindow = { epoch, lastCounter: win.length ? win[0].counter : 0, recent: new Map(win.map(r => [r.counter, r.tag])) }
-    const [regs] = await q.query<{ registers: Buffer }>(
-        "SELECT registers FROM uplink_frames WHERE meter_id = $1 AND registers IS NOT NULL ORDER BY epoch DESC, counter DESC LIMIT 1",
-        [meter]
-    )
-    const [span] = await q.query<{ first: number | null; last: number | null; n: number }>(
-        "SELECT min(seq) AS first, max(seq) AS last, count(*)::int8 AS n FROM records WHERE meter_id = $1",
-        [meter]
-    )
-    const [head] = span.last === null ? [] : await q.query<{ seq: number; data: Buffer }>("SELECT seq, data FROM records WHERE meter_id = $1 AND seq = $2", [meter, span.last])
-    const [cp] = await q.query<{ seq: number; hash: Buffer }>(
-        "SELECT checkpoint_seq AS seq, checkpoint_hash AS hash FROM uplink_frames WHERE meter_id = $1 AND checkpoint_seq IS NOT NULL ORDER BY checkpoint_seq DESC LIMIT 1",
-        [meter]
-    )
-    const [misc] = await q.query<{ agg: number | null; clone: boolean; reserved: number | null }>(
-        `SELECT (SELECT max(last_seq) FROM aggregates WHERE meter_id = $1) AS agg,
-                EXISTS (SELECT 1 FROM clone_evidence WHERE meter_id = $1) AS clone,
-                (SELECT reserved_to FROM downlink_counters WHERE meter_id = $1 AND epoch = $2) AS reserved`,
-        [meter, epoch]
-    )
-    return {
-        meterId: meter.toString("hex"),
-        window,
-        registers: regs?.registers,
-        head: head ? { seq: head.seq, data: head.data } : undefined,
-        firstSeq: span.first ?? undefined,
-        gapFree: span.last === null || span.n === span.last - span.first! + 1,
-        checkpoint: cp ? { seq: cp.seq, hash: cp.hash } : undefined,
-        aggregatedUpTo: misc.agg ?? -1,
-        cloneSuspected: misc.clone,
-        downlinkReservedTo: misc.reserved ?? 0,
-    }
-}
-
-/** Stored records of `meterId` from `fromSeq` on, oldest first, at most `limit`. */
-export async function readRecords(q: Sql, meterId: string, fromSeq = 0, limit = 10_000): Promise<StoredRecord[]> {
-    const rows = await q.query<{ seq: number; data: Buffer }>("SELECT seq, data FROM records WHERE meter_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3", [meterBytes(meterId), fromSeq, limit])
-    return rows.map(r => ({ seq: r.seq, data: r.data }))
-}
-
-/** Evidence recorded against `meterId`, oldest first. */
-export async function readCloneEvidence(q: Sql, meterId: string): Promise<(CloneEvidence & { detectedAt: Date })[]> {
-    const rows = await q.query<{ kind: CloneKind; at_seq: number | null; stored: Buffer | null; offered: Buffer | null; detail: string; detected_at: Date }>(
-        "SELECT kind, at_seq, stored, offered, detail, detected_at FROM clone_evidence WHERE meter_id = $1 ORDER BY id",
-        [meterBytes(meterId)]
-    )
-    return rows.map(r => ({ meterId: meterId.toLowerCase(), kind: r.kind, atSeq: r.at_seq ?? undefined, stored: r.stored ?? undefined, offered: r.offered ?? undefined, detail: r.detail, detectedAt: r.detected_at }))
-}
-
-/** Alerts `meterId` reported, oldest frame first. */
-export async function readMeterAlerts(q: Sql, meterId: string): Promise<{ epoch: number; counter: number; kind: number; count: number; receivedAt: Date }[]> {
-    const rows = await q.query<{ epoch: number; counter: number; kind: number; count: number; received_at: Date }>(
-        "SELECT epoch, counter, kind, count, received_at FROM meter_alerts WHERE meter_id = $1 ORDER BY epoch, counter, kind",
-        [meterBytes(meterId)]
-    )
-    return rows.map(r => ({ epoch: r.epoch, counter: r.counter, kind: r.kind, count: r.count, receivedAt: r.received_at }))
 }
 
 // ---------------------------------------------------------------------------------------

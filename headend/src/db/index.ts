@@ -10,20 +10,10 @@ export { MIGRATIONS_DIR, loadMigrations, migrate, recordedMigrations } from "./m
 export type { Migration } from "./migrate.ts"
 export { openPGlite } from "./pglite.ts"
 export { openPostgres } from "./postgres.ts"
-export {
-    REPLAY_WINDOW,
-    applyFrames,
-    classifyCounter,
-    commitFrame,
-    commitFrames,
-    loadMeter,
-    readCloneEvidence,
-    readMeterAlerts,
-    readRecords,
-    recordCloneEvidence,
-    storeRecords,
-} from "./frames.ts"
-export type { Aggregate, AlertCount, CloneEvidence, CloneKind, CommandResponse, FrameChange, FrameOutcome, MeterSnapshot, StoredRecord, UplinkWindow } from "./frames.ts"
+export { applyFrames, commitFrame, commitFrames, recordCloneEvidence, storeRecords } from "./frames.ts"
+export type { Aggregate, AlertCount, CloneEvidence, CloneKind, CommandResponse, FrameChange, FrameOutcome, StoredRecord } from "./frames.ts"
+export { REPLAY_WINDOW, classifyCounter, loadMeter, readCloneEvidence, readMeterAlerts, readRecords } from "./meter_state.ts"
+export type { MeterSnapshot, UplinkWindow } from "./meter_state.ts"
 export { DownlinkCounterPool, reserveDownlinkBlocks, reserveDownlinkCounters } from "./downlink.ts"
 export type { BlockRequest, CounterPoolOptions, CounterRange } from "./downlink.ts"
 export { logCommand, readCommandLog } from "./command_log.ts"
