@@ -174,7 +174,7 @@ export function pdouble(o: Point, p: Point, withT: boolean): void {
 }
 
 /**
- * o = p + q (sign = 1) or p - q (sign = -1), "add-2008-hwcd-3" with q cached; o may be p.
+ * o = p + q (sign > 0) or p - q (sign < 0), "add-2008-hwcd-3" with q cached; o may be p.
  * T is only computed if `withT`.
  */
 export function paddCached(o: Point, p: Point, q: Cached, sign: number, withT: boolean): void {
@@ -281,10 +281,9 @@ export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[], kd: Bu
         // T is only needed by a following addition, and by the caller after the last step
         const last = i === 0
         pdouble(o, o, s !== 0 || k !== 0 || last)
-        if (s > 0) paddCached(o, o, bt[s >> 1], 1, k !== 0 || last)
-        else if (s < 0) paddCached(o, o, bt[-s >> 1], -1, k !== 0 || last)
+        // table entry |d| >> 1 holds |d| times the point; the digit's sign says add or subtract
+        if (s !== 0) paddCached(o, o, bt[(s < 0 ? -s : s) >> 1], s, k !== 0 || last)
         // minus [k]A: a positive digit subtracts
-        if (k > 0) paddCached(o, o, at[k >> 1], -1, last)
-        else if (k < 0) paddCached(o, o, at[-k >> 1], 1, last)
+        if (k !== 0) paddCached(o, o, at[(k < 0 ? -k : k) >> 1], -k, last)
     }
 }
