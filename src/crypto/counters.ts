@@ -15,7 +15,7 @@ export class CounterStore {
     private storage: Storage
     private prefix: string
     /** the records read or written so far, by key id: this store is their only writer */
-    private cache: { [id: string]: Buffer } = {}
+    private cache: Buffer[] = []
 
     constructor(storage: Storage, prefix = "cv.") {
         this.storage = storage
@@ -24,11 +24,11 @@ export class CounterStore {
 
     /** The last accepted counter of `key` as [hi, lo] u32 halves; [0, 0] if none. */
     async last(key: KeyEntry): Promise<number[]> {
-        let b = this.cache[key.id + ""]
+        let b = this.cache[key.id]
         if (!b) {
             b = await this.record(key.id).load()
             if (!b || b.length !== 16) return [0, 0]
-            this.cache[key.id + ""] = b
+            this.cache[key.id] = b
         }
         if (!equalBytes(b.slice(8, 16), key.publicKey.slice(0, 8))) return [0, 0]
         return [getU32BE(b, 0), getU32BE(b, 4)]
@@ -43,7 +43,7 @@ export class CounterStore {
         const r = this.record(key.id)
         await r.load()
         await r.save(b)
-        this.cache[key.id + ""] = b
+        this.cache[key.id] = b
     }
 
     private record(id: number) {

@@ -137,10 +137,10 @@ export class KeyRingStore {
  */
 export function anchorBody(b: Buffer): Buffer {
     if (!b || b.length < 2 || b[0] !== 0x22 || b[b.length - 1] !== 0x22) return b
-    const hexText = b.slice(1, b.length - 1).toString()
-    if (hexText.length % 2 !== 0) return undefined
-    for (let i = 0; i < hexText.length; i++) if ("0123456789abcdefABCDEF".indexOf(hexText.charAt(i)) < 0) return undefined
-    return Buffer.from(hexText, "hex")
+    const text = b.slice(1, b.length - 1).toString()
+    // the runtime stops decoding at the first character that is not a hex digit
+    const body = Buffer.from(text, "hex")
+    return body.length * 2 === text.length ? body : undefined
 }
 
 function refuse(why: string): KeyChange {

@@ -2,7 +2,7 @@ import { describe, test, expect } from "@devicescript/test"
 import { decodeRing, encodeRing, mayKeySign, ringProblem } from "../../src/wire/keys"
 import { Role } from "../../src/wire/opcodes"
 import { PowerCutStorage, RamStorage } from "../../src/storage/twins"
-import { keyAdd, KeyRingStore, keyRemove, keyReplace, rootRotate } from "../../src/crypto/keyring"
+import { anchorBody, keyAdd, KeyRingStore, keyRemove, keyReplace, rootRotate } from "../../src/crypto/keyring"
 import { CounterStore } from "../../src/crypto/counters"
 import { entryArgs, ROOT_MASK, SUPPLIER_MASK, testKey, testRing } from "./vectors/envelope_kit"
 
@@ -89,6 +89,14 @@ describe("key ring in flash", () => {
         const g = new RamStorage()
         await g.set("cv.anchor", Buffer.from('"03zz"'))
         expect(await new KeyRingStore(g).load()).toBe(false)
+        // a JSON hex anchor decodes only when every character is a hex digit, in either case
+        const hexText = encodeRing(testRing()).toString("hex")
+        const quoted = (t: string) => Buffer.from('"' + t + '"')
+        expect(anchorBody(quoted(hexText.toUpperCase())).toString("hex")).toBe(hexText)
+        expect(anchorBody(quoted(hexText.slice(0, hexText.length - 1)))).toBe(undefined)
+        expect(anchorBody(quoted(hexText.slice(0, 10) + "g" + hexText.slice(11)))).toBe(undefined)
+        expect(anchorBody(quoted(hexText + "0 "))).toBe(undefined)
+        expect(decodeRing(anchorBody(quoted("")))).toBe(undefined)
     })
     test("an invalid anchor (no root) is never installed", async () => {
         const f = new RamStorage()
