@@ -313,16 +313,19 @@ export class HeadEnd {
 }
 
 const GENESIS_PREV = Buffer.alloc(32)
-const RECORD_DOMAIN = Buffer.alloc(1)
+// 0x00 ‖ record (at most 59 + 128 bytes), a scratch buffer for the one-shot record hash
+const RECORD_SCRATCH = Buffer.alloc(1 + 59 + 128)
 
 /** H(0x00 ‖ record) (docs/index-store.md), one-shot. */
 function recordHash(rec: Buffer): Buffer {
-    return sha256(Buffer.concat([RECORD_DOMAIN, rec], 1 + rec.length))
+    rec.copy(RECORD_SCRATCH, 1)
+    return sha256(RECORD_SCRATCH.subarray(0, 1 + rec.length))
 }
 
 // HMAC scratch: ipad block ‖ message (a record body is at most 43 + 128 bytes), opad block ‖ inner hash
-const INNER = Buffer.alloc(64 + 43 + 128)
-const OUTER = Buffer.alloc(64 + 32)
+// bytes 32..63 of each pad block never change (a 32-byte key): filled once
+const INNER = Buffer.alloc(64 + 43 + 128, 0x36)
+const OUTER = Buffer.alloc(64 + 32, 0x5c)
 
 /** HMAC-SHA256(key, msg) (RFC 2104, 32-byte key) truncated to 16 bytes, on one-shot hashes. */
 function hmac16(key: Uint8Array, msg: Buffer): Buffer {
@@ -330,8 +333,6 @@ function hmac16(key: Uint8Array, msg: Buffer): Buffer {
         INNER[i] = key[i] ^ 0x36
         OUTER[i] = key[i] ^ 0x5c
     }
-    INNER.fill(0x36, 32, 64)
-    OUTER.fill(0x5c, 32, 64)
     msg.copy(INNER, 64)
     sha256(INNER.subarray(0, 64 + msg.length)).copy(OUTER, 64)
     return sha256(OUTER).subarray(0, 16)
