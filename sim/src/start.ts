@@ -15,6 +15,7 @@
 import { parseDuration } from "../../headend/src/cli.ts"
 import { parseBrokerUrl } from "../../headend/src/broker.ts"
 import { DEFAULT_KEYSTORE } from "../../headend/src/keystore.ts"
+import { DEFAULT_WEB_HOST, DEFAULT_WEB_PORT, checkWebBinding } from "../../headend/src/web/server.ts"
 import type { Demo } from "./demo.ts"
 
 interface StartOptions {
@@ -29,9 +30,11 @@ interface StartOptions {
     dir?: string
     /** compiled firmware (.devs) to run instead of building src/main.ts */
     firmware?: string
+    /** the operator's dashboard (docs/headend.md, "Dashboard"); undefined: none */
+    web?: { host: string; port: number; token?: string }
 }
 
-const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt[s]://[user:password@]host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh] [--help]"
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt[s]://[user:password@]host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh] [--web-port N] [--web-host H] [--web-token T] [--no-web] [--help]"
 
 /** What `npm start -- --help` prints. */
 const HELP = `${USAGE}
@@ -53,6 +56,12 @@ where you send operator commands and attacks (docs/headend.md).
   --dir DIR          where the meters keep their flash (default .meters)
   --firmware F.devs  run this compiled firmware instead of building src/main.ts
   --fresh            wipe the meters' flash first (each wipe is announced)
+  --web-port N       the operator's dashboard on this port (default ${DEFAULT_WEB_PORT}; 0 picks a free one);
+                     its address is printed at start. Headless runs serve it only with a --web option
+  --web-host H       listen on H instead of ${DEFAULT_WEB_HOST}; any other address needs --web-token
+  --web-token T      the operator token every request must carry (or $TRUSTMETER_WEB_TOKEN),
+                     at least 16 characters: open http://H:N/?token=T once
+  --no-web           no dashboard
   --help, -h         this text
 
 Ctrl-C, q, SIGTERM or the end of --duration stop every meter, devtools and the broker.
@@ -61,6 +70,7 @@ One instance at a time: devtools needs ports 8081-8083.`
 function parse(argv: string[]): StartOptions | "help" {
     if (argv.includes("--help") || argv.includes("-h")) return "help"
     const o: StartOptions = { meters: 3, intervalS: 10, headless: false, keystore: process.env.TRUSTMETER_KEYSTORE ?? DEFAULT_KEYSTORE, fresh: false }
+    const web: { host?: string; port?: number; token?: string; off?: boolean } = {}
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i]
         const val = () => {
@@ -88,9 +98,22 @@ function parse(argv: string[]): StartOptions | "help" {
         else if (a === "--fresh") o.fresh = true
         else if (a === "--dir") o.dir = val()
         else if (a === "--firmware") o.firmware = val()
+        else if (a === "--web-port") {
+            const v = val()
+            if (!/^\d+$/.test(v) || Number(v) > 65535) throw new Error(`--web-port takes 0 to 65535, not "${v}"`)
+            web.port = Number(v)
+        } else if (a === "--web-host") web.host = val()
+        else if (a === "--web-token") web.token = val()
+        else if (a === "--no-web") web.off = true
         else throw new Error(`unknown option "${a}"; ${USAGE}`)
     }
     if (o.headless && !o.durationS) throw new Error("--headless needs --duration, e.g. --headless --duration 60s")
+    // the dashboard: always in the live view, in a headless run only when asked for
+    const token = web.token ?? (process.env.TRUSTMETER_WEB_TOKEN || undefined)
+    if (!web.off && (!o.headless || web.port !== undefined || web.host !== undefined || web.token !== undefined)) {
+        o.web = { host: web.host ?? DEFAULT_WEB_HOST, port: web.port ?? DEFAULT_WEB_PORT, token }
+        checkWebBinding(o.web.host, token)
+    }
     return o
 }
 
@@ -128,21 +151,39 @@ async function main() {
     for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) process.on(sig, () => onSignal(sig, code))
 
     const { Demo } = await import("./demo.ts")
+    // the dashboard listens before the fleet starts: a taken port is said at once, and the page can be opened while the meters boot
+    let dashboard: import("../../headend/src/web/server.ts").Dashboard | undefined
+    if (o.web) {
+        const { startDashboard } = await import("../../headend/src/web/server.ts")
+        try {
+            dashboard = await startDashboard(o.web)
+        } catch (e) {
+            console.error(`trustmeter: ${(e as Error).message}`)
+            return 1
+        }
+        say(`dashboard ${dashboard.url}${o.web.token ? " (operator token required: open it once with ?token=<the token>)" : ""}`)
+    }
     let demo: Demo
     try {
         demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, firmware: o.firmware, log: say })
     } catch (e) {
         console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
+        await dashboard?.close()
         return 1
     }
     const { summaryText } = await import("./ui/state.ts")
     const { TerminalView } = await import("./ui/terminal.ts")
     const { runScript } = await import("./script.ts")
     const title = `trustmeter · ${o.meters} meter(s) · broker ${demo.brokerUrl}${demo.broker ? " (embedded)" : ""} · interval ${o.intervalS} s (clock ×${demo.scale})`
+    if (dashboard) {
+        const { DemoReadModel, demoActions } = await import("./ui/dashboard.ts")
+        dashboard.attach(new DemoReadModel(demo, () => title), demoActions(demo))
+    }
     let stopping = false
     const stop = async (code: number) => {
         if (stopping) return
         stopping = true
+        await dashboard?.close()
         await demo.stop()
         process.exit(code)
     }
@@ -171,7 +212,7 @@ async function main() {
     }
 
     let selected = 0
-    view = new TerminalView(demo.state, { title, selected: () => selected })
+    view = new TerminalView(demo.state, { title: dashboard ? `${title} · dashboard ${dashboard.url}` : title, selected: () => selected })
     const started = Date.now()
     setInterval(() => {
         const s = Math.floor((Date.now() - started) / 1000)
