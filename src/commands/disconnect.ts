@@ -64,8 +64,6 @@ export class DisconnectControl {
     private current = DisconnectState.Connected
     private pending = false
     private handle = -1
-    /** offset (s) of the disconnect scheduled last, for the acknowledgement and tests */
-    lastOffsetSeconds = -1
 
     /** `random` returns a uniform u32 (the firmware passes one from `randomBuffer(4)`). */
     constructor(relay: RelayPort, button: ArmButtonPort, storage: Storage, timer: TimerPort, random: () => number, prefix = "cv.") {
@@ -129,7 +127,6 @@ export class DisconnectControl {
     private schedule(limitSeconds: number): number {
         if (this.handle >= 0) this.timer.cancel(this.handle)
         const offset = randomOffset(limitSeconds, this.random())
-        this.lastOffsetSeconds = offset
         const self = this
         this.handle = this.timer.after(offset * 1000, async () => {
             self.handle = -1

@@ -123,12 +123,6 @@ export class KeyRingStore {
         await this.record.save(encodeRing(keys))
         this.keys = keys
     }
-
-    /** The root key in force, or undefined when unprovisioned. */
-    root(): KeyEntry {
-        for (const k of this.keys) if (k.role === Role.Root) return k
-        return undefined
-    }
 }
 
 /**

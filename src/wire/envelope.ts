@@ -7,7 +7,7 @@
  * Parsing is strict and checks every length and bound against the raw bytes before
  * anything is allocated, so a hostile envelope costs a few comparisons.
  */
-import { ascii, copyBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE, u32Bytes } from "./bytes"
+import { ascii, copyBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE, u32Bytes } from "./bytes"
 import { isKnownOpcode, Verdict } from "./opcodes"
 
 /** Envelope format version (byte 0). */
@@ -142,9 +142,7 @@ export function signedMessage(envelope: Buffer, bodyLength: number): Buffer {
 
 /** true when the 8 bytes of meter id at offset 1 equal `meterId`. */
 export function isForMeter(env: CommandEnvelope, meterId: Buffer): boolean {
-    if (!meterId || meterId.length !== METER_ID_SIZE) return false
-    for (let i = 0; i < METER_ID_SIZE; i++) if (env.raw[EnvelopeOffset.MeterId + i] !== meterId[i]) return false
-    return true
+    return equalBytes(env.raw.slice(EnvelopeOffset.MeterId, EnvelopeOffset.MeterId + METER_ID_SIZE), meterId)
 }
 
 /** Compares two u64 counters given as (hi, lo) u32 halves: -1, 0 or 1. */

@@ -100,6 +100,12 @@ export function findKey(keys: KeyEntry[], id: number): KeyEntry | undefined {
     return undefined
 }
 
+/** The root key of `keys`, or undefined (an unprovisioned meter's empty ring). */
+export function rootKey(keys: KeyEntry[]): KeyEntry | undefined {
+    for (const k of keys) if (k.role === Role.Root) return k
+    return undefined
+}
+
 /** true when `key` may sign `opcode`: root-only opcodes need the root whatever the mask says. */
 export function mayKeySign(key: KeyEntry, opcode: number): boolean {
     if (isRootOnlyOpcode(opcode) && key.role !== Role.Root) return false

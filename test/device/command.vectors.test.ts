@@ -1,6 +1,7 @@
 // @timeout 120000
 import { describe, test, expect } from "@devicescript/test"
 import { ed25519Verify } from "../../src/crypto/ed25519"
+import { rootKey } from "../../src/wire/keys"
 import { TestMeter } from "./vectors/envelope_kit"
 import { ENVELOPE_STEPS, VECTOR_ANCHOR } from "./vectors/envelope"
 
@@ -15,7 +16,7 @@ describe("golden envelopes signed by the head-end", () => {
             if (v !== s.verdict) console.log(`step "${s.name}": verdict ${v}, expected ${s.verdict}`)
             expect(v).toBe(s.verdict)
         }
-        expect(m.handler.ring.root().id).toBe(5)
+        expect(rootKey(m.handler.ring.keys).id).toBe(5)
         // the last arm cancelled the dual-signed disconnect that was still waiting for its offset
         expect(m.handler.disconnect.disconnectPending()).toBe(false)
         expect(m.board.relay.isClosed()).toBe(true)
