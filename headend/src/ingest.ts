@@ -2,21 +2,37 @@
  * Head-end ingestion of uplink frames (docs/uplink.md §7, §12): authenticate, reject
  * replays, detect clones, rebuild and verify the index chain, store each record exactly
  * once, and answer with an authenticated acknowledgement of the highest record stored
- * contiguously. Pure with respect to I/O: `ingest(frame)` returns the ack frame to publish;
- * the MQTT bridge (bridge.ts) moves the bytes.
+ * contiguously. The deciding part only: `ingest(frame)` works in memory and returns what
+ * to commit (`change`, a `FrameChange` of headend/src/db) and the ack to send; the service
+ * (headend/src/service.ts) commits a batch of them to the database before any ack leaves,
+ * and restores each meter's state from the database after a restart (`restore`).
+ *
+ * Rules against hostile input (docs/uplink.md §12):
+ * - Bounded work before a tag is checked: a frame costs at most one HKDF (a newer epoch's
+ *   key) before its CCM tag, and at most `MAX_KEY_STEPS` chain key evolutions plus three
+ *   hashes per record before each record's tag; a head-end that meets a meter further
+ *   into its chain derives the key over several frames.
+ * - State changes only after verification: a frame is decided on copies, and the meter's
+ *   state (epoch, window, chain key and head, checkpoint) moves only for what verified.
+ * - Clones: an authentic frame under a used counter with other content, under an old
+ *   counter the head-end never accepted, or jumping beyond `jumpAllowance`; a checkpoint
+ *   behind one the meter reported before; a record that differs from the stored one, or a
+ *   second chain (an anchor that is not the head-end's record but whose record verifies
+ *   under the meter's chain key): each is a clone alert with the evidence, and the frame
+ *   is refused, so the meter seen first keeps working.
  *
  * The frame and body formats are the wire core's (src/wire/frame.ts, src/wire/report.ts),
- * the same code the meter runs, here with `nodeCrypto`. Per frame the work is one CCM
- * decryption, per record one HMAC and two SHA-256 (key evolution, record hash), and one
- * CCM encryption for the ack: keys are derived once per meter and epoch, the chain is
- * followed incrementally (never re-verified from seq 0), and the chain's hashes are
- * one-shot (`crypto.hash`) over scratch buffers (docs/uplink.md §12).
+ * the same code the meter runs, here with `nodeCrypto`. Per steady-state frame the work is
+ * one CCM decryption, per record one HMAC and two SHA-256 (key evolution, record hash),
+ * and one CCM encryption for the ack (docs/uplink.md §12).
  */
 import { hash } from "node:crypto"
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
 import { chainKey0 } from "./chain.ts"
+import { parseAck } from "./commands.ts"
 import { nodeCrypto } from "./crypto.ts"
+import type { CloneEvidence, CloneKind, CommandResponse, FrameChange, StoredRecord } from "./db/frames.ts"
 
 export type RejectReason =
     | "malformed"
@@ -31,14 +47,50 @@ export type RejectReason =
     | "bad-chain"
 
 export type IngestResult =
-    | { ok: true; meterId: string; stored: number; duplicates: number; ack?: Buffer; report: U.Report }
-    | { ok: false; reason: RejectReason; meterId?: string }
+    | {
+          ok: true
+          meterId: string
+          stored: number
+          duplicates: number
+          /** the ack, sealed with the in-memory counter (no `downCounter` option: tests, benches) */
+          ack?: Buffer
+          /** the ack's body (0x81, ack seq, frame counter), for a caller that seals after its commit */
+          ackBody?: Buffer
+          epoch: number
+          report: U.Report
+          /** the records this frame stored, oldest first */
+          fresh: StoredRecord[]
+          /** what to commit (headend/src/db commitFrames) */
+          change: FrameChange
+      }
+    | {
+          ok: false
+          reason: RejectReason
+          meterId?: string
+          /** a clone refusal: what gave it away */
+          evidence?: CloneEvidence
+          /** bad-chain: the seq of the record that failed, and why */
+          brokenAt?: number
+          /** an authentic frame that still stores something (bad-chain: the records before the break) */
+          change?: FrameChange
+          fresh?: StoredRecord[]
+          /**
+           * a counter below the replay window: replay or clone, only the full frame log
+           * can tell (the service asks the database)
+           */
+          lookup?: { epoch: number; counter: number; tag: Buffer }
+      }
 
 export interface CloneAlert {
     meterId: string
     /** what gave it away */
-    evidence: "counter-regression" | "forked-chain" | "checkpoint-mismatch"
+    evidence: CloneKind
     detail: string
+    /** the frame counter, record seq or checkpoint seq in question */
+    atSeq?: number
+    /** what the head-end held, and what arrived */
+    stored?: Buffer
+    offered?: Buffer
 }
 
 export interface HeadEndOptions {
@@ -47,6 +99,17 @@ export interface HeadEndOptions {
     onClone?(a: CloneAlert): void
     /** meter alerts (tamper, store full, ...) as reported in frames */
     onMeterAlert?(meterId: string, kind: number, count: number): void
+    /**
+     * Acks are not sealed in `ingest` (`ackBody` only): the caller seals them with
+     * `sealDownlink` and counters it reserved, after its commit. Without it the head-end
+     * counts downlink counters in memory from 1, which repeats nonces after a restart:
+     * for tests and benches only.
+     */
+    deferAcks?: boolean
+    /** stored records kept in memory per meter (default: all; the service keeps the newest 64) */
+    keepRecords?: number
+    /** the clock for the counter-jump allowance (ms) */
+    now?(): number
 }
 
 /** What the head-end keeps per meter. */
@@ -57,19 +120,26 @@ export interface MeterState {
     /** frame keys of `epoch` */
     upKey: Buffer
     downKey: Buffer
-    /** highest uplink counter accepted in `epoch` */
+    /** highest uplink counter accepted in `epoch` (0: none) */
     lastCounter: number
-    /** CCM tags of recently accepted frames by counter, to tell a replay from a clone */
+    /** CCM tags (latin1) of the newest accepted frames by counter, to tell a replay from a clone */
     recent: Map<number, string>
+    /** tags of authentic frames refused for their content: a resend of one is a replay */
+    refusedTags: Set<string>
+    /** when the newest frame was accepted (ms), for the counter-jump allowance; undefined: never */
+    lastAcceptedAt?: number
+    /** in-memory downlink counter (only without `deferAcks`) */
     downCounter: number
-    /** every record stored, by seq (the exact bytes of the meter's store): stored exactly once */
+    /** stored records by seq (the exact bytes of the meter's store); the newest `keepRecords` */
     records: Map<number, Buffer>
-    /** highest seq such that every record from the first one up to it is stored */
+    /** highest seq such that every record from the first one up to it is stored (−1: none) */
     contiguous: number
     /** chain follower: hash of record `contiguous` (undefined before the first) and K_{chainKeySeq} */
     chainHash?: Buffer
     chainKey: Uint8Array
     chainKeySeq: number
+    /** K_seq derived so far towards a far anchor (a meter met mid-chain), not yet verified against a record */
+    catchUp?: { seq: number; key: Uint8Array }
     /** the newest chain checkpoint the meter reported (its store head) */
     checkpoint?: { seq: number; hash: Buffer }
     /** privacy aggregates by lastSeq */
@@ -79,7 +149,41 @@ export interface MeterState {
     responses: Buffer[]
 }
 
-const RECENT = 256
+/** What `restore` resumes a meter with: its state as the database holds it (db/meter_state.ts loadMeter). */
+export interface MeterRestore {
+    meterId: string
+    epoch: number
+    lastCounter: number
+    /** tags of the newest accepted frames (≤ REPLAY_WINDOW) */
+    recent: Map<number, Buffer>
+    /** seconds since the newest frame was accepted (undefined: none) */
+    lastAcceptedAgoS?: number
+    /** the newest stored records, oldest first, ending at the chain head */
+    records: StoredRecord[]
+    /** K_{head seq + 1} (K_0 without records): derived by the caller from K_0 */
+    chainKey: Uint8Array
+    checkpoint?: { seq: number; hash: Buffer }
+    aggregatedUpTo: number
+    cloneSuspected: boolean
+}
+
+/** Tags kept per meter to tell a replay from a clone (as headend/src/db REPLAY_WINDOW). */
+export const RECENT = 256
+/**
+ * Chain key evolutions one frame may cost before a record's tag is checked. A head-end
+ * that meets a meter mid-chain (no record seq−1, an anchor) derives K_seq from the key it
+ * holds this many steps per frame. 1024 SHA-256 are about half a millisecond.
+ */
+export const MAX_KEY_STEPS = 1024
+/**
+ * How far an uplink counter may jump past the last accepted one: a base for the meter's
+ * reboots (each skips the rest of a 64-counter block) plus what it can send while nobody
+ * answers (a resend per ack timeout, one frame per record). Beyond: a clone that jumped
+ * ahead, which would make the genuine meter's frames look like replays.
+ */
+export const JUMP_BASE = 1024
+export const JUMP_PER_SECOND = 2
+
 const sha256 = (b: Buffer) => hash("sha256", b, "buffer") as unknown as Buffer
 
 export class HeadEnd {
@@ -87,11 +191,13 @@ export class HeadEnd {
     readonly rejected: Record<string, number> = {}
     accepted = 0
     private o: HeadEndOptions
-    /** scratch: 0x02 ‖ K for key evolution, and the HMAC pads */
+    private keep: number
+    /** scratch: 0x02 ‖ K for key evolution */
     private evolveBuf = Buffer.alloc(33, 2)
 
     constructor(o: HeadEndOptions) {
         this.o = o
+        this.keep = o.keepRecords ?? Infinity
     }
 
     /** Processes one frame from the uplink topic; never throws. */
@@ -103,28 +209,98 @@ export class HeadEnd {
         }
     }
 
-    /** Seals a signed command envelope for a meter's downlink topic. */
+    /** Seals a signed command envelope for a meter's downlink topic (in-memory counter: tests). */
     commandFrame(meterIdHex: string, envelope: Buffer): Buffer {
         const st = this.meters.get(meterIdHex)
         if (!st) throw new Error(`unknown meter ${meterIdHex}`)
-        return this.downFrame(st, U.encodeCommand(envelope))
+        st.downCounter++
+        return this.sealDownlink(meterIdHex, st.epoch, U.encodeCommand(envelope), st.downCounter)
     }
 
-    /** Every stored record of a meter, in seq order (the exact bytes of its store). */
+    /**
+     * Seals a downlink body for `meterIdHex` under `epoch` with `counter`, which the caller
+     * took from a committed reservation (db DownlinkCounterPool): never twice one counter.
+     */
+    sealDownlink(meterIdHex: string, epoch: number, body: Buffer, counter: number): Buffer {
+        const st = this.meters.get(meterIdHex)
+        if (!st) throw new Error(`unknown meter ${meterIdHex}`)
+        const key = epoch === st.epoch ? st.downKey : deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Downlink, epoch)
+        return sealFrame(nodeCrypto, key, { version: FrameConst.Version, direction: Direction.Downlink, meterId: st.meterId, epoch, counter }, body)
+    }
+
+    /** Every stored record of a meter held in memory, in seq order (the exact bytes of its store). */
     readings(meterIdHex: string): { seq: number; data: Buffer }[] {
         const st = this.meters.get(meterIdHex)
         if (!st) return []
         return [...st.records.entries()].sort((a, b) => a[0] - b[0]).map(([seq, data]) => ({ seq, data }))
     }
 
-    private reject(reason: RejectReason, meterId?: string): IngestResult {
-        this.rejected[reason] = (this.rejected[reason] ?? 0) + 1
-        return { ok: false, reason, meterId }
+    /** Resumes a meter from its stored state (after a restart, or a failed commit). */
+    restore(r: MeterRestore): MeterState {
+        const id = r.meterId.toLowerCase()
+        const secret = this.o.secretOf(id)
+        if (!secret) throw new Error(`unknown meter ${id}`)
+        const st = this.fresh(id, Buffer.from(id, "hex"), secret, r.epoch)
+        st.lastCounter = r.lastCounter
+        for (const [c, t] of [...r.recent.entries()].sort((a, b) => a[0] - b[0])) st.recent.set(c, t.toString("latin1"))
+        if (r.lastAcceptedAgoS !== undefined) st.lastAcceptedAt = this.now() - r.lastAcceptedAgoS * 1000
+        for (const rec of r.records) st.records.set(rec.seq, Buffer.from(rec.data))
+        const head = r.records[r.records.length - 1]
+        if (head) {
+            st.contiguous = head.seq
+            st.chainHash = recordHash(head.data)
+            st.chainKeySeq = head.seq + 1
+        }
+        st.chainKey = Buffer.from(r.chainKey)
+        st.checkpoint = r.checkpoint && { seq: r.checkpoint.seq, hash: Buffer.from(r.checkpoint.hash) }
+        st.aggregatedUpTo = r.aggregatedUpTo
+        st.cloneSuspected = r.cloneSuspected
+        this.meters.set(id, st)
+        return st
     }
 
-    private clone(meterId: string, st: MeterState, evidence: CloneAlert["evidence"], detail: string) {
+    /** Drops a meter's state (its commit failed: the service restores it from the database). */
+    forget(meterIdHex: string) {
+        this.meters.delete(meterIdHex)
+    }
+
+    private now(): number {
+        return this.o.now ? this.o.now() : Date.now()
+    }
+
+    private reject(reason: RejectReason, meterId?: string, extra: Partial<Extract<IngestResult, { ok: false }>> = {}): IngestResult {
+        this.rejected[reason] = (this.rejected[reason] ?? 0) + 1
+        return { ok: false, reason, meterId, ...extra }
+    }
+
+    /** A clone: the alert with its evidence, and the frame refused (nothing of it applied). */
+    private clone(id: string, st: MeterState, e: Omit<CloneEvidence, "meterId">): IngestResult {
         st.cloneSuspected = true
-        this.o.onClone?.({ meterId, evidence, detail })
+        const evidence: CloneEvidence = { meterId: id, ...e }
+        this.o.onClone?.({ meterId: id, evidence: e.kind, detail: e.detail, atSeq: e.atSeq, stored: e.stored, offered: e.offered })
+        return this.reject("clone", id, { evidence })
+    }
+
+    private fresh(id: string, meterId: Buffer, secret: Buffer, epoch: number): MeterState {
+        return {
+            meterId,
+            secret,
+            epoch,
+            upKey: deriveFrameKey(nodeCrypto, secret, meterId, Direction.Uplink, epoch),
+            downKey: deriveFrameKey(nodeCrypto, secret, meterId, Direction.Downlink, epoch),
+            lastCounter: 0,
+            recent: new Map(),
+            refusedTags: new Set(),
+            downCounter: 0,
+            records: new Map(),
+            contiguous: -1,
+            chainKey: chainKey0(secret, meterId),
+            chainKeySeq: 0,
+            aggregates: new Map(),
+            aggregatedUpTo: -1,
+            cloneSuspected: false,
+            responses: [],
+        }
     }
 
     private state(meterIdHex: string, meterId: Buffer): MeterState | undefined {
@@ -132,27 +308,16 @@ export class HeadEnd {
         if (st) return st
         const secret = this.o.secretOf(meterIdHex)
         if (!secret) return undefined
-        const id = Buffer.from(meterId)
-        st = {
-            meterId: id,
-            secret,
-            epoch: 0,
-            upKey: deriveFrameKey(nodeCrypto, secret, id, Direction.Uplink, 0),
-            downKey: deriveFrameKey(nodeCrypto, secret, id, Direction.Downlink, 0),
-            lastCounter: 0,
-            recent: new Map(),
-            downCounter: 0,
-            records: new Map(),
-            contiguous: -1,
-            chainKey: chainKey0(secret, id),
-            chainKeySeq: 0,
-            aggregates: new Map(),
-            aggregatedUpTo: -1,
-            cloneSuspected: false,
-            responses: [],
-        }
+        st = this.fresh(meterIdHex, Buffer.from(meterId), secret, 0)
         this.meters.set(meterIdHex, st)
         return st
+    }
+
+    /** How far past `st.lastCounter` a counter may be now (the first frame of a meter: any). */
+    private jumpAllowance(st: MeterState): number {
+        if (st.lastAcceptedAt === undefined) return Infinity
+        const s = Math.max(0, (this.now() - st.lastAcceptedAt) / 1000)
+        return JUMP_BASE + Math.floor(s * JUMP_PER_SECOND)
     }
 
     private ingestUnsafe(frame: Buffer): IngestResult {
@@ -164,8 +329,9 @@ export class HeadEnd {
         const st = this.state(id, h.meterId)
         if (!st) return this.reject("unknown-meter", id)
         if (h.epoch < st.epoch) return this.reject("stale-epoch", id)
-        // keys of a newer epoch are tried without adopting it: only an authentic frame may move it
-        const upKey = h.epoch === st.epoch ? st.upKey : deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Uplink, h.epoch)
+        // keys of a newer epoch are tried without adopting it: only an accepted frame moves it (one HKDF per frame at most)
+        const newEpoch = h.epoch > st.epoch
+        const upKey = newEpoch ? deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Uplink, h.epoch) : st.upKey
         let body: Buffer
         try {
             body = openParsed(nodeCrypto, upKey, frame, h, Direction.Uplink)
@@ -173,98 +339,213 @@ export class HeadEnd {
             return this.reject("bad-tag", id)
         }
         // authentic from here on: only the meter (or a copy of its secret) could have made it
-        if (h.epoch > st.epoch) {
-            st.epoch = h.epoch
-            st.upKey = upKey
-            st.downKey = deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Downlink, h.epoch)
-            st.lastCounter = 0
-            st.recent.clear()
-            st.downCounter = 0
-        }
+        const tag = frame.subarray(frame.length - FrameConst.TagSize)
         // the CCM tag fingerprints the frame: same key and nonce, other plaintext → other tag
-        const fp = frame.toString("latin1", frame.length - FrameConst.TagSize)
-        if (h.counter <= st.lastCounter) {
-            const seen = st.recent.get(h.counter)
-            if (seen === fp || seen === undefined) return this.reject("replay", id)
-            // a different authentic frame under a counter already used: a second device
-            this.clone(id, st, "counter-regression", `counter ${h.counter} reused (last ${st.lastCounter})`)
-            return this.reject("clone", id)
-        }
+        const fp = tag.toString("latin1")
+        const verdict = newEpoch ? undefined : this.classify(id, st, h.counter, tag, fp, h.epoch)
+        if (verdict) return verdict
+        if (newEpoch && st.lastAcceptedAt !== undefined && h.counter > this.jumpAllowance(st)) return this.jumped(id, st, h.epoch, h.counter, 0, tag)
         let wr: U.WireReport
         try {
             wr = U.decodeReport(body)
         } catch {
+            this.refused(st, fp)
             return this.reject("bad-body", id)
         }
-        st.lastCounter = h.counter
-        st.recent.set(h.counter, fp)
-        if (st.recent.size > RECENT) st.recent.delete(st.recent.keys().next().value!)
+        return this.decide(id, st, h.epoch, h.counter, tag, wr, newEpoch)
+    }
 
+    /** The counter rule: undefined for a fresh counter, else the refusal. */
+    private classify(id: string, st: MeterState, counter: number, tag: Buffer, fp: string, epoch: number): IngestResult | undefined {
+        if (counter > st.lastCounter) {
+            if (counter - st.lastCounter > this.jumpAllowance(st)) return this.jumped(id, st, epoch, counter, st.lastCounter, tag)
+            return undefined
+        }
+        const seen = st.recent.get(counter)
+        if (seen === fp || st.refusedTags.has(fp)) return this.reject("replay", id)
+        if (seen !== undefined) {
+            // a different authentic frame under a counter already used: a second device
+            return this.clone(id, st, { kind: "counter-regression", atSeq: counter, stored: Buffer.from(seen, "latin1"), offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} reused by another frame (last ${st.lastCounter})` })
+        }
+        // the window holds every accepted counter from its oldest one up: a counter in that
+        // range it does not hold was never accepted, so this authentic frame is news from an
+        // old counter: a second device running behind
+        // (a window that is not full holds every accepted counter of the epoch)
+        if (st.recent.size < RECENT || counter > st.recent.keys().next().value!)
+            return this.clone(id, st, { kind: "counter-regression", atSeq: counter, offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} is below the last accepted ${st.lastCounter} and was never accepted: another device with this meter's key` })
+        // older than the window: the frame log knows whether it was accepted
+        return this.reject("replay", id, { lookup: { epoch, counter, tag: Buffer.from(tag) } })
+    }
+
+    private jumped(id: string, st: MeterState, epoch: number, counter: number, last: number, tag: Buffer): IngestResult {
+        return this.clone(id, st, { kind: "counter-jump", atSeq: counter, offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} jumps ${counter - last} past the last accepted ${last} (allowed ${this.jumpAllowance(st)}): another device with this meter's key ran ahead` })
+    }
+
+    private refused(st: MeterState, fp: string) {
+        st.refusedTags.add(fp)
+        if (st.refusedTags.size > RECENT) st.refusedTags.delete(st.refusedTags.values().next().value!)
+    }
+
+    /** Decides an authentic frame with a fresh counter on copies of the meter's state; applies them only when it is accepted. */
+    private decide(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, wr: U.WireReport, newEpoch: boolean): IngestResult {
+        const fp = tag.toString("latin1")
+        // the chain follower, on copies
+        let contiguous = st.contiguous
+        let chainHash = st.chainHash
+        let chainKey: Uint8Array = st.chainKey
+        let chainKeySeq = st.chainKeySeq
         let stored = 0
         let duplicates = 0
         const records: U.UplinkRecord[] = []
+        const fresh: StoredRecord[] = []
+        /** resent records the head-end no longer holds in memory, rebuilt for the database to compare */
+        const resent: StoredRecord[] = []
+        let broken: { at: number } | undefined
         const recs = wr.records ?? []
+        let prevData: Buffer | undefined // the record before recs[i], rebuilt from this frame
         for (let i = 0; i < recs.length; i++) {
             const w = recs[i]
-            const have = st.records.get(w.seq)
-            if (have) {
-                // a resent record: the same wire fields as the stored one (the tag covers prev)
-                if (sameRecord(have, w) && (i > 0 || !wr.anchor || U.storedPrev(have).equals(wr.anchor))) duplicates++
-                else {
-                    this.clone(id, st, "forked-chain", `record ${w.seq} differs from the stored one`)
-                    return this.reject("clone", id)
+            if (w.seq <= contiguous) {
+                const have = st.records.get(w.seq)
+                if (have) {
+                    // a resent record: the same wire fields as the stored one (the tag covers prev)
+                    if (sameRecord(have, w) && (i > 0 || !wr.anchor || U.storedPrev(have).equals(wr.anchor))) duplicates++
+                    else {
+                        const offered = U.rebuildRecord(w, i === 0 && wr.anchor ? wr.anchor : prevData ? recordHash(prevData) : U.storedPrev(have))
+                        return this.clone(id, st, { kind: "forked-chain", atSeq: w.seq, stored: have, offered, detail: `record ${w.seq} differs from the stored one` })
+                    }
+                    records.push({ seq: w.seq, data: have })
+                    prevData = have
+                } else {
+                    // older than what is kept in memory: rebuilt when its prev is known, and compared by the database
+                    const prev = i === 0 ? wr.anchor : prevData && recordHash(prevData)
+                    if (prev) {
+                        const data = U.rebuildRecord(w, prev)
+                        resent.push({ seq: w.seq, data })
+                        records.push({ seq: w.seq, data })
+                        prevData = data
+                    } else prevData = undefined
                 }
-                records.push({ seq: w.seq, data: have })
                 continue
             }
-            let prev: Buffer | undefined
-            if (st.contiguous >= 0) {
-                if (w.seq !== st.contiguous + 1) break // a gap: wait for the resend
-                prev = st.chainHash!
-                if (i === 0 && wr.anchor && !wr.anchor.equals(prev)) return this.reject("bad-chain", id)
+            let prev: Buffer
+            if (contiguous >= 0) {
+                if (w.seq !== contiguous + 1) break // a gap: wait for the resend
+                prev = chainHash!
+                if (i === 0 && wr.anchor && !wr.anchor.equals(prev)) {
+                    // the meter's record seq−1 is not ours: a second chain if its record is the meter's own
+                    const other = U.rebuildRecord(w, wr.anchor)
+                    if (w.kind !== 0 && w.seq === chainKeySeq && hmac16(chainKey, other.subarray(0, 43 + w.payload.length)).equals(w.tag))
+                        return this.clone(id, st, { kind: "forked-chain", atSeq: w.seq - 1, stored: chainHash, offered: Buffer.from(wr.anchor), detail: `a second chain: record ${w.seq} is the meter's own but follows another record ${w.seq - 1}` })
+                    broken = { at: w.seq }
+                    break
+                }
             } else if (w.seq === 0) prev = GENESIS_PREV
             else if (i === 0 && wr.anchor) prev = wr.anchor // a head-end without this meter's past
             else break // cannot rebuild without the previous record: the meter sends the anchor again
-            const data = this.follow(st, w, prev)
-            if (!data) return this.reject("bad-chain", id)
-            st.records.set(w.seq, data)
-            st.contiguous = w.seq
+            if (w.kind === 0 || w.seq < chainKeySeq) {
+                broken = { at: w.seq }
+                break
+            }
+            // bounded work before the tag: at most MAX_KEY_STEPS evolutions, on a copy. A meter
+            // met mid-chain further away is caught up with over several frames (each resend
+            // brings the anchor again); until then nothing is stored and nothing acked
+            let key = chainKey
+            let keySeq = chainKeySeq
+            const c = st.catchUp
+            if (c && c.seq > keySeq && c.seq <= w.seq) {
+                key = c.key
+                keySeq = c.seq
+            }
+            const steps = Math.min(w.seq - keySeq, MAX_KEY_STEPS)
+            for (let s = 0; s < steps; s++) key = this.evolve(key)
+            keySeq += steps
+            if (keySeq < w.seq) {
+                st.catchUp = { seq: keySeq, key }
+                break
+            }
+            const data = U.rebuildRecord(w, prev)
+            if (!hmac16(key, data.subarray(0, 43 + w.payload.length)).equals(w.tag)) {
+                broken = { at: w.seq }
+                break
+            }
+            chainKey = this.evolve(key)
+            chainKeySeq = w.seq + 1
+            chainHash = recordHash(data)
+            contiguous = w.seq
             records.push({ seq: w.seq, data })
+            fresh.push({ seq: w.seq, data })
+            prevData = data
             stored++
         }
+        if (broken) {
+            // the records before the break verified: they are kept; the frame is not acknowledged
+            this.refused(st, fp)
+            const change: FrameChange | undefined = fresh.length ? { meterId: id, epoch, counter, tag: Buffer.from(tag), records: fresh } : undefined
+            if (change) this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
+            return this.reject("bad-chain", id, { brokenAt: broken.at, change, fresh })
+        }
+
         let checkpointHash = wr.checkpointHash
         if (wr.checkpointAtLast) {
             const last = records.length === recs.length ? records[records.length - 1] : undefined
             // the record just followed: its hash is the chain head already
-            checkpointHash = !last ? undefined : last.seq === st.contiguous ? st.chainHash : recordHash(last.data)
+            checkpointHash = !last ? undefined : last.seq === contiguous ? chainHash : recordHash(last.data)
         }
+        let checkpoint = st.checkpoint
         if (checkpointHash && wr.checkpointSeq !== undefined) {
             const cs = wr.checkpointSeq
-            const held = cs === st.contiguous ? st.chainHash : cs < st.contiguous ? st.records.get(cs) && recordHash(st.records.get(cs)!) : undefined
-            if (held && !held.equals(checkpointHash)) {
-                this.clone(id, st, "checkpoint-mismatch", `checkpoint ${cs} names another record`)
-                return this.reject("clone", id)
-            }
-            if (!st.checkpoint || cs >= st.checkpoint.seq) st.checkpoint = { seq: cs, hash: Buffer.from(checkpointHash) }
+            // the store's head only grows: behind one the meter showed before is another device (or a store rolled back)
+            const shown = Math.max(st.checkpoint ? st.checkpoint.seq : -1, st.contiguous)
+            if (cs < shown)
+                return this.clone(id, st, { kind: "checkpoint-rollback", atSeq: cs, offered: Buffer.from(checkpointHash), detail: `checkpoint ${cs} is behind the head ${shown} this meter reported before` })
+            const held = cs === contiguous ? chainHash : cs < contiguous ? st.records.get(cs) && recordHash(st.records.get(cs)!) : undefined
+            if (held && !held.equals(checkpointHash))
+                return this.clone(id, st, { kind: "checkpoint-mismatch", atSeq: cs, stored: held, offered: Buffer.from(checkpointHash), detail: `checkpoint ${cs} names another record` })
+            if (!checkpoint || cs >= checkpoint.seq) checkpoint = { seq: cs, hash: Buffer.from(checkpointHash) }
         }
+        let aggregatedUpTo = st.aggregatedUpTo
+        const newAggregates: U.Aggregate[] = []
         for (const g of wr.aggregates ?? []) {
             const have = st.aggregates.get(g.lastSeq)
-            if (have && (have.firstSeq !== g.firstSeq || have.importWh !== g.importWh || have.exportWh !== g.exportWh)) {
-                this.clone(id, st, "forked-chain", `aggregate up to ${g.lastSeq} differs`)
-                return this.reject("clone", id)
-            }
-            if (!have && g.firstSeq === Math.max(st.contiguous, st.aggregatedUpTo) + 1) {
-                st.aggregates.set(g.lastSeq, g)
-                st.aggregatedUpTo = g.lastSeq
+            if (have && (have.firstSeq !== g.firstSeq || have.importWh !== g.importWh || have.exportWh !== g.exportWh))
+                return this.clone(id, st, { kind: "forked-chain", atSeq: g.lastSeq, detail: `aggregate up to ${g.lastSeq} differs` })
+            if (!have && g.firstSeq === Math.max(contiguous, aggregatedUpTo) + 1) {
+                newAggregates.push(g)
+                aggregatedUpTo = g.lastSeq
                 stored++
-            } else if (have) duplicates++
+            } else if (have || g.lastSeq <= aggregatedUpTo) duplicates++
         }
+
+        // accepted: the meter's state moves
+        this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
+        st.checkpoint = checkpoint
+        for (const g of newAggregates) st.aggregates.set(g.lastSeq, g)
+        st.aggregatedUpTo = aggregatedUpTo
         for (const a of wr.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
         for (const r of wr.responses ?? []) st.responses.push(Buffer.from(r))
         this.accepted++
         const ackSeq = Math.max(st.contiguous, st.aggregatedUpTo)
         // nothing stored yet: an ack for seq 0 would be a lie, so stay silent
-        const ack = ackSeq >= 0 ? this.downFrame(st, U.encodeAck(ackSeq, h.counter)) : undefined
+        const ackBody = ackSeq >= 0 ? U.encodeAck(ackSeq, counter) : undefined
+        let ack: Buffer | undefined
+        if (ackBody && !this.o.deferAcks) {
+            st.downCounter++
+            ack = this.sealDownlink(id, st.epoch, ackBody, st.downCounter)
+        }
+        const explicit = checkpointHash && wr.checkpointSeq !== undefined && !wr.checkpointAtLast ? { seq: wr.checkpointSeq, hash: Buffer.from(checkpointHash) } : undefined
+        const change: FrameChange = {
+            meterId: id,
+            epoch,
+            counter,
+            tag: Buffer.from(tag),
+            registers: wr.registers,
+            checkpoint: explicit,
+            records: fresh.length || resent.length ? [...resent, ...fresh] : undefined,
+            aggregates: newAggregates.length ? newAggregates : undefined,
+            alerts: wr.alerts,
+            responses: wr.responses?.map(responseOf),
+        }
         const report: U.Report = {
             privacyLevel: wr.privacyLevel,
             registers: wr.registers,
@@ -275,28 +556,35 @@ export class HeadEnd {
             alerts: wr.alerts,
             responses: wr.responses,
         }
-        return { ok: true, meterId: id, stored, duplicates, ack, report }
+        return { ok: true, meterId: id, stored, duplicates, ack, ackBody, epoch: st.epoch, report, fresh, change }
     }
 
-    /**
-     * Rebuilds record `w` with `prev` (the wire core's `rebuildRecord`) and applies the index-store chain rules
-     * (headend/src/chain.ts verifyChain: decode, seq, prev link, tag under K_seq) to it, with
-     * the key kept per meter: O(records) per frame, not O(seq). Returns the exact stored
-     * bytes, or undefined when the tag fails.
-     */
-    private follow(st: MeterState, w: U.WireRecord, prev: Buffer): Buffer | undefined {
-        if (w.kind === 0 || w.seq < st.chainKeySeq) return undefined
-        const data = U.rebuildRecord(w, prev)
-        const n = w.payload.length
-        while (st.chainKeySeq < w.seq) {
-            st.chainKey = this.evolve(st.chainKey)
-            st.chainKeySeq++
+    /** Moves the meter's state over an accepted (or partly stored) frame. */
+    private apply(
+        st: MeterState,
+        d: { epoch: number; newEpoch: boolean; counter: number; fp: string; contiguous: number; chainHash?: Buffer; chainKey: Uint8Array; chainKeySeq: number; fresh: StoredRecord[] }
+    ) {
+        if (d.newEpoch) {
+            st.epoch = d.epoch
+            st.upKey = deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Uplink, d.epoch)
+            st.downKey = deriveFrameKey(nodeCrypto, st.secret, st.meterId, Direction.Downlink, d.epoch)
+            st.lastCounter = 0
+            st.recent.clear()
+            st.refusedTags.clear()
+            st.downCounter = 0
         }
-        if (!hmac16(st.chainKey, data.subarray(0, 43 + n)).equals(w.tag)) return undefined
-        st.chainKey = this.evolve(st.chainKey)
-        st.chainKeySeq = w.seq + 1
-        st.chainHash = recordHash(data)
-        return data
+        st.lastCounter = d.counter
+        st.recent.set(d.counter, d.fp)
+        if (st.recent.size > RECENT) st.recent.delete(st.recent.keys().next().value!)
+        st.lastAcceptedAt = this.now()
+        st.contiguous = d.contiguous
+        st.chainHash = d.chainHash
+        st.chainKey = d.chainKey
+        st.chainKeySeq = d.chainKeySeq
+        if (d.fresh.length) st.catchUp = undefined
+        for (const r of d.fresh) st.records.set(r.seq, r.data)
+        // the newest `keep` records stay in memory (a map iterates in insertion order: oldest first)
+        while (st.records.size > this.keep) st.records.delete(st.records.keys().next().value!)
     }
 
     /** K_{i+1} = SHA-256(0x02 ‖ K_i) (docs/index-store.md). */
@@ -304,11 +592,15 @@ export class HeadEnd {
         this.evolveBuf.set(k, 1)
         return sha256(this.evolveBuf)
     }
+}
 
-    private downFrame(st: MeterState, body: Buffer): Buffer {
-        st.downCounter++
-        const h = { version: FrameConst.Version, direction: Direction.Downlink, meterId: st.meterId, epoch: st.epoch, counter: st.downCounter }
-        return sealFrame(nodeCrypto, st.downKey, h, body)
+/** The command response fields the database links to the command log (an ack the wire core decodes), else the raw body. */
+function responseOf(body: Buffer): CommandResponse {
+    try {
+        const a = parseAck(Buffer.from(body))
+        return { body: Buffer.from(body), verdict: a.verdict, opcode: a.opcode, signerKeyId: a.signerKeyId, counter: a.counter, detail: a.detail }
+    } catch {
+        return { body: Buffer.from(body) }
     }
 }
 
@@ -317,9 +609,20 @@ const GENESIS_PREV = Buffer.alloc(32)
 const RECORD_SCRATCH = Buffer.alloc(1 + 59 + 128)
 
 /** H(0x00 ‖ record) (docs/index-store.md), one-shot. */
-function recordHash(rec: Buffer): Buffer {
+export function recordHash(rec: Buffer): Buffer {
     rec.copy(RECORD_SCRATCH, 1)
     return sha256(RECORD_SCRATCH.subarray(0, 1 + rec.length))
+}
+
+/** K_{i+1} = SHA-256(0x02 ‖ K_i), `n` times (restoring a meter's chain key from K_0). */
+export function evolveKeyBy(k: Uint8Array, n: number): Buffer {
+    const buf = Buffer.alloc(33, 2)
+    let key: Buffer = Buffer.from(k)
+    for (let i = 0; i < n; i++) {
+        buf.set(key, 1)
+        key = sha256(buf)
+    }
+    return key
 }
 
 // HMAC scratch: ipad block ‖ message (a record body is at most 43 + 128 bytes), opad block ‖ inner hash

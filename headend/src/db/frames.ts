@@ -25,7 +25,8 @@ export interface StoredRecord {
     data: Buffer
 }
 
-export type CloneKind = "counter-regression" | "forked-chain" | "checkpoint-mismatch"
+/** migrations 001 and 002 (the clone_evidence CHECK) */
+export type CloneKind = "counter-regression" | "forked-chain" | "checkpoint-mismatch" | "counter-jump" | "checkpoint-rollback"
 
 /** Why the head-end thinks a second device uses this meter's identity. */
 export interface CloneEvidence {
