@@ -365,7 +365,7 @@ export class HeadEnd {
         if (seen === fp || st.refusedTags.has(fp)) return this.reject("replay", id)
         if (seen !== undefined) {
             // a different authentic frame under a counter already used: a second device
-            return this.clone(id, st, { kind: "counter-regression", atSeq: counter, stored: Buffer.from(seen, "latin1"), offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} reused by another frame (last ${st.lastCounter})` })
+            return this.clone(id, st, { kind: "counter-regression", atSeq: counter, stored: Buffer.from(seen, "latin1"), offered: Buffer.from(tag), detail: `counter ${counter} reused (last ${st.lastCounter}) by another authentic frame of epoch ${epoch}` })
         }
         // the window holds every accepted counter from its oldest one up: a counter in that
         // range it does not hold was never accepted, so this authentic frame is news from an
