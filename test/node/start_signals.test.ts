@@ -21,10 +21,12 @@ function start(args: string[]) {
     return { child, out: () => out, err: () => err, exited }
 }
 
-async function waitForOutput(get: () => string, re: RegExp, timeoutMs: number) {
+/** Waits for `re` in the fleet's output; fails at once, with its stderr, if it exited first. */
+async function waitForOutput(s: ReturnType<typeof start>, re: RegExp, timeoutMs: number) {
     const end = Date.now() + timeoutMs
-    while (!re.test(get())) {
-        if (Date.now() > end) throw new Error(`no ${re} after ${timeoutMs} ms; output:\n${get()}`)
+    while (!re.test(s.out())) {
+        if (s.child.exitCode !== null || s.child.signalCode) throw new Error(`npm start exited (${s.child.exitCode ?? s.child.signalCode}) before printing ${re}; output:\n${s.out()}\n${s.err()}`)
+        if (Date.now() > end) throw new Error(`no ${re} after ${timeoutMs} ms; output:\n${s.out()}\n${s.err()}`)
         await new Promise(r => setTimeout(r, 100))
     }
 }
@@ -130,7 +132,7 @@ async function interruptDuring(phase: RegExp, minChildren: number, what: string)
     const s = start(args)
     try {
         // a loaded machine (other suites building in parallel) can take minutes to get there
-        await waitForOutput(s.out, phase, 240_000)
+        await waitForOutput(s, phase, 240_000)
         await new Promise(r => setTimeout(r, 1000))
         const pids = descendants(s.child.pid!)
         assert.ok(pids.length >= minChildren, `${what}: expected ${minChildren}+ child processes, found ${pids}`)
@@ -158,7 +160,7 @@ test("a second instance gets one line naming what is in use; SIGTERM while runni
     const a = start(args)
     let pids: number[] = []
     try {
-        await waitForOutput(a.out, /meter\(s\) running the firmware/, 420_000)
+        await waitForOutput(a, /meter\(s\) running the firmware/, 420_000)
         pids = descendants(a.child.pid!)
         // the same meters directory: the lock names the running instance
         const same = spawnSync(process.execPath, ["--import", "tsx", "sim/src/start.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 })
