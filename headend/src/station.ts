@@ -1,23 +1,26 @@
 /**
- * The demo's head-end station on MQTT: the uplink module's HeadEnd (headend/src/ingest.ts,
- * docs/uplink.md §7) fed from one MQTT client, plus what the demo shows and the attacks
- * need: events per verdict, the chain status ("broken at record n"), command
- * acknowledgements, and a copy of the raw frames to replay and tamper with.
+ * The demo's head-end station on MQTT: the ingestion service (headend/src/service.ts: decide,
+ * commit to the database, acknowledge) plus what the demo shows and the attacks need:
+ * events per verdict, the chain status ("broken at record n"), command acknowledgements,
+ * the stored records decoded, and a copy of the raw frames to replay and tamper with.
  *
- * Per frame, the HeadEnd checks in order: size and version, known meter, AES-256-CCM tag
+ * Per frame, ingestion checks in order: size and version, known meter, AES-256-CCM tag
  * under the meter's uplink key of that epoch (the header is bound inside), frame counter
- * above the last one (a replay, or a clone when a different frame reuses a counter), then
- * the body, and follows the index chain record by record (tag under K_seq, prev link).
+ * above the last one (a replay, or a clone when a different frame reuses a counter, an old
+ * one comes back with other content, or the counter jumps too far), then the body, and
+ * follows the index chain record by record (tag under K_seq, prev link). What it keeps
+ * lives in the database, so a restarted station continues where the last one stopped.
  */
-import mqtt, { MqttClient } from "mqtt"
-import { Checkpoint, decodeRecord, recordHash } from "./chain.ts"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Checkpoint, decodeRecord } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
+import { Database } from "./db/index.ts"
 import { HeadEnd } from "./ingest.ts"
 import { Keystore, MeterEntry } from "./keystore.ts"
-import { parseBrokerUrl } from "./broker.ts"
-import { claimedMeterId } from "../../src/wire/frame"
-import { Report, downlinkTopic, uplinkTopic } from "../../src/wire/report"
-import { UPLINK_FILTER } from "./uplink.ts"
+import { HeadEndService, ServiceVerdict, connectBroker } from "./service.ts"
+import { Report } from "../../src/wire/report"
 
 export interface StoredRecord {
     seq: number
@@ -44,161 +47,209 @@ export interface StationEvents {
     brokerLost?(url: string): void
     /** the connection is back after `outageMs` */
     brokerBack?(url: string, outageMs: number): void
+    /** a head-end error that was caught (the station keeps serving) */
+    error?(line: string): void
+}
+
+export interface StationOptions {
+    /**
+     * The head-end's database, opened and migrated (db/open.ts), or how to open it once the
+     * broker answered. Without it: an embedded database in a temporary directory, created
+     * at the first frame and removed on close (tests).
+     */
+    database?: Database | (() => Promise<Database>)
+    /** broker connect timeout (default 5000 ms) */
+    timeoutMs?: number
 }
 
 export class Station {
-    private client?: MqttClient
-    private closing = false
-    readonly headEnd: HeadEnd
-    private downFloor = 0
+    readonly service: HeadEndService
     /** every raw uplink frame seen, newest last (attacks replay and tamper with them) */
     readonly captured: { topic: string; payload: Buffer }[] = []
+    /** the stored records of each meter, decoded, oldest first (loaded from the database, then appended) */
+    private stored = new Map<string, StoredRecord[]>()
 
-    constructor(
+    private constructor(
         private ks: Keystore,
-        private events: StationEvents
+        private events: StationEvents,
+        db: Database,
+        ownsDatabase: boolean
     ) {
-        this.headEnd = new HeadEnd({
+        this.service = HeadEndService.open({
+            db,
+            ownsDatabase,
             secretOf: id => {
                 const m = this.ks.meters.find(x => x.meterId === id)
                 return m ? Buffer.from(m.secret, "hex") : undefined
             },
-            onClone: a => {
-                const m = this.meter(a.meterId)
-                if (m) this.events.clone?.(m, `${a.evidence}: ${a.detail}`)
-            },
-            onMeterAlert: (id, kind, count) => {
-                const m = this.meter(id)
-                if (m) this.events.alert?.(m, kind, count)
+            log: line => this.events.error?.(line),
+            events: {
+                accepted: v => this.onAccepted(v),
+                refused: v => this.onRefused(v),
+                clone: a => {
+                    const m = this.meter(a.meterId)
+                    if (m) this.events.clone?.(m, `${a.evidence}: ${a.detail}`)
+                },
+                meterAlert: (id, kind, count) => {
+                    const m = this.meter(id)
+                    if (m) this.events.alert?.(m, kind, count)
+                },
+                brokerLost: url => this.events.brokerLost?.(url),
+                brokerBack: (url, ms) => this.events.brokerBack?.(url, ms),
             },
         })
     }
 
-    /** Connects to the broker and subscribes to every meter's uplink. Throws one line if unreachable. */
+    /** The deciding part of the service (per-meter state in memory). */
+    get headEnd(): HeadEnd {
+        return this.service.headEnd
+    }
+
     /**
-     * Connects to the broker (`mqtt[s]://[user:password@]host:port`, headend/src/broker.ts)
-     * and subscribes to every meter's uplink. Throws one line, without the password, if the
-     * broker is unreachable or refuses the login. Afterwards the client reconnects by
-     * itself; `events.brokerLost` and `brokerBack` say when, once per outage.
+     * A station on the database, not connected to a broker: frames come in through
+     * `onFrame` (tests). Loads the records stored so far for every meter of the keystore.
      */
-    static async connect(brokerUrl: string, ks: Keystore, events: StationEvents, timeoutMs = 5000): Promise<Station> {
-        const s = new Station(ks, events)
-        const b = parseBrokerUrl(brokerUrl)
-        const opts = { connectTimeout: timeoutMs, reconnectPeriod: 1000, clientId: `trustmeter-headend-${process.pid}-${Date.now()}`, username: b.username, password: b.password }
-        try {
-            s.client = await mqtt.connectAsync(b.url, opts, false)
-        } catch (e) {
-            const code = (e as { code?: number }).code
-            // CONNACK return codes 4 and 5 (MQTT 3.1.1 §3.2.2.3): bad user name or password, not authorized
-            if (code === 4 || code === 5)
-                throw new Error(`the MQTT broker at ${b.url} refused the head-end's login (${(e as Error).message}): check the user name and password in --broker mqtt://user:password@host:port`)
-            throw new Error(`cannot reach the MQTT broker at ${b.url} (${(e as Error).message}): start it, or omit --broker to use the embedded one`)
-        }
-        s.client.on("message", (topic, payload) => s.onFrame(topic, Buffer.from(payload)))
-        s.watchConnection(b.url)
-        await s.client.subscribeAsync(UPLINK_FILTER, { qos: 0 })
+    static async open(ks: Keystore, events: StationEvents, o: StationOptions = {}): Promise<Station> {
+        const { db, owned } = await database(o)
+        const s = new Station(ks, events, db, owned)
+        if (o.database) await s.loadStored()
         return s
     }
 
-    /** One `brokerLost` when the connection drops, one `brokerBack` with the outage's length when it returns. */
-    private watchConnection(url: string) {
-        let lostAt: number | undefined
-        this.client!.on("close", () => {
-            if (this.closing || lostAt !== undefined) return
-            lostAt = Date.now()
-            this.events.brokerLost?.(url)
-        })
-        this.client!.on("connect", () => {
-            if (lostAt === undefined) return
-            const ms = Date.now() - lostAt
-            lostAt = undefined
-            this.events.brokerBack?.(url, ms)
-        })
+    /**
+     * Connects to the broker (`mqtt[s]://[user:password@]host:port`, headend/src/broker.ts),
+     * then opens the database, loads what it stored, and subscribes to every meter's uplink.
+     * Throws one line, without the password, if the broker is unreachable or refuses the
+     * login (before the database is touched). Afterwards the client reconnects by itself;
+     * `events.brokerLost` and `brokerBack` say when, once per outage.
+     */
+    static async connect(brokerUrl: string, ks: Keystore, events: StationEvents, timeoutMs = 5000, o: StationOptions = {}): Promise<Station> {
+        const link = await connectBroker(brokerUrl, o.timeoutMs ?? timeoutMs)
+        let s: Station
+        try {
+            s = await Station.open(ks, events, o)
+        } catch (e) {
+            await link.client.endAsync(true).catch(() => {})
+            throw e
+        }
+        // the attacks replay what went over the broker: every uplink frame, refused ones too
+        link.client.on("message", (topic, payload) => s.capture(topic, Buffer.from(payload)))
+        await s.service.attach(link)
+        return s
     }
 
     /** Records stored for `meterId` (each interval exactly once), oldest first. */
     records(meterId: string): StoredRecord[] {
-        return this.headEnd.readings(meterId).map(({ seq, data }) => {
-            const d = decodeRecord(data)
-            return { seq, kind: d?.kind ?? 0, time: d?.time ?? 0, payload: Buffer.from(d?.payload ?? []) }
-        })
+        return this.stored.get(meterId) ?? []
     }
 
     /** The verified chain head of `meterId`: the highest record stored contiguously. */
     head(meterId: string): Checkpoint | undefined {
         const st = this.headEnd.meters.get(meterId)
-        if (!st || st.contiguous < 0) return undefined
-        return { seq: st.contiguous, hash: recordHash(st.records.get(st.contiguous)!) }
+        if (!st || st.contiguous < 0 || !st.chainHash) return undefined
+        return { seq: st.contiguous, hash: st.chainHash }
     }
 
-    /** Sends a signed command envelope to `meter` inside an authenticated downlink frame. */
+    /** Sends a signed command envelope to `meter` inside an authenticated downlink frame (a committed counter; logged). */
     async sendCommand(meter: MeterEntry, envelope: Buffer) {
-        if (!this.headEnd.meters.get(meter.meterId)) throw new Error(`${meter.name} has not sent an authenticated frame yet: no downlink session to carry the command`)
-        this.raiseDownCounter(meter.meterId)
-        await this.publishRaw(downlinkTopic(meter.meterId), this.headEnd.commandFrame(meter.meterId, envelope))
+        try {
+            await this.service.sendCommand(meter.meterId, envelope)
+        } catch (e) {
+            throw new Error((e as Error).message.replace(`meter ${meter.meterId}`, meter.name))
+        }
     }
 
     /** Publishes raw bytes (attacks: replays and tampered frames). */
     async publishRaw(topic: string, payload: Buffer) {
-        if (!this.client) throw new Error("the station is not connected")
-        await this.client.publishAsync(topic, payload, { qos: 0 })
+        await this.service.publishRaw(topic, payload)
     }
 
     async close() {
-        this.closing = true
-        await this.client?.endAsync(true).catch(() => {})
+        await this.service.close()
     }
 
-    /** Handles one uplink frame (public for tests). */
-    onFrame(topic: string, payload: Buffer) {
+    /** Handles one uplink frame, as if it came from `topic` (tests); resolves once it is decided and committed. */
+    async onFrame(topic: string, payload: Buffer): Promise<ServiceVerdict> {
+        this.capture(topic, payload)
+        return this.service.receive(topic, payload)
+    }
+
+    private capture(topic: string, payload: Buffer) {
         this.captured.push({ topic, payload })
         if (this.captured.length > 200) this.captured.shift()
-        const claimed = claimedMeterId(payload)
-        if (this.meter(claimed) && topic !== uplinkTopic(claimed)) return this.events.refused?.(this.meter(claimed), `frame for ${claimed} on another meter's topic ${topic}`)
-        const st0 = this.headEnd.meters.get(claimed)
-        const before = st0 ? st0.contiguous : -1
-        this.raiseDownCounter(claimed)
-        const r = this.headEnd.ingest(payload)
-        if (!r.ok) {
-            const m = r.meterId ? this.meter(r.meterId) : undefined
-            if (r.reason === "bad-chain" && m) {
-                const at = (this.headEnd.meters.get(m.meterId)?.contiguous ?? -1) + 1
-                this.events.chainBroken?.(m, at, "bad link or tag")
-            }
-            this.events.refused?.(m, r.reason)
-            return
+    }
+
+    private async loadStored() {
+        for (const m of this.ks.meters) {
+            const rs = await this.service.records(m.meterId)
+            if (rs.length) this.stored.set(m.meterId, rs.map(r => decoded(r.seq, r.data)))
         }
-        const m = this.meter(r.meterId)!
-        if (r.ack) this.publishRaw(downlinkTopic(r.meterId), r.ack).catch(() => {})
-        const st = this.headEnd.meters.get(r.meterId)!
-        const fresh: StoredRecord[] = []
-        for (let seq = before + 1; seq <= st.contiguous; seq++) {
-            const d = decodeRecord(st.records.get(seq)!)
-            if (d) fresh.push({ seq, kind: d.kind, time: d.time, payload: Buffer.from(d.payload) })
-        }
-        for (const x of r.report.responses ?? []) {
+    }
+
+    private keep(meterId: string, fresh: { seq: number; data: Buffer }[]): StoredRecord[] {
+        const list = this.stored.get(meterId) ?? []
+        this.stored.set(meterId, list)
+        const out = fresh.map(r => decoded(r.seq, r.data))
+        list.push(...out)
+        return out
+    }
+
+    private onAccepted(v: Extract<ServiceVerdict, { ok: true }>) {
+        const m = this.meter(v.meterId)
+        if (!m) return
+        const fresh = this.keep(v.meterId, v.fresh)
+        for (const x of v.report.responses ?? []) {
             try {
                 this.events.response?.(m, parseAck(Buffer.from(x)))
             } catch {
                 this.events.refused?.(m, "malformed command acknowledgement")
             }
         }
-        st.responses.length = 0
-        this.events.report?.(m, r.report, fresh)
+        this.events.report?.(m, v.report, fresh)
+    }
+
+    private onRefused(v: Extract<ServiceVerdict, { ok: false }>) {
+        const m = v.meterId ? this.meter(v.meterId) : undefined
+        if (m && v.fresh?.length) this.keep(m.meterId, v.fresh)
+        if (v.reason === "bad-chain" && m && v.brokenAt !== undefined) this.events.chainBroken?.(m, v.brokenAt, "bad link or tag")
+        this.events.refused?.(m, v.reason === "topic" && v.detail ? v.detail : v.reason)
     }
 
     private meter(id: string): MeterEntry | undefined {
         return this.ks.meters.find(m => m.meterId === id)
     }
+}
 
-    /**
-     * Downlink counters must grow across head-end restarts too (the meter keeps the last one
-     * in flash): start from tenths of a second since 2024 instead of 0.
-     */
-    private raiseDownCounter(id: string) {
-        const st = this.headEnd.meters.get(id)
-        if (!st) return
-        if (!this.downFloor) this.downFloor = Math.floor((Date.now() - 1_704_067_200_000) / 100)
-        if (st.downCounter < this.downFloor) st.downCounter = this.downFloor
+function decoded(seq: number, data: Buffer): StoredRecord {
+    const d = decodeRecord(data)
+    return { seq, kind: d?.kind ?? 0, time: d?.time ?? 0, payload: Buffer.from(d?.payload ?? []) }
+}
+
+/** The station's database: given, opened now, or an embedded one in a temporary directory opened at first use. */
+async function database(o: StationOptions): Promise<{ db: Database; owned: boolean }> {
+    if (typeof o.database === "function") return { db: await o.database(), owned: true }
+    if (o.database) return { db: o.database, owned: false }
+    return { db: temporaryDatabase(), owned: true }
+}
+
+/** PGlite in a fresh temporary directory, created when first queried (initdb takes seconds), removed on close. */
+function temporaryDatabase(): Database {
+    let opened: Promise<{ db: Database; dir: string }> | undefined
+    const get = () =>
+        (opened ??= (async () => {
+            const { openDatabase } = await import("./db/index.ts")
+            const dir = mkdtempSync(join(tmpdir(), "tm-station-db-"))
+            return { db: await openDatabase({ backend: "pglite", dir: join(dir, "db") }), dir }
+        })())
+    return {
+        backend: "pglite",
+        query: async (text, params) => (await get()).db.query(text, params),
+        transaction: async fn => (await get()).db.transaction(fn),
+        async close() {
+            if (!opened) return
+            const { db, dir } = await opened
+            await db.close()
+            rmSync(dir, { recursive: true, force: true })
+        },
     }
 }
