@@ -37,12 +37,15 @@ export class Ade7953Source implements EnergySource {
 
     /** Unlocks and writes the datasheet's optimum setting, sets RSTREAD, checks the IC answers. */
     async init(): Promise<void> {
-        const v = await this.readU8(Ade7953.Version)
+        const b = await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.Version, "hex"), 1)
+        if (b.length !== 1) throw new Error(`ade7953: short read of the version`)
+        const v = b[0]
         // a bus without the IC reads as all ones (pull-ups) or all zeros
         if (v === 0 || v === 0xff) throw new Error(`ade7953: implausible version ${v}`)
-        await this.i2c.writeBuf(this.address, Buffer.from([0x00, Ade7953.Unlock, Ade7953.UnlockKey]))
-        await this.i2c.writeBuf(this.address, Buffer.from([0x01, 0x20, 0x00, Ade7953.OptimumValue]))
-        await this.i2c.writeBuf(this.address, Buffer.from([0x00, Ade7953.LineCycleMode, Ade7953.RstRead]))
+        // register address (16 bit) ‖ value, as hex string data (free against the code limit)
+        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.Unlock, "hex"))
+        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.Optimum, "hex"))
+        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.RstRead, "hex"))
         this.ready = true
     }
 
@@ -51,7 +54,7 @@ export class Ade7953Source implements EnergySource {
         this.lastMeterMs = meterMs
         try {
             if (!this.ready) await this.init()
-            const b = await this.i2c.readReg(this.address, Buffer.from([0x03, 0x1e]), 4)
+            const b = await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.EnergyA, "hex"), 4)
             const raw = signed24(b)
             this.fails = 0
             const imp = raw > 0 ? this.imp.add(raw) : 0
@@ -66,12 +69,6 @@ export class Ade7953Source implements EnergySource {
             if (this.fails < this.failLimit) return { importMWh: 0, exportMWh: 0, powerW: this.lastW, ok: true }
             return { importMWh: 0, exportMWh: 0, powerW: 0, ok: false, reason: `ade7953: ${this.fails} failed reads: ${msg}` }
         }
-    }
-
-    private async readU8(reg: number): Promise<number> {
-        const b = await this.i2c.readReg(this.address, Buffer.from([reg >> 8, reg & 0xff]), 1)
-        if (b.length !== 1) throw new Error(`ade7953: short read of register ${reg}`)
-        return b[0]
     }
 }
 
@@ -91,6 +88,19 @@ export const enum Ade7953 {
     Version = 0x702,
     /** 32-bit view of the 24-bit signed AENERGYA */
     EnergyA = 0x31e,
+}
+
+/** The bytes `init()` and `read()` send: a 16-bit register address, then the value written. */
+const enum Ade7953Write {
+    /** 0x0FE = 0xAD: unlocks register 0x120 */
+    Unlock = "00fead",
+    /** 0x120 = 0x0030 (16 bit) */
+    Optimum = "01200030",
+    /** LCYCMODE (0x004) = RSTREAD */
+    RstRead = "000440",
+    /** the addresses read: VERSION (0x702), AENERGYA (0x31E) */
+    Version = "0702",
+    EnergyA = "031e",
 }
 
 /** Default calibration (LSB/kWh); every installation must be calibrated. */

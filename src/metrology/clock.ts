@@ -1,4 +1,5 @@
 import * as ds from "@devicescript/core"
+import { isIntIn } from "../wire/bytes"
 
 /**
  * The meter's UTC clock. DeviceScript has no wall clock, only `ds.millis()` since boot, so
@@ -59,7 +60,7 @@ export class MeterClock {
      * the open interval; no energy is lost or counted twice. Throws on an out-of-range time.
      */
     set(utcSeconds: number, nowMs?: number): ClockStep {
-        if (!(utcSeconds >= MIN_VALID_UTC && utcSeconds <= MAX_UTC) || Math.floor(utcSeconds) !== utcSeconds)
+        if (!isIntIn(utcSeconds, MIN_VALID_UTC, MAX_UTC))
             throw new RangeError(`clock: utc ${utcSeconds} out of range`)
         const n = nowMs === undefined ? this.millisFn() : nowMs
         const m = this.meterMs(n)
@@ -80,6 +81,20 @@ export class MeterClock {
     /** `handler` runs synchronously on every `set()` (metrology subscribes here) */
     onStep(handler: (step: ClockStep) => void): void {
         this.listeners.push(handler)
+    }
+
+    /**
+     * Calls `fn` after `ms` of meter time (the command handler's timer port): in an
+     * accelerated simulation a disconnect's random offset shrinks with the clock; on
+     * hardware the scale is 1. Returns a handle for `cancel`.
+     */
+    after(ms: number, fn: () => void | Promise<void>): number {
+        return setTimeout(fn, ms / this.scale)
+    }
+
+    /** Cancels a timer `after` started. */
+    cancel(handle: number): void {
+        clearTimeout(handle)
     }
 }
 

@@ -66,6 +66,11 @@ export interface MeteringUnit {
     meter: Metrology
     source: EnergySource
     config: MetrologyConfig
+    /**
+     * The command handler's calendar port (src/commands/ports.ts `CalendarPort`) over
+     * `applyTariff`: `validate` decodes (decoding validates), `apply` throws the reason.
+     */
+    tariff: { validate(calendarBytes: Buffer): boolean; apply(calendarBytes: Buffer): Promise<void> }
     /** starts the tick timer; call after subscribing to events and restoring the snapshot */
     run(): void
 }
@@ -94,6 +99,20 @@ export async function startMetrology(board: Board, storage: Storage, makeSource:
         meter: meter,
         source: source,
         config: cfg,
+        tariff: {
+            validate: (calendarBytes: Buffer): boolean => {
+                try {
+                    decodeCalendar(calendarBytes)
+                    return true
+                } catch (e) {
+                    return false
+                }
+            },
+            apply: async (calendarBytes: Buffer): Promise<void> => {
+                const r = await applyTariff(meter, storage, calendarBytes)
+                if (!r.ok) throw new RangeError((r as any).reason)
+            },
+        },
         run: () => {
             if (running) return
             running = true
@@ -128,25 +147,19 @@ export async function applyTariff(meter: Metrology, storage: Storage, calendarBy
     return c
 }
 
-/** The JSON value of setting `key`, or undefined when absent or not JSON. */
-async function setting(storage: Storage, key: string): Promise<any> {
+/** Setting `key` as a string: its JSON value, or `def` when absent or not JSON. */
+async function str(storage: Storage, key: string, def: string): Promise<string> {
     const b = await storage.get(key)
-    if (b === undefined) return undefined
+    if (b === undefined) return def
     try {
-        return JSON.parse(b.toString())
+        return JSON.parse(b.toString()) + ""
     } catch (e) {
-        return undefined
+        return def
     }
 }
 
+/** Setting `key` as a number (a JSON number or a numeric string), else `def`. */
 async function num(storage: Storage, key: string, def: number): Promise<number> {
-    const v = await setting(storage, key)
-    if (typeof v === "number") return v
-    const n = parseFloat(v + "")
+    const n = parseFloat(await str(storage, key, "" + def))
     return isNaN(n) ? def : n
-}
-
-async function str(storage: Storage, key: string, def: string): Promise<string> {
-    const v = await setting(storage, key)
-    return v === undefined ? def : v + ""
 }

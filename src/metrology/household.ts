@@ -1,3 +1,4 @@
+import { modU } from "../wire/bytes"
 import { MeterClock } from "./clock"
 import { EnergySource, SourceReading } from "./source"
 
@@ -100,7 +101,7 @@ export function householdPower(o: HouseholdOptions, minute: number): number {
     const tod = minute - Math.floor(minute / 1440) * 1440
     let w = o.baseW
     // fridge: 14 minutes on in every 45, phase set by the seed
-    if (mod(minute + o.seed, 45) < 14) w += 95
+    if (modU(minute + o.seed, 45) < 14) w += 95
     // evening lights and TV
     if (tod >= 17 * 60 && tod < 23 * 60) w += 320
     // kettle, oven, washing machine: random minutes, more likely morning and evening
@@ -118,21 +119,10 @@ export function householdPower(o: HouseholdOptions, minute: number): number {
 
 /** A deterministic integer hash of (seed, n) in 1..2^31-2 (Park–Miller steps: products stay exact). */
 function mix(seed: number, n: number): number {
-    let x = mod(mod(seed, P) + mod(n, P) * 16807 + 1, P)
+    let x = modU(modU(seed, P) + modU(n, P) * 16807 + 1, P)
     if (x === 0) x = 1
-    for (let i = 0; i < 3; i++) x = mod(x * 48271, P)
+    for (let i = 0; i < 3; i++) x = modU(x * 48271, P)
     return x
 }
 
 const P = 2147483647
-
-/**
- * `a mod m` in 0..m-1 for |a| < 2^53. The VM's `%` truncates its left operand to int32
- * (3000000000 % 1000 gives -296), so values above 2^31 are reduced by division instead.
- */
-export function mod(a: number, m: number): number {
-    let r = a - Math.floor(a / m) * m
-    if (r < 0) r += m
-    else if (r >= m) r -= m
-    return r
-}

@@ -1,7 +1,8 @@
 import { ClockStep, MeterClock } from "./clock"
+import { isIntIn } from "../wire/bytes"
 import { CalendarCheck, TariffCalendar, defaultCalendar, validateCalendar } from "../wire/calendar"
 import { IntervalRecord, IntervalStatus, isIntervalLength } from "../wire/interval"
-import { Registers, zeroRegisters } from "../wire/registers"
+import { Registers, registerValues, registersFromValues, zeroRegisters } from "../wire/registers"
 import { nextTariffEdge, registerAt } from "./tou"
 import { EnergySource } from "./source"
 import { MaxDemand, MetrologySnapshot, decodeSnapshot, encodeSnapshot } from "./snapshot"
@@ -40,6 +41,13 @@ export class Metrology {
     private faulty = false
     private faultReason = ""
     private lastPowerW = 0
+    // the tick being handed out over its span (`take`): its energy, its duration in meter
+    // ms, and what was handed out so far
+    private tickImport: number
+    private tickExport: number
+    private tickMs: number
+    private givenImport: number
+    private givenExport: number
 
     constructor(opts: MetrologyOptions) {
         this.clock = opts.clock
@@ -100,7 +108,7 @@ export class Metrology {
      * and clock steps, updates registers, closes intervals.
      */
     accumulate(nowMs: number, importMWh: number, exportMWh: number): void {
-        if (!(importMWh >= 0 && exportMWh >= 0) || Math.floor(importMWh) !== importMWh || Math.floor(exportMWh) !== exportMWh)
+        if (!isIntIn(importMWh, 0, MAX_MWH) || !isIntIn(exportMWh, 0, MAX_MWH))
             throw new RangeError(`metrology: energy ${importMWh}/${exportMWh} mWh is not whole and >= 0`)
         const m = this.clock.meterMs(nowMs)
         if (this.lastMeterMs < 0) {
@@ -109,7 +117,11 @@ export class Metrology {
             return
         }
         const end = m < this.lastMeterMs ? this.lastMeterMs : m
-        const split = new EnergySplit(importMWh, exportMWh, end - this.lastMeterMs)
+        this.tickImport = importMWh
+        this.tickExport = exportMWh
+        this.tickMs = end - this.lastMeterMs
+        this.givenImport = 0
+        this.givenExport = 0
         const t0 = this.lastMeterMs
         let t = t0
         const steps = this.pendingSteps
@@ -122,22 +134,17 @@ export class Metrology {
             }
             let at = s.atMeterMs
             if (at < t) at = t
-            this.advance(t - t0, at - t0, split)
+            this.advance(t - t0, at - t0)
             t = at
             this.applyStep(s)
         }
-        this.advance(t - t0, end - t0, split)
+        this.advance(t - t0, end - t0)
         this.lastMeterMs = end
     }
 
     /** a copy of the registers */
     registers(): Registers {
-        return {
-            importMWh: this.regs.importMWh,
-            exportMWh: this.regs.exportMWh,
-            touImportMWh: this.regs.touImportMWh.slice(0),
-            touExportMWh: this.regs.touExportMWh.slice(0),
-        }
+        return registersFromValues(registerValues(this.regs), "registers")
     }
 
     /** the highest interval demand of the billing period and the start of its interval */
@@ -213,13 +220,17 @@ export class Metrology {
 
     // ---- internals ----
 
-    // a subscriber that throws must not abort a tick half-way: the energy would be lost
     private emit(kind: MetrologyEventKind, detail: string) {
-        for (const h of this.eventHandlers)
+        this.notify(this.eventHandlers, kind, detail)
+    }
+
+    // a subscriber that throws must not abort a tick half-way: the energy would be lost
+    private notify(handlers: ((a: any, b: any) => void)[], a: any, b: any) {
+        for (const h of handlers)
             try {
-                h(kind, detail)
+                h(a, b)
             } catch (e) {
-                console.log(`metrology: event subscriber failed: ${(e as Error).message}`)
+                console.log(`metrology: subscriber failed: ${(e as Error).message}`)
             }
     }
 
@@ -273,7 +284,7 @@ export class Metrology {
     }
 
     /** moves the position by meter time [from, to) (offsets from the tick's start), taking energy */
-    private advance(from: number, to: number, split: EnergySplit) {
+    private advance(from: number, to: number) {
         let t = from
         for (;;) {
             const boundary = this.open.startMs + this.lengthMs()
@@ -294,8 +305,7 @@ export class Metrology {
             const band = this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister
             // the span's end is set exactly, so rounding can never leave a sliver to loop over
             t = last ? to : t + seg
-            split.take(t)
-            this.add(split.lastImport, split.lastExport, band)
+            this.take(t, band)
             this.open.coveredMs += seg
             this.posMs += seg
             if (this.posMs >= boundary) {
@@ -305,6 +315,22 @@ export class Metrology {
             }
             if (last || t >= to) return
         }
+    }
+
+    /**
+     * Hands out the tick's energy up to offset `t` of its span into `band`: the share of
+     * [0, t) not yet given, floor(E * t / D) cumulatively, so all shares add up to exactly E.
+     */
+    private take(t: number, band: number) {
+        let i = this.tickImport
+        let e = this.tickExport
+        if (this.tickMs > 0 && t < this.tickMs) {
+            i = Math.floor((i * t) / this.tickMs)
+            e = Math.floor((e * t) / this.tickMs)
+        }
+        this.add(i - this.givenImport, e - this.givenExport, band)
+        this.givenImport = i
+        this.givenExport = e
     }
 
     private add(imp: number, exp: number, band: number) {
@@ -357,14 +383,12 @@ export class Metrology {
         // demand = average import power over the nominal interval, W (mWh * 3600 / (1000 * s))
         const w = Math.floor((r.importMWh * 36) / (r.lengthMin * 600))
         if (w > this.md.watts) this.md = { watts: w, start: r.status & IntervalStatus.TimeUnknown ? 0 : r.start }
-        for (const h of this.closeHandlers)
-            try {
-                h(r)
-            } catch (e) {
-                console.log(`metrology: interval subscriber failed: ${(e as Error).message}`)
-            }
+        this.notify(this.closeHandlers, r, undefined)
     }
 }
+
+/** registers stay below 2^53 mWh (doubles are exact there) */
+const MAX_MWH = 9007199254740991
 
 /** How the engine is built (see docs/metrology.md, "Wiring"). */
 export interface MetrologyOptions {
@@ -386,37 +410,4 @@ interface OpenInterval {
     coveredMs: number
     importMWh: number
     exportMWh: number
-}
-
-/**
- * Hands out a tick's energy over its duration: take(t) gives the share of [0, t) not yet
- * given, floor(E * t / D) cumulatively, so all shares add up to exactly E.
- */
-class EnergySplit {
-    private imp: number
-    private exp: number
-    private d: number
-    private givenImp = 0
-    private givenExp = 0
-    lastImport = 0
-    lastExport = 0
-
-    constructor(imp: number, exp: number, durationMs: number) {
-        this.imp = imp
-        this.exp = exp
-        this.d = durationMs
-    }
-
-    take(t: number) {
-        let i = this.imp
-        let e = this.exp
-        if (this.d > 0 && t < this.d) {
-            i = Math.floor((this.imp * t) / this.d)
-            e = Math.floor((this.exp * t) / this.d)
-        }
-        this.lastImport = i - this.givenImp
-        this.lastExport = e - this.givenExp
-        this.givenImp = i
-        this.givenExp = e
-    }
 }

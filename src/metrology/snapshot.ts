@@ -1,4 +1,4 @@
-import { getUintLE, setUintLE } from "../wire/bytes"
+import { getUintLE, isIntIn, setUintLE } from "../wire/bytes"
 import { TOU_REGISTERS } from "../wire/calendar"
 import { INTERVAL_RECORD_BYTES, IntervalRecord, decodeInterval, encodeInterval } from "../wire/interval"
 import { Registers, registerValues, registersFromValues } from "../wire/registers"
@@ -43,7 +43,7 @@ export function encodeSnapshot(s: MetrologySnapshot): Buffer {
     b[3] = s.open ? SnapshotWire.HasOpen : 0
     let off: number = SnapshotWire.RegistersAt
     for (const v of registerValues(s.registers)) {
-        if (!(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v) throw new RangeError(`snapshot: register ${v} out of range`)
+        if (!isIntIn(v, 0, MAX_SAFE)) throw new RangeError(`snapshot: register ${v} out of range`)
         setUintLE(b, off, 8, v)
         off += 8
     }

@@ -1,3 +1,5 @@
+import { isIntIn } from "../wire/bytes"
+
 /**
  * The interface every energy source implements (simulated household, pulse input,
  * metering IC), and the exact count-to-energy conversion they share.
@@ -43,7 +45,7 @@ export class EnergyCounter {
     private givenFrac = 0
 
     constructor(perKWh: number) {
-        if (!(perKWh > 0 && perKWh <= 1e9) || Math.floor(perKWh) !== perKWh)
+        if (!isIntIn(perKWh, 1, 1e9))
             throw new RangeError(`counts per kWh ${perKWh} must be an integer 1..1e9`)
         this.perKWh = perKWh
     }

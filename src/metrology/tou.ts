@@ -4,14 +4,13 @@
  * data, validation and the bytes of the "set tariff" command) is the wire core's
  * (src/wire/calendar.ts). docs/metrology.md, "Tariff switching". Pure: no I/O.
  */
-import { MINUTES_PER_DAY, TariffCalendar } from "../wire/calendar"
+import { modU } from "../wire/bytes"
+import { TariffBand, TariffCalendar } from "../wire/calendar"
 
 /** The TOU register that counts energy at UTC milliseconds `utcMs` (calendar assumed valid). */
 export function registerAt(cal: TariffCalendar, utcMs: number): number {
-    const p = localPosition(cal, utcMs)
-    const bands = isWeekend(cal, p.day) ? cal.weekend : cal.weekday
-    const minute = Math.floor(p.msInDay / 60000)
-    for (const b of bands) if (minute >= b.start && minute < b.end) return b.register
+    const minute = Math.floor(msInLocalDay(cal, utcMs) / 60000)
+    for (const b of bandsAt(cal, utcMs)) if (minute >= b.start && minute < b.end) return b.register
     return cal.defaultRegister
 }
 
@@ -20,36 +19,32 @@ export function registerAt(cal: TariffCalendar, utcMs: number): number {
  * start or end of the day type in force, or local midnight (the day type may change).
  */
 export function nextTariffEdge(cal: TariffCalendar, utcMs: number): number {
-    const p = localPosition(cal, utcMs)
-    const bands = isWeekend(cal, p.day) ? cal.weekend : cal.weekday
-    let edge = MINUTES_PER_DAY * 60000
-    for (const b of bands) {
+    const ms = msInLocalDay(cal, utcMs)
+    let edge = DAY_MS
+    for (const b of bandsAt(cal, utcMs)) {
         const s = b.start * 60000
         const e = b.end * 60000
-        if (s > p.msInDay && s < edge) edge = s
-        if (e > p.msInDay && e < edge) edge = e
+        if (s > ms && s < edge) edge = s
+        if (e > ms && e < edge) edge = e
     }
-    return utcMs + (edge - p.msInDay)
+    return utcMs + (edge - ms)
 }
 
 /** Local weekday (0 Sunday .. 6 Saturday) of UTC milliseconds `utcMs`. */
 export function localWeekday(cal: TariffCalendar, utcMs: number): number {
-    const d = localPosition(cal, utcMs).day
     // 1970-01-01 was a Thursday (4)
-    const w = (d + 4) % 7
-    return w < 0 ? w + 7 : w
+    return modU(Math.floor((utcMs + cal.utcOffsetMin * 60000) / DAY_MS) + 4, 7)
 }
 
+/** a day in ms (MINUTES_PER_DAY minutes) */
 const DAY_MS = 86400000
 
-function localPosition(cal: TariffCalendar, utcMs: number) {
-    const local = utcMs + cal.utcOffsetMin * 60000
-    const day = Math.floor(local / DAY_MS)
-    return { day: day, msInDay: local - day * DAY_MS }
+/** The bands of the local day type at `utcMs`: weekend when its weekday's bit is set. */
+function bandsAt(cal: TariffCalendar, utcMs: number): TariffBand[] {
+    return ((cal.weekendMask >> localWeekday(cal, utcMs)) & 1) === 1 ? cal.weekend : cal.weekday
 }
 
-function isWeekend(cal: TariffCalendar, day: number): boolean {
-    let w = (day + 4) % 7
-    if (w < 0) w += 7
-    return ((cal.weekendMask >> w) & 1) === 1
+/** Milliseconds since local midnight (floor division: right for any sign). */
+function msInLocalDay(cal: TariffCalendar, utcMs: number): number {
+    return modU(utcMs + cal.utcOffsetMin * 60000, DAY_MS)
 }

@@ -71,9 +71,21 @@ export function u32Bytes(v: number): Buffer {
     return b
 }
 
-/** `x mod m` for 0 ≤ x < 2^53 and 0 < m: the VM's `%` truncates dividends ≥ 2^31. */
+/**
+ * `x mod m` in 0 .. m-1 for |x| < 2^53 and 0 < m: the VM's `%` truncates dividends ≥ 2^31
+ * (3000000000 % 1000 gives -296). Near 2^53 `x / m` can round across an integer, so the
+ * result is corrected by one `m` either way.
+ */
 export function modU(x: number, m: number): number {
-    return x - Math.floor(x / m) * m
+    let r = x - Math.floor(x / m) * m
+    if (r < 0) r += m
+    else if (r >= m) r -= m
+    return r
+}
+
+/** true when `x` is an integer in lo .. hi (false for NaN and anything not a number). */
+export function isIntIn(x: number, lo: number, hi: number): boolean {
+    return typeof x === "number" && Math.floor(x) === x && x >= lo && x <= hi
 }
 
 /** true when `v` is an integer in 0 .. 2^32-1 (an explicit comparison, never truthiness). */

@@ -5,7 +5,7 @@
  * counts at a given moment is the meter's business (src/metrology/tou.ts).
  * Byte table: docs/metrology.md, section "Tariff calendar". Pure: no I/O.
  */
-import { getUintLE, setUintLE } from "./bytes"
+import { getUintLE, isIntIn, setUintLE } from "./bytes"
 
 /** Number of time-of-use registers per energy direction. */
 export const TOU_REGISTERS = 4
@@ -61,13 +61,11 @@ export function defaultCalendar(): TariffCalendar {
  */
 export function validateCalendar(cal: TariffCalendar): CalendarCheck {
     if (!cal) return bad("no calendar")
-    if (!isInt(cal.id) || cal.id < 0 || cal.id > 4294967295) return bad(`calendar id ${cal.id} is not a u32`)
-    if (!isInt(cal.utcOffsetMin) || cal.utcOffsetMin < -720 || cal.utcOffsetMin > 840)
-        return bad(`utc offset ${cal.utcOffsetMin} min is outside -720..840`)
-    if (!knownRegister(cal.defaultRegister))
+    if (!isIntIn(cal.id, 0, 4294967295)) return bad(`calendar id ${cal.id} is not a u32`)
+    if (!isIntIn(cal.utcOffsetMin, -720, 840)) return bad(`utc offset ${cal.utcOffsetMin} min is outside -720..840`)
+    if (!isIntIn(cal.defaultRegister, 0, TOU_REGISTERS - 1))
         return bad(`unknown register ${cal.defaultRegister} (default register); registers are 0..${TOU_REGISTERS - 1}`)
-    if (!isInt(cal.weekendMask) || cal.weekendMask < 0 || cal.weekendMask > 127)
-        return bad(`weekend mask ${cal.weekendMask} is not a 7-bit day set`)
+    if (!isIntIn(cal.weekendMask, 0, 127)) return bad(`weekend mask ${cal.weekendMask} is not a 7-bit day set`)
     const w = checkBands("weekday", cal.weekday)
     if (w !== undefined) return bad(w)
     const e = checkBands("weekend", cal.weekend)
@@ -144,14 +142,6 @@ function bad(reason: string): CalendarCheck {
     return { ok: false, reason: reason }
 }
 
-function isInt(x: number): boolean {
-    return typeof x === "number" && Math.floor(x) === x
-}
-
-function knownRegister(r: number): boolean {
-    return isInt(r) && r >= 0 && r < TOU_REGISTERS
-}
-
 function hhmm(min: number): string {
     const h = Math.floor(min / 60)
     const m = min - h * 60
@@ -164,9 +154,9 @@ function checkBands(day: string, bands: TariffBand[]): string | undefined {
     if (bands.length > MAX_BANDS_PER_DAY) return `${day}: ${bands.length} bands, at most ${MAX_BANDS_PER_DAY} fit`
     for (let i = 0; i < bands.length; i++) {
         const b = bands[i]
-        if (!isInt(b.start) || !isInt(b.end) || b.start < 0 || b.end > MINUTES_PER_DAY || b.start >= b.end)
+        if (!isIntIn(b.start, 0, MINUTES_PER_DAY - 1) || !isIntIn(b.end, b.start + 1, MINUTES_PER_DAY))
             return `${day} band ${i}: ${b.start}..${b.end} is not a minute range within 0..${MINUTES_PER_DAY} with start before end`
-        if (!knownRegister(b.register)) return `${day} band ${i}: unknown register ${b.register}; registers are 0..${TOU_REGISTERS - 1}`
+        if (!isIntIn(b.register, 0, TOU_REGISTERS - 1)) return `${day} band ${i}: unknown register ${b.register}; registers are 0..${TOU_REGISTERS - 1}`
     }
     for (let i = 0; i < bands.length; i++)
         for (let j = i + 1; j < bands.length; j++) {

@@ -5,7 +5,7 @@
  * encoding is compact (16 bytes). Byte table: docs/metrology.md, section "Interval record".
  * Pure.
  */
-import { getUintLE, setUintLE } from "./bytes"
+import { getUintLE, isIntIn, setUintLE } from "./bytes"
 
 /** Interval status bits (docs/metrology.md, "Interval record"); 0 = complete. */
 export const enum IntervalStatus {
@@ -87,5 +87,5 @@ export function decodeInterval(b: Buffer): IntervalRecord {
 }
 
 function checkU(v: number, max: number, what: string) {
-    if (!(v >= 0 && v <= max) || Math.floor(v) !== v) throw new RangeError(`interval: ${what} ${v} out of range`)
+    if (!isIntIn(v, 0, max)) throw new RangeError(`interval: ${what} ${v} out of range`)
 }

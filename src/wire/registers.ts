@@ -3,7 +3,7 @@
  * block on the uplink, which the meter sends after boot and then daily and the head-end
  * decodes. One codec for both ends. Byte table: docs/metrology.md, "Register block". Pure.
  */
-import { getUintLE, setUintLE } from "./bytes"
+import { getUintLE, isIntIn, setUintLE } from "./bytes"
 import { TOU_REGISTERS } from "./calendar"
 
 /** Billing registers, all in whole mWh. Each TOU array sums to its total. */
@@ -16,13 +16,9 @@ export interface Registers {
 
 /** Registers all zero. */
 export function zeroRegisters(): Registers {
-    const ti: number[] = []
-    const te: number[] = []
-    for (let i = 0; i < TOU_REGISTERS; i++) {
-        ti.push(0)
-        te.push(0)
-    }
-    return { importMWh: 0, exportMWh: 0, touImportMWh: ti, touExportMWh: te }
+    const zeros: number[] = []
+    for (let i = 0; i < 2 + 2 * TOU_REGISTERS; i++) zeros.push(0)
+    return registersFromValues(zeros, "registers")
 }
 
 /** Register block layout (docs/metrology.md, "Register block"). */
@@ -45,7 +41,7 @@ export function encodeRegisters(r: Registers): Buffer {
     if (values.length !== 2 + 2 * TOU_REGISTERS) throw new RangeError("registers: wrong TOU count")
     let off = 2
     for (const v of values) {
-        if (!(v >= 0 && v < U48) || Math.floor(v) !== v) throw new RangeError(`registers: ${v} mWh out of range`)
+        if (!isIntIn(v, 0, U48 - 1)) throw new RangeError(`registers: ${v} mWh out of range`)
         setUintLE(b, off, RegisterWire.ValueBytes, v)
         off += RegisterWire.ValueBytes
     }

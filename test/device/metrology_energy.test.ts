@@ -2,7 +2,8 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { EnergyCounter } from "../../src/metrology/source"
-import { HouseholdSource, householdPower, mod } from "../../src/metrology/household"
+import { HouseholdSource, householdPower } from "../../src/metrology/household"
+import { modU as mod } from "../../src/wire/bytes"
 import { MeterClock } from "../../src/metrology/clock"
 import { Rig } from "./metrology_rig"
 
@@ -131,7 +132,7 @@ describe("metrology: exact integration", () => {
         expect(householdPower({ seed: 1, baseW: 100, solarPeakW: 3000 }, 120) > 0).toBe(true)
     })
 
-    test("mod() is right where the VM's % is not (dividends above 2^31)", async () => {
+    test("modU() (src/wire/bytes) is right where the VM's % is not (dividends above 2^31)", async () => {
         await ds.sleep(0)
         expect(mod(3000000000, 1000)).toBe(0)
         expect(mod(41135541728761, 2147483647)).toBe(492470476)

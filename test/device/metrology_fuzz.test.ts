@@ -6,7 +6,7 @@ import { decodeInterval } from "../../src/wire/interval"
 import { decodeSnapshot } from "../../src/metrology/snapshot"
 import { CALENDAR_VECTORS, INTERVAL_VECTORS } from "./vectors/metrology"
 import { Rig } from "./metrology_rig"
-import { mod } from "../../src/metrology/household"
+import { modU as mod } from "../../src/wire/bytes"
 
 /** deterministic pseudo-random numbers (Park–Miller), so a failure can be replayed */
 class Prng {
