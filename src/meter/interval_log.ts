@@ -1,0 +1,116 @@
+/**
+ * The interval-persistence protocol (docs/index-store.md, "Meter state"). At every interval
+ * close the meter state — the metrology snapshot, the interval record and the chain seq the
+ * record is due to get — is written BEFORE the record is appended: a power cut between the
+ * two writes is repaired at boot (`recoverMeterState`, src/store/meterstate.ts, re-appends
+ * the record), so the registers and the profile never disagree and nothing counts twice.
+ * Between closes the running registers are saved every few seconds (the store rate-limits
+ * those writes to its snapshot period: flash wear).
+ */
+import { MeterState, encodeMeterState } from "../store/meterstate"
+import { RecordKind, decodeRecord } from "../store/record"
+import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "../wire/interval"
+
+/** What the log needs of the index store (src/store/indexstore.ts). */
+export interface IntervalChain {
+    head(): { seq: number }
+    append(kind: number, time: number, payload: Buffer): Promise<any>
+    /** `force`: write now, not at the store's snapshot period */
+    saveSnapshot(state: Buffer, force?: boolean): Promise<any>
+}
+
+/** What the log needs of the metrology engine (src/metrology/metrology.ts). */
+export interface SnapshotSource {
+    snapshot(): Buffer
+    restore(snapshot: Buffer): void
+    onIntervalClose(handler: (r: IntervalRecord) => void): void
+}
+
+export class IntervalLog {
+    /** told once each interval record is in the chain (the uplink; set by the wiring) */
+    uplink: { notify(): void }
+    private chain: IntervalChain
+    private meter: SnapshotSource
+    private state: MeterState
+    private queue: IntervalRecord[] = []
+    private draining = false
+
+    /**
+     * `recovered`: the state `recoverMeterState` read at boot, after repairing an interval
+     * record a power cut kept out of the chain (undefined on a fresh store); its snapshot is
+     * restored into `meter` before the first tick. A malformed snapshot is logged and the
+     * meter starts from zero (the chain still holds every interval). Subscribes to the
+     * engine's interval closes: each is persisted in order, outside the metrology tick.
+     */
+    constructor(chain: IntervalChain, meter: SnapshotSource, recovered: MeterState) {
+        this.chain = chain
+        this.meter = meter
+        this.state = recovered ? recovered : { dueSeq: 0, dueTime: 0, lastInterval: undefined, snapshot: undefined }
+        if (recovered)
+            try {
+                meter.restore(recovered.snapshot)
+            } catch (e) {
+                console.log(`METER snapshot rejected: ${(e as Error).message}`)
+            }
+        const self = this
+        meter.onIntervalClose(r => {
+            self.queue.push(r)
+            setTimeout(async () => {
+                await self.drain()
+            }, 0)
+        })
+    }
+
+    /**
+     * Saves the running registers every `periodMs` between closes, with the last interval
+     * and its due seq (the store may defer the write to its snapshot period).
+     */
+    run(periodMs: number): void {
+        const self = this
+        setInterval(async () => {
+            self.state.snapshot = self.meter.snapshot()
+            await self.chain.saveSnapshot(encodeMeterState(self.state))
+        }, periodMs)
+    }
+
+    /** Persists the queued closes one at a time, in order. */
+    private async drain() {
+        if (this.draining) return
+        this.draining = true
+        try {
+            while (this.queue.length) {
+                const r = this.queue.shift()
+                const payload = encodeInterval(r)
+                const time = r.status & IntervalStatus.TimeUnknown ? 0 : r.start
+                // state first, record second: recoverMeterState repairs a cut between the two
+                this.state = { dueSeq: this.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: this.meter.snapshot() }
+                await this.chain.saveSnapshot(encodeMeterState(this.state), true)
+                await this.chain.append(RecordKind.IntervalClose, time, payload)
+                console.log(`METER interval start=${r.start} status=${r.status} import=${r.importMWh} export=${r.exportMWh} seq=${this.chain.head().seq}`)
+                if (this.uplink) this.uplink.notify()
+            }
+        } finally {
+            this.draining = false
+        }
+    }
+}
+
+/**
+ * Whole Wh of a stored record if it is an interval (0 otherwise), for the uplink's daily and
+ * monthly privacy aggregates (docs/uplink.md §8, "Privacy").
+ */
+export const storedIntervalEnergy = {
+    importWh: (stored: Buffer) => intervalWh(stored, true),
+    exportWh: (stored: Buffer) => intervalWh(stored, false),
+}
+
+function intervalWh(stored: Buffer, imported: boolean): number {
+    const r = decodeRecord(stored)
+    if (!r || r.kind !== RecordKind.IntervalClose) return 0
+    try {
+        const iv = decodeInterval(r.payload)
+        return Math.floor((imported ? iv.importMWh : iv.exportMWh) / 1000)
+    } catch (e) {
+        return 0
+    }
+}
