@@ -7,6 +7,8 @@
     const $ = id => document.getElementById(id)
     const state = { fleet: undefined, selected: location.hash.slice(1) || undefined, detail: undefined, actions: [], busy: false, again: false }
     const charts = { profile: undefined, registers: undefined }
+    /** the longest interval charted, seconds: the profile's x axis reaches that far past the last start */
+    let profileSpan = 1800
     // the test reads the charts' data back from here
     window.trustmeter = { state, charts }
 
@@ -155,19 +157,23 @@
     /** The load profile: one bar per interval at its start, import up, export down. */
     function profileData(d) {
         const ivs = d.intervals.filter(i => i.timeKnown).sort((a, b) => a.start - b.start || a.seq - b.seq)
-        return [ivs.map(i => i.start), ivs.map(i => i.importMWh / 1000), ivs.map(i => -i.exportMWh / 1000)]
+        return [ivs.map(i => i.start), ivs.map(i => i.importMWh / 1000), ivs.map(i => (i.exportMWh ? -i.exportMWh / 1000 : 0))]
     }
 
     function drawProfile(d) {
         const data = profileData(d)
         const early = d.intervals.length - data[0].length
-        $("profile-note").textContent = `${data[0].length} intervals${early ? `; ${early} measured before the meter's first time sync are not placed on the time axis` : ""}`
+        $("profile-note").textContent = `${data[0].length} interval(s) charted${early ? `; ${early} measured before the meter's first time sync (no UTC yet) not charted` : ""}`
+        // each bar spans its interval from its start: the axis ends where the last interval ends
+        const ivs = d.intervals.filter(i => i.timeKnown)
+        profileSpan = Math.max(60, ...ivs.map(i => i.lengthMin * 60))
         charts.profile = draw(charts.profile, "chart-profile", data, () => ({
             series: [
                 { label: "interval start", value: timeLegend },
-                { label: "import Wh", stroke: "#1f6feb", fill: "rgba(31,111,235,0.55)", paths: uPlot.paths.bars({ size: [0.9, 48], align: 1 }), points: { show: false } },
-                { label: "export Wh", stroke: "#2da44e", fill: "rgba(45,164,78,0.55)", paths: uPlot.paths.bars({ size: [0.9, 48], align: 1 }), points: { show: false } },
+                { label: "import Wh", stroke: "#1f6feb", fill: "rgba(31,111,235,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
+                { label: "export Wh", stroke: "#2da44e", fill: "rgba(45,164,78,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
             ],
+            scales: { x: { time: true, range: (u, min, max) => (min == null ? [0, 1] : [min, max + profileSpan]) } },
             axes: [timeAxis, { label: "Wh", size: 60 }],
         }))
     }
