@@ -17,6 +17,9 @@
  *   trustmeter export-chain <meter> [--database DIR|postgres://…] [--dir DIR] [--out FILE]
  *                                             write the meter's index chain in the format verify-chain reads:
  *                                             what the head-end stored (--database), or the simulated meter's flash
+ *   trustmeter serve [--broker mqtt[s]://[user:password@]host:port] [--database DIR|postgres://…]
+ *                                             run the head-end's ingestion service for the keystore's meters
+ *                                             until SIGINT/SIGTERM: frames from the broker, state in the database
  *
  * Global: `--keystore FILE` (default .keystore.json in the repository, or $TRUSTMETER_KEYSTORE);
  * `--help` (or `-h`) after any command prints its usage.
@@ -57,7 +60,7 @@ export class CliError extends Error {
     }
 }
 
-export const USAGE = `usage: trustmeter <keys init|keys show|provision|sign|verify-chain|export-chain> ... (trustmeter --help for details)`
+export const USAGE = `usage: trustmeter <keys init|keys show|provision|sign|verify-chain|export-chain|serve> ... (trustmeter --help for details)`
 
 /** What `trustmeter <command> --help` prints. */
 const COMMAND_HELP: Record<string, () => string> = {
@@ -95,6 +98,14 @@ ${COMMANDS.map(c => `    ${`${c.name} ${c.args}`.padEnd(40)} ${c.help} (default 
     .meters): the records the meter still holds (its store keeps the unacknowledged ones, at most
     32), found by tag under that meter's keys and linked from the newest back.
   Default output: standard output`,
+    serve: () => `usage: trustmeter serve [--broker mqtt[s]://[user:password@]host:port] [--database DIR|postgres://…] [--keystore FILE]
+  run the head-end's ingestion service (docs/headend.md, "The ingestion service") for every meter
+  of the keystore until SIGINT or SIGTERM: uplink frames from the broker (u/+, default
+  mqtt://127.0.0.1:1883), decided, committed to the database, acknowledged on d/<id>.
+  --database: a postgres:// URL (a PostgreSQL server) or a directory for the embedded database;
+    default $DATABASE_URL, else .headend/db in the current directory (created on first use).
+  A restart, even after kill -9, continues every chain, replay window and downlink counter.
+  Prints one line when serving, one per clone alert and error, and the counts when stopped`,
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. Output goes to `out`/`err`. */
@@ -121,6 +132,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
                 return await verifyChain(rest, a.opts, ksPath, out)
             case "export-chain":
                 return await exportChain(rest, a.opts, ksPath, out)
+            case "serve":
+                return await serve(rest, a.opts, ksPath, out, err)
             case undefined:
                 out(fullHelp())
                 return 2
@@ -320,6 +333,53 @@ async function exportChain(rest: string[], opts: Record<string, string>, ksPath:
         "the meter keeps only unacknowledged records: an export starts at genesis only until the first is evicted",
         ...x.notes,
     ], opts.out, out)
+}
+
+/**
+ * serve: the ingestion service (headend/src/service.ts) for the keystore's meters until
+ * SIGINT or SIGTERM. The broker is reached before the database is opened (an unreachable
+ * broker creates nothing).
+ */
+async function serve(rest: string[], opts: Record<string, string>, ksPath: string, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+    if (rest.length) throw new CliError(`unexpected argument "${rest[0]}": ${COMMAND_HELP.serve().split("\n")[0]}`, 2)
+    const ks = loadKeystore(ksPath)
+    // loaded here: the database drivers and the MQTT client are not needed by any other command
+    const { databaseTarget, describeTarget, openDatabase } = await import("./db/index.ts")
+    const { HeadEndService, connectBroker } = await import("./service.ts")
+    let target: ReturnType<typeof databaseTarget>
+    try {
+        target = databaseTarget({ database: opts.database, env: process.env, runDir: process.cwd() })
+    } catch (e) {
+        throw new CliError((e as Error).message, 2)
+    }
+    const link = await connectBroker(opts.broker ?? "mqtt://127.0.0.1:1883")
+    let db: Awaited<ReturnType<typeof openDatabase>>
+    try {
+        db = await openDatabase(target)
+    } catch (e) {
+        await link.client.endAsync(true).catch(() => {})
+        throw e
+    }
+    const secrets = new Map(ks.meters.map(m => [m.meterId, Buffer.from(m.secret, "hex")]))
+    const names = new Map(ks.meters.map(m => [m.meterId, m.name]))
+    const service = HeadEndService.open({
+        db,
+        ownsDatabase: true,
+        secretOf: id => secrets.get(id),
+        log: line => err(line),
+        events: { clone: a => out(`clone alert: ${names.get(a.meterId) ?? a.meterId}: ${a.evidence}: ${a.detail}`) },
+    })
+    const stop = new Promise<string>(res => {
+        for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => res(sig))
+    })
+    await service.attach(link)
+    out(`serving ${ks.meters.length} meter(s) from ${link.url}, ${describeTarget(target)}`)
+    const sig = await stop
+    await service.close()
+    const st = service.stats
+    const refused = Object.entries(st.refused).map(([k, n]) => `${k} ${n}`).join(", ")
+    out(`stopped (${sig}): ${st.received} frame(s) received, ${st.accepted} accepted, refused: ${refused || "none"}, ${st.errors} error(s)`)
+    return 0
 }
 
 /** export-chain --database: the records the head-end stored (docs/headend-storage.md), oldest first. */

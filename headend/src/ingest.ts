@@ -209,6 +209,11 @@ export class HeadEnd {
         }
     }
 
+    /** The secret of a meter this head-end serves, or undefined. */
+    secretOf(meterIdHex: string): Buffer | undefined {
+        return this.o.secretOf(meterIdHex)
+    }
+
     /** Seals a signed command envelope for a meter's downlink topic (in-memory counter: tests). */
     commandFrame(meterIdHex: string, envelope: Buffer): Buffer {
         const st = this.meters.get(meterIdHex)

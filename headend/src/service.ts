@@ -82,6 +82,8 @@ export interface ServiceOptions {
     keepRecords?: number
     /** close the database with the service */
     ownsDatabase?: boolean
+    /** the deciding part, when the caller made it (the test bridge); default: one with deferred acks */
+    headEnd?: HeadEnd
 }
 
 export interface ServiceStats {
@@ -115,15 +117,13 @@ export class HeadEndService {
     private loading = new Map<string, Promise<void>>()
     /** (meter, epoch) whose downlink counters the database has reserved before: no time floor for them */
     private reserved = new Set<string>()
-    /** clone alerts raised while deciding the current batch: emitted once their evidence is committed */
-    private alerts: CloneAlert[] = []
     private client?: MqttClient
     private closing = false
     private publisher?: (topic: string, frame: Buffer) => Promise<void>
 
     private constructor(private o: ServiceOptions) {
         this.db = o.db
-        this.headEnd = new HeadEnd({ secretOf: o.secretOf, deferAcks: true, keepRecords: o.keepRecords ?? 64, onClone: a => this.alerts.push(a) })
+        this.headEnd = o.headEnd ?? new HeadEnd({ secretOf: o.secretOf, deferAcks: true, keepRecords: o.keepRecords ?? 64 })
         this.pool = new DownlinkCounterPool(o.db, {
             blockSize: o.counterBlock ?? 256,
             // a meter whose counters the database never reserved may hold a higher one from
@@ -294,7 +294,6 @@ export class HeadEndService {
             )
         )
         // 2. decide, in memory, in arrival order
-        this.alerts = []
         batch.forEach((f, i) => {
             if (verdicts[i]) return
             const id = ids.get(i)
@@ -341,12 +340,11 @@ export class HeadEndService {
                 this.headEnd.forget(change.meterId)
                 verdicts[i] = { ok: false, reason: "unavailable", meterId: change.meterId, detail: `the database did not commit it: ${(e as Error).message}` }
             }
-            for (const a of this.alerts) this.headEnd.forget(a.meterId)
-            this.alerts = []
+            for (const v of verdicts) if (!v!.ok && v!.evidence) this.headEnd.forget(v!.meterId!)
         }
         const outcomeOf = new Map(changes.map((c, k) => [c.i, outcomes[k]]))
         // 5. acks, sealed now that the records they name are committed; then the events
-        for (const a of this.alerts) this.emit(() => this.o.events?.clone?.(a))
+        for (const v of verdicts) if (!v!.ok && v!.evidence && v!.reason === "clone") this.emit(() => this.o.events?.clone?.(alertOf(v!.evidence!)))
         for (const [k, out] of outcomeOf) {
             if (!out || (out.applied && !out.evidence.length)) continue
             // the database knew better than memory (another head-end on the server, records
@@ -390,7 +388,6 @@ export class HeadEndService {
         const evidence: CloneEvidence = row
             ? { meterId, kind: "counter-regression", atSeq: l.counter, stored: row.tag, offered: l.tag, detail: `counter ${l.counter} reused by another authentic frame of epoch ${l.epoch}` }
             : { meterId, kind: "counter-regression", atSeq: l.counter, offered: l.tag, detail: `frame counter ${l.counter} of epoch ${l.epoch} is below the last accepted ${st?.lastCounter} and was never accepted: another device with this meter's key` }
-        this.alerts.push(alertOf(evidence))
         return { ok: false, reason: "clone", meterId, evidence }
     }
 

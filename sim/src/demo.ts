@@ -13,6 +13,10 @@ import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, lo
 import { buildCommand, keyChangeCommand, signOpcode } from "../../headend/src/operations.ts"
 import { timeSyncArgs } from "../../headend/src/commands.ts"
 import { DemoState, MeterStatus } from "./ui/state.ts"
+import { openDemoDatabase } from "./headend_db.ts"
+import { flashWipeReason } from "./provision.ts"
+import { meterSettings } from "../../headend/src/provision.ts"
+import { describeTarget } from "../../headend/src/db/index.ts"
 import { AlertKind } from "../../src/wire/report"
 import { RecordKind, describeRecord } from "../../headend/src/records.ts"
 
@@ -28,6 +32,8 @@ export interface DemoOptions {
     dir?: string
     /** compiled firmware to run instead of building src/main.ts */
     firmware?: string
+    /** the head-end's database: a directory (PGlite) or postgres://…; default $DATABASE_URL, else PGlite in <dir>/.headend/db */
+    database?: string
     log?: (msg: string) => void
 }
 
@@ -174,7 +180,31 @@ export class Demo {
         }
         const b = parseBrokerUrl(fullUrl)
         this.brokerUrl = b.url
+        const dir = this.opts.dir ?? METERS_DIR
+        // the broker answers first (one line and nothing written otherwise); then the meters
+        // directory is ours, and the head-end's database opens before the station serves
+        const openStore = async () => {
+            // one fleet per meters directory, and devtools' ports free, before anything is written
+            this.releaseLock = lockMetersDir(dir)
+            await checkDevtoolsPorts()
+            if (created.isNew) log(`created the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
+            saveKeystore(this.ks, this.opts.keystorePath)
+            log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
+            if (this.opts.fresh)
+                for (const m of entries) {
+                    const mdir = join(dir, m.name)
+                    if (!existsSync(mdir)) continue
+                    log(`${m.name}: wiping its flash (--fresh): its chain starts again from genesis`)
+                    rmSync(mdir, { recursive: true, force: true })
+                }
+            const flashKept = (m: MeterEntry) =>
+                existsSync(join(dir, m.name, ".devicescript", "flash")) && !flashWipeReason(join(dir, m.name), meterSettings(this.ks, m, { broker: b, clockScale: this.scale, seed: entries.indexOf(m) + 1 }))
+            const { db, target } = await openDemoDatabase({ runDir: dir, database: this.opts.database, meters: entries, flashKept, log })
+            log(`head-end database: ${describeTarget(target)}`)
+            return db
+        }
         this.station = await Station.connect(fullUrl, this.ks, {
+            error: line => this.state.addLog("error", line),
             brokerLost: url => this.state.addLog("error", `broker ${url} lost: the head-end and the meters retry every second; meters keep their records until acknowledged`),
             brokerBack: (url, ms) => this.state.addLog("info", `broker ${url} back after ${(ms / 1000).toFixed(1)} s without it`),
             report: (m, r, fresh) => this.onReport(m, r, fresh),
@@ -191,20 +221,7 @@ export class Demo {
                 this.status(m).lastAlert = `CLONE: ${d}`
                 this.state.addLog("alert", `${m.name}: clone alert: ${d}`)
             },
-        })
-        // one fleet per meters directory, and devtools' ports free, before anything is written
-        this.releaseLock = lockMetersDir(this.opts.dir ?? METERS_DIR)
-        await checkDevtoolsPorts()
-        if (created.isNew) log(`created the fleet's keys in ${this.opts.keystorePath} (mode 0600, git-ignored)`)
-        saveKeystore(this.ks, this.opts.keystorePath)
-        log(`broker ${this.brokerUrl}${this.broker ? " (embedded aedes)" : ""}`)
-        if (this.opts.fresh)
-            for (const m of entries) {
-                const dir = join(this.opts.dir ?? METERS_DIR, m.name)
-                if (!existsSync(dir)) continue
-                log(`${m.name}: wiping its flash (--fresh): its chain starts again from genesis`)
-                rmSync(dir, { recursive: true, force: true })
-            }
+        }, 5000, { database: openStore })
         this.fleet = await Fleet.start({
             keystore: this.ks,
             meters: entries,

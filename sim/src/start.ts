@@ -30,11 +30,13 @@ interface StartOptions {
     dir?: string
     /** compiled firmware (.devs) to run instead of building src/main.ts */
     firmware?: string
+    /** the head-end's database: a directory or postgres://… (default $DATABASE_URL, else <dir>/.headend/db) */
+    database?: string
     /** the operator's dashboard (docs/headend.md, "Dashboard"); undefined: none */
     web?: { host: string; port: number; token?: string }
 }
 
-const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt[s]://[user:password@]host:port] [--keystore FILE] [--dir DIR] [--firmware FILE.devs] [--fresh] [--web-port N] [--web-host H] [--web-token T] [--no-web] [--help]"
+const USAGE = "usage: npm start -- [--meters N] [--interval 10s] [--duration 60s] [--headless] [--broker mqtt[s]://[user:password@]host:port] [--keystore FILE] [--dir DIR] [--database DIR|postgres://…] [--firmware FILE.devs] [--fresh] [--web-port N] [--web-host H] [--web-token T] [--no-web] [--help]"
 
 /** What `npm start -- --help` prints. */
 const HELP = `${USAGE}
@@ -54,6 +56,10 @@ where you send operator commands and attacks (docs/headend.md).
   --keystore FILE    the utility's keys and meter secrets (default .keystore.json, or
                      $TRUSTMETER_KEYSTORE); created on first run, mode 0600
   --dir DIR          where the meters keep their flash (default .meters)
+  --database D       the head-end's database: postgres://user:password@host:port/db (a
+                     PostgreSQL server), or a directory for the embedded one; default
+                     $DATABASE_URL, else <dir>/.headend/db. It keeps what the head-end stored,
+                     so a restart continues every chain, window and counter
   --firmware F.devs  run this compiled firmware instead of building src/main.ts
   --fresh            wipe the meters' flash first (each wipe is announced)
   --web-port N       the operator's dashboard on this port (default ${DEFAULT_WEB_PORT}; 0 picks a free one);
@@ -97,6 +103,12 @@ function parse(argv: string[]): StartOptions | "help" {
         else if (a === "--keystore") o.keystore = val()
         else if (a === "--fresh") o.fresh = true
         else if (a === "--dir") o.dir = val()
+        else if (a === "--database") {
+            o.database = val()
+            // checked now, without loading the database drivers: a URL of another scheme is one line, exit 2
+            const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(o.database)
+            if (scheme && !/^postgres(ql)?$/i.test(scheme[1])) throw new Error(`--database ${scheme[1]}://…: only postgres:// URLs, or a directory for the embedded database`)
+        }
         else if (a === "--firmware") o.firmware = val()
         else if (a === "--web-port") {
             const v = val()
@@ -165,7 +177,7 @@ async function main() {
     }
     let demo: Demo
     try {
-        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, firmware: o.firmware, log: say })
+        demo = await Demo.start({ meters: o.meters, intervalS: o.intervalS, brokerUrl: o.broker, keystorePath: o.keystore, fresh: o.fresh, dir: o.dir, firmware: o.firmware, database: o.database, log: say })
     } catch (e) {
         console.error(`trustmeter: ${(e as Error).message.split("\n")[0]}`)
         await dashboard?.close()

@@ -168,7 +168,7 @@ export class ProtoMeter {
      * downlink key, counter above the last one; an ack must name a seq above the acknowledged
      * one and at most the highest this boot sent. Returns what it was, or why it was refused.
      */
-    receive(frame: Buffer): { ok: true; ackSeq?: number; command?: Buffer } | { ok: false; why: string } {
+    receive(frame: Buffer): { ok: true; ackSeq?: number; upCounter?: number; command?: Buffer } | { ok: false; why: string } {
         let body: Buffer
         let counter: number
         try {
@@ -192,7 +192,7 @@ export class ProtoMeter {
                 this.acked = seq
                 this.ackedSinceBoot = true
             }
-            return { ok: true, ackSeq: seq }
+            return { ok: true, ackSeq: seq, upCounter: d.upCounter }
         }
         return { ok: true, command: d.command }
     }
