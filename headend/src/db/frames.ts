@@ -40,19 +40,9 @@ export interface CloneEvidence {
     detail: string
 }
 
-/** A privacy aggregate as the frame carried it (src/wire/report.ts `Aggregate`). */
-export interface Aggregate {
-    firstSeq: number
-    lastSeq: number
-    importWh: number
-    exportWh: number
-}
-
-/** A meter alert as the frame carried it (src/wire/report.ts `AlertCount`). */
-export interface AlertCount {
-    kind: number
-    count: number
-}
+/** A privacy aggregate and a meter alert as the frame carried them: the wire core's types. */
+export type { Aggregate, AlertCount } from "../../../src/wire/report"
+import type { Aggregate, AlertCount } from "../../../src/wire/report"
 
 /**
  * A command response as the meter sent it, with the fields of its acknowledgement when
