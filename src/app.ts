@@ -12,7 +12,7 @@ import { SourceFactory, startMetrology } from "./metrology/config"
 import { settingsStorage } from "./storage/settings"
 import { DEFAULT_SLOTS, IndexStore } from "./store/indexstore"
 import { recoverMeterState } from "./store/meterstate"
-import { RecordKind } from "./store/record"
+import { RecordKind } from "./wire/record"
 import { encodeRegisters } from "./wire/registers"
 
 /**
@@ -43,6 +43,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     const store = await IndexStore.open({
         meterId: cfg.meterId,
         meterSecret: cfg.secret,
+        storage: settingsStorage,
         now: () => mu.clock.utc(),
         onAlert: kind => events.storeAlert(kind),
     })

@@ -1,10 +1,13 @@
 import * as ds from "@devicescript/core"
 import { median } from "./stats"
+import { nativeCrypto } from "../../src/crypto/native"
+import { settingsStorage } from "../../src/storage/settings"
+import { RamStorage, fstorCost } from "../../src/storage/twins"
+import { verifySegment } from "../../src/store/chain"
 import { IndexStore } from "../../src/store/indexstore"
-import { memoryFlash, fstorCost, settingsFlash } from "../../src/store/flash"
-import { RecordKind } from "../../src/store/record"
-import { GENESIS_PREV, genesisState, seal, verifyLinks } from "../../src/store/chain"
+import { GENESIS_PREV, genesisState, seal } from "../../src/wire/chain"
 import { encodeInterval } from "../../src/wire/interval"
+import { RecordKind } from "../../src/wire/record"
 import { SnapshotWire } from "../../src/metrology/snapshot"
 
 // The index store's figures (docs/index-store.md, "Figures"). Runs on a long-running
@@ -25,9 +28,9 @@ function intervalPayload(i: number): Buffer {
 }
 
 // chain_append_ms: one interval record sealed and persisted through the settings store
-// (record + head + sync), median over 40 appends
+// (record + head, each read back), median over 40 appends
 {
-    const store = await IndexStore.open({ meterId: ID, meterSecret: SECRET })
+    const store = await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: settingsStorage })
     const times: number[] = []
     for (let i = 0; i < 40; i++) {
         const t0 = ds.millis()
@@ -44,7 +47,7 @@ function intervalPayload(i: number): Buffer {
 // (24-byte directory entry + the encoded record padded to 8 bytes)
 {
     let st = genesisState(Buffer.alloc(32))
-    const s = seal(st, RecordKind.IntervalClose, 1764000000, intervalPayload(0))
+    const s = seal(nativeCrypto, st, RecordKind.IntervalClose, 1764000000, intervalPayload(0))
     console.log(`# interval record encoded: ${s.record.encoded.length} bytes`)
     console.log(`BENCH chain_record_bytes ${fstorCost(s.record.encoded.length)}`)
 }
@@ -53,8 +56,8 @@ function intervalPayload(i: number): Buffer {
 // per interval the record, the head and the head-end's ack; a metrology snapshot
 // (108 bytes) every default snapshot period (15 min) = 96 a day
 {
-    const f = memoryFlash()
-    const store = await IndexStore.open({ meterId: ID, meterSecret: SECRET, flash: f })
+    const f = new RamStorage()
+    const store = await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: f })
     const before = f.bytesWritten
     for (let q = 0; q < 96; q++) {
         if (q % 2 === 1) {
@@ -77,7 +80,7 @@ function intervalPayload(i: number): Buffer {
     let st = genesisState(Buffer.alloc(32))
     for (let i = 0; i < 100; i++) {
         if (i % 20 === 0) await ds.sleep(0)
-        const s = seal(st, RecordKind.IntervalClose, 1764000000 + 1800 * i, intervalPayload(i))
+        const s = seal(nativeCrypto, st, RecordKind.IntervalClose, 1764000000 + 1800 * i, intervalPayload(i))
         recs.push(s.record.encoded)
         st = s.state
     }
@@ -85,8 +88,8 @@ function intervalPayload(i: number): Buffer {
     for (let r = 0; r < 5; r++) {
         const t0 = ds.millis()
         for (let k = 0; k < 10; k++) {
-            const v = await verifyLinks(recs, { seq: -1, hash: GENESIS_PREV })
-            if (!v.ok) console.log("# verification FAILED")
+            const v = await verifySegment(recs, { seq: -1, hash: GENESIS_PREV })
+            if (v.reason) console.log("# verification FAILED")
         }
         times.push(ds.millis() - t0)
     }
@@ -97,14 +100,13 @@ function intervalPayload(i: number): Buffer {
 // above (fills it with 160-byte values until one does not read back; this flash is a
 // temporary file)
 {
-    const flash = settingsFlash()
     let n = 0
     for (; n < 200; n++) {
         const k = "st.cap" + n
         const v = Buffer.alloc(160)
         v.setAt(0, "u32", n + 1)
-        await flash.set(k, v)
-        const back = await flash.get(k)
+        await settingsStorage.set(k, v)
+        const back = await settingsStorage.get(k)
         if (!back || back.length !== 160) break
     }
     console.log(`BENCH sim_settings_free_bytes ${n * fstorCost(160)}`)

@@ -1,24 +1,29 @@
 /**
- * Head-end verifier of a meter's index chain (docs/index-store.md), with `@noble/hashes`.
- * The meter's firmware writes the chain in `src/store/chain.ts`; both are pinned by the
- * golden vectors in test/vectors/chain.json.
+ * The head-end's side of the index chain (docs/index-store.md): `verifyChain`, the loop
+ * over the wire core's verification step (src/wire/chain.ts, the one implementation of the
+ * record format and the chain rules, which the firmware compiles too), with `node:crypto`.
+ * The rest are the core's functions bound to `node:crypto` for Node callers, taking the
+ * `Uint8Array`s they hold.
  *
  * The head-end holds K_0 and checks what the meter cannot after a reboot: every record's
  * HMAC tag (Schneier–Kelsey), besides links, sequence and the checkpoint from the uplink.
  */
-import { sha256 } from "@noble/hashes/sha2.js"
-import { hmac } from "@noble/hashes/hmac.js"
-import { hkdf } from "@noble/hashes/hkdf.js"
+import * as core from "../../src/wire/chain"
+import { IndexRecord, TamperReason, decodeRecord as decode } from "../../src/wire/record"
+import { nodeCrypto } from "./crypto.ts"
 
-/** Record format v1 constants (docs/index-store.md, "Record format v1"). */
-export const RECORD_VERSION = 1
-export const MAX_PAYLOAD = 128
-export const HEADER_SIZE = 11
-export const HASH_SIZE = 32
-export const TAG_SIZE = 16
-export const RECORD_OVERHEAD = HEADER_SIZE + HASH_SIZE + TAG_SIZE
+/** The head-end's names of the core's `TamperReason`s (in verdicts, reports and the vectors). */
+export type ChainFailure = "bad-link" | "bad-tag" | "gap" | "truncated" | "malformed" | "bad-anchor" | "head-lost"
 
-export type ChainFailure = "malformed" | "gap" | "bad-link" | "bad-tag" | "truncated" | "bad-anchor"
+const FAILURE: Record<number, ChainFailure> = {
+    [TamperReason.BadLink]: "bad-link",
+    [TamperReason.BadTag]: "bad-tag",
+    [TamperReason.Gap]: "gap",
+    [TamperReason.Truncated]: "truncated",
+    [TamperReason.Malformed]: "malformed",
+    [TamperReason.BadAnchor]: "bad-anchor",
+    [TamperReason.HeadLost]: "head-lost",
+}
 
 /** The chain head / a checkpoint: a record's seq and its record hash. */
 export interface Checkpoint {
@@ -39,144 +44,87 @@ export interface VerifyOptions {
 
 export type ChainVerdict = { ok: true; head: Checkpoint } | { ok: false; reason: ChainFailure; at: number }
 
-/** A decoded record (the tag is checked separately). */
-export interface DecodedRecord {
-    kind: number
-    seq: number
-    time: number
-    payload: Uint8Array
-    prev: Uint8Array
-    tag: Uint8Array
-}
-
-/** K_0 = HKDF-SHA256(ikm = METER_SECRET, salt = meter id (8 bytes), info = "trustmeter/chain/v1"), 32 bytes. */
-export function chainKey0(meterSecret: Uint8Array, meterId: Uint8Array): Uint8Array {
-    return hkdf(sha256, meterSecret, meterId, new TextEncoder().encode("trustmeter/chain/v1"), 32)
-}
-
-/** K_{i+1} = SHA-256(0x02 || K_i). */
-export function evolveKey(key: Uint8Array): Uint8Array {
-    return sha256(concat(Uint8Array.of(2), key))
-}
-
-/** Record hash = SHA-256(0x00 || encoded record). */
-export function recordHash(encoded: Uint8Array): Uint8Array {
-    return sha256(concat(Uint8Array.of(0), encoded))
-}
-
-/** Checkpoint digest = SHA-256(0x01 || meter id || seq u32 BE || record hash). */
-export function checkpointDigest(meterId: Uint8Array, cp: Checkpoint): Uint8Array {
-    const s = new Uint8Array(4)
-    new DataView(s.buffer).setUint32(0, cp.seq)
-    return sha256(concat(Uint8Array.of(1), meterId, s, cp.hash))
-}
-
-/** Decodes one v1 record; undefined if it is not exactly one (version, kind, length). */
-export function decodeRecord(b: Uint8Array): DecodedRecord | undefined {
-    if (b.length < RECORD_OVERHEAD || b[0] !== RECORD_VERSION || b[1] === 0) return undefined
-    const n = b[10]
-    if (n > MAX_PAYLOAD || b.length !== RECORD_OVERHEAD + n) return undefined
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
-    return {
-        kind: b[1],
-        seq: dv.getUint32(2),
-        time: dv.getUint32(6),
-        payload: b.subarray(HEADER_SIZE, HEADER_SIZE + n),
-        prev: b.subarray(HEADER_SIZE + n, HEADER_SIZE + n + HASH_SIZE),
-        tag: b.subarray(HEADER_SIZE + n + HASH_SIZE),
-    }
-}
-
-/** Builds a record as the meter does (for tests, vectors and the fleet simulator). */
-export function sealRecord(
-    key: Uint8Array,
-    kind: number,
-    seq: number,
-    time: number,
-    payload: Uint8Array,
-    prev: Uint8Array
-): Uint8Array {
-    if (payload.length > MAX_PAYLOAD) throw new RangeError("payload too long")
-    const body = new Uint8Array(HEADER_SIZE + payload.length + HASH_SIZE)
-    const dv = new DataView(body.buffer)
-    body[0] = RECORD_VERSION
-    body[1] = kind
-    dv.setUint32(2, seq)
-    dv.setUint32(6, time)
-    body[10] = payload.length
-    body.set(payload, HEADER_SIZE)
-    body.set(prev, HEADER_SIZE + payload.length)
-    return concat(body, hmac(sha256, key, body).subarray(0, TAG_SIZE))
-}
-
 /**
  * Verifies exported records (consecutive, oldest first) from `initialKey` = K_0: each
- * must decode, follow the previous seq, carry the previous record's hash and a valid tag
- * under K_seq; with `opts.checkpoint`, the last record must reach and match it (a cut
- * tail is "truncated"). Reports the first failure with the seq where it is.
+ * must pass the core's `checkNext` under K_seq (decode, seq, prev link, tag); with
+ * `opts.checkpoint`, the walk must reach and match it (`checkTail`; a checkpoint behind
+ * the last record must name one of these records). Reports the first failure with the
+ * seq where it is.
  *
  * @example verifyChain(records, chainKey0(secret, meterId), { checkpoint: { seq, hash } })
  */
 export function verifyChain(records: Uint8Array[], initialKey: Uint8Array, opts: VerifyOptions = {}): ChainVerdict {
     if (initialKey.length !== 32) throw new RangeError("initial key must be 32 bytes")
-    let expectSeq: number | undefined
-    let prev: Uint8Array | undefined
-    if (opts.anchor) {
-        expectSeq = opts.anchor.seq + 1
-        prev = opts.anchor.hash
+    const recs = records.map(buf)
+    let head: core.ChainHead | undefined = opts.anchor && { seq: opts.anchor.seq, hash: buf(opts.anchor.hash) }
+    if (!head && recs.length > 0) {
+        // no anchor: genesis links to the zero hash, a later start to its own prev
+        const first = decode(recs[0])
+        if (!first) return fail(TamperReason.Malformed, 0)
+        head = { seq: first.seq - 1, hash: first.seq === 0 ? core.GENESIS_PREV : first.prev }
     }
-    let key: Uint8Array | undefined
-    let keySeq = 0
-    let head: Checkpoint | undefined = opts.anchor ? { seq: opts.anchor.seq, hash: opts.anchor.hash } : undefined
-    for (const b of records) {
-        const at = expectSeq ?? 0
-        const r = decodeRecord(b)
-        if (!r) return { ok: false, reason: "malformed", at }
-        if (expectSeq === undefined) {
-            expectSeq = r.seq
-            if (r.seq === 0) prev = new Uint8Array(HASH_SIZE)
+    if (head && recs.length > 0) {
+        let st: core.ChainState = { head, key: buf(initialKey) }
+        for (let s = 0; s <= head.seq; s++) st.key = core.evolveKey(nodeCrypto, st.key)
+        for (const b of recs) {
+            const why = core.checkNext(nodeCrypto, st.head, b, st.key)
+            if (why) return fail(why, st.head.seq + 1)
+            st = core.advance(nodeCrypto, st, b)
         }
-        if (r.seq !== expectSeq) return { ok: false, reason: "gap", at: expectSeq }
-        if (prev && !equal(r.prev, prev)) return { ok: false, reason: "bad-link", at: r.seq }
-        if (key === undefined) {
-            key = initialKey
-            for (; keySeq < r.seq; keySeq++) key = evolveKey(key)
-        }
-        const body = b.subarray(0, b.length - TAG_SIZE)
-        if (!equal(hmac(sha256, key, body).subarray(0, TAG_SIZE), r.tag)) return { ok: false, reason: "bad-tag", at: r.seq }
-        key = evolveKey(key)
-        prev = recordHash(b)
-        head = { seq: r.seq, hash: prev }
-        expectSeq = r.seq + 1
+        head = st.head
     }
     const cp = opts.checkpoint
     if (cp) {
-        if (!head || head.seq < cp.seq) return { ok: false, reason: "truncated", at: head ? head.seq + 1 : (opts.anchor?.seq ?? -1) + 1 }
-        if (head.seq === cp.seq && !equal(head.hash, cp.hash)) return { ok: false, reason: "bad-link", at: cp.seq }
+        if (!head) return fail(TamperReason.Truncated, 0)
         if (head.seq > cp.seq) {
             // the checkpoint names an earlier record: it must be in this run of records
-            const i = records.length - 1 - (head.seq - cp.seq)
-            if (i < 0) return { ok: false, reason: "bad-anchor", at: cp.seq }
-            if (!equal(recordHash(records[i]), cp.hash)) return { ok: false, reason: "bad-link", at: cp.seq }
+            const i = recs.length - 1 - (head.seq - cp.seq)
+            if (i < 0) return fail(TamperReason.BadAnchor, cp.seq)
+            if (!core.recordHash(nodeCrypto, recs[i]).equals(cp.hash)) return fail(TamperReason.BadLink, cp.seq)
         }
+        const why = core.checkTail(head, { seq: cp.seq, hash: buf(cp.hash) })
+        if (why) return fail(why, why === TamperReason.Truncated ? head.seq + 1 : cp.seq)
     }
-    if (!head) return { ok: false, reason: "truncated", at: 0 }
+    if (!head) return fail(TamperReason.Truncated, 0)
     return { ok: true, head }
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let o = 0
-    for (const p of parts) {
-        out.set(p, o)
-        o += p.length
-    }
-    return out
+/** K_0 from the meter's secret and id (`core.chainKey0`). */
+export function chainKey0(meterSecret: Uint8Array, meterId: Uint8Array): Buffer {
+    return core.chainKey0(nodeCrypto, buf(meterSecret), buf(meterId))
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-    if (a.length !== b.length) return false
-    let d = 0
-    for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i]
-    return d === 0
+/** K_{i+1} from K_i (`core.evolveKey`). */
+export function evolveKey(key: Uint8Array): Buffer {
+    return core.evolveKey(nodeCrypto, buf(key))
+}
+
+/** The record hash, the next record's prev (`core.recordHash`). */
+export function recordHash(encoded: Uint8Array): Buffer {
+    return core.recordHash(nodeCrypto, buf(encoded))
+}
+
+/** The checkpoint digest to sign or MAC (`core.checkpointDigest`). */
+export function checkpointDigest(meterId: Uint8Array, cp: Checkpoint): Buffer {
+    return core.checkpointDigest(nodeCrypto, buf(meterId), { seq: cp.seq, hash: buf(cp.hash) })
+}
+
+/** Decodes one v1 record (`decodeRecord` of src/wire/record.ts); undefined if it is not exactly one. */
+export function decodeRecord(b: Uint8Array): IndexRecord | undefined {
+    return decode(buf(b))
+}
+
+/** Builds record `seq` under `key` = K_seq after `prev` as the meter does (`core.seal`): for tests, vectors and the fleet simulator. */
+export function sealRecord(key: Uint8Array, kind: number, seq: number, time: number, payload: Uint8Array, prev: Uint8Array): Buffer {
+    const state = { head: { seq: seq - 1, hash: buf(prev) }, key: buf(key) }
+    return core.seal(nodeCrypto, state, kind, time, buf(payload)).record.encoded
+}
+
+function fail(reason: TamperReason, at: number): ChainVerdict {
+    return { ok: false, reason: FAILURE[reason], at }
+}
+
+/** A Buffer view of `u` (no copy): the core's functions take Buffers. */
+function buf(u: Uint8Array): Buffer {
+    return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }

@@ -15,7 +15,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { hmac } from "@noble/hashes/hmac.js"
-import { Checkpoint, HEADER_SIZE, MAX_PAYLOAD, RECORD_OVERHEAD, TAG_SIZE, chainKey0, decodeRecord, evolveKey, recordHash, verifyChain } from "./chain.ts"
+import { HEADER_SIZE, MAX_PAYLOAD, RECORD_OVERHEAD, TAG_SIZE } from "../../src/wire/record"
+import { Checkpoint, chainKey0, decodeRecord, evolveKey, recordHash, verifyChain } from "./chain.ts"
 import { MeterEntry } from "./keystore.ts"
 
 /** A chain file that cannot be read as records; `line` is 1-based (0: binary input). */

@@ -23,7 +23,7 @@ export const KIND_NAME: Record<number, string> = {
     0x36: "command accepted",
 }
 
-/** TamperReason (src/store/record.ts). */
+/** TamperReason (src/wire/record.ts). */
 export const TAMPER_REASON: Record<number, string> = { 1: "bad link", 2: "bad tag", 3: "gap", 4: "truncated", 5: "malformed", 6: "bad anchor", 7: "head lost" }
 
 export const RecordKind = { IntervalClose: 0x10, CommandRejected: 0x30, Tamper: 0x32, CommandAccepted: 0x36 } as const

@@ -6,7 +6,8 @@
  * as a success of the defence.
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { chainKey0, decodeRecord, evolveKey, TAG_SIZE } from "../../headend/src/chain.ts"
+import { TAG_SIZE } from "../../src/wire/record"
+import { chainKey0, decodeRecord, evolveKey } from "../../headend/src/chain.ts"
 import { buildEnvelope, headEndKey, Opcode, Verdict, verdictName } from "../../headend/src/commands.ts"
 import { Demo } from "./demo.ts"
 import { MeterEntry } from "../../headend/src/keystore.ts"

@@ -1,5 +1,5 @@
 import { IndexStore } from "../store/indexstore"
-import { recordSeq } from "../store/record"
+import { recordSeq } from "../wire/record"
 import { ChainHead, RecordSource } from "./uplink"
 import { UplinkRecord } from "../wire/report"
 

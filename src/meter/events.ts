@@ -1,7 +1,7 @@
 /**
  * Alert translation: what the meter records in its chain and raises upstream when something
  * happens outside an interval. Store alerts (tamper, store full), command outcomes, time
- * syncs and metrology events become chain records (src/store/record.ts `RecordKind`) and
+ * syncs and metrology events become chain records (src/wire/record.ts `RecordKind`) and
  * uplink alerts (src/wire/report.ts `AlertKind`; docs/commands.md "Events and alerts").
  *
  * It is the command handler's ports towards the rest of the meter (src/commands/ports.ts:
@@ -11,7 +11,7 @@
  * again after `uplink` is set.
  */
 import { CommandEventKind } from "../commands/ports"
-import { RecordKind } from "../store/record"
+import { RecordKind } from "../wire/record"
 import { setU32BE } from "../wire/bytes"
 import { FirmwareManifest } from "../wire/envelope"
 import { AlertKind } from "../wire/report"

@@ -8,7 +8,7 @@
  * those writes to its snapshot period: flash wear).
  */
 import { MeterState, encodeMeterState } from "../store/meterstate"
-import { RecordKind, decodeRecord } from "../store/record"
+import { RecordKind, decodeRecord } from "../wire/record"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "../wire/interval"
 
 /** What the log needs of the index store (src/store/indexstore.ts). */

@@ -6,24 +6,21 @@
  * checkpoint the head-end acknowledged in `st.ack`; the metrology snapshot in `st.snap`.
  * A slot is reused only when its record has been acknowledged; when none is free the
  * store writes one `StoreFull` record and refuses further records until an ack arrives.
+ *
+ * The ack cursor lives here and only here: `st.ack` in flash, `acknowledged()` to read it,
+ * `acknowledge(seq, hash?)` to move it (after an authenticated head-end ack). The uplink's
+ * backlog is `recordsAfter(acknowledged(), max)`.
+ *
+ * Record format and chain rules are the wire core's (src/wire/record.ts, src/wire/chain.ts);
+ * the boot walk is src/store/chain.ts; every byte goes through the storage port.
  */
 import * as ds from "@devicescript/core"
-import {
-    ChainHead,
-    ChainState,
-    LinkVerdict,
-    chainKey0,
-    equalBytes,
-    evolveKey,
-    genesisState,
-    recordHash,
-    seal,
-    tagValid,
-    verifyLinks,
-    verifySegment,
-} from "./chain"
-import { FlashPort, settingsFlash } from "./flash"
-import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, getU32BE, putU32BE, recordSeq } from "./record"
+import { nativeCrypto } from "../crypto/native"
+import { Storage, setChecked } from "../storage/storage"
+import { equalBytes, getU16BE, getU32BE, setU16BE, setU32BE } from "../wire/bytes"
+import { ChainHead, ChainState, GENESIS_PREV, advance, chainKey0, checkNext, evolveKey, genesisState, recordHash, seal } from "../wire/chain"
+import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, recordSeq } from "../wire/record"
+import { verifySegment } from "./chain"
 
 /** Ring size that fits the 8 KB settings area of the simulator and the RP2040 (docs/index-store.md). */
 export const DEFAULT_SLOTS = 32
@@ -44,8 +41,8 @@ export interface IndexStoreOptions {
     /** ring size; fixed for the life of a store (recorded in `st.hd`) */
     slots?: number
     snapshotPeriodMs?: number
-    /** default: the runtime's settings store */
-    flash?: FlashPort
+    /** where the store keeps its keys: `settingsStorage` on a meter, `RamStorage` in tests */
+    storage: Storage
     /** UTC seconds for the records the store writes itself (0 = unknown) */
     now?: () => number
     /** tamper and store-full alerts, to be reported upstream */
@@ -78,14 +75,17 @@ export class IndexStore {
         return { seq: this.state.head.seq, hash: this.state.head.hash.slice(0) }
     }
 
-    /** The last acknowledged seq (-1: none). */
+    /**
+     * The ack cursor: the last seq the head-end acknowledged (-1: none), as stored in
+     * `st.ack`. Records up to it may be evicted; the ones after it are the backlog to send.
+     */
     acknowledged(): number {
-        return this.ackSeq
+        return this.ack.seq
     }
 
-    /** true while unacknowledged records fill every slot (new records are refused). */
+    /** true while unacknowledged records fill every slot but the one the `StoreFull` record takes (new records are refused). */
     isFull(): boolean {
-        return this.full
+        return !this.slotFree(this.state.head.seq + 2)
     }
 
     /**
@@ -101,10 +101,9 @@ export class IndexStore {
             if (!this.slotFree(next + 1)) {
                 // the last free slot is kept for the alert itself
                 const p = Buffer.alloc(8)
-                putU32BE(p, 0, this.state.head.seq + 1)
-                putU32BE(p, 4, this.ackSeq < 0 ? 0 : this.ackSeq)
+                setU32BE(p, 0, this.state.head.seq + 1)
+                setU32BE(p, 4, this.ack.seq < 0 ? 0 : this.ack.seq)
                 await this.write(RecordKind.StoreFull, this.now(), p)
-                this.full = true
                 this.alert(RecordKind.StoreFull, p)
                 return null
             }
@@ -129,30 +128,29 @@ export class IndexStore {
     }
 
     /**
-     * Records that the head-end has verified the chain up to `seq` (call only after an
-     * authenticated ack). With `hash`, the ack must name the same record. Frees the slots
-     * of records up to `seq`. Returns false when the ack is stale, ahead of the head,
-     * names another hash, or could not be written.
+     * Moves the ack cursor: the head-end has verified the chain up to `seq` (call only after
+     * an authenticated ack). With `hash`, the ack must name the same record. Writes `st.ack`
+     * (read back before it returns) and frees the slots of records up to `seq`. Returns
+     * false, leaving the cursor where it was, when the ack is stale (≤ `acknowledged()`),
+     * ahead of the head, names another hash, or could not be written.
      */
     async acknowledge(seq: number, hash?: Buffer): Promise<boolean> {
         await this.lock()
         try {
-            if (seq <= this.ackSeq || seq > this.state.head.seq) return false
+            if (seq <= this.ack.seq || seq > this.state.head.seq) return false
             const b = this.cache[seq % this.slots]
             if (!b || recordSeq(b) !== seq) return false
-            const h = recordHash(b)
+            const h = recordHash(nativeCrypto, b)
             if (hash && !equalBytes(hash, h)) return false
             const v = Buffer.alloc(4 + HASH_SIZE)
-            putU32BE(v, 0, seq)
-            v.blitAt(4, h, 0, HASH_SIZE)
+            setU32BE(v, 0, seq)
+            v.set(h, 4)
             try {
-                await this.writeChecked(KEY_ACK, v)
+                await setChecked(this.storage, KEY_ACK, v)
             } catch (e) {
                 return false
             }
-            this.ackSeq = seq
-            this.ackHash = h
-            if (this.full && this.slotFree(this.state.head.seq + 2)) this.full = false
+            this.ack = { seq: seq, hash: h }
             return true
         } finally {
             this.unlock()
@@ -189,7 +187,7 @@ export class IndexStore {
         if (!v.ok) {
             const p = Buffer.alloc(5)
             p[0] = v.reason
-            putU32BE(p, 1, v.at < 0 ? 0 : v.at)
+            setU32BE(p, 1, v.at < 0 ? 0 : v.at)
             console.log(`index store: tamper ${v.reason} at ${v.at}`)
             this.alert(RecordKind.Tamper, p)
             await this.append(RecordKind.Tamper, this.now(), p)
@@ -205,7 +203,7 @@ export class IndexStore {
         const t = ds.millis()
         if (!force && t - this.snapshotMs < this.snapshotPeriodMs) return false
         this.snapshotMs = t
-        await this.flash.set(KEY_SNAPSHOT, snapshot)
+        await this.storage.set(KEY_SNAPSHOT, snapshot)
         this.snapshot = snapshot.slice(0)
         return true
     }
@@ -217,7 +215,7 @@ export class IndexStore {
 
     // ---- internals ----
 
-    private flash: FlashPort
+    private storage: Storage
     private slots: number
     private snapshotPeriodMs: number
     private meterId: Buffer
@@ -228,9 +226,8 @@ export class IndexStore {
     private state: ChainState
     /** head as read from `st.hd` (undefined when missing or unreadable) */
     private storedHead: ChainState
-    private ackSeq = -1
-    private ackHash: Buffer
-    private full = false
+    /** the ack cursor (`st.ack`): where boot walks start; seq -1 and the genesis prev before any ack */
+    private ack: ChainHead = { seq: -1, hash: GENESIS_PREV }
     private resumed = false
     private snapshot: Buffer
     private snapshotMs = 0
@@ -242,7 +239,7 @@ export class IndexStore {
     private constructor(opts: IndexStoreOptions) {
         if (!opts.meterId || opts.meterId.length !== 8) throw new RangeError("meter id must be 8 bytes")
         if (!opts.meterSecret || opts.meterSecret.length !== 32) throw new RangeError("meter secret must be 32 bytes")
-        this.flash = opts.flash || settingsFlash()
+        this.storage = opts.storage
         this.slots = opts.slots || DEFAULT_SLOTS
         if (this.slots < 3 || this.slots > 1000) throw new RangeError("slots out of range")
         this.snapshotPeriodMs = opts.snapshotPeriodMs || DEFAULT_SNAPSHOT_PERIOD_MS
@@ -271,7 +268,7 @@ export class IndexStore {
 
     /** a record with this seq may go into its slot: the slot's previous record is acknowledged */
     private slotFree(seq: number): boolean {
-        return seq - this.slots <= this.ackSeq
+        return seq - this.slots <= this.ack.seq
     }
 
     private slotKey(seq: number): string {
@@ -280,32 +277,26 @@ export class IndexStore {
 
     /** Seals one record, writes record then head, waits until both are in flash. */
     private async write(kind: RecordKind, time: number, payload: Buffer): Promise<IndexRecord> {
-        const sealed = seal(this.state, kind, time, payload)
+        const sealed = seal(nativeCrypto, this.state, kind, time, payload)
         const seq = sealed.state.head.seq
         // read each value back: the settings service drops a write silently when flash is
         // full, and the head must be durable before anyone (the uplink) can report it.
         // Record before head, so a failure leaves at most a record ahead of the head,
         // which the next boot completes.
-        await this.writeChecked(this.slotKey(seq), sealed.record.encoded)
-        await this.writeChecked(KEY_HEAD, this.encodeHead(sealed.state))
+        await setChecked(this.storage, this.slotKey(seq), sealed.record.encoded)
+        await setChecked(this.storage, KEY_HEAD, this.encodeHead(sealed.state))
         this.cache[seq % this.slots] = sealed.record.encoded
-        this.storedHead = { head: sealed.state.head, key: sealed.state.key.slice(0) }
+        this.storedHead = sealed.state
         // Schneier-Kelsey: forget the key that tagged this record
         this.state.key.fillAt(0, this.state.key.length, 0)
         this.state = sealed.state
         return sealed.record
     }
 
-    private async writeChecked(key: string, value: Buffer) {
-        await this.flash.set(key, value)
-        const back = await this.flash.get(key)
-        if (!back || !equalBytes(back, value)) throw new Error(`index store: flash write of ${key} failed`)
-    }
-
-    /** writeChecked, but a failure is only logged: opening must not brick the meter */
+    /** setChecked, but a failure is only logged: opening must not brick the meter */
     private async tryWrite(key: string, value: Buffer) {
         try {
-            await this.writeChecked(key, value)
+            await setChecked(this.storage, key, value)
         } catch (e) {
             console.log(`index store: ${key} not written at open`)
         }
@@ -313,59 +304,54 @@ export class IndexStore {
 
     private async load() {
         await this.reload()
-        this.snapshot = await this.flash.get(KEY_SNAPSHOT)
+        this.snapshot = await this.storage.get(KEY_SNAPSHOT)
         this.snapshotMs = ds.millis()
         const hd = this.storedHead
         if (!hd && this.cacheEmpty()) {
             // a new meter: start the chain at K_0 and forget K_0 once record 0 is sealed
-            this.state = genesisState(chainKey0(this.meterSecret, this.meterId))
+            this.state = genesisState(chainKey0(nativeCrypto, this.meterSecret, this.meterId))
             await this.write(RecordKind.Genesis, this.now(), this.meterId)
             return
         }
         if (hd) {
-            this.state = { head: { seq: hd.head.seq, hash: hd.head.hash }, key: hd.key }
+            this.state = hd
             // an append cut between writing the record and writing the head
             const ahead = this.cache[(hd.head.seq + 1) % this.slots]
-            if (ahead && recordSeq(ahead) === hd.head.seq + 1 && tagValid(hd.key, ahead)) {
-                const r = await verifyLinks([ahead], hd.head)
-                if (r.ok) {
-                    const st: ChainState = { head: r.head, key: evolveKey(hd.key) }
-                    // if this write fails, the next boot completes the append again
-                    await this.tryWrite(KEY_HEAD, this.encodeHead(st))
-                    this.state = st
-                    this.storedHead = st
-                    this.resumed = true
-                }
+            // (it must be the next record and carry the tag of the key the head holds)
+            if (!checkNext(nativeCrypto, hd.head, ahead, hd.key)) {
+                const st = advance(nativeCrypto, hd, ahead)
+                // if this write fails, the next boot completes the append again
+                await this.tryWrite(KEY_HEAD, this.encodeHead(st))
+                this.state = st
+                this.storedHead = st
+                this.resumed = true
             }
         } else {
             // records without a head: rebuild the key from METER_SECRET and continue after
             // the last record that links; verifyAtBoot reports it
-            let anchor: ChainHead = { seq: -1, hash: Buffer.alloc(HASH_SIZE) }
-            if (this.ackSeq >= 0) anchor = { seq: this.ackSeq, hash: this.ackHash }
-            const r = await verifyLinks(this.consecutive(anchor, -1), anchor)
-            let key = chainKey0(this.meterSecret, this.meterId)
+            const r = await verifySegment(this.consecutive(this.ack, -1), this.ack)
+            let key = chainKey0(nativeCrypto, this.meterSecret, this.meterId)
             for (let i = 0; i <= r.head.seq; i++) {
                 if ((i & 63) === 0) await ds.sleep(0)
-                key = evolveKey(key)
+                key = evolveKey(nativeCrypto, key)
             }
             this.state = { head: r.head, key: key }
             await this.tryWrite(KEY_HEAD, this.encodeHead(this.state))
-            this.storedHead = { head: this.state.head, key: this.state.key.slice(0) }
-            this.pending = { ok: false, reason: TamperReason.HeadLost, at: r.head.seq + 1, checked: 0, resumed: false }
+            this.storedHead = this.state
+            this.pending = broken(TamperReason.HeadLost, r.head.seq + 1, 0)
         }
     }
 
     /** Reads every slot, the head and the ack from flash into RAM. */
     private async reload() {
-        this.storedHead = this.decodeHead(await this.flash.get(KEY_HEAD))
-        const ack = await this.flash.get(KEY_ACK)
+        this.storedHead = this.decodeHead(await this.storage.get(KEY_HEAD))
+        const ack = await this.storage.get(KEY_ACK)
         if (ack && ack.length === 4 + HASH_SIZE) {
-            this.ackSeq = getU32BE(ack, 0)
-            this.ackHash = ack.slice(4, 4 + HASH_SIZE)
+            this.ack = { seq: getU32BE(ack, 0), hash: ack.slice(4, 4 + HASH_SIZE) }
         }
         for (let i = 0; i < this.slots; i++) {
             if ((i & 7) === 0) await ds.sleep(0)
-            this.cache[i] = await this.flash.get(KEY_SLOT_PREFIX + i)
+            this.cache[i] = await this.storage.get(KEY_SLOT_PREFIX + i)
         }
     }
 
@@ -388,24 +374,22 @@ export class IndexStore {
 
     private async check(): Promise<BootVerdict> {
         const hd = this.storedHead
-        if (!hd) return { ok: false, reason: TamperReason.HeadLost, at: this.state.head.seq + 1, checked: 0, resumed: false }
-        let anchor: ChainHead = { seq: -1, hash: Buffer.alloc(HASH_SIZE) }
-        if (this.ackSeq >= 0) {
-            anchor = { seq: this.ackSeq, hash: this.ackHash }
+        if (!hd) return broken(TamperReason.HeadLost, this.state.head.seq + 1, 0)
+        const anchor = this.ack
+        if (anchor.seq >= 0) {
             // the acknowledged record, while still stored, must be the one the head-end saw
-            const b = this.cache[this.ackSeq % this.slots]
-            if (b && recordSeq(b) === this.ackSeq && !equalBytes(recordHash(b), this.ackHash))
-                return { ok: false, reason: TamperReason.BadAnchor, at: this.ackSeq, checked: 0, resumed: false }
+            const b = this.cache[anchor.seq % this.slots]
+            if (b && recordSeq(b) === anchor.seq && !equalBytes(recordHash(nativeCrypto, b), anchor.hash))
+                return broken(TamperReason.BadAnchor, anchor.seq, 0)
         }
         const n = hd.head.seq - anchor.seq
-        if (n < 0 || n > this.slots)
-            return { ok: false, reason: TamperReason.BadAnchor, at: anchor.seq, checked: 0, resumed: false }
+        if (n < 0 || n > this.slots) return broken(TamperReason.BadAnchor, anchor.seq, 0)
         const recs = this.consecutive(anchor, hd.head.seq)
         // missing newest records are a cut tail, missing middle ones a gap
         while (recs.length > 0 && !recs[recs.length - 1]) recs.pop()
         // the newest record has no successor: the stored head pins it
-        const r: LinkVerdict = await verifySegment(recs, anchor, hd.head)
-        if (!r.ok) return { ok: false, reason: r.reason, at: r.at, checked: r.at - anchor.seq - 1, resumed: false }
+        const r = await verifySegment(recs, anchor, hd.head)
+        if (r.reason) return broken(r.reason, r.at, r.at - anchor.seq - 1)
         return { ok: true, checked: n, resumed: false }
     }
 
@@ -413,20 +397,23 @@ export class IndexStore {
     private encodeHead(st: ChainState): Buffer {
         const b = Buffer.alloc(7 + 2 * HASH_SIZE)
         b[0] = 1
-        b[1] = this.slots >> 8
-        b[2] = this.slots & 0xff
-        putU32BE(b, 3, st.head.seq)
-        b.blitAt(7, st.head.hash, 0, HASH_SIZE)
-        b.blitAt(7 + HASH_SIZE, st.key, 0, HASH_SIZE)
+        setU16BE(b, 1, this.slots)
+        setU32BE(b, 3, st.head.seq)
+        b.set(st.head.hash, 7)
+        b.set(st.key, 7 + HASH_SIZE)
         return b
     }
 
     private decodeHead(b: Buffer): ChainState {
         if (!b || b.length !== 7 + 2 * HASH_SIZE || b[0] !== 1) return undefined
-        if (b[1] * 256 + b[2] !== this.slots) return undefined
+        if (getU16BE(b, 1) !== this.slots) return undefined
         return {
             head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) },
             key: b.slice(7 + HASH_SIZE, 7 + 2 * HASH_SIZE),
         }
     }
+}
+
+function broken(reason: TamperReason, at: number, checked: number): BootVerdict {
+    return { ok: false, reason: reason, at: at, checked: checked, resumed: false }
 }

@@ -1,5 +1,6 @@
+import { equalBytes } from "../wire/bytes"
+import { RecordKind, decodeRecord } from "../wire/record"
 import { IndexStore } from "./indexstore"
-import { RecordKind, decodeRecord } from "./record"
 
 /**
  * The meter state persisted between interval closes: the metrology snapshot (registers,
@@ -56,12 +57,6 @@ export function decodeMeterState(b: Buffer): MeterState {
     }
 }
 
-function sameBytes(a: Buffer, b: Buffer) {
-    if (a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-    return true
-}
-
 /**
  * At boot: reads the persisted meter state and re-appends its last interval record when a
  * power cut fell between the state write and the chain append (the chain holds no such
@@ -70,18 +65,21 @@ function sameBytes(a: Buffer, b: Buffer) {
  */
 export async function recoverMeterState(store: IndexStore): Promise<{ state: MeterState; repaired: boolean }> {
     const st = decodeMeterState(store.loadSnapshot())
-    if (!st || !st.lastInterval) return { state: st, repaired: false }
-    const head = store.head().seq
-    if (head >= st.dueSeq) {
-        const recs = store.recordsAfter(st.dueSeq - 1, head - st.dueSeq + 1)
-        // evicted records were acknowledged by the head-end, so they were in the chain
-        if (recs.length < head - st.dueSeq + 1) return { state: st, repaired: false }
-        for (const b of recs) {
-            const r = decodeRecord(b)
-            if (r && r.kind === RecordKind.IntervalClose && sameBytes(r.payload, st.lastInterval))
-                return { state: st, repaired: false }
-        }
+    const repaired = st !== undefined && st.lastInterval !== undefined && !inChain(store, st)
+    if (repaired) await store.append(RecordKind.IntervalClose, st.dueTime, st.lastInterval)
+    return { state: st, repaired: repaired }
+}
+
+/** true when the chain holds the state's last interval record at or after its due seq. */
+function inChain(store: IndexStore, st: MeterState): boolean {
+    const n = store.head().seq - st.dueSeq + 1
+    if (n <= 0) return false
+    const recs = store.recordsAfter(st.dueSeq - 1, n)
+    // evicted records were acknowledged by the head-end, so they were in the chain
+    if (recs.length < n) return true
+    for (const b of recs) {
+        const r = decodeRecord(b)
+        if (r && r.kind === RecordKind.IntervalClose && equalBytes(r.payload, st.lastInterval)) return true
     }
-    await store.append(RecordKind.IntervalClose, st.dueTime, st.lastInterval)
-    return { state: st, repaired: true }
+    return false
 }

@@ -1,13 +1,13 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { IndexStore, KEY_HEAD } from "../../src/store/indexstore"
-import { memoryFlash, MemoryFlash } from "../../src/store/flash"
-import { RecordKind, TamperReason, decodeRecord, getU32BE } from "../../src/store/record"
+import { RamStorage } from "../../src/storage/twins"
+import { RecordKind, decodeRecord } from "../../src/wire/record"
 import { headEndCheck, interval, open } from "./store_rig"
 
 describe("index store: acknowledgements and a full store", () => {
     test("unacknowledged records are never evicted: one StoreFull record, then refusals", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const alerts: number[] = []
         const s = await open(f, 6, (k, p) => alerts.push(k))
         // slots 0..5: genesis + 4 records, the 6th slot takes the StoreFull alert
@@ -35,7 +35,7 @@ describe("index store: acknowledgements and a full store", () => {
         await headEndCheck(s2)
     })
     test("stale, future and wrong-hash acknowledgements are refused", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const s = await open(f)
         for (let i = 1; i <= 3; i++) await s.append(RecordKind.IntervalClose, 0, interval(i))
         expect(await s.acknowledge(4)).toBe(false)
@@ -47,7 +47,7 @@ describe("index store: acknowledgements and a full store", () => {
         expect(s.acknowledged()).toBe(3)
     })
     test("the chain keeps verifying after many laps of the ring", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const s = await open(f, 4)
         for (let i = 1; i <= 14; i++) {
             await s.append(RecordKind.IntervalClose, 0, interval(i))

@@ -1,7 +1,8 @@
 import { describe, test, expect } from "@devicescript/test"
 import { IndexStore } from "../../src/store/indexstore"
-import { memoryFlash, MemoryFlash } from "../../src/store/flash"
-import { RecordKind, decodeRecord } from "../../src/store/record"
+import { Storage } from "../../src/storage/storage"
+import { RamStorage } from "../../src/storage/twins"
+import { RecordKind, decodeRecord } from "../../src/wire/record"
 import { decodeMeterState, encodeMeterState, recoverMeterState } from "../../src/store/meterstate"
 
 // The interval-close protocol of src/app.ts: the meter state (snapshot + last interval)
@@ -11,8 +12,8 @@ const ID = Buffer.from("7e57000000000001", "hex")
 const SECRET = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex")
 const SNAP = Buffer.from("0102030405", "hex")
 
-async function open(f: MemoryFlash) {
-    return await IndexStore.open({ meterId: ID, meterSecret: SECRET, flash: f, slots: 8, snapshotPeriodMs: 1 })
+async function open(f: Storage) {
+    return await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: f, slots: 8, snapshotPeriodMs: 1 })
 }
 function interval(n: number) {
     const b = Buffer.alloc(16)
@@ -49,7 +50,7 @@ describe("meter state across power cuts", () => {
         expect(decodeMeterState(undefined) === undefined).toBe(true)
     })
     test("a cut between state and record: the record is appended at boot, once", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const s = await open(f)
         await close(s, 1, false)
         await close(s, 2, true)
@@ -64,7 +65,7 @@ describe("meter state across power cuts", () => {
         expect(intervalsIn(third).join(",")).toBe("1,2")
     })
     test("no cut, and other records after the interval: nothing is appended", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const s = await open(f)
         await close(s, 1, false)
         await s.append(RecordKind.PowerUp, 0, Buffer.alloc(0))
@@ -74,7 +75,7 @@ describe("meter state across power cuts", () => {
         expect(intervalsIn(again).join(",")).toBe("1")
     })
     test("an event appended between the state write and the cut does not hide the missing interval", async () => {
-        const f = memoryFlash()
+        const f = new RamStorage()
         const s = await open(f)
         await close(s, 1, true)
         await s.append(RecordKind.CommandRejected, 0, Buffer.alloc(2))
@@ -83,7 +84,7 @@ describe("meter state across power cuts", () => {
         expect(intervalsIn(again).join(",")).toBe("1")
     })
     test("a fresh store has no state to recover", async () => {
-        const s = await open(memoryFlash())
+        const s = await open(new RamStorage())
         const r = await recoverMeterState(s)
         expect(r.repaired).toBe(false)
         expect(r.state === undefined).toBe(true)

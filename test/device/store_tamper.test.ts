@@ -1,20 +1,21 @@
 import { describe, test, expect } from "@devicescript/test"
 import { IndexStore, KEY_ACK, KEY_HEAD, KEY_SLOT_PREFIX } from "../../src/store/indexstore"
-import { memoryFlash, MemoryFlash } from "../../src/store/flash"
-import { RecordKind, TamperReason, decodeRecord, getU32BE } from "../../src/store/record"
-import { chainKey0, evolveKey, tagValid } from "../../src/store/chain"
+import { nativeCrypto } from "../../src/crypto/native"
+import { RamStorage } from "../../src/storage/twins"
+import { getU32BE } from "../../src/wire/bytes"
+import { tagValid } from "../../src/wire/chain"
+import { RecordKind, TamperReason, decodeRecord } from "../../src/wire/record"
+import { ID, SECRET, keyFor } from "./store_rig"
 
-const ID = Buffer.from("7e57000000000001", "hex")
-const SECRET = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex")
 const SLOTS = 10
 
-async function open(f: MemoryFlash, onAlert?: (k: number, p: Buffer) => void) {
-    return await IndexStore.open({ meterId: ID, meterSecret: SECRET, flash: f, slots: SLOTS, onAlert: onAlert })
+async function open(f: RamStorage, onAlert?: (k: number, p: Buffer) => void) {
+    return await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: f, slots: SLOTS, onAlert: onAlert })
 }
 
 /** A store holding genesis + records 1..5 (seq = slot). */
-async function filled(): Promise<MemoryFlash> {
-    const f = memoryFlash()
+async function filled(): Promise<RamStorage> {
+    const f = new RamStorage()
     const s = await open(f)
     for (let i = 1; i <= 5; i++) {
         const p = Buffer.alloc(8)
@@ -25,7 +26,7 @@ async function filled(): Promise<MemoryFlash> {
 }
 
 /** Reopens a tampered store: expects the verdict, a Tamper record at the head, an alert, and metering going on. */
-async function expectTamper(f: MemoryFlash, reason: number, at: number) {
+async function expectTamper(f: RamStorage, reason: number, at: number) {
     const alerts: Buffer[] = []
     const s = await open(f, (k, p) => {
         if (k === RecordKind.Tamper) alerts.push(p)
@@ -44,12 +45,10 @@ async function expectTamper(f: MemoryFlash, reason: number, at: number) {
     // never brick: the meter keeps recording, with valid tags
     const r = await s.append(RecordKind.IntervalClose, 0, Buffer.alloc(4))
     expect(r.seq).toBe(t.seq + 1)
-    let k = chainKey0(SECRET, ID)
-    for (let i = 0; i < r.seq; i++) k = evolveKey(k)
-    expect(tagValid(k, r.encoded)).toBe(true)
+    expect(tagValid(nativeCrypto, keyFor(r.seq), r.encoded)).toBe(true)
 }
 
-function flip(f: MemoryFlash, seq: number, off: number) {
+function flip(f: RamStorage, seq: number, off: number) {
     const k = KEY_SLOT_PREFIX + (seq % SLOTS)
     const b = f.raw[k].slice(0)
     b[off] ^= 1

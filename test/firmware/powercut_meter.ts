@@ -9,8 +9,9 @@
  * meter had measured).
  */
 import * as ds from "@devicescript/core"
+import { settingsStorage } from "../../src/storage/settings"
 import { IndexStore } from "../../src/store/indexstore"
-import { RecordKind, decodeRecord } from "../../src/store/record"
+import { RecordKind, decodeRecord } from "../../src/wire/record"
 
 const TICK_MS = 40
 const INTERVAL_TICKS = 10
@@ -29,6 +30,7 @@ function encodeState(energy: number, interval: number): Buffer {
 const store = await IndexStore.open({
     meterId: Buffer.from("7e570000000000c7", "hex"),
     meterSecret: Buffer.from("c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf", "hex"),
+    storage: settingsStorage,
     slots: 16,
     snapshotPeriodMs: SNAPSHOT_MS,
 })

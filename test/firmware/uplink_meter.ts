@@ -1,16 +1,16 @@
 import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
-import { IndexStore } from "../../src/store/indexstore"
-import { RecordKind } from "../../src/store/record"
-import { MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "../../src/comms/index"
 import { settingsStorage } from "../../src/storage/settings"
+import { IndexStore } from "../../src/store/indexstore"
+import { MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "../../src/comms/index"
+import { RecordKind } from "../../src/wire/record"
 
 // End-to-end test firmware (test/node/e2e_uplink_*.test.ts): the real index store and the
 // real uplink over MQTT; an "interval" closes every `tf.iv` ms (accelerated time) with a
 // small payload. Settings come from provisionSimulatedMeter (sim/src/provision.ts).
 const cfg = await readUplinkConfig(settingsStorage)
 const ivMs: number = await readSetting("tf.iv", 2000)
-const store = await IndexStore.open({ meterId: cfg.meterId, meterSecret: cfg.secret })
+const store = await IndexStore.open({ meterId: cfg.meterId, meterSecret: cfg.secret, storage: settingsStorage })
 const link = new MqttLink(
     {
         host: cfg.broker.host,

@@ -3,19 +3,25 @@
  * and the firmware's copy test/device/vectors/chain.ts (the firmware cannot read files).
  * test/node/chain_vectors.test.ts fails when either is stale.
  *
+ * The records are built here from the spec's byte table with `@noble/hashes`, not with the
+ * wire core (src/wire/chain.ts) that both the firmware and the head-end run: the vectors
+ * are a second, independent implementation that the core must agree with.
+ *
  *   npx tsx test/vectors/chain-gen.ts
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js"
-import { chainKey0, checkpointDigest, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { hmac } from "@noble/hashes/hmac.js"
+import { hkdf } from "@noble/hashes/hkdf.js"
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 
 const ROOT = join(fileURLToPath(import.meta.url), "../../..")
 export const JSON_PATH = join(ROOT, "test/vectors/chain.json")
 export const TS_PATH = join(ROOT, "test/device/vectors/chain.ts")
 
-/** Firmware TamperReason codes (src/store/record.ts) for the head-end's reason strings. */
+/** TamperReason codes (src/wire/record.ts) for the head-end's reason names. */
 const REASON_CODE: Record<string, number> = {
     "bad-link": 1,
     "bad-tag": 2,
@@ -153,6 +159,27 @@ export function generate(): { json: string; ts: string } {
 
 function e(reason: string, at: number): Expect {
     return { reason, at }
+}
+
+// docs/index-store.md, "Hashes and keys" and "Record format v1", read independently of src/wire
+const chainKey0 = (secret: Uint8Array, id: Uint8Array) => hkdf(sha256, secret, id, utf8ToBytes("trustmeter/chain/v1"), 32)
+const evolveKey = (k: Uint8Array) => sha256(concatBytes(Uint8Array.of(2), k))
+const recordHash = (rec: Uint8Array) => sha256(concatBytes(Uint8Array.of(0), rec))
+function checkpointDigest(id: Uint8Array, cp: { seq: number; hash: Uint8Array }): Uint8Array {
+    const seq = new Uint8Array(4)
+    new DataView(seq.buffer).setUint32(0, cp.seq)
+    return sha256(concatBytes(Uint8Array.of(1), id, seq, cp.hash))
+}
+function sealRecord(key: Uint8Array, kind: number, seq: number, time: number, payload: Uint8Array, prev: Uint8Array): Uint8Array {
+    const head = new Uint8Array(11)
+    const dv = new DataView(head.buffer)
+    head[0] = 1
+    head[1] = kind
+    dv.setUint32(2, seq)
+    dv.setUint32(6, time)
+    head[10] = payload.length
+    const body = concatBytes(head, payload, prev)
+    return concatBytes(body, hmac(sha256, key, body).subarray(0, 16))
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,9 +1,12 @@
 /**
  * `IndexRecord`: one entry of the meter's tamper-evident index chain, and its binary
- * encoding (docs/index-store.md, "Record format v1"). Pure codec: no crypto, no I/O.
+ * encoding (docs/index-store.md, "Record format v1"). The one codec of the format, compiled
+ * into the firmware (src/store) and into the head-end (headend/src/chain.ts). Pure: no
+ * crypto, no I/O; the record hash and the tag are computed in `chain.ts`.
  *
- * All integers are big-endian. The record hash and the tag are computed in `chain.ts`.
+ * All integers are big-endian.
  */
+import { getU32BE, setU32BE } from "./bytes"
 
 /** Record kinds (docs/index-store.md, "Kinds"). Ranges leave room: 0x0_ chain,
  * 0x1_ metrology, 0x2_ power, 0x3_ security/events, 0x40-0x7f reserved, 0x80-0xff vendor. */
@@ -26,7 +29,7 @@ export const enum RecordKind {
     Tamper = 0x32,
     /** the clock was set from the head-end; payload: old time u32, new time u32 */
     TimeSet = 0x33,
-    /** the store is full of unacknowledged records; payload: head seq u32, ack seq u32 */
+    /** the store is full of unacknowledged records; payload: head seq + 1 u32, ack seq u32 */
     StoreFull = 0x34,
     /** the relay changed state; payload: application defined */
     RelayChange = 0x35,
@@ -34,8 +37,14 @@ export const enum RecordKind {
     CommandAccepted = 0x36,
 }
 
-/** Why a chain failed verification (the `Tamper` payload's first byte, and the head-end's `reason`). */
+/**
+ * Why a chain failed verification, on either end: the meter's boot walk and the head-end's
+ * `verifyChain` report the same values (the `Tamper` payload's first byte; the head-end
+ * names them "bad-link", "bad-tag", ...).
+ */
 export const enum TamperReason {
+    /** not a failure: the record is the next one (never stored in a `Tamper` record) */
+    None = 0,
     /** a record's prev hash does not match the hash of the record before it */
     BadLink = 1,
     /** a record's HMAC tag is wrong (head-end only: the meter has erased old keys) */
@@ -64,9 +73,8 @@ export const HEADER_SIZE = 11
 /** Encoded size of a record with an empty payload. */
 export const RECORD_OVERHEAD = HEADER_SIZE + HASH_SIZE + TAG_SIZE
 
-/** A decoded record. `hash` is filled in by the chain (it is not part of the encoding). */
+/** A decoded record (its version is `RECORD_VERSION`: no other decodes). Its fields are slices of `encoded`: read them, never write them. */
 export interface IndexRecord {
-    version: number
     kind: number
     seq: number
     /** UTC seconds; 0 = time unknown */
@@ -79,7 +87,7 @@ export interface IndexRecord {
     encoded: Buffer
 }
 
-/** The bytes covered by the tag: everything up to and including the prev hash. */
+/** The bytes covered by the tag: everything up to and including the prev hash. Throws on a payload over `MAX_PAYLOAD` or a prev hash that is not 32 bytes. */
 export function encodeBody(kind: number, seq: number, time: number, payload: Buffer, prev: Buffer): Buffer {
     if (payload.length > MAX_PAYLOAD) throw new RangeError("payload too long")
     if (prev.length !== HASH_SIZE) throw new RangeError("prev hash must be 32 bytes")
@@ -87,52 +95,37 @@ export function encodeBody(kind: number, seq: number, time: number, payload: Buf
     const b = Buffer.alloc(HEADER_SIZE + n + HASH_SIZE)
     b[0] = RECORD_VERSION
     b[1] = kind
-    putU32BE(b, 2, seq)
-    putU32BE(b, 6, time)
+    setU32BE(b, 2, seq)
+    setU32BE(b, 6, time)
     b[10] = n
-    b.blitAt(HEADER_SIZE, payload, 0, n)
-    b.blitAt(HEADER_SIZE + n, prev, 0, HASH_SIZE)
+    b.set(payload, HEADER_SIZE)
+    b.set(prev, HEADER_SIZE + n)
     return b
 }
 
 /**
  * Decodes one record; returns undefined when the bytes are not exactly one v1 record
- * (wrong version, length or kind 0), so a corrupted slot never throws at boot.
+ * (missing, wrong version, length or kind 0), so a corrupted slot never throws at boot.
  */
-export function decodeRecord(b: Buffer): IndexRecord {
+export function decodeRecord(b: Buffer | undefined): IndexRecord | undefined {
     if (!b || b.length < RECORD_OVERHEAD) return undefined
     if (b[0] !== RECORD_VERSION || b[1] === 0) return undefined
     const n = b[10]
     if (n > MAX_PAYLOAD || b.length !== RECORD_OVERHEAD + n) return undefined
+    const t = HEADER_SIZE + n + HASH_SIZE
     return {
-        version: b[0],
         kind: b[1],
         seq: getU32BE(b, 2),
         time: getU32BE(b, 6),
         payload: b.slice(HEADER_SIZE, HEADER_SIZE + n),
-        prev: b.slice(HEADER_SIZE + n, HEADER_SIZE + n + HASH_SIZE),
-        tag: b.slice(HEADER_SIZE + n + HASH_SIZE, b.length),
+        prev: b.slice(HEADER_SIZE + n, t),
+        tag: b.slice(t, b.length),
         encoded: b,
     }
 }
 
 /** Sequence number of an encoded record without decoding the rest (-1 if too short). */
-export function recordSeq(b: Buffer): number {
+export function recordSeq(b: Buffer | undefined): number {
     if (!b || b.length < HEADER_SIZE) return -1
     return getU32BE(b, 2)
-}
-
-/** Writes a u32 big-endian. Arithmetic, not shifts: `>>` is wrong above 2^31 on the VM. */
-export function putU32BE(b: Buffer, off: number, v: number) {
-    const hi = Math.floor(v / 65536)
-    const lo = v - hi * 65536
-    b[off] = Math.floor(hi / 256)
-    b[off + 1] = hi & 0xff
-    b[off + 2] = Math.floor(lo / 256)
-    b[off + 3] = lo & 0xff
-}
-
-/** Reads a u32 big-endian (0 .. 2^32-1). */
-export function getU32BE(b: Buffer, off: number): number {
-    return b[off] * 16777216 + b[off + 1] * 65536 + b[off + 2] * 256 + b[off + 3]
 }
