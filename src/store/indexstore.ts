@@ -325,6 +325,8 @@ export class IndexStore {
                 this.state = st
                 this.storedHead = st
                 this.resumed = true
+                // K_{head+1} tagged the completed record: forget it, as write() does
+                hd.key.fillAt(0, hd.key.length, 0)
             }
         } else {
             // records without a head: rebuild the key from METER_SECRET and continue after

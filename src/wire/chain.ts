@@ -98,7 +98,8 @@ export function tagValid(crypto: WireCrypto, key: Buffer, encoded: Buffer): bool
  * as prev (`BadLink`); with `key` (K_{head.seq + 1}: the head-end, or the meter for the
  * record it wrote just before a power cut) its tag must verify (`BadTag`). Returns
  * `TamperReason.None` when it is the next record; a failure is at seq head.seq + 1.
- * The caller moves on with head = { seq: head.seq + 1, hash: recordHash(encoded) }.
+ * The caller moves on to { seq: head.seq + 1, hash: recordHash(encoded) } (holding the
+ * key: `advance`).
  */
 export function checkNext(crypto: WireCrypto, head: ChainHead, encoded: Buffer | undefined, key?: Buffer): TamperReason {
     if (!encoded) return TamperReason.Gap
