@@ -109,6 +109,11 @@ export function checkpointDigest(meterId: Uint8Array, cp: Checkpoint): Buffer {
     return core.checkpointDigest(nodeCrypto, buf(meterId), { seq: cp.seq, hash: buf(cp.hash) })
 }
 
+/** true when `encoded` carries the right tag under `key` = K_seq of its own seq (`core.tagValid`). */
+export function tagValid(key: Uint8Array, encoded: Uint8Array): boolean {
+    return core.tagValid(nodeCrypto, buf(key), buf(encoded))
+}
+
 /** Decodes one v1 record (`decodeRecord` of src/wire/record.ts); undefined if it is not exactly one. */
 export function decodeRecord(b: Uint8Array): IndexRecord | undefined {
     return decode(buf(b))

@@ -6,13 +6,10 @@
  * as a success of the defence.
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { TAG_SIZE } from "../../src/wire/record"
-import { chainKey0, decodeRecord, evolveKey } from "../../headend/src/chain.ts"
+import { chainKey0, decodeRecord, evolveKey, tagValid } from "../../headend/src/chain.ts"
 import { buildEnvelope, headEndKey, Opcode, Verdict, verdictName } from "../../headend/src/commands.ts"
 import { Demo } from "./demo.ts"
 import { MeterEntry } from "../../headend/src/keystore.ts"
-import { hmac } from "@noble/hashes/hmac.js"
-import { sha256 } from "@noble/hashes/sha2.js"
 import { uplinkTopic } from "../../src/wire/report"
 
 export interface AttackOutcome {
@@ -154,8 +151,7 @@ export function findNewestRecord(img: Buffer, meter: MeterEntry): { off: number;
         const rec = img.subarray(off, off + len)
         const r = decodeRecord(rec)
         if (!r || r.seq > 100000) continue
-        const body = rec.subarray(0, len - TAG_SIZE)
-        if (!Buffer.from(hmac(sha256, keyAt(r.seq), body).subarray(0, TAG_SIZE)).equals(rec.subarray(len - TAG_SIZE))) continue
+        if (!tagValid(keyAt(r.seq), rec)) continue
         if (!best || r.seq > best.seq) best = { off, seq: r.seq }
     }
     return best

@@ -4,6 +4,7 @@
  * form of a store record and its rebuild, and the MQTT topic names (§9). Pure codecs over
  * Buffers; the only cryptography (one record hash) comes in as a `WireCrypto`.
  */
+import { recordHash } from "./chain"
 import { WireCrypto } from "./crypto"
 import { concatBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
 
@@ -154,7 +155,7 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
     const cpSeq = r.checkpointSeq === undefined ? -1 : r.checkpointSeq
     if (r.checkpointHash) {
         const last = recs ? recs[recs.length - 1] : undefined
-        if (last && cpSeq === last.seq && equalBytes(recordHashOf(c, last.data), r.checkpointHash))
+        if (last && cpSeq === last.seq && equalBytes(recordHash(c, last.data), r.checkpointHash))
             flags |= ReportFlag.CheckpointAtLast
         else {
             flags |= ReportFlag.Checkpoint
@@ -361,13 +362,6 @@ export function topicId(id: Buffer): string {
         if (n > 2) out += B64URL.charAt(c3)
     }
     return out
-}
-
-const RECORD_HASH_DOMAIN = Buffer.alloc(1)
-
-/** H(0x00 ‖ record) (docs/index-store.md, hash domain 0x00). */
-function recordHashOf(c: WireCrypto, data: Buffer): Buffer {
-    return c.sha256([RECORD_HASH_DOMAIN, data])
 }
 
 /**
