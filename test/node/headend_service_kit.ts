@@ -112,6 +112,14 @@ export class ProtoMeter {
         this.block = o.counterBlock ?? 64
     }
 
+    /** A second device with this meter's identity and a copy of its state now (chain, counters, acks): a clone. */
+    cloneDevice(): ProtoMeter {
+        const c = new ProtoMeter({ id: this.id, secret: this.secret, counterBlock: this.block })
+        c.chain.push(...this.chain.map(r => Buffer.from(r)))
+        Object.assign(c, { acked: this.acked, epoch: this.epoch, counter: this.counter, downCounter: this.downCounter, ackedSinceBoot: this.ackedSinceBoot, highestSent: this.highestSent, key: this.key, prev: this.prev, limit: this.limit })
+        return c
+    }
+
     /** Appends `n` interval records (payload: seq and a filler byte). */
     append(n = 1, filler = 0): Buffer[] {
         const out: Buffer[] = []
