@@ -1,12 +1,14 @@
 /**
  * Frame bodies (docs/uplink.md §4), written once for the meter and the head-end: the
  * meter's report (uplink), the head-end's acknowledgement or command (downlink), the wire
- * form of a store record and its rebuild, and the MQTT topic names (§9). Pure codecs over
- * Buffers; the only cryptography (one record hash) comes in as a `WireCrypto`.
+ * form of a store record and its rebuild (through the record codec, src/wire/record.ts),
+ * and the MQTT topic names (§9). Pure codecs over Buffers; the only cryptography (one
+ * record hash) comes in as a `WireCrypto`.
  */
 import { recordHash } from "./chain"
 import { WireCrypto } from "./crypto"
 import { concatBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
+import { HASH_SIZE, HEADER_SIZE, TAG_SIZE, decodeRecord, encodeBody } from "./record"
 
 /** Body type, first body byte (docs/uplink.md §4). */
 export const enum BodyType {
@@ -51,19 +53,6 @@ export const enum ReportLimit {
     MaxRegisters = 64,
     /** a signed command envelope in a downlink body (docs/uplink.md §4.3) */
     MaxCommand = 1024,
-}
-
-/**
- * Store record format v1 (docs/index-store.md): version, kind, u32 seq, u32 time, u8 n,
- * payload, 32-byte prev hash, 16-byte tag. The only format a v2 frame carries.
- */
-const enum StoredRecord {
-    Version = 1,
-    HeaderSize = 11,
-    HashSize = 32,
-    TagSize = 16,
-    /** header + prev + tag: a record with an empty payload */
-    Overhead = 59,
 }
 
 /** One stored record (its exact bytes in the store) and its sequence number. */
@@ -173,9 +162,7 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
         parts.push(h)
         if (r.anchor) {
             flags |= ReportFlag.Anchor
-            const d = recs[0].data
-            const p = StoredRecord.HeaderSize + d[10]
-            parts.push(d.slice(p, p + StoredRecord.HashSize))
+            parts.push(storedPrev(recs[0].data))
         }
         for (const rec of recs) parts.push(wireRecordBytes(rec))
     }
@@ -230,13 +217,13 @@ export function decodeReport(b: Buffer): WireReport {
     if (flags & ReportFlag.Registers) r.registers = rd.bytes(rd.u8(), ReportLimit.MaxRegisters)
     if (flags & ReportFlag.Checkpoint) {
         r.checkpointSeq = rd.u32()
-        r.checkpointHash = rd.bytes(StoredRecord.HashSize, StoredRecord.HashSize)
+        r.checkpointHash = rd.bytes(HASH_SIZE, HASH_SIZE)
     }
     if (hasRecords) {
         const n = rd.count(ReportLimit.MaxRecords)
         const first = rd.u32()
         if (!isU32(first + n - 1)) throw new RangeError("report: seq")
-        if (flags & ReportFlag.Anchor) r.anchor = rd.bytes(StoredRecord.HashSize, StoredRecord.HashSize)
+        if (flags & ReportFlag.Anchor) r.anchor = rd.bytes(HASH_SIZE, HASH_SIZE)
         const recs: WireRecord[] = []
         for (let i = 0; i < n; i++) {
             const len = rd.u8()
@@ -244,7 +231,7 @@ export function decodeReport(b: Buffer): WireReport {
             const kind = rd.u8()
             const time = rd.u32()
             const payload = rd.bytes(len, ReportLimit.MaxPayload)
-            recs.push({ seq: first + i, kind: kind, time: time, payload: payload, tag: rd.bytes(StoredRecord.TagSize, StoredRecord.TagSize) })
+            recs.push({ seq: first + i, kind: kind, time: time, payload: payload, tag: rd.bytes(TAG_SIZE, TAG_SIZE) })
         }
         r.records = recs
         if (flags & ReportFlag.CheckpointAtLast) {
@@ -276,28 +263,18 @@ export function decodeReport(b: Buffer): WireReport {
 
 /**
  * The exact stored bytes of a wire record, given the record hash of its predecessor
- * (docs/uplink.md §4.1): version 1, kind, seq, time, n, payload, prev, tag. The receiver
- * then checks the tag, which covers prev: a record linked to another predecessor fails.
+ * (docs/uplink.md §4.1), by the store's own record codec (src/wire/record.ts): version 1,
+ * kind, seq, time, n, payload, prev, tag. The receiver then checks the tag, which covers
+ * prev: a record linked to another predecessor fails.
  */
 export function rebuildRecord(w: WireRecord, prev: Buffer): Buffer {
-    const n = w.payload.length
-    const h = StoredRecord.HeaderSize
-    const b = Buffer.alloc(StoredRecord.Overhead + n)
-    b[0] = StoredRecord.Version
-    b[1] = w.kind
-    setU32BE(b, 2, w.seq)
-    setU32BE(b, 6, w.time)
-    b[10] = n
-    b.set(w.payload, h)
-    b.set(prev, h + n)
-    b.set(w.tag, h + n + StoredRecord.HashSize)
-    return b
+    return concatBytes(encodeBody(w.kind, w.seq, w.time, w.payload, prev), w.tag)
 }
 
 /** The prev hash field of a stored v1 record. */
 export function storedPrev(rec: Buffer): Buffer {
-    const p = StoredRecord.HeaderSize + rec[10]
-    return rec.slice(p, p + StoredRecord.HashSize)
+    const p = HEADER_SIZE + rec[10]
+    return rec.slice(p, p + HASH_SIZE)
 }
 
 /** Encodes an acknowledgement body (docs/uplink.md §4.2). */
@@ -369,17 +346,15 @@ export function topicId(id: Buffer): string {
  * n payload, 16 tag. Throws when the bytes are not a v1 store record of that seq.
  */
 function wireRecordBytes(rec: UplinkRecord): Buffer {
-    const d = rec.data
-    const n = d[10]
-    if (d.length !== StoredRecord.Overhead + n || d[0] !== StoredRecord.Version || n > ReportLimit.MaxPayload || getU32BE(d, 2) !== rec.seq)
-        throw new RangeError("report: not a v1 store record of its seq")
+    const r = decodeRecord(rec.data)
+    if (!r || r.seq !== rec.seq) throw new RangeError("report: not a v1 store record of its seq")
+    const n = r.payload.length
     const b = Buffer.alloc(22 + n)
     b[0] = n
-    b[1] = d[1]
-    // time (4) and payload (n) follow each other in the stored record too
-    b.set(d.slice(6, 10), 2)
-    b.set(d.slice(StoredRecord.HeaderSize, StoredRecord.HeaderSize + n), 6)
-    b.set(d.slice(d.length - StoredRecord.TagSize, d.length), 6 + n)
+    b[1] = r.kind
+    setU32BE(b, 2, r.time)
+    b.set(r.payload, 6)
+    b.set(r.tag, 6 + n)
     return b
 }
 
