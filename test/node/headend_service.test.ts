@@ -206,16 +206,21 @@ describe("bounded work per frame", () => {
     test("a frame at a sequence number near 2^32 costs no more than MAX_KEY_STEPS evolutions, stores nothing and moves no key", { timeout: 60_000 }, async () => {
         const a = randomMeter(9)
         const r = await rig([a])
+        assert.ok((await r.send(a, farFrame(a, 0xffff_fffe, 1))).ok) // loads the meter, commits
         let worst = 0
-        for (let i = 0; i < 50; i++) {
+        for (let i = 1; i < 50; i++) {
+            // the deciding step alone, timed: before, ~2^32 SHA-256 on the event loop for the first of these
+            const f = farFrame(a, 0xffff_fffe - i * 7919, i + 1)
             const t = performance.now()
-            // before: ~2^32 SHA-256 on the event loop for the first of these
-            const v = await r.send(a, farFrame(a, 0xffff_fffe - i * 7919, i + 1))
+            const v = r.svc.headEnd.ingest(f)
             worst = Math.max(worst, performance.now() - t)
-            assert.ok(v.ok ? v.stored === 0 && !v.ack : v.reason === "bad-chain", JSON.stringify(v))
+            assert.ok(v.ok ? v.stored === 0 && !v.ack && !v.ackBody : v.reason === "bad-chain", JSON.stringify(v))
+            // the work, counted: the derived key moved MAX_KEY_STEPS further, no more
+            assert.equal(r.svc.headEnd.meters.get(a.id)!.catchUp?.seq, (i + 1) * MAX_KEY_STEPS)
         }
-        console.log(`# worst frame at seq ~2^32: ${worst.toFixed(1)} ms (MAX_KEY_STEPS ${MAX_KEY_STEPS})`)
-        assert.ok(worst < 500, `a hostile frame took ${worst.toFixed(0)} ms`)
+        console.log(`# worst frame at seq ~2^32: ${worst.toFixed(2)} ms to decide (MAX_KEY_STEPS ${MAX_KEY_STEPS})`)
+        // generous for a loaded machine: O(seq) work would take hours
+        assert.ok(worst < 2000, `a hostile frame took ${worst.toFixed(0)} ms`)
         // its key state did not move: the meter's own chain from genesis still verifies
         a.counter = 100
         a.append(3)
