@@ -14,9 +14,9 @@
  *   trustmeter verify-chain <file> --meter <meter> [--anchor SEQ:HASH]
  *                                             check an exported index chain from genesis (or from the
  *                                             trusted checkpoint --anchor): first bad record or OK
- *   trustmeter export-chain <meter> [--database DIR|postgres://…] [--dir DIR] [--out FILE]
+ *   trustmeter export-chain <meter> [--database DIR|postgres://…] [--dir DIR] [--flash] [--out FILE]
  *                                             write the meter's index chain in the format verify-chain reads:
- *                                             what the head-end stored (--database), or the simulated meter's flash
+ *                                             what the head-end stored, or (--flash) the simulated meter's flash
  *   trustmeter serve [--broker mqtt[s]://[user:password@]host:port] [--database DIR|postgres://…]
  *                                             run the head-end's ingestion service for the keystore's meters
  *                                             until SIGINT/SIGTERM: frames from the broker, state in the database
@@ -27,7 +27,8 @@
  * (2: bad usage, 1: the operation failed); files are written atomically.
  */
 import { lstatSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
+import { runDirHolder } from "./run_lock.ts"
 import { brokerSettings, parseBrokerUrl } from "./broker.ts"
 import {
     DEFAULT_KEYSTORE,
@@ -90,13 +91,17 @@ ${COMMANDS.map(c => `    ${`${c.name} ${c.args}`.padEnd(40)} ${c.help} (default 
   The chain must start at the genesis record (seq 0), or right after --anchor SEQ:HASH, a
   checkpoint you trust (e.g. the last head the head-end verified: seq and its 64-hex record hash).
   Prints OK (exit 0), or NOT VERIFIED / BROKEN with the first bad record (exit 1)`,
-    "export-chain": () => `usage: trustmeter export-chain <meter> [--database DIR|postgres://…] [--dir DIR] [--out FILE] [--keystore FILE]
+    "export-chain": () => `usage: trustmeter export-chain <meter> [--database DIR|postgres://…] [--dir DIR] [--flash] [--out FILE] [--keystore FILE]
   write the meter's index chain, one record in hex per line, oldest first (verify-chain reads it).
-  --database: the records the head-end stored (docs/headend-storage.md): a PGlite directory or a
-    postgres:// URL; never created by this command.
-  without it: the simulated meter's flash (DIR/<meter>/.devicescript/flash/sim.bin, DIR default
-    .meters): the records the meter still holds (its store keeps the unacknowledged ones, at most
-    32), found by tag under that meter's keys and linked from the newest back.
+  Source, the first that applies:
+    --database DIR|postgres://…   the records the head-end stored there (docs/headend-storage.md)
+    --flash                       what the simulated meter's flash still holds (below)
+    $DATABASE_URL, or DIR/.headend/db if it exists: what npm start stored (DIR: --dir, default .meters)
+    otherwise the simulated meter's flash, DIR/<meter>/.devicescript/flash/sim.bin: the records
+      the meter still holds (the unacknowledged ones, at most 32), found by tag under that
+      meter's keys and linked from the newest back.
+  A database is never created or migrated here, and an embedded one is not opened while the
+  npm start that owns it runs (PGlite is one process at a time).
   Default output: standard output`,
     serve: () => `usage: trustmeter serve [--broker mqtt[s]://[user:password@]host:port] [--database DIR|postgres://…] [--keystore FILE]
   run the head-end's ingestion service (docs/headend.md, "The ingestion service") for every meter
@@ -161,7 +166,7 @@ interface Args {
 }
 
 const VALUE_OPTS = new Set(["keystore", "id", "broker", "out", "meter", "role", "cosign", "counter", "valid", "anchor", "dir", "database"])
-const FLAG_OPTS = new Set(["force", "help"])
+const FLAG_OPTS = new Set(["force", "help", "flash"])
 
 /** The whole usage: this file's header comment. */
 function fullHelp(): string {
@@ -318,9 +323,12 @@ async function exportChain(rest: string[], opts: Record<string, string>, ksPath:
     const ks = loadKeystore(ksPath)
     const meter = findMeter(ks, rest[0])
     if (!meter) throw new CliError(`no meter "${rest[0]}" in ${ksPath}: \`trustmeter keys show\` lists them`, 2)
-    if (opts.database !== undefined) return exportChainFromDatabase(meter, opts.database, opts.out, out)
-    // without --database: the simulated meter's flash (what it still holds)
-    const flash = join(opts.dir ?? METERS_DIR, meter.name, ".devicescript/flash/sim.bin")
+    const dir = opts.dir ?? METERS_DIR
+    if (opts.database !== undefined) return exportChainFromDatabase(meter, opts.database, dir, opts.out, out)
+    // what npm start stored: $DATABASE_URL, or the embedded database under the meters directory
+    if (!opts.flash && (process.env.DATABASE_URL || existsAt(join(dir, ".headend/db/PG_VERSION")))) return exportChainFromDatabase(meter, undefined, dir, opts.out, out)
+    // --flash, or no database: what the simulated meter's flash still holds
+    const flash = join(dir, meter.name, ".devicescript/flash/sim.bin")
     let img: Buffer
     try {
         img = readFileSync(flash)
@@ -383,18 +391,23 @@ async function serve(rest: string[], opts: Record<string, string>, ksPath: strin
 }
 
 /** export-chain --database: the records the head-end stored (docs/headend-storage.md), oldest first. */
-async function exportChainFromDatabase(meter: MeterEntry, database: string, file: string | undefined, out: (s: string) => void): Promise<number> {
+async function exportChainFromDatabase(meter: MeterEntry, database: string | undefined, runDir: string, file: string | undefined, out: (s: string) => void): Promise<number> {
     // loaded here: the database drivers are not needed by any other command
     const { databaseTarget, describeTarget, openDatabase, readRecords } = await import("./db/index.ts")
     let target: ReturnType<typeof databaseTarget>
     try {
-        target = databaseTarget({ database, runDir: process.cwd() })
+        target = databaseTarget({ database, env: process.env, runDir: database === undefined ? runDir : process.cwd() })
     } catch (e) {
         throw new CliError((e as Error).message, 2)
     }
     // a read never creates a database: an empty new one would export nothing and look fine
-    if (target.backend === "pglite" && !existsAt(join(target.dir, "PG_VERSION")))
-        throw new CliError(`no head-end database at ${target.dir}: give the directory the head-end stores in (--database DIR), or a postgres:// URL`)
+    if (target.backend === "pglite") {
+        if (!existsAt(join(target.dir, "PG_VERSION")))
+            throw new CliError(`no head-end database at ${target.dir}: give the directory the head-end stores in (--database DIR), or a postgres:// URL`)
+        // PGlite is one process at a time: a running npm start holds the lock of the run directory (<dir>/.headend/db)
+        const holder = runDirHolder(dirname(dirname(target.dir)))
+        if (holder !== undefined) throw new CliError(`npm start (pid ${holder}) is running with ${target.dir}: stop it first, or export what the meter holds with --flash`)
+    }
     const db = await openDatabase(target, { migrate: false }).catch(e => {
         throw new CliError(`cannot open ${describeTarget(target)} (${(e as Error).message.split("\n")[0]})`)
     })

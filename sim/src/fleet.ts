@@ -10,6 +10,7 @@
 import { ChildProcess } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
+import { lockRunDir } from "../../headend/src/run_lock.ts"
 import { join } from "node:path"
 import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
 import { Keystore, MeterEntry } from "../../headend/src/keystore.ts"
@@ -42,45 +43,8 @@ export async function checkDevtoolsPorts() {
     }
 }
 
-/**
- * One fleet per meters directory: a second `npm start` would run the same meters from the
- * same flash files. Takes `dir/.lock` (holding this pid) or throws one line naming the
- * running instance; a lock whose process is gone is taken over. Returns the release,
- * which also runs when this process exits.
- */
-export function lockMetersDir(dir: string): () => void {
-    mkdirSync(dir, { recursive: true })
-    const file = join(dir, ".lock")
-    for (;;) {
-        try {
-            writeFileSync(file, `${process.pid}\n`, { flag: "wx" })
-            break
-        } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-        }
-        const pid = Number(readFileSync(file, "utf8").trim())
-        if (pid > 0 && pid !== process.pid && processAlive(pid))
-            throw new Error(`another npm start (pid ${pid}) is running the meters in ${dir}: stop it first, or give this one another --dir (if pid ${pid} is something else, delete ${file})`)
-        rmSync(file, { force: true }) // its process is gone
-    }
-    const release = () => {
-        try {
-            if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true })
-        } catch {}
-        process.off("exit", release)
-    }
-    process.on("exit", release)
-    return release
-}
-
-function processAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0)
-        return true
-    } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM"
-    }
-}
+/** One fleet per meters directory (headend/src/run_lock.ts). */
+export const lockMetersDir = lockRunDir
 
 export interface FleetOptions {
     keystore: Keystore

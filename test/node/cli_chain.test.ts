@@ -188,3 +188,33 @@ test("export-chain --database: what the head-end stored, from genesis", { timeou
     assert.equal(none.errLines, 1)
     assert.match(none.err, /no head-end database at .*nodb/)
 })
+
+test("export-chain without --database: what npm start stored under --dir (<dir>/.headend/db), --flash for the meter's own; never while npm start holds it", { timeout: 120_000 }, async () => {
+    const { databaseTarget, openDatabase, storeRecords } = await import("../../headend/src/db/index.ts")
+    const { d, ks, m, recs } = await setup(12)
+    const dir = join(d, "meters")
+    // the head-end stored every record; the meter's flash holds only the newest ones
+    meterFlash(d, "m1", flashImage(recs.slice(7)))
+    const db = await openDatabase(databaseTarget({ runDir: dir, env: {} }))
+    try {
+        await storeRecords(db, m.meterId, recs.map((data, seq) => ({ seq, data })))
+    } finally {
+        await db.close()
+    }
+    const stored = join(d, "stored.chain")
+    const e = await run("export-chain", "m1", "--dir", dir, "--out", stored, "--keystore", ks)
+    assert.equal(e.code, 0, e.err)
+    assert.match(readFileSync(stored, "utf8"), /# source: the head-end's database, embedded PostgreSQL \(PGlite\) in .*meters\/\.headend\/db/)
+    assert.match((await run("verify-chain", stored, "--meter", "m1", "--keystore", ks)).out, /^OK: 12 records verified, head seq 11 .*from genesis/)
+    const held = join(d, "flash.chain")
+    assert.equal((await run("export-chain", "m1", "--dir", dir, "--flash", "--out", held, "--keystore", ks)).code, 0)
+    assert.match(readFileSync(held, "utf8"), /# source: the simulated meter's flash/)
+    assert.match((await run("verify-chain", held, "--meter", "m1", "--keystore", ks)).out, /^NOT VERIFIED: the chain starts at seq 7/)
+    // a running npm start holds the embedded database (one process at a time): refused, one line
+    writeFileSync(join(dir, ".lock"), `${process.ppid}\n`)
+    const busy = await run("export-chain", "m1", "--dir", dir, "--keystore", ks)
+    assert.equal(busy.code, 1)
+    assert.equal(busy.errLines, 1)
+    assert.match(busy.err, new RegExp(`npm start \\(pid ${process.ppid}\\) is running with .*: stop it first, or export what the meter holds with --flash`))
+    assert.equal((await run("export-chain", "m1", "--dir", dir, "--flash", "--keystore", ks)).code, 0, "the flash is only read")
+})
