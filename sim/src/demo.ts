@@ -59,8 +59,6 @@ export class Demo {
     readonly sent: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
     /** envelopes a meter accepted, newest last: the replay attack resends one */
     readonly accepted: { meter: MeterEntry; envelope: Buffer; opcode: number }[] = []
-    /** called with every authenticated report, after the state took it in (the dashboard keeps the register blocks) */
-    readonly reportListeners: ((meter: MeterEntry, report: import("../../src/wire/report").Report) => void)[] = []
 
     private constructor(private opts: DemoOptions) {}
 
@@ -309,7 +307,6 @@ export class Demo {
             this.lastSync.set(m.meterId, Date.now())
             this.utcSync(m).catch(() => {})
         }
-        for (const f of this.reportListeners) f(m, r)
         this.state.changed()
     }
 

@@ -30,6 +30,8 @@ import { startDashboard, type Dashboard } from "../../headend/src/web/server.ts"
 import { decodeInterval, IntervalStatus } from "../../src/wire/interval"
 import { ROLES } from "../../headend/src/keystore.ts"
 import { Opcode } from "../../headend/src/commands.ts"
+import { readRecords } from "../../headend/src/db/index.ts"
+import { decodeRecord } from "../../headend/src/chain.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -47,12 +49,12 @@ async function until<T>(what: string, ms: number, f: () => T | Promise<T>, seen?
     }
 }
 
-/** The intervals the head-end stored for `meterId` on the time axis, decoded straight from the stored records by the wire core. */
-function storedIntervals(demo: Demo, meterId: string): { start: number; importWh: number; exportWh: number }[] {
-    return demo.station
-        .records(meterId)
+/** The intervals of `meterId` in the head-end's database, on the time axis: its stored records decoded here by the wire core. */
+async function storedIntervals(demo: Demo, meterId: string): Promise<{ start: number; importWh: number; exportWh: number }[]> {
+    return (await readRecords(demo.station.service.db, meterId))
+        .map(r => decodeRecord(r.data)!)
         .filter(r => r.kind === INTERVAL_RECORD)
-        .map(r => decodeInterval(r.payload))
+        .map(r => decodeInterval(Buffer.from(r.payload)))
         .filter(iv => (iv.status & IntervalStatus.TimeUnknown) === 0)
         .sort((a, b) => a.start - b.start)
         .map(iv => ({ start: iv.start, importWh: iv.importMWh / 1000, exportWh: iv.exportMWh / 1000 }))
@@ -129,10 +131,10 @@ test("dashboard in headless Chromium over a live fleet: every meter, the stored 
         }
 
         // the chart holds exactly what the head-end stored: wait for a few intervals on the time axis, then read the page's uPlot data
-        await until("3 intervals of meter-1 after its time sync", 90_000, () => storedIntervals(d, m1.meterId).length >= 3)
+        await until("3 intervals of meter-1 after its time sync", 90_000, async () => (await storedIntervals(d, m1.meterId)).length >= 3)
         const drawn = await until("the chart to draw meter-1's stored intervals", 15_000, async () => {
             const data = await chartData(page)
-            const stored = storedIntervals(d, m1.meterId)
+            const stored = await storedIntervals(d, m1.meterId)
             return data && data[0].length >= 3 && data[0].length <= stored.length ? { data, stored } : undefined
         })
         const n = drawn.data[0].length
@@ -163,7 +165,7 @@ test("dashboard in headless Chromium over a live fleet: every meter, the stored 
         })
         const disconnectS = (Date.now() - clicked) / 1000
         assert.ok(d.accepted.some(a => a.meter.meterId === m1.meterId && a.opcode === Opcode.Disconnect), "the meter accepted the disconnect the page sent")
-        await until("the command log to show the disconnect and its answer", 5_000, async () => /→ meter-1: disconnect[\s\S]*← meter-1: accepted Disconnect/.test((await page.textContent("#commands")) ?? ""))
+        await until("the command log to show the disconnect and its answer", 5_000, async () => /→ Disconnect signed by key \d+, counter \d+[\s\S]*← accepted Disconnect, relay opens in \d+ s/.test((await page.textContent("#commands")) ?? ""), async () => (await page.textContent("#commands")) ?? "")
 
         // an attack: a forged disconnect for meter-2; its refusal is an alert on the page
         const forged = await ATTACKS.find(a => a.key === "F")!.run(d, m2)
@@ -179,7 +181,8 @@ test("dashboard in headless Chromium over a live fleet: every meter, the stored 
             async () => (await row(page, m2.name)).join(" | ")
         )
         await page.click(`#meters tbody tr:has(td:text-is("${m2.name}"))`)
-        await until("meter-2's alert list to show the refusal", 10_000, async () => /REFUSED Disconnect from key \d+: BadSignature/.test((await page.textContent("#alerts")) ?? ""), async () => (await page.textContent("#alerts")) ?? "")
+        await until("meter-2's command log to show the refusal", 10_000, async () => /← REFUSED Disconnect: BadSignature/.test((await page.textContent("#commands")) ?? ""), async () => (await page.textContent("#commands")) ?? "")
+        await until("meter-2's alerts to show the meter's own alert", 20_000, async () => /the meter reports: command rejected ×\d+/.test((await page.textContent("#alerts")) ?? ""), async () => (await page.textContent("#alerts")) ?? "")
         await page.click(`#meters tbody tr:has(td:text-is("${m1.name}"))`)
         await until("meter-1 selected again", 5_000, async () => ((await page.textContent("#detail-name")) ?? "").startsWith(m1.name))
         await page.waitForTimeout(300)

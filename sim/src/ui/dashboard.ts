@@ -1,14 +1,18 @@
 /**
- * The dashboard's read model and operator actions over the running demo (`npm start`):
- * what the terminal view shows (DemoState: relay, chain status, counts, the log), the
- * records the station stored (the load profile, decoded by the wire core) and the register
- * blocks the meters reported. Actions are the demo's own operator commands (Demo.command,
- * rotateKey, pressButton), signed by the demo's keystore: no signing code here.
+ * The dashboard's read model and operator actions over the running demo (`npm start`).
+ * Live state is what the terminal view shows (DemoState: relay, chain status, counts, the
+ * log); a meter's history is what the head-end's database holds (headend/src/web/stored.ts:
+ * load profile, register blocks, command log with answers, reported alerts, clone
+ * evidence), plus what the head-end saw this run and does not store (refused frames, a
+ * broken chain, tamper lines on the meter's console). Actions are the demo's own operator
+ * commands (Demo.command, rotateKey, pressButton), signed by the demo's keystore: no
+ * signing code here.
  */
 import type { Demo } from "../demo.ts"
 import type { MeterEntry, Role } from "../../../headend/src/keystore.ts"
-import type { Report } from "../../../src/wire/report"
 import type { StoredRecord } from "../../../headend/src/station.ts"
+import type { Sql } from "../../../headend/src/db/index.ts"
+import { StoredHistory } from "../../../headend/src/web/stored.ts"
 import { COMMANDS } from "../../../headend/src/operations.ts"
 import { Verdict, verdictName } from "../../../headend/src/commands.ts"
 import {
@@ -20,29 +24,31 @@ import {
     LogLine,
     MeterDetail,
     MeterSummary,
-    RegisterPoint,
     intervalPoints,
-    registerPoint,
 } from "../../../headend/src/web/model.ts"
 import type { DemoState, LogEntry, MeterStatus } from "./state.ts"
 
 /** What the read model needs of the demo. */
 export interface DemoSource {
     state: DemoState
-    station: { records(meterId: string): StoredRecord[] }
+    /** the station's stored records (decoded) and the head-end's database */
+    station: { records(meterId: string): StoredRecord[]; service: { db: Sql } }
     simNow(): number
-    reportListeners: ((meter: MeterEntry, report: Report) => void)[]
+    /** the meters' clock speed-up */
+    scale: number
 }
 
-/** Per meter, at most this many alerts, commands and register blocks are kept (the oldest go first). */
+/** Per meter, at most this many of this run's alerts are kept (the oldest go first). */
 const KEEP = 1000
 const FLEET_LOG = 40
+/** This run's log lines about a meter that the database does not hold: the head-end's refusals of frames, a broken chain, the meter's console. */
+const UNSTORED_ALERT = /head-end refused a frame|chain BROKEN| says: |the meter reports tamper/
 
 export class DemoReadModel implements DashboardReadModel {
     private listeners = new Set<() => void>()
-    private blocks = new Map<string, RegisterPoint[]>()
+    private history: StoredHistory
+    /** per meter, this run's alerts and refusals from the log */
     private alerts = new Map<string, LogLine[]>()
-    private commands = new Map<string, LogLine[]>()
     /** the newest log entry already sorted into the per-meter lists (DemoState keeps only its last 500) */
     private seen?: LogEntry
 
@@ -50,10 +56,8 @@ export class DemoReadModel implements DashboardReadModel {
         private demo: DemoSource,
         private title: () => string
     ) {
-        demo.reportListeners.push((m, r) => {
-            const p = r.registers && registerPoint(r.registers, demo.simNow())
-            if (p) keep(this.blocks, m.meterId, p)
-        })
+        // a time the database wrote (host clock) on the meters' accelerated clock
+        this.history = new StoredHistory(demo.station.service.db, at => demo.simNow() - Math.round(((Date.now() - at.getTime()) / 1000) * demo.scale))
         demo.state.onChange(() => {
             for (const f of this.listeners) f()
         })
@@ -76,22 +80,25 @@ export class DemoReadModel implements DashboardReadModel {
         }
     }
 
-    meter(meterId: string): MeterDetail | undefined {
+    async meter(meterId: string): Promise<MeterDetail | undefined> {
         this.sortLog()
         const m = this.demo.state.meters.find(x => x.meterId === meterId)
         if (!m) return undefined
+        const h = this.history
+        const [intervals, registers, commands, stored] = await Promise.all([h.intervals(meterId), h.registers(meterId), h.commands(meterId), h.alerts(meterId)])
+        const unstored = (this.alerts.get(meterId) ?? []).filter(l => UNSTORED_ALERT.test(l.text))
         return {
             ...this.summary(m),
-            intervals: intervalPoints(this.demo.station.records(meterId)),
-            registers: [...(this.blocks.get(meterId) ?? [])],
-            commands: [...(this.commands.get(meterId) ?? [])],
-            alertLog: [...(this.alerts.get(meterId) ?? [])],
+            lastRegisters: registers[registers.length - 1],
+            intervals: [...intervals],
+            registers,
+            commands,
+            alertLog: [...stored, ...unstored].sort((a, b) => a.at - b.at),
         }
     }
 
     private summary(m: MeterStatus): MeterSummary {
         const intervals = intervalPoints(this.demo.station.records(m.meterId))
-        const blocks = this.blocks.get(m.meterId)
         const alerts = this.alerts.get(m.meterId) ?? []
         return {
             name: m.name,
@@ -103,7 +110,6 @@ export class DemoReadModel implements DashboardReadModel {
             records: m.records,
             refused: m.refused,
             lastReading: intervals[intervals.length - 1],
-            lastRegisters: blocks?.[blocks.length - 1],
             alerts: alerts.length,
             lastAlert: m.lastAlert ?? alerts[alerts.length - 1]?.text,
             privacy: m.privacy,
@@ -111,19 +117,15 @@ export class DemoReadModel implements DashboardReadModel {
     }
 
     /**
-     * Sorts new log entries into each meter's command log (→ sent, ← answered) and alerts
-     * (alerts, refusals by the meter or the head-end), by the meter's name in the text as
-     * the terminal shows it.
+     * Sorts new log entries into each meter's alerts of this run (alerts, refusals by the
+     * meter or the head-end), by the meter's name in the text as the terminal shows it.
      */
     private sortLog() {
         const log = this.demo.state.log
         const from = this.seen ? log.lastIndexOf(this.seen) + 1 : 0
         for (const e of log.slice(from)) {
-            for (const m of this.demo.state.meters) {
-                if (!names(e.text, m.name)) continue
-                if (/^[→←] /.test(e.text)) keep(this.commands, m.meterId, line(e))
-                if (e.kind === "alert" || e.kind === "rejected") keep(this.alerts, m.meterId, line(e))
-            }
+            if (e.kind !== "alert" && e.kind !== "rejected") continue
+            for (const m of this.demo.state.meters) if (names(e.text, m.name)) keep(this.alerts, m.meterId, line(e))
         }
         if (log.length) this.seen = log[log.length - 1]
     }

@@ -85,7 +85,7 @@
                     el("td", String(m.records), "num"),
                     el("td", String(m.refused), m.refused ? "num warn" : "num"),
                     el("td", readingText(m.lastReading), "reading"),
-                    el("td", m.alerts ? `${m.alerts}: ${m.lastAlert ?? ""}` : "–", m.alerts ? "alert bad" : "alert muted")
+                    el("td", m.lastAlert ?? "–", m.lastAlert ? "alert bad" : "alert muted")
                 )
                 tr.addEventListener("click", () => select(m.meterId))
                 return tr
