@@ -1,0 +1,678 @@
+/**
+ * One meter at the protocol level: what the firmware (src/app.ts and the modules it wires)
+ * puts on the wire and how it answers, without the DeviceScript simulator, so that one Node
+ * process can run thousands of them (sim/src/protocol/fleet.ts).
+ *
+ * - metrology: energy from a household profile, half-hourly intervals aligned to UTC once
+ *   the clock is set, the firmware's status bits (PartialPowerUp, TimeUnknown,
+ *   ClockAdjusted, PowerDown) and its `encodeInterval` payload (src/wire/interval.ts);
+ * - the index store: src/store's rules (sim/src/protocol/store.ts), the records the
+ *   firmware writes (Genesis, PowerUp, IntervalClose, TimeSet, CommandAccepted,
+ *   CommandRejected, StoreFull);
+ * - the uplink: src/comms/uplink.ts `Uplink` step by step — records after the acknowledged
+ *   seq (12 a frame), the anchor unless the last ack since boot or since an ack timeout named
+ *   seq−1, the checkpoint, registers after boot and then daily, alerts and command
+ *   responses, one frame in flight, a resend with a new counter after `ackTimeoutMs`, a
+ *   reconnect after three silent timeouts, counters reserved in blocks of 64 and resumed
+ *   above the block after a reboot, privacy aggregates at levels 1 and 2; an ack frees
+ *   records only when it authenticates, its counter grows and its seq is at most what this
+ *   boot sent;
+ * - commands: sim/src/protocol/commands.ts (the firmware's verdicts).
+ *
+ * Every frame and record goes through the wire core (src/wire/) with node:crypto, the code
+ * the firmware runs with its native crypto.
+ *
+ * Time: `simMs` is the fleet's simulated UTC in milliseconds (accelerated), `realMs` the
+ * host's clock. As on the meter, acks time out in real milliseconds (`ds.millis`), while
+ * intervals and disconnect offsets run on meter time.
+ *
+ * What is simpler than the firmware: the energy source (a profile, no ADE7953 or pulse
+ * input), one tariff register (register 0) whatever calendar is set, the metrology
+ * snapshot taken at the power cut (the firmware saves it every 10 s), no boot-time chain
+ * verification (the sim's store is never tampered with), and the register block rides the
+ * first frame after boot and every 48th frame after it (src/meter/register_cadence.ts counts
+ * the uplink's calls, which in the firmware include its idle polls).
+ */
+import { nodeCrypto } from "../../../headend/src/crypto.ts"
+import { RecordKind } from "../../../src/wire/record"
+import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../../src/wire/frame"
+import { Aggregate, AlertCount, AlertKind, BodyType, Report, ReportLimit, decodeDownlink, encodeReport } from "../../../src/wire/report"
+import { IntervalStatus, decodeInterval, encodeInterval } from "../../../src/wire/interval"
+import { encodeRegisters } from "../../../src/wire/registers"
+import { CommandEndpoint, CommandImage } from "./commands.ts"
+import { ChainStore, StoreImage, STORE_SLOTS } from "./store.ts"
+
+/** What carries a meter's frames (an MQTT connection in the fleet, a function in unit tests). */
+export interface MeterLink {
+    /** true while frames can be published */
+    connected(): boolean
+    /** publishes one uplink frame on `u/<id>`; false when it could not be handed to the network */
+    publish(frame: Buffer): boolean
+    /** drops and re-establishes the connection (after three silent ack timeouts) */
+    reconnect(): void
+}
+
+export interface MeterOptions {
+    /** 15, 30 (default) or 60 minutes */
+    intervalMin?: number
+    /** real ms without an ack before a resend (the firmware's 20000) */
+    ackTimeoutMs?: number
+    /** records per frame for a backlog (12) */
+    maxRecordsPerFrame?: number
+    /** uplink counters reserved per flash write (64) */
+    counterBlock?: number
+    /** the send loop's poll period, real ms (1000) */
+    pollMs?: number
+    /** board id a firmware manifest must name ("simulator") */
+    boardId?: string
+}
+
+/** An open interval of the metrology engine (src/metrology/metrology.ts). */
+export interface OpenInterval {
+    /** aligned start: UTC ms when the time is known, else meter ms since power-up */
+    startMs: number
+    status: number
+    coveredMs: number
+    importMWh: number
+    exportMWh: number
+}
+
+/** What the meter holds in flash: what survives a power cut, and what a fleet's state file keeps. */
+export interface MeterImage {
+    name: string
+    /** 16 hex digits */
+    meterId: string
+    /** 64 hex digits (METER_SECRET) */
+    secret: string
+    /** the household profile's seed */
+    seed: number
+    /** absent before the first boot (the genesis record is written then) */
+    store?: StoreImage
+    commands: CommandImage
+    /** `up.fc` (epoch, reserved limit), `up.dl` (epoch, highest downlink counter), `up.al` (pending alert counts by kind) */
+    up: { fcEpoch: number; fcLimit: number; dlEpoch: number; dl: number; alerts: number[] }
+    /** the registers (mWh) and the interval open at the last snapshot */
+    metrology: { importMWh: number; exportMWh: number; touImport: number[]; touExport: number[]; open?: OpenInterval }
+    /** what the simulation knows, not the meter: every interval record this meter sealed (seq, tag hex) */
+    ledger: { seqs: number[]; tags: string[]; refused: number }
+    boots: number
+}
+
+/** Counters the fleet sums up. */
+export interface MeterStats {
+    framesSent: number
+    resends: number
+    acks: number
+    downlinkRejected: number
+    commandsAccepted: number
+    commandsRefused: number
+}
+
+/** A new meter's flash after provisioning: its identity and the anchor ring (`cv.anchor`), nothing else. */
+export function provisionedImage(entry: { name: string; meterId: string; secret: string }, anchorRing: Buffer, seed: number): MeterImage {
+    return {
+        name: entry.name,
+        meterId: entry.meterId,
+        secret: entry.secret,
+        seed,
+        commands: CommandEndpoint.provisioned(anchorRing),
+        up: { fcEpoch: 0, fcLimit: 0, dlEpoch: 0, dl: 0, alerts: [0, 0, 0, 0, 0, 0, 0, 0] },
+        metrology: { importMWh: 0, exportMWh: 0, touImport: [0, 0, 0, 0], touExport: [0, 0, 0, 0] },
+        ledger: { seqs: [], tags: [], refused: 0 },
+        boots: 0,
+    }
+}
+
+interface InFlight {
+    counter: number
+    /** the caller's real ms (ack timeouts) and the host clock when it left (latency) */
+    sentAt: number
+    sentWall: number
+    alerts?: AlertCount[]
+    responses: number
+}
+
+/** Records one aggregate may span at most: 3/4 of the store (src/app.ts maxAggregateRecords). */
+const MAX_AGGREGATE_RECORDS = (STORE_SLOTS * 3) / 4
+const ALERT_SLOTS = 8
+
+export class ProtocolMeter {
+    readonly id: string
+    readonly idBytes: Buffer
+    readonly stats: MeterStats = { framesSent: 0, resends: 0, acks: 0, downlinkRejected: 0, commandsAccepted: 0, commandsRefused: 0 }
+    /** each acknowledged frame: when it was published and when its ack arrived (real ms; the fleet collects and clears them) */
+    ackLog: number[] = []
+    /** the latest answer to each command, for tests and the operator */
+    readonly answers: Buffer[] = []
+    private secret: Buffer
+    private o: Required<MeterOptions>
+    private store!: ChainStore
+    private commands!: CommandEndpoint
+    // uplink (RAM: gone at a power cut)
+    private epoch = 0
+    private upKey!: Buffer
+    private downKey!: Buffer
+    private cur = 0
+    private downCounter = 0
+    private maxSentSeq = -1
+    private heldSeq = -2
+    private inFlight?: InFlight
+    private timeouts = 0
+    private responses: Buffer[] = []
+    private wake = true
+    private nextPoll = 0
+    private framesSinceRegisters = Infinity
+    // clock and metrology (RAM)
+    private bootSimMs = 0
+    private clockOffsetMs = -1
+    private known = false
+    private posMs = 0
+    private lastSimMs = 0
+    private open?: OpenInterval
+    private restored?: OpenInterval
+    private started = false
+    private importFrac = 0
+    private exportFrac = 0
+    private disconnectDue?: { meterMs: number; run: () => void }
+    private on = false
+
+    constructor(
+        readonly image: MeterImage,
+        private link: MeterLink,
+        opts: MeterOptions = {}
+    ) {
+        this.id = image.meterId
+        this.idBytes = Buffer.from(image.meterId, "hex")
+        this.secret = Buffer.from(image.secret, "hex")
+        this.o = { intervalMin: 30, ackTimeoutMs: 20000, maxRecordsPerFrame: 12, counterBlock: 64, pollMs: 1000, boardId: "simulator", ...opts }
+    }
+
+    /** True between `boot` and `powerCut`. */
+    isOn(): boolean {
+        return this.on
+    }
+
+    /**
+     * Power on at `simMs` (src/app.ts): open the store (genesis on a new meter), install the
+     * key ring, append PowerUp, restore the uplink counters and pending alerts, and start
+     * metrology from the snapshot (the interval open at the cut closes at the first tick,
+     * flagged PowerDown). The clock is unknown until a time sync.
+     */
+    boot(simMs: number, realMs: number) {
+        const im = this.image
+        im.boots++
+        this.on = true
+        this.bootSimMs = simMs
+        this.lastSimMs = simMs
+        this.clockOffsetMs = -1
+        this.known = false
+        this.started = false
+        this.restored = im.metrology.open
+        this.open = undefined
+        this.disconnectDue = undefined
+        this.store = new ChainStore(this.idBytes, this.secret, 0, kind => this.storeAlert(kind), im.store)
+        const self = this
+        this.commands = new CommandEndpoint(
+            {
+                meterId: this.idBytes,
+                boardId: this.o.boardId,
+                utcNow: () => self.utc(self.lastSimMs),
+                setClock: t => self.setClock(t),
+                record: (kind, time, payload) => self.append(kind, time, payload),
+                raiseAlert: kind => self.raiseAlert(kind),
+                rollEpoch: e => self.rollEpoch(e),
+                schedule: (s, due) => (self.disconnectDue = { meterMs: self.lastSimMs - self.bootSimMs + s * 1000, run: due }),
+                cancelSchedule: () => (self.disconnectDue = undefined),
+                random: () => Math.floor(Math.random() * 4294967296),
+                millis: () => Date.now(),
+            },
+            im.commands
+        )
+        this.commands.boot()
+        this.append(RecordKind.PowerUp, 0, Buffer.alloc(0))
+        // the uplink (Uplink.start): keys and counters of the policy's epoch, maxSentSeq = acked
+        this.setupEpoch(this.commands.uplinkEpoch())
+        this.maxSentSeq = this.store.acknowledged()
+        this.heldSeq = -2
+        this.inFlight = undefined
+        this.timeouts = 0
+        this.responses = []
+        this.framesSinceRegisters = Infinity
+        this.wake = true
+        this.nextPoll = realMs
+    }
+
+    /** Power cut: RAM is gone; the flash (the image) keeps the store, counters, policy and the metrology snapshot. */
+    powerCut() {
+        if (!this.on) return
+        this.on = false
+        this.image.store = this.store.image()
+        this.image.metrology.open = this.open ?? this.restored
+    }
+
+    /** The image as it would be read from flash now (for the fleet's state file). */
+    snapshot(): MeterImage {
+        if (this.on) {
+            this.image.store = this.store.image()
+            this.image.metrology.open = this.open ?? this.restored
+        }
+        return this.image
+    }
+
+    /** UTC seconds at `simMs` on the meter's clock, 0 while unknown. */
+    utc(simMs: number): number {
+        if (this.clockOffsetMs < 0) return 0
+        return Math.floor((this.clockOffsetMs + simMs - this.bootSimMs) / 1000)
+    }
+
+    /** The store's head and acknowledged seq (for tests and the fleet's drain check). */
+    chainState(): { head: number; acked: number; full: boolean } {
+        return { head: this.store.head().seq, acked: this.store.acknowledged(), full: this.store.isFull() }
+    }
+
+    /** The record `seq` if it is still in the store. */
+    storedRecord(seq: number): Buffer | undefined {
+        return this.store.record(seq)
+    }
+
+    /** The relay's control state (DLMS class 70) and whether a disconnect is pending. */
+    control(): { state: number; pending: boolean } {
+        return { state: this.image.commands.control, pending: this.image.commands.disconnectPending }
+    }
+
+    /** The consumer presses the arm button. */
+    pressButton() {
+        this.commands.pressButton()
+    }
+
+    /**
+     * Moves the meter to `simMs`: metering, interval closes, a due disconnect; then one
+     * step of the send loop when woken (a record, an ack, an alert) or at the poll period.
+     */
+    tick(simMs: number, realMs: number) {
+        if (!this.on) return
+        this.meter(simMs)
+        const d = this.disconnectDue
+        if (d && simMs - this.bootSimMs >= d.meterMs) {
+            this.disconnectDue = undefined
+            d.run()
+        }
+        if (this.wake || realMs >= this.nextPoll) {
+            this.wake = false
+            this.nextPoll = realMs + this.o.pollMs
+            this.step(realMs)
+        }
+    }
+
+    /** Whether everything recorded has been acknowledged (nothing in the store waits). */
+    drained(): boolean {
+        const h = this.store.head().seq
+        return this.store.acknowledged() >= h || (this.commands.privacyLevel() !== 0 && h - this.store.acknowledged() < this.aggregatePeriod())
+    }
+
+    // ---- uplink (src/comms/uplink.ts) ----------------------------------------------------------
+
+    /** One decision of the send loop (Uplink.step). */
+    step(realMs: number): boolean {
+        if (!this.link.connected()) return false
+        if (this.inFlight) {
+            if (realMs - this.inFlight.sentAt < this.o.ackTimeoutMs) return false
+            // QoS 0: the frame or its ack was lost; resend with a new counter, with the anchor
+            this.inFlight = undefined
+            this.timeouts++
+            this.stats.resends++
+            this.heldSeq = -2
+            if (this.timeouts >= 3) {
+                this.timeouts = 0
+                this.link.reconnect()
+                return false
+            }
+        }
+        const built = this.buildReport()
+        if (!built) return false
+        const ctr = this.nextCounter()
+        const frame = sealFrame(
+            nodeCrypto,
+            this.upKey,
+            { version: FrameConst.Version, direction: Direction.Uplink, meterId: this.idBytes, epoch: this.epoch, counter: ctr },
+            encodeReport(nodeCrypto, built.report)
+        )
+        if (!this.link.publish(frame)) return false
+        this.stats.framesSent++
+        if (built.report.registers) this.framesSinceRegisters = 0
+        this.framesSinceRegisters++
+        if (built.lastSeq > this.maxSentSeq) this.maxSentSeq = built.lastSeq
+        this.inFlight = { counter: ctr, sentAt: realMs, sentWall: Date.now(), alerts: built.report.alerts, responses: built.report.responses ? built.report.responses.length : 0 }
+        return true
+    }
+
+    /** A downlink frame (Uplink.onDownlink): anything unauthentic or replayed is counted, alerted and dropped. */
+    async onDownlink(frame: Buffer, realMs = Date.now()): Promise<void> {
+        if (!this.on) return
+        let body: Buffer
+        try {
+            const h = readHeader(frame)
+            if (h.epoch !== this.epoch || !h.meterId.equals(this.idBytes)) throw new RangeError("downlink: not ours")
+            body = openParsed(nodeCrypto, this.downKey, frame, h, Direction.Downlink)
+            if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
+            this.downCounter = h.counter
+            this.image.up.dlEpoch = this.epoch
+            this.image.up.dl = h.counter
+        } catch {
+            this.stats.downlinkRejected++
+            this.raiseAlert(AlertKind.BadDownlink)
+            return
+        }
+        let d
+        try {
+            d = decodeDownlink(body)
+        } catch {
+            this.stats.downlinkRejected++
+            return
+        }
+        if (d.type === BodyType.Ack) this.onAck(d.ackSeq!, d.upCounter!, realMs)
+        else if (d.type === BodyType.Command) {
+            const resp = await this.commands.handleCommand(d.command!)
+            if (!this.on) return
+            if (resp[1] === 0) this.stats.commandsAccepted++
+            else this.stats.commandsRefused++
+            this.answers.push(resp)
+            if (this.answers.length > 16) this.answers.shift()
+            if (resp.length && this.responses.length < ReportLimit.MaxResponses) this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.subarray(0, ReportLimit.MaxResponseSize) : resp)
+            this.wake = true
+        }
+    }
+
+    /** Queues an alert for the next frame (kept in `up.al`); BadDownlink alone does not wake the loop. */
+    raiseAlert(kind: number) {
+        if (!(kind > 0 && kind < ALERT_SLOTS)) return
+        this.image.up.alerts[kind]++
+        if (kind !== AlertKind.BadDownlink) this.wake = true
+    }
+
+    private onAck(ackSeq: number, upCounter: number, realMs: number) {
+        this.heldSeq = ackSeq
+        // an ack only confirms what this boot actually sent
+        if (ackSeq > this.store.acknowledged() && ackSeq <= this.maxSentSeq) this.store.acknowledge(ackSeq)
+        const f = this.inFlight
+        if (f && f.counter === upCounter) {
+            this.stats.acks++
+            this.ackLog.push(f.sentWall, Date.now())
+            const al = this.image.up.alerts
+            for (const a of f.alerts ?? []) al[a.kind] = Math.max(0, al[a.kind] - a.count)
+            this.responses = this.responses.slice(f.responses)
+            this.inFlight = undefined
+            this.timeouts = 0
+            this.wake = true
+        }
+    }
+
+    private setupEpoch(epoch: number) {
+        this.epoch = epoch
+        this.upKey = deriveFrameKey(nodeCrypto, this.secret, this.idBytes, Direction.Uplink, epoch)
+        this.downKey = deriveFrameKey(nodeCrypto, this.secret, this.idBytes, Direction.Downlink, epoch)
+        const up = this.image.up
+        // src/comms/counter.ts FrameCounter.open: resume at the reserved limit (the rest of the block is skipped)
+        this.cur = up.fcEpoch === epoch ? up.fcLimit : 0
+        this.downCounter = up.dlEpoch === epoch ? up.dl : 0
+    }
+
+    private rollEpoch(epoch: number) {
+        this.setupEpoch(epoch)
+        this.inFlight = undefined
+        this.wake = true
+    }
+
+    /** FrameCounter.next: a new block is reserved (persisted) before its first counter is used. */
+    private nextCounter(): number {
+        const up = this.image.up
+        const limit = up.fcEpoch === this.epoch ? up.fcLimit : 0
+        if (this.cur >= limit) {
+            if (this.cur + this.o.counterBlock > 4294967295) throw new RangeError("frame counter exhausted: roll the key epoch")
+            up.fcEpoch = this.epoch
+            up.fcLimit = this.cur + this.o.counterBlock
+        }
+        return ++this.cur
+    }
+
+    private buildReport(): { report: Report; lastSeq: number } | undefined {
+        const level = this.commands.privacyLevel()
+        const head = this.store.head()
+        const report: Report = { privacyLevel: level }
+        let lastSeq = -1
+        let due = false
+        const acked = this.store.acknowledged()
+        if (level === 0) {
+            if (head.seq > acked) {
+                const recs = this.store.recordsAfter(acked, Math.min(this.o.maxRecordsPerFrame, ReportLimit.MaxRecords))
+                if (recs.length) {
+                    report.records = recs
+                    report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
+                    lastSeq = recs[recs.length - 1].seq
+                    due = true
+                }
+            }
+            if (head.seq >= 0) {
+                report.checkpointSeq = head.seq
+                report.checkpointHash = head.hash
+            }
+        } else {
+            const aggs = this.aggregates(level, head.seq)
+            if (aggs.length) {
+                report.aggregates = aggs
+                lastSeq = aggs[aggs.length - 1].lastSeq
+                due = true
+                report.checkpointSeq = head.seq
+                report.checkpointHash = head.hash
+            }
+        }
+        const alerts: AlertCount[] = []
+        const al = this.image.up.alerts
+        for (let k = 1; k < ALERT_SLOTS; k++) {
+            if (al[k] === 0) continue
+            alerts.push({ kind: k, count: al[k] })
+            if (k !== AlertKind.BadDownlink) due = true
+        }
+        if (alerts.length) report.alerts = alerts
+        if (this.responses.length) {
+            report.responses = this.responses.slice(0)
+            due = true
+        }
+        if (!due) return undefined
+        // the register block: first frame after boot, then daily (src/meter/register_cadence.ts);
+        // at levels 1 and 2 only in the frames that carry aggregates, which are the only ones then
+        if (this.framesSinceRegisters >= this.perDay() && (level === 0 || report.aggregates)) report.registers = this.registers()
+        return { report, lastSeq }
+    }
+
+    private perDay(): number {
+        return (24 * 60) / this.o.intervalMin
+    }
+
+    private aggregatePeriod(): number {
+        const level = this.commands.privacyLevel()
+        return Math.min(level === 1 ? this.perDay() : this.perDay() * 30, MAX_AGGREGATE_RECORDS)
+    }
+
+    /** Whole periods of records after the acknowledged one, summed (Uplink.aggregates). */
+    private aggregates(level: number, headSeq: number): Aggregate[] {
+        const period = this.aggregatePeriod()
+        const out: Aggregate[] = []
+        let from = this.store.acknowledged()
+        while (headSeq - from >= period && out.length < 4) {
+            let imp = 0
+            let exp = 0
+            let seq = from
+            while (seq < from + period) {
+                const recs = this.store.recordsAfter(seq, Math.min(32, from + period - seq))
+                if (!recs.length) return out
+                for (const r of recs) {
+                    imp += intervalWh(r.data, true)
+                    exp += intervalWh(r.data, false)
+                }
+                seq = recs[recs.length - 1].seq
+            }
+            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp })
+            from = seq
+        }
+        return out
+    }
+
+    private registers(): Buffer {
+        const m = this.image.metrology
+        return encodeRegisters({ importMWh: m.importMWh, exportMWh: m.exportMWh, touImportMWh: m.touImport, touExportMWh: m.touExport })
+    }
+
+    // ---- the chain and the events (src/meter/events.ts, interval_log.ts) ------------------------
+
+    private append(kind: number, time: number, payload: Buffer) {
+        const r = this.store.append(kind, time, payload)
+        if (kind === RecordKind.IntervalClose) {
+            if (r) {
+                this.image.ledger.seqs.push(r.seq)
+                this.image.ledger.tags.push(r.data.subarray(r.data.length - 16).toString("hex"))
+            } else this.image.ledger.refused++
+        }
+        this.wake = true
+    }
+
+    private storeAlert(kind: number) {
+        this.raiseAlert(kind === RecordKind.StoreFull ? AlertKind.StoreFull : AlertKind.Tamper)
+    }
+
+    /** ClockPort.set after an authenticated time sync: the step is recorded (old, new) and metrology re-frames. */
+    private setClock(t: number) {
+        if (!(t >= 1577836800 && t <= 4294967295)) throw new RangeError(`clock: utc ${t} out of range`)
+        const sim = this.lastSimMs
+        const p = Buffer.alloc(8)
+        p.writeUInt32BE(this.utc(sim), 0)
+        this.clockOffsetMs = t * 1000 - (sim - this.bootSimMs)
+        p.writeUInt32BE(t, 4)
+        this.append(RecordKind.TimeSet, t, p)
+        if (this.started) this.applyStep(t)
+    }
+
+    // ---- metrology (src/metrology/metrology.ts, simplified source) ------------------------------
+
+    private lengthMs(): number {
+        return this.o.intervalMin * 60000
+    }
+
+    private meter(simMs: number) {
+        if (!this.started) this.start(simMs)
+        let t = this.lastSimMs
+        while (t < simMs) {
+            const boundary = this.open!.startMs + this.lengthMs()
+            const seg = Math.min(simMs - t, boundary - this.posMs)
+            this.take(t, seg)
+            this.open!.coveredMs += seg
+            this.posMs += seg
+            t += seg
+            if (this.posMs >= boundary) {
+                this.posMs = boundary
+                this.closeOpen()
+                this.openAt(IntervalStatus.Complete)
+            }
+        }
+        this.lastSimMs = simMs
+    }
+
+    /** First tick after power-up: the interval open at the cut closes (PowerDown), a partial one opens. */
+    private start(simMs: number) {
+        this.started = true
+        if (this.restored) {
+            const r = this.restored
+            this.restored = undefined
+            r.status |= IntervalStatus.PowerDown
+            this.closeRecord(r)
+        }
+        this.known = this.clockOffsetMs >= 0
+        this.posMs = this.known ? this.clockOffsetMs + simMs - this.bootSimMs : simMs - this.bootSimMs
+        this.openAt(IntervalStatus.PartialPowerUp)
+    }
+
+    private openAt(status: number) {
+        const L = this.lengthMs()
+        this.open = { startMs: Math.floor(this.posMs / L) * L, status: status | (this.known ? 0 : IntervalStatus.TimeUnknown), coveredMs: 0, importMWh: 0, exportMWh: 0 }
+    }
+
+    private applyStep(toUtc: number) {
+        const wasKnown = this.known
+        const oldStart = this.open!.startMs
+        this.known = true
+        this.posMs = toUtc * 1000
+        const L = this.lengthMs()
+        this.open!.status |= IntervalStatus.ClockAdjusted
+        if (wasKnown && Math.floor(this.posMs / L) * L === oldStart) return
+        this.closeOpen()
+        this.openAt(IntervalStatus.ClockAdjusted)
+    }
+
+    private closeOpen() {
+        const o = this.open!
+        this.open = undefined
+        this.closeRecord(o)
+    }
+
+    private closeRecord(o: OpenInterval) {
+        const maxS = this.o.intervalMin * 60
+        const r = { start: Math.floor(o.startMs / 1000), lengthMin: this.o.intervalMin, status: o.status, coveredS: Math.min(Math.round(o.coveredMs / 1000), maxS), importMWh: o.importMWh, exportMWh: o.exportMWh }
+        this.append(RecordKind.IntervalClose, r.status & IntervalStatus.TimeUnknown ? 0 : r.start, encodeInterval(r))
+    }
+
+    /** Energy of `ms` of meter time from sim time `t`: the household's load (none while the relay is open), some export. */
+    private take(t: number, ms: number) {
+        const p = householdWatts(this.image.seed, t)
+        const load = this.commands.relayClosed() ? p.importW : 0
+        // mWh = W × ms / 3600; the remainders carry over so that nothing is lost to rounding
+        this.importFrac += (load * ms) / 3600
+        this.exportFrac += (p.exportW * ms) / 3600
+        const imp = Math.floor(this.importFrac)
+        const exp = Math.floor(this.exportFrac)
+        this.importFrac -= imp
+        this.exportFrac -= exp
+        const m = this.image.metrology
+        m.importMWh += imp
+        m.exportMWh += exp
+        m.touImport[0] += imp
+        m.touExport[0] += exp
+        this.open!.importMWh += imp
+        this.open!.exportMWh += exp
+    }
+}
+
+/** Whole Wh of a stored interval record (0 for other kinds): src/meter/interval_log.ts storedIntervalEnergy. */
+export function intervalWh(stored: Buffer, imported: boolean): number {
+    if (stored[1] !== RecordKind.IntervalClose) return 0
+    try {
+        const iv = decodeInterval(stored.subarray(11, 11 + stored[10]))
+        return Math.floor((imported ? iv.importMWh : iv.exportMWh) / 1000)
+    } catch {
+        return 0
+    }
+}
+
+/**
+ * A household's power at sim time `t` (UTC ms), deterministic per seed: a base load, a
+ * morning and an evening peak, appliance noise per minute; one household in eight has
+ * solar panels that export around noon.
+ */
+export function householdWatts(seed: number, t: number): { importW: number; exportW: number } {
+    const hour = (t / 3_600_000) % 24
+    const base = 120 + (seed % 7) * 25
+    const peak = 900 * Math.exp(-((hour - 19) ** 2) / 3) + 500 * Math.exp(-((hour - 7.5) ** 2) / 1.5)
+    const minute = Math.floor(t / 60000)
+    let h = (seed * 2654435761 + minute * 40503) >>> 0
+    h ^= h >>> 15
+    h = Math.imul(h, 2246822519) >>> 0
+    const noise = (h % 400) - 100
+    let load = Math.max(40, base + peak + noise)
+    let exportW = 0
+    if (seed % 8 === 3) {
+        const sun = Math.max(0, 2500 * Math.sin(((hour - 6) / 13) * Math.PI))
+        const net = load - sun
+        load = Math.max(0, net)
+        exportW = Math.max(0, -net)
+    }
+    return { importW: Math.round(load), exportW: Math.round(exportW) }
+}
