@@ -40,7 +40,10 @@ export class FrameCounter {
             const lim = this.cur + this.block
             // u32 on the wire; running out needs a key epoch roll, never a wrap
             if (lim > U32_MAX) throw new RangeError("frame counter exhausted: roll the key epoch")
-            await writeEpochCounter(this.storage, this.key, this.epoch, lim)
+            const e = this.epoch
+            await writeEpochCounter(this.storage, this.key, e, lim)
+            // re-checked after the wait: a limit reserved for another epoch is no limit here
+            if (this.epoch !== e) throw new Error("frame counter: epoch changed")
             this.limit = lim
             this.reservations++
         }

@@ -143,6 +143,8 @@ export class Uplink {
     private responses: Buffer[] = []
     private wake = ds.emitter<number>()
     private running = false
+    /** held while a counter is reserved and its frame sealed, or the epoch rolls */
+    private busy = false
 
     constructor(o: UplinkOptions) {
         if (o.meterId.length !== 8) throw new RangeError("uplink: meter id must be 8 bytes")
@@ -185,8 +187,15 @@ export class Uplink {
      * epoch is persisted in the command policy, which is where the next boot reads it.
      */
     async rollEpoch(epoch: number) {
-        if (!(epoch > this.epoch)) throw new RangeError("uplink: epoch must grow")
-        await this.setupEpoch(epoch)
+        // never in the middle of a reservation: the new epoch would inherit the old limit,
+        // which flash holds for the old epoch only, and reuse counters after a power cut
+        await this.lock()
+        try {
+            if (!(epoch > this.epoch)) throw new RangeError("uplink: epoch must grow")
+            await this.setupEpoch(epoch)
+        } finally {
+            this.busy = false
+        }
         this.inFlight = undefined
         this.notify()
     }
@@ -218,19 +227,28 @@ export class Uplink {
         }
         const report = await this.buildReport()
         if (!report) return false
-        const ctr = await this.counter.next()
-        const frame = sealFrame(
-            nativeCrypto,
-            this.upKey,
-            {
-                version: FrameConst.Version,
-                direction: Direction.Uplink,
-                meterId: this.o.meterId,
-                epoch: this.epoch,
-                counter: ctr,
-            },
-            encodeReport(nativeCrypto, report.report)
-        )
+        // the counter, the key and the epoch in the header come from one state: a roll
+        // waits until the frame is sealed (docs/uplink.md §5)
+        await this.lock()
+        let ctr: number
+        let frame: Buffer
+        try {
+            ctr = await this.counter.next()
+            frame = sealFrame(
+                nativeCrypto,
+                this.upKey,
+                {
+                    version: FrameConst.Version,
+                    direction: Direction.Uplink,
+                    meterId: this.o.meterId,
+                    epoch: this.epoch,
+                    counter: ctr,
+                },
+                encodeReport(nativeCrypto, report.report)
+            )
+        } finally {
+            this.busy = false
+        }
         const ok = await this.o.transport.publish(frame)
         if (!ok) return false
         this.stats.framesSent++
@@ -300,6 +318,12 @@ export class Uplink {
             this.timeouts = 0
             this.notify()
         }
+    }
+
+    /** one holder at a time of the counter and keys: a reservation or an epoch roll */
+    private async lock() {
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
     }
 
     private async setupEpoch(epoch: number) {

@@ -1,6 +1,8 @@
+import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../../src/crypto/native"
+import { Storage } from "../../src/storage/storage"
 import { RamStorage } from "../../src/storage/twins"
-import { Direction, FrameConst, deriveFrameKey, openFrame, sealFrame } from "../../src/wire/frame"
+import { Direction, FrameConst, decodeHeader, deriveFrameKey, openFrame, sealFrame } from "../../src/wire/frame"
 import { encodeAck, UplinkRecord } from "../../src/wire/report"
 import { ChainHead, Uplink, UplinkTransport } from "../../src/comms/uplink"
 
@@ -73,7 +75,7 @@ export function open(frame: Buffer, key?: Buffer) {
     return openFrame(nativeCrypto, key || upKey, frame, Direction.Uplink)
 }
 
-export async function boot(storage: RamStorage, src: FakeSource, tr: FakeTransport, epoch?: number) {
+export async function boot(storage: Storage, src: FakeSource, tr: FakeTransport, epoch?: number, counterBlock?: number) {
     const ep = epoch || 0
     const u = new Uplink({
         meterId: meterId,
@@ -84,8 +86,53 @@ export async function boot(storage: RamStorage, src: FakeSource, tr: FakeTranspo
         transport: tr,
         ackTimeoutMs: 1,
         maxRecordsPerFrame: 4,
+        counterBlock: counterBlock,
     })
     await u.start(false)
     return u
 }
 
+
+/**
+ * A flash whose writes wait at a gate the test opens: a write in progress for as long as
+ * the test likes, so that another fiber (an epoch roll) can run in the middle of it.
+ */
+export class GatedStorage {
+    inner: Storage
+    closed = false
+    /** writes waiting at the gate now */
+    waiting = 0
+    constructor(inner: Storage) {
+        this.inner = inner
+    }
+    async get(key: string) {
+        return await this.inner.get(key)
+    }
+    async set(key: string, value: Buffer) {
+        this.waiting++
+        while (this.closed) await ds.sleep(1)
+        this.waiting--
+        await this.inner.set(key, value)
+    }
+    async delete(key: string) {
+        await this.inner.delete(key)
+    }
+}
+
+/** The (epoch, counter) of every frame in `a` then `b`, as "e:c" strings. */
+export function nonces(a: Buffer[], b: Buffer[]): string[] {
+    const out: string[] = []
+    for (const f of a) out.push(nonceOf(f))
+    for (const f of b) out.push(nonceOf(f))
+    return out
+}
+function nonceOf(f: Buffer): string {
+    const h = decodeHeader(f)
+    return h.epoch + ":" + h.counter
+}
+
+/** The first value that occurs twice in `xs`, or undefined. */
+export function firstRepeat(xs: string[]): string {
+    for (let i = 0; i < xs.length; i++) for (let j = i + 1; j < xs.length; j++) if (xs[i] === xs[j]) return xs[i]
+    return undefined
+}
