@@ -17,6 +17,7 @@
  * test/node/fleet_protocol.test.ts pins the result to the firmware's command vectors
  * (test/vectors/envelope.json: every verdict of the scenario).
  */
+import { createPublicKey, verify as nodeVerify, KeyObject } from "node:crypto"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { encodeOutcome, OutcomeLayout } from "../../../src/wire/ack"
 import { CommandEnvelope, compareCounter, decodeManifest, envelopeArgs, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../../../src/wire/envelope"
@@ -93,6 +94,13 @@ export interface CommandPorts {
     millis(): number
     /** a tariff calendar was accepted */
     applyTariff?(calendar: Buffer): void
+    /**
+     * verify signatures with node:crypto (OpenSSL, ~15 times faster) instead of strict
+     * RFC 8032 with @noble/curves as the firmware: for large fleets, whose envelopes come
+     * from the head-end's signer (both accept and refuse alike there; crafted non-canonical
+     * encodings are what only the strict check refuses)
+     */
+    fastSignatures?: boolean
 }
 
 export class CommandEndpoint {
@@ -217,7 +225,7 @@ export class CommandEndpoint {
         for (let i = 0; i < env.signatureCount; i++) {
             let ok = false
             try {
-                ok = ed25519.verify(signatureAt(env, i), msg, signers[i].publicKey, { zip215: false })
+                ok = this.ports.fastSignatures ? nodeVerify(null, msg, publicKeyObject(signers[i].publicKey), signatureAt(env, i)) : ed25519.verify(signatureAt(env, i), msg, signers[i].publicKey, { zip215: false })
             } catch {
                 ok = false
             }
@@ -381,4 +389,18 @@ function keyChange(opcode: number, keys: KeyEntry[], args: Buffer): KeyEntry[] |
         }
     }
     return r && ringProblem(r) === undefined ? r : undefined
+}
+
+const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex")
+const keyObjects = new Map<string, KeyObject>()
+
+/** An Ed25519 public key for node:crypto (SPKI DER prefix of RFC 8410 ‖ the 32 bytes), cached. */
+function publicKeyObject(pub: Buffer): KeyObject {
+    const k = pub.toString("hex")
+    let o = keyObjects.get(k)
+    if (!o) {
+        o = createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub]), format: "der", type: "spki" })
+        keyObjects.set(k, o)
+    }
+    return o
 }

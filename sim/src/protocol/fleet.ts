@@ -85,9 +85,11 @@ export interface FleetMember {
 
 /** What `status` reports. */
 export interface FleetStatus {
+    /** original meters, and how many of them have a clone running (their figures are apart) */
     meters: number
+    cloned: number
     simUtcMs: number
-    /** meters connected, with the clock set, with everything acknowledged */
+    /** meters (not cloned) connected, with the clock set, with everything acknowledged */
     connected: number
     synced: number
     drained: number
@@ -95,6 +97,8 @@ export interface FleetStatus {
     /** interval records sealed, and intervals a full store refused (the firmware's StoreFull) */
     intervals: number
     refusedIntervals: number
+    /** CPU seconds of this process */
+    cpuS: number
 }
 
 interface StateFile {
@@ -150,11 +154,17 @@ export class ProtocolFleet {
     }
 
     status(): FleetStatus {
-        const s: FleetStatus = { meters: 0, simUtcMs: this.simNow(), connected: 0, synced: 0, drained: 0, stats: emptyStats(), intervals: 0, refusedIntervals: 0 }
+        const cpu = process.cpuUsage()
+        const s: FleetStatus = { meters: 0, cloned: 0, simUtcMs: this.simNow(), connected: 0, synced: 0, drained: 0, stats: emptyStats(), intervals: 0, refusedIntervals: 0, cpuS: (cpu.user + cpu.system) / 1e6 }
         const sim = this.simNow()
-        for (const m of this.members) {
+        const cloned = new Set(this.members.filter(m => m.cloneOf !== undefined).map(m => m.cloneOf!))
+        for (const [i, m] of this.members.entries()) {
             if (m.cloneOf !== undefined) continue
             s.meters++
+            if (cloned.has(i)) {
+                s.cloned++
+                continue
+            }
             if (m.conn.connected()) s.connected++
             if (m.meter.isOn() && m.meter.utc(sim) > 0) s.synced++
             if (m.meter.isOn() && m.meter.drained()) s.drained++
@@ -352,7 +362,12 @@ export class ProtocolFleet {
             }
             if (m.offUntil !== undefined && now >= m.offUntil) this.powerOn(m)
             m.conn.maintain(now)
-            m.meter.tick(sim, now)
+            try {
+                m.meter.tick(sim, now)
+            } catch (e) {
+                this.log(`meter ${m.entry.name} failed: ${(e as Error).stack}`)
+                throw e
+            }
         }
         this.attacker?.maintain(now)
     }

@@ -65,6 +65,8 @@ export interface MeterOptions {
     pollMs?: number
     /** board id a firmware manifest must name ("simulator") */
     boardId?: string
+    /** Ed25519 through node:crypto instead of the firmware's strict check (sim/src/protocol/commands.ts) */
+    fastSignatures?: boolean
 }
 
 /** An open interval of the metrology engine (src/metrology/metrology.ts). */
@@ -184,7 +186,8 @@ export class ProtocolMeter {
         this.id = image.meterId
         this.idBytes = Buffer.from(image.meterId, "hex")
         this.secret = Buffer.from(image.secret, "hex")
-        this.o = { intervalMin: 30, ackTimeoutMs: 20000, maxRecordsPerFrame: 12, counterBlock: 64, pollMs: 1000, boardId: "simulator", ...opts }
+        const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined))
+        this.o = { intervalMin: 30, ackTimeoutMs: 20000, maxRecordsPerFrame: 12, counterBlock: 64, pollMs: 1000, boardId: "simulator", fastSignatures: false, ...given }
     }
 
     /** True between `boot` and `powerCut`. */
@@ -225,6 +228,7 @@ export class ProtocolMeter {
                 cancelSchedule: () => (self.disconnectDue = undefined),
                 random: () => Math.floor(Math.random() * 4294967296),
                 millis: () => Date.now(),
+                fastSignatures: this.o.fastSignatures,
             },
             im.commands
         )
@@ -610,8 +614,8 @@ export class ProtocolMeter {
 
     private closeOpen() {
         const o = this.open!
-        this.open = undefined
         this.closeRecord(o)
+        this.open = undefined
     }
 
     private closeRecord(o: OpenInterval) {

@@ -1,0 +1,495 @@
+/**
+ * A whole scaled-out installation on this machine, for the fleet bench and the fleet tests:
+ * a real mosquitto and a real PostgreSQL server, each on a free loopback port with its own
+ * directory; head-end workers (bench/node/fleet_worker.ts: the ingestion service behind an
+ * MQTT 5 shared subscription); a fleet of protocol-level meters in its own process
+ * (sim/src/protocol/run.ts); and the operator the head-end needs, which sets each meter's
+ * clock after it powers up (the network operator's signed TimeSync, as `npm start` does) and
+ * can send any signed command.
+ *
+ * `verify()` compares what the meters sealed (the fleet's state file keeps every interval
+ * record's seq and tag) with what the database holds: lost and duplicated intervals, and
+ * every meter's stored chain verified from K_0 (headend/src/chain.ts verifyChain).
+ *
+ *   const c = await FleetCluster.start({ meters: 200, workers: 2, scale: 450 })
+ *   await c.waitUntil("all synced", s => s.synced === s.meters - s.cloned)
+ *   const v = await c.verify(); await c.stop()
+ */
+import { ChildProcess, fork, spawn } from "node:child_process"
+import { createPrivateKey, sign, KeyObject } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ROOT, killTree, waitForPort } from "../../tools/devs.ts"
+import { startPostgres, PostgresServer } from "../../tools/postgres.ts"
+import { Keystore, MeterEntry, addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
+import { nextCounter } from "../../headend/src/operations.ts"
+import { Database, migrate, openPostgres } from "../../headend/src/db/index.ts"
+import { appendSignatures, encodeEnvelopeBody, signedMessage, timeSyncArgs } from "../../src/wire/envelope"
+import { Opcode } from "../../src/wire/opcodes"
+import type { Disturbance, FleetStatus } from "../../sim/src/protocol/fleet.ts"
+import type { MeterImage } from "../../sim/src/protocol/meter.ts"
+
+export interface ClusterOptions {
+    meters: number
+    workers: number
+    /** simulated ms per real ms */
+    scale: number
+    /** the meters' ack timeout, real ms (the firmware's 20000) */
+    ackTimeoutMs?: number
+    /** node:crypto signature checks in the meters (sim/src/protocol/commands.ts) */
+    fastSignatures?: boolean
+    connectRate?: number
+    log?: (line: string) => void
+}
+
+export interface WorkerStats {
+    name: string
+    received: number
+    accepted: number
+    refused: Record<string, number>
+    errors: number
+    batches: number
+    commitFailures: number
+    reloads: number
+    cpuS: number
+}
+
+export interface Verification {
+    meters: number
+    /** meters left out: a clone ran with their identity */
+    cloned: string[]
+    intervalsSealed: number
+    intervalsStored: number
+    lost: number
+    duplicates: number
+    /** meters whose stored chain does not verify from K_0, with the reason */
+    brokenChains: string[]
+    /** intervals the meters' full stores refused (the firmware's StoreFull: not the head-end's loss) */
+    refusedByMeters: number
+    /** meters with clone evidence in the database */
+    cloneEvidence: string[]
+}
+
+interface Worker {
+    name: string
+    child: ChildProcess
+}
+
+/** A mosquitto on a free loopback port, its config in `dir`; stopped with the cluster. */
+async function startMosquitto(dir: string): Promise<{ port: number; child: ChildProcess; cpuSeconds(): number }> {
+    const port = await freePort()
+    const conf = join(dir, "mosquitto.conf")
+    // QoS 0 to the workers: no per-client queue limit (a burst of a whole fleet's frames must not be dropped by the broker)
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 0", "set_tcp_nodelay true", "log_dest none", ""].join("\n"))
+    const child = spawn("mosquitto", ["-c", conf], { stdio: "ignore", detached: true })
+    await waitForPort(port, 10_000)
+    return { port, child, cpuSeconds: () => procCpuSeconds(child.pid!) }
+}
+
+export class FleetCluster {
+    readonly dir: string
+    readonly keystore: Keystore
+    readonly keystorePath: string
+    brokerPort = 0
+    databaseUrl = ""
+    readonly workers: Worker[] = []
+    /** meters that powered up and still wait for their clock */
+    readonly unsynced = new Map<string, number>()
+    /** command answers the workers saw: meter → [verdict, opcode] */
+    readonly answers: { meterId: string; verdict: number; opcode: number; counter: string }[] = []
+    readonly cloneAlerts = new Set<string>()
+    syncsSent = 0
+    private pg?: PostgresServer
+    private mosq?: { port: number; child: ChildProcess; cpuSeconds(): number }
+    private sim?: ChildProcess
+    private simClock = { simAtStart: 0, realAtStart: 0, scale: 1 }
+    private reqId = 0
+    private pending = new Map<number, { res: (v: any) => void; rej: (e: Error) => void }>()
+    private db?: Database
+    private sweep?: NodeJS.Timeout
+    private netopKey: KeyObject
+    private netopId: number
+    private workerSeq = 0
+
+    private constructor(private o: ClusterOptions) {
+        this.dir = mkdtempSync(join(tmpdir(), "tm-fleet-"))
+        this.keystore = createKeystore()
+        for (let i = 1; i <= o.meters; i++) addMeter(this.keystore, `meter-${i}`)
+        this.keystorePath = join(this.dir, "keystore.json")
+        saveKeystore(this.keystore, this.keystorePath)
+        const k = this.keystore.roles.networkOperator
+        this.netopId = k.keyId
+        // Ed25519 signatures are deterministic (RFC 8032): node:crypto gives the same bytes as the CLI's @noble signer, 25 times faster
+        this.netopKey = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(k.secretKey, "hex")]), format: "der", type: "pkcs8" })
+    }
+
+    /** Broker, database, workers and the fleet, started in that order. */
+    static async start(o: ClusterOptions): Promise<FleetCluster> {
+        const c = new FleetCluster(o)
+        try {
+            await c.boot()
+        } catch (e) {
+            await c.stop()
+            throw e
+        }
+        return c
+    }
+
+    get entries(): MeterEntry[] {
+        return this.keystore.meters
+    }
+
+    /** Simulated UTC now (ms) on the fleet's clock. */
+    simNow(): number {
+        const c = this.simClock
+        return c.simAtStart + (Date.now() - c.realAtStart) * c.scale
+    }
+
+    /** Real ms at which the fleet's clock reaches `simMs`. */
+    realAt(simMs: number): number {
+        const c = this.simClock
+        return c.realAtStart + (simMs - c.simAtStart) / c.scale
+    }
+
+    private log(l: string) {
+        this.o.log?.(l)
+    }
+
+    private async boot() {
+        this.mosq = await startMosquitto(this.dir)
+        this.brokerPort = this.mosq.port
+        this.log(`mosquitto on 127.0.0.1:${this.brokerPort}`)
+        this.pg = await startPostgres({ settings: { max_connections: "200", shared_buffers: "256MB", synchronous_commit: "on" } })
+        this.databaseUrl = await this.pg.createDatabase("fleet")
+        this.db = await openPostgres(this.databaseUrl, { max: 2 })
+        await migrate(this.db)
+        this.log(`${this.pg.version} on port ${this.pg.port}`)
+        for (let i = 0; i < this.o.workers; i++) await this.startWorker()
+        await this.startFleet()
+        // the operator's fallback: meters whose power-up record is newer than their last time set
+        this.sweep = setInterval(() => void this.sweepUnsynced().catch(() => {}), 20_000)
+    }
+
+    /** Starts one more worker; resolves when it is subscribed. */
+    async startWorker(): Promise<string> {
+        const name = `worker-${++this.workerSeq}`
+        const child = fork(join(ROOT, "bench/node/fleet_worker.ts"), ["--broker", `mqtt://127.0.0.1:${this.brokerPort}`, "--database", this.databaseUrl, "--keystore", this.keystorePath, "--name", name], {
+            execArgv: ["--import", "tsx"],
+            cwd: ROOT,
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
+        })
+        const w = { name, child }
+        this.workers.push(w)
+        await new Promise<void>((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`${name} did not start in 60 s`)), 60_000)
+            child.on("message", (m: any) => {
+                if (m.type === "ready") {
+                    clearTimeout(t)
+                    res()
+                } else this.onWorkerMessage(w, m)
+            })
+            child.once("exit", code => {
+                clearTimeout(t)
+                rej(new Error(`${name} exited (${code})`))
+            })
+        })
+        this.log(`${name} serving $share/trustmeter/u/+`)
+        return name
+    }
+
+    /** Kills worker `name` with SIGKILL (mid-batch, as a crash) and forgets it. */
+    killWorker(name: string) {
+        const i = this.workers.findIndex(w => w.name === name)
+        if (i < 0) return
+        const [w] = this.workers.splice(i, 1)
+        w.child.kill("SIGKILL")
+        this.log(`${name} killed (SIGKILL)`)
+    }
+
+    /** Stops worker `name` cleanly (finishes its batch); returns its last statistics. */
+    async stopWorker(name: string): Promise<WorkerStats | undefined> {
+        const i = this.workers.findIndex(w => w.name === name)
+        if (i < 0) return undefined
+        const [w] = this.workers.splice(i, 1)
+        const st = await this.askWorker(w, { type: "stop" }, "stopped").catch(() => undefined)
+        w.child.kill("SIGKILL")
+        return st?.stats
+    }
+
+    async workerStats(): Promise<WorkerStats[]> {
+        return Promise.all(this.workers.map(w => this.askWorker(w, { type: "stats" }, "stats").then(m => m.stats as WorkerStats)))
+    }
+
+    /** CPU seconds so far of the PostgreSQL server and of mosquitto. */
+    serverCpu(): { postgres: number; mosquitto: number } {
+        return { postgres: this.pg!.cpuSeconds(), mosquitto: this.mosq!.cpuSeconds() }
+    }
+
+    /** A request to the fleet process (sim/src/protocol/run.ts). */
+    fleet<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+        const id = ++this.reqId
+        return new Promise<T>((res, rej) => {
+            this.pending.set(id, { res, rej })
+            this.sim!.send({ id, op, ...args })
+        })
+    }
+
+    status(): Promise<FleetStatus> {
+        return this.fleet<FleetStatus>("status")
+    }
+
+    disturb(d: Disturbance): Promise<Record<string, number[]>> {
+        return this.fleet("disturb", { d })
+    }
+
+    /** Polls the fleet's status until `cond` holds; throws with the last status after `timeoutMs`. */
+    async waitUntil(what: string, cond: (s: FleetStatus) => boolean, timeoutMs: number): Promise<FleetStatus> {
+        const end = Date.now() + timeoutMs
+        for (;;) {
+            const s = await this.status()
+            if (cond(s)) return s
+            if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${JSON.stringify({ ...s, stats: s.stats })}`)
+            await new Promise(r => setTimeout(r, 500))
+        }
+    }
+
+    /** Signs `opcode` with `args` for `meterId` as the network operator and sends it through a worker. */
+    async sendCommand(meterId: string, envelope: Buffer): Promise<void> {
+        const w = this.workers[Math.floor(Math.random() * this.workers.length)]
+        if (!w) throw new Error("no worker running")
+        await this.askWorker(w, { type: "command", meterId, envelope: envelope.toString("hex") }, "commandSent")
+    }
+
+    /** A network-operator envelope (the role that may sign time syncs) valid for the hour after `now` (UTC s). */
+    networkOperatorEnvelope(meterId: string, opcode: number, args: Buffer, now: number): Buffer {
+        const counter = nextCounter()
+        const body = encodeEnvelopeBody({
+            meterId: Buffer.from(meterId, "hex"),
+            signerKeyId: this.netopId,
+            counterHi: Number(counter >> 32n),
+            counterLo: Number(counter & 0xffffffffn),
+            notBefore: 0,
+            expiry: now + 3600,
+            opcode,
+            signatureCount: 1,
+            args,
+        })
+        return appendSignatures(body, [this.netopId], [sign(null, signedMessage(body, body.length), this.netopKey)])
+    }
+
+    /**
+     * Stops the fleet (it writes its state file) and checks the database against it: every
+     * interval record a meter sealed is stored once with its exact tag, nothing else is
+     * stored as an interval of that meter, and each meter's stored chain verifies from K_0.
+     */
+    async verify(): Promise<Verification> {
+        await this.fleet("stop")
+        const state = JSON.parse(readFileSync(join(this.dir, "fleet-state.json"), "utf8")) as { meters: MeterImage[]; clones: { of: number; image: MeterImage }[] }
+        const cloned = new Set(state.clones.map(c => state.meters[c.of].meterId))
+        const db = this.db!
+        const rows = await db.query<{ meter_id: Buffer; seq: number; tag: Buffer; payload: Buffer }>(
+            "SELECT meter_id, seq, substring(data FROM length(data) - 15 FOR 16) AS tag, substring(data FROM 12 FOR 16) AS payload FROM records WHERE get_byte(data, 1) = 16"
+        )
+        const stored = new Map<string, Map<number, { tag: string; payload: string }>>()
+        for (const r of rows) {
+            const id = r.meter_id.toString("hex")
+            let m = stored.get(id)
+            if (!m) stored.set(id, (m = new Map()))
+            m.set(r.seq, { tag: r.tag.toString("hex"), payload: r.payload.toString("hex") })
+        }
+        const v: Verification = { meters: 0, cloned: [...cloned], intervalsSealed: 0, intervalsStored: 0, lost: 0, duplicates: 0, brokenChains: [], refusedByMeters: 0, cloneEvidence: [] }
+        for (const im of state.meters) {
+            if (cloned.has(im.meterId)) continue
+            v.meters++
+            v.refusedByMeters += im.ledger.refused
+            const have = stored.get(im.meterId) ?? new Map()
+            const sealed = new Map(im.ledger.seqs.map((s, i) => [s, im.ledger.tags[i]]))
+            v.intervalsSealed += sealed.size
+            v.intervalsStored += have.size
+            for (const [s, tag] of sealed) if (have.get(s)?.tag !== tag) v.lost++
+            const payloads = new Set<string>()
+            for (const [s, x] of have) {
+                // stored but not sealed as this interval: a duplicate (or a foreign record)
+                if (sealed.get(s) !== x.tag) v.duplicates++
+                // the same interval stored twice under two seqs: counted twice
+                if (payloads.has(x.payload)) v.duplicates++
+                payloads.add(x.payload)
+            }
+        }
+        // every stored chain, from K_0 (in pages, so 10,000 meters do not sit in memory at once)
+        const ids = state.meters.filter(m => !cloned.has(m.meterId))
+        for (let i = 0; i < ids.length; i += 500) {
+            const page = ids.slice(i, i + 500)
+            const recs = await db.query<{ meter_id: Buffer; data: Buffer }>("SELECT meter_id, data FROM records WHERE meter_id = ANY($1::bytea[]) ORDER BY meter_id, seq", [page.map(m => Buffer.from(m.meterId, "hex"))])
+            const by = new Map<string, Buffer[]>()
+            for (const r of recs) {
+                const id = r.meter_id.toString("hex")
+                by.set(id, [...(by.get(id) ?? []), r.data])
+            }
+            for (const m of page) {
+                const chain = by.get(m.meterId) ?? []
+                const res = verifyChain(chain, chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex")))
+                if (!res.ok) v.brokenChains.push(`${m.meterId}: ${res.reason} at ${res.at}`)
+                else if (m.store && res.head.seq !== m.store.headSeq) v.brokenChains.push(`${m.meterId}: stored up to ${res.head.seq}, the meter's head is ${m.store.headSeq}`)
+            }
+        }
+        const ev = await db.query<{ meter_id: Buffer }>("SELECT DISTINCT meter_id FROM clone_evidence")
+        v.cloneEvidence = ev.map(r => r.meter_id.toString("hex"))
+        return v
+    }
+
+    /** Stops everything this cluster started and removes its directory. */
+    async stop() {
+        if (this.sweep) clearInterval(this.sweep)
+        if (this.sim && this.sim.exitCode === null) {
+            try {
+                await Promise.race([this.fleet("stop"), new Promise(r => setTimeout(r, 10_000))])
+            } catch {
+                // already stopped
+            }
+            this.sim.kill("SIGKILL")
+        }
+        for (const w of this.workers.splice(0)) w.child.kill("SIGKILL")
+        await this.db?.close().catch(() => {})
+        if (this.mosq) killTree(this.mosq.child)
+        await this.pg?.stop()
+        rmSync(this.dir, { recursive: true, force: true })
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    private async startFleet() {
+        const args = [
+            "--broker", `mqtt://127.0.0.1:${this.brokerPort}`,
+            "--keystore", this.keystorePath,
+            "--scale", String(this.o.scale),
+            "--state", join(this.dir, "fleet-state.json"),
+            "--connect-rate", String(this.o.connectRate ?? 2000),
+        ]
+        if (this.o.ackTimeoutMs) args.push("--ack-timeout", `${this.o.ackTimeoutMs}ms`)
+        if (this.o.fastSignatures) args.push("--fast-signatures")
+        const sim = fork(join(ROOT, "sim/src/protocol/run.ts"), args, { execArgv: ["--import", "tsx"], cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+        this.sim = sim
+        await new Promise<void>((res, rej) => {
+            const t = setTimeout(() => rej(new Error("the fleet did not start in 120 s")), 120_000)
+            sim.on("message", (m: any) => {
+                if (m.ready) {
+                    this.simClock = m.clock
+                    clearTimeout(t)
+                    res()
+                } else if (m.log) this.log(`fleet: ${m.log}`)
+                else if (m.id !== undefined) {
+                    const p = this.pending.get(m.id)
+                    this.pending.delete(m.id)
+                    if (m.error) p?.rej(new Error(m.error))
+                    else p?.res(m.result)
+                }
+            })
+            sim.once("exit", code => {
+                clearTimeout(t)
+                for (const p of this.pending.values()) p.rej(new Error(`the fleet process exited (${code})`))
+                this.pending.clear()
+                rej(new Error(`the fleet process exited (${code})`))
+            })
+        })
+        this.log(`fleet of ${this.o.meters} meters started (clock ×${this.o.scale})`)
+    }
+
+    private workerWaits = new Map<number, { res: (m: any) => void; rej: (e: Error) => void; type: string }>()
+
+    private askWorker(w: Worker, msg: Record<string, unknown>, reply: string): Promise<any> {
+        const id = ++this.reqId
+        return new Promise((res, rej) => {
+            this.workerWaits.set(id, { res, rej, type: reply })
+            const t = setTimeout(() => {
+                this.workerWaits.delete(id)
+                rej(new Error(`${w.name} did not answer ${msg.type}`))
+            }, 60_000)
+            this.workerWaits.set(id, {
+                res: m => {
+                    clearTimeout(t)
+                    res(m)
+                },
+                rej: e => {
+                    clearTimeout(t)
+                    rej(e)
+                },
+                type: reply,
+            })
+            w.child.send({ ...msg, id })
+        })
+    }
+
+    private onWorkerMessage(w: Worker, m: any) {
+        if (m.type === "log") this.log(m.line)
+        else if (m.type === "events") {
+            for (const id of m.powerUp) this.needsSync(id)
+            for (const id of m.timeSet) this.unsynced.delete(id)
+            for (const a of m.answers) this.answers.push(a)
+            for (const id of m.clones) this.cloneAlerts.add(id)
+        } else if (m.id !== undefined) {
+            const wait = this.workerWaits.get(m.id)
+            if (!wait) return
+            this.workerWaits.delete(m.id)
+            if (m.type === "commandFailed") wait.rej(new Error(m.error))
+            else wait.res(m)
+        }
+    }
+
+    /** A meter powered up: its clock is unknown until the network operator's signed time sync (docs/commands.md §5). */
+    private needsSync(meterId: string) {
+        this.unsynced.set(meterId, Date.now())
+        void this.sync(meterId)
+    }
+
+    private async sync(meterId: string) {
+        const t = Math.floor(this.simNow() / 1000)
+        const env = this.networkOperatorEnvelope(meterId, Opcode.TimeSync, timeSyncArgs(t), t)
+        this.syncsSent++
+        await this.sendCommand(meterId, env).catch(e => this.log(`time sync of ${meterId} not sent: ${(e as Error).message}`))
+    }
+
+    /**
+     * The operator's fallback, every 20 s: time syncs again for meters still waiting after
+     * 15 s (a command refused as a downlink replay, a worker killed before it reported
+     * the power-up), found in the database: a PowerUp record newer than any TimeSet.
+     */
+    private async sweepUnsynced() {
+        const now = Date.now()
+        const rows = await this.db!.query<{ meter_id: Buffer }>(
+            `SELECT meter_id FROM records GROUP BY meter_id
+             HAVING max(seq) FILTER (WHERE get_byte(data, 1) = 33) > coalesce(max(seq) FILTER (WHERE get_byte(data, 1) = 51), -1)`
+        )
+        for (const r of rows) {
+            const id = r.meter_id.toString("hex")
+            const since = this.unsynced.get(id)
+            if (since === undefined) this.unsynced.set(id, now)
+            else if (now - since > 15_000) {
+                this.unsynced.set(id, now)
+                void this.sync(id)
+            }
+        }
+    }
+}
+
+async function freePort(): Promise<number> {
+    const s = createServer()
+    await new Promise<void>(r => s.listen(0, "127.0.0.1", () => r()))
+    const p = (s.address() as { port: number }).port
+    await new Promise(r => s.close(r))
+    return p
+}
+
+/** utime + stime of a process, from /proc (0 when it is gone). */
+function procCpuSeconds(pid: number): number {
+    try {
+        const f = readFileSync(`/proc/${pid}/stat`, "utf8")
+        const rest = f.slice(f.lastIndexOf(")") + 2).split(" ")
+        return (Number(rest[11]) + Number(rest[12])) / 100
+    } catch {
+        return 0
+    }
+}

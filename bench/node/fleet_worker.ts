@@ -1,0 +1,198 @@
+/**
+ * One head-end worker of a scaled-out head-end: the ingestion service
+ * (headend/src/service.ts) on a shared PostgreSQL, fed by an MQTT 5 shared subscription
+ * (`$share/<group>/u/+`, MQTT 5.0 §4.8.2) so that several workers split the uplink.
+ *
+ *   node --import tsx bench/node/fleet_worker.ts --broker mqtt://127.0.0.1:PORT --database postgres://… --keystore FILE [--group trustmeter]
+ *
+ * A shared subscription hands each message to one subscriber of the group: mosquitto in
+ * turn, so consecutive frames of one meter reach different workers. The service decides a
+ * frame in memory against the meter's state (replay window, chain head and key), which
+ * another worker may have moved on since. So the `MeterRouter` below:
+ * - passes a meter's frames to the service one at a time (the next when the previous is
+ *   committed and answered: a meter has one frame in flight anyway);
+ * - before passing one, compares its header's counter with the state in memory: a counter
+ *   that is not the next one (frames went to another worker since, or the epoch changed)
+ *   drops the meter's state, which the service then reloads from the database
+ *   (`loadMeter`). The header is not trusted for anything else: a forged counter costs a
+ *   reload, nothing more.
+ * Downlink counters come from a block of one reserved per ack (`counterBlock: 1`): every
+ * reservation is above every earlier one of any worker, so acks of different workers reach
+ * the meter in growing order (with blocks of 256, two workers' blocks interleave and the
+ * meter refuses the lower ones as replays). What the database already guarantees keeps
+ * ingestion idempotent when one frame reaches two workers, or a worker dies mid-batch:
+ * a frame is applied once per (meter, epoch, counter), a record once per (meter, seq),
+ * and an ack leaves only after its commit.
+ *
+ * With a parent process (fork), it reports through IPC: `ready`, events the operator needs
+ * (a meter powered up, set its clock, answered commands) and `stats` on request; it sends
+ * a signed command to a meter on request (`command`).
+ */
+import { parseArgs } from "node:util"
+import mqtt from "mqtt"
+import { loadKeystore } from "../../headend/src/keystore.ts"
+import { parseBrokerUrl } from "../../headend/src/broker.ts"
+import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
+import { migrate, openPostgres } from "../../headend/src/db/index.ts"
+import { claimedMeterId, readHeader } from "../../src/wire/frame"
+import { RecordKind } from "../../src/wire/record"
+
+const { values: a } = parseArgs({
+    options: {
+        broker: { type: "string" },
+        database: { type: "string" },
+        keystore: { type: "string" },
+        group: { type: "string", default: "trustmeter" },
+        name: { type: "string", default: `worker-${process.pid}` },
+        "max-batch": { type: "string", default: "1000" },
+        pool: { type: "string", default: "8" },
+    },
+})
+if (!a.broker || !a.database || !a.keystore) {
+    console.error("usage: node --import tsx bench/node/fleet_worker.ts --broker mqtt://host:port --database postgres://… --keystore FILE [--group G] [--name N]")
+    process.exit(2)
+}
+
+const ks = loadKeystore(a.keystore)
+const secrets = new Map(ks.meters.map(m => [m.meterId, Buffer.from(m.secret, "hex")]))
+const db = await openPostgres(a.database, { max: Number(a.pool) })
+await migrate(db)
+
+/** What the operator hears about, batched into one IPC message every 100 ms. */
+const events: { powerUp: string[]; timeSet: string[]; answers: { meterId: string; verdict: number; opcode: number; counter: string }[]; clones: string[] } = { powerUp: [], timeSet: [], answers: [], clones: [] }
+const refused: Record<string, number> = {}
+
+const service = HeadEndService.open({
+    db,
+    ownsDatabase: true,
+    secretOf: id => secrets.get(id),
+    counterBlock: 1,
+    keepRecords: 16,
+    maxBatch: Number(a["max-batch"]),
+    log: line => process.send?.({ type: "log", line: `${a.name}: ${line}` }),
+    events: {
+        accepted(v) {
+            for (const r of v.fresh) {
+                if (r.data[1] === RecordKind.PowerUp) events.powerUp.push(v.meterId)
+                if (r.data[1] === RecordKind.TimeSet) events.timeSet.push(v.meterId)
+            }
+            for (const x of v.change.responses ?? [])
+                if (x.verdict !== undefined) events.answers.push({ meterId: v.meterId, verdict: x.verdict, opcode: x.opcode ?? 0, counter: String(x.counter ?? 0) })
+        },
+        refused(v) {
+            refused[v.reason] = (refused[v.reason] ?? 0) + 1
+        },
+        clone(c) {
+            events.clones.push(c.meterId)
+        },
+    },
+})
+
+/** Per-meter order and stale-state checks in front of the service (see the file comment). */
+class MeterRouter {
+    reloads = 0
+    passed = 0
+    private busy = new Set<string>()
+    private waiting = new Map<string, (() => void)[]>()
+
+    /** Runs `job` for `meterId` once no earlier job of that meter is in the service. */
+    run<T>(meterId: string, job: () => Promise<T>): Promise<T> {
+        return new Promise<T>((resolve, reject) => {
+            const go = () => {
+                this.busy.add(meterId)
+                job()
+                    .then(resolve, reject)
+                    .finally(() => {
+                        const q = this.waiting.get(meterId)
+                        const next = q?.shift()
+                        if (q && !q.length) this.waiting.delete(meterId)
+                        if (next) next()
+                        else this.busy.delete(meterId)
+                    })
+            }
+            if (!this.busy.has(meterId)) go()
+            else {
+                const q = this.waiting.get(meterId) ?? []
+                q.push(go)
+                this.waiting.set(meterId, q)
+            }
+        })
+    }
+
+    /** One uplink frame: in order per meter, the meter's state dropped first when another worker moved it on. */
+    frame(topic: string, payload: Buffer): void {
+        let id: string
+        try {
+            id = claimedMeterId(payload)
+        } catch {
+            id = ""
+        }
+        if (!id) {
+            void service.receive(topic, payload)
+            return
+        }
+        void this.run(id, () => {
+            this.refresh(id, payload)
+            this.passed++
+            return service.receive(topic, payload) as Promise<ServiceVerdict>
+        })
+    }
+
+    private refresh(id: string, payload: Buffer) {
+        const st = service.headEnd.meters.get(id)
+        if (!st) return
+        let h
+        try {
+            h = readHeader(payload)
+        } catch {
+            return
+        }
+        if (h.epoch !== st.epoch || h.counter > st.lastCounter + 1) {
+            service.headEnd.forget(id)
+            this.reloads++
+        }
+    }
+}
+
+const router = new MeterRouter()
+const b = parseBrokerUrl(a.broker)
+const client = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: `tm-${a.name}`, clean: true, reconnectPeriod: 1000, username: b.username, password: b.password })
+client.on("error", () => {})
+service.setPublisher((topic, frame) => client.publishAsync(topic, frame, { qos: 0 }).then(() => {}))
+client.on("message", (topic, payload) => router.frame(topic, Buffer.from(payload)))
+await client.subscribeAsync(`$share/${a.group}/u/+`, { qos: 0 })
+
+function stats() {
+    const s = service.stats
+    const cpu = process.cpuUsage()
+    return { name: a.name, received: s.received, accepted: s.accepted, refused: { ...refused }, errors: s.errors, batches: s.batches, commitFailures: s.commitFailures, reloads: router.reloads, cpuS: (cpu.user + cpu.system) / 1e6 }
+}
+
+if (process.send) {
+    setInterval(() => {
+        if (!events.powerUp.length && !events.timeSet.length && !events.answers.length && !events.clones.length) return
+        process.send!({ type: "events", ...events })
+        events.powerUp = []
+        events.timeSet = []
+        events.answers = []
+        events.clones = []
+    }, 100)
+    process.on("message", async (m: { type: string; id?: number; meterId?: string; envelope?: string }) => {
+        if (m.type === "stats") process.send!({ type: "stats", id: m.id, stats: stats() })
+        else if (m.type === "command") {
+            try {
+                await router.run(m.meterId!, () => service.sendCommand(m.meterId!, Buffer.from(m.envelope!, "hex")))
+                process.send!({ type: "commandSent", id: m.id })
+            } catch (e) {
+                process.send!({ type: "commandFailed", id: m.id, error: (e as Error).message })
+            }
+        } else if (m.type === "stop") {
+            await client.endAsync(true).catch(() => {})
+            await service.close()
+            process.send!({ type: "stopped", id: m.id, stats: stats() })
+            setTimeout(() => process.exit(0), 20)
+        }
+    })
+    process.on("disconnect", () => process.exit(0))
+    process.send({ type: "ready", name: a.name })
+} else console.log(`${a.name}: serving $share/${a.group}/u/+ from ${b.url}`)
