@@ -102,6 +102,9 @@ interface Pending {
     done: (v: ServiceVerdict) => void
 }
 
+/** Meters loaded from the database for one batch at most (see `batchLength`). */
+const LOADS_PER_BATCH = 16
+
 /** The time-based floor of the head-end before the database: tenths of a second since 2024 (headend/src/station.ts had it). */
 export function timeFloor(): number {
     return Math.floor((Date.now() - 1_704_067_200_000) / 100)
@@ -258,7 +261,7 @@ export class HeadEndService {
 
     private async drain() {
         while (this.queue.length) {
-            const batch = this.queue.splice(0, this.o.maxBatch ?? 1000)
+            const batch = this.queue.splice(0, this.batchLength())
             try {
                 await this.process(batch)
             } catch (e) {
@@ -271,6 +274,23 @@ export class HeadEndService {
                 }
             }
         }
+    }
+
+    /**
+     * How many queued frames the next batch takes: at most `maxBatch`, and no more meters to
+     * load than `LOADS_PER_BATCH` (after a restart the queue is full of meters not loaded yet;
+     * a batch waits for all its loads, so the first commits come after a few of them, not all)
+     */
+    private batchLength(): number {
+        const max = Math.min(this.queue.length, this.o.maxBatch ?? 1000)
+        const loads = new Set<string>()
+        for (let i = 0; i < max; i++) {
+            const id = safeClaimed(this.queue[i].payload)
+            if (!id || this.headEnd.meters.has(id) || loads.has(id)) continue
+            if (loads.size === LOADS_PER_BATCH) return i
+            loads.add(id)
+        }
+        return max
     }
 
     private async process(batch: Pending[]) {

@@ -1,0 +1,224 @@
+/**
+ * The head-end's ingestion service with the database in the path (docs/headend.md, "The
+ * ingestion service"), on PGlite and on a PostgreSQL server started here (tools/postgres.ts;
+ * left out, with the reason, when it is not installed):
+ *
+ * - `headend_frames_per_s_<backend>`: half-hourly frames (one record, 16-byte registers)
+ *   from 200 meters through `HeadEndService.receive`: CCM open, replay and clone checks,
+ *   record rebuilt and verified, the batch committed (commitFrames), each ack sealed with a
+ *   committed downlink counter. Frames per CPU second of this process (PGlite runs here;
+ *   a server's own CPU is reported apart, µs per frame from /proc), and per wall second.
+ *   Frames are offered all at once, so the service batches what queued during a commit.
+ * - `headend_restart_ms_<backend>`: `trustmeter serve` killed with SIGKILL while 200 meters
+ *   send; the time from the kill to the first frame stored again (its ack, which leaves
+ *   only after the commit), restarting at once: process start, database open, the meter's
+ *   state loaded, one commit. Median of 5 kills.
+ *
+ *   npx tsx bench/node/headend_service.bench.ts [--quick]
+ * As a bench/run.ts module (default export) it returns those figures.
+ */
+import { spawn, ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { randomBytes } from "node:crypto"
+import mqtt from "mqtt"
+import { startBroker } from "../../headend/src/broker.ts"
+import { DatabaseTarget, openDatabase } from "../../headend/src/db/index.ts"
+import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { HeadEndService } from "../../headend/src/service.ts"
+import { uplinkTopic } from "../../src/wire/report"
+import { PostgresServer, postgresSkipReason, startPostgres } from "../../tools/postgres.ts"
+import { ROOT } from "../../tools/devs.ts"
+import { ProtoMeter } from "../../test/node/headend_service_kit.ts"
+
+const METERS = 200
+
+interface Rate {
+    frames: number
+    cpuPerS: number
+    wallPerS: number
+    serverCpuUsPerFrame?: number
+}
+
+/** Frames through the service on `target`: `rounds` half-hourly frames per meter. */
+async function rate(target: DatabaseTarget, rounds: number, server?: PostgresServer): Promise<Rate> {
+    const meters = Array.from({ length: METERS }, (_, i) => new ProtoMeter({ id: `be5e${i.toString(16).padStart(12, "0")}`, secret: randomBytes(32) }))
+    const secrets = new Map(meters.map(m => [m.id, m.secret]))
+    // frames made beforehand (the meter's side is not the figure); each meter acked as it goes
+    const frames: { m: ProtoMeter; f: Buffer }[][] = []
+    for (let k = 0; k < rounds + 1; k++) {
+        const round: { m: ProtoMeter; f: Buffer }[] = []
+        for (const m of meters) {
+            m.append(1)
+            const f = m.frame({ extra: { registers: Buffer.alloc(16, 3) } })
+            m.acked = m.chain.length - 1 // the next frame carries only the next record, no anchor
+            ;(m as unknown as { ackedSinceBoot: boolean }).ackedSinceBoot = true
+            round.push({ m, f })
+        }
+        frames.push(round)
+    }
+    const db = await openDatabase(target)
+    const svc = HeadEndService.open({ db, secretOf: id => secrets.get(id) })
+    try {
+        // warm-up: every meter loaded, statements planned, counter blocks reserved
+        await Promise.all(frames[0].map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
+        const all = frames.slice(1).flat()
+        const s0 = server?.cpuSeconds()
+        const c0 = process.cpuUsage()
+        const w0 = performance.now()
+        const out = await Promise.all(all.map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
+        const wall = (performance.now() - w0) / 1000
+        const c = process.cpuUsage(c0)
+        const bad = out.filter(v => !v.ok || v.stored !== 1 || !v.ack)
+        if (bad.length) throw new Error(`bench: ${bad.length} frame(s) not stored and acked: ${JSON.stringify(bad[0])}`)
+        const r: Rate = { frames: all.length, cpuPerS: all.length / ((c.user + c.system) / 1e6), wallPerS: all.length / wall }
+        if (server && s0 !== undefined) r.serverCpuUsPerFrame = ((server.cpuSeconds() - s0) * 1e6) / all.length
+        return r
+    } finally {
+        await svc.close()
+        await db.close()
+    }
+}
+
+/** Kill-to-first-frame-stored of `trustmeter serve` on `database`, median of `kills`. */
+async function restart(database: string, kills: number, log: (s: string) => void): Promise<number[]> {
+    const dir = mkdtempSync(join(tmpdir(), "tm-restart-bench-"))
+    const broker = await startBroker({ port: 0 })
+    const ks = createKeystore()
+    const meters = Array.from({ length: METERS }, (_, i) => {
+        const e = addMeter(ks, `m${i}`)
+        return new ProtoMeter({ id: e.meterId, secret: Buffer.from(e.secret, "hex") })
+    })
+    const byId = new Map(meters.map(m => [m.id, m]))
+    saveKeystore(ks, join(dir, "ks.json"))
+    const client = await mqtt.connectAsync(broker.url, { clientId: "tm-restart-bench" })
+    await client.subscribeAsync("d/+")
+    let lastAck = 0
+    client.on("message", (_t, p) => {
+        const f = Buffer.from(p)
+        const m = byId.get(f.subarray(1, 9).toString("hex"))
+        if (m?.receive(f).ok) lastAck = performance.now()
+    })
+    // the fleet: a record and a frame from one meter every 5 ms (a frame per meter per second)
+    let i = 0
+    const sender = setInterval(() => {
+        const m = meters[i++ % METERS]
+        m.append(1)
+        m.ackTimeout()
+        client.publish(uplinkTopic(m.id), m.frame({ extra: { registers: Buffer.alloc(16, 3) } }))
+    }, 5)
+    let child: ChildProcess | undefined
+    const start = () =>
+        new Promise<void>((res, rej) => {
+            const c = spawn(process.execPath, [join(ROOT, "headend/bin/trustmeter.mjs"), "serve", "--broker", broker.url, "--database", database, "--keystore", join(dir, "ks.json")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
+            child = c
+            let out = ""
+            let ready = false
+            c.stdout!.on("data", d => {
+                out += d
+                if (!ready && /serving/.test(out)) {
+                    ready = true
+                    res()
+                }
+            })
+            c.stderr!.on("data", d => (out += d))
+            c.once("exit", code => {
+                if (!ready) rej(new Error(`trustmeter serve exited (${code}): ${out.slice(-500)}`))
+            })
+        })
+    const times: number[] = []
+    try {
+        await start()
+        log("  serving; the fleet sends")
+        await new Promise(r => setTimeout(r, 3000)) // every meter seen once
+        log(`  acks so far: ${lastAck ? "yes" : "none"}`)
+        for (let k = 0; k < kills; k++) {
+            const c = child!
+            const gone = new Promise(r => c.once("exit", r))
+            const t0 = performance.now()
+            c.kill("SIGKILL")
+            await gone
+            lastAck = 0
+            await start()
+            while (lastAck === 0) await new Promise(r => setTimeout(r, 2))
+            times.push(lastAck - t0)
+            log(`  kill ${k + 1}: first frame stored again after ${(lastAck - t0).toFixed(0)} ms`)
+            await new Promise(r => setTimeout(r, 1000))
+        }
+    } finally {
+        clearInterval(sender)
+        if (child && child.exitCode === null) child.kill("SIGKILL")
+        await client.endAsync(true)
+        await broker.close()
+        rmSync(dir, { recursive: true, force: true })
+    }
+    return times
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+export async function runAll(o: { quick?: boolean; log?: (s: string) => void } = {}) {
+    const log = o.log ?? (() => {})
+    const rounds = o.quick ? 10 : 50
+    const kills = o.quick ? 3 : 5
+    const out: { backend: string; rate?: Rate; restartMs?: number[]; note?: string }[] = []
+    const dir = mkdtempSync(join(tmpdir(), "tm-service-bench-"))
+    try {
+        log("PGlite: frames through the service...")
+        const r = await rate({ backend: "pglite", dir: join(dir, "rate") }, rounds)
+        log("PGlite: kill -9 and restart of trustmeter serve...")
+        const t = await restart(join(dir, "restart"), kills, log)
+        out.push({ backend: "pglite", rate: r, restartMs: t })
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+    }
+    const skip = postgresSkipReason()
+    if (skip) out.push({ backend: "postgres", note: skip })
+    else {
+        log("PostgreSQL: starting a throwaway server...")
+        const server = await startPostgres()
+        try {
+            log("PostgreSQL: frames through the service...")
+            const r = await rate({ backend: "postgres", url: await server.createDatabase("rate") }, rounds, server)
+            log("PostgreSQL: kill -9 and restart of trustmeter serve...")
+            const t = await restart(await server.createDatabase("restart"), kills, log)
+            out.push({ backend: "postgres", rate: r, restartMs: t, note: server.version })
+        } finally {
+            await server.stop()
+        }
+    }
+    return out
+}
+
+/** bench/run.ts: frames per CPU and wall second, and the restart time, per backend. */
+export default async function () {
+    const m: Record<string, number> = {}
+    for (const b of await runAll()) {
+        if (b.rate) {
+            m[`headend_frames_per_s_${b.backend}`] = Math.round(b.rate.cpuPerS)
+            m[`headend_frames_per_wall_s_${b.backend}`] = Math.round(b.rate.wallPerS)
+            if (b.rate.serverCpuUsPerFrame !== undefined) m[`headend_server_cpu_us_per_frame_${b.backend}`] = Math.round(b.rate.serverCpuUsPerFrame * 10) / 10
+        }
+        if (b.restartMs?.length) m[`headend_restart_ms_${b.backend}`] = Math.round(median(b.restartMs))
+    }
+    return m
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+    const res = await runAll({ quick: process.argv.includes("--quick"), log: s => console.log(s) })
+    console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 record + 16 B registers), ${new Date().toISOString()}`)
+    for (const b of res) {
+        if (!b.rate) {
+            console.log(`${b.backend.padEnd(9)} skipped: ${b.note}`)
+            continue
+        }
+        const r = b.rate
+        console.log(
+            `${b.backend.padEnd(9)} ${r.frames} frames: ${Math.round(r.cpuPerS)} frames/head-end CPU s, ${Math.round(r.wallPerS)} frames/wall s` +
+                (r.serverCpuUsPerFrame !== undefined ? `, server ${r.serverCpuUsPerFrame.toFixed(1)} µs CPU/frame` : "") +
+                `; restart (kill -9 to first frame stored) median ${Math.round(median(b.restartMs!))} ms of [${b.restartMs!.map(x => Math.round(x)).join(", ")}]${b.note ? `; ${b.note}` : ""}`
+        )
+    }
+}
