@@ -20,15 +20,19 @@ import { chainKey0, recordHash, sealRecord, verifyChain } from "../../headend/sr
 import { nodeCrypto } from "../../headend/src/crypto.ts"
 import { Database, openDatabase, readCloneEvidence, readRecords } from "../../headend/src/db/index.ts"
 import { CloneAlert, MAX_KEY_STEPS } from "../../headend/src/ingest.ts"
-import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
 import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
 import { Station } from "../../headend/src/station.ts"
 import { Direction, FrameConst, deriveFrameKey, sealFrame } from "../../src/wire/frame"
 import { encodeReport, uplinkTopic } from "../../src/wire/report"
 import { postgresSkipReason, startPostgres } from "../../tools/postgres.ts"
 import { ProtoMeter, freshDatabase, freshDatabaseDir, randomMeter } from "./headend_service_kit.ts"
-import { rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { join } from "node:path"
+import { tmpdir } from "node:os"
+import { createServer } from "node:net"
+import { spawnSync } from "node:child_process"
+import { ROOT } from "../../tools/devs.ts"
 import mqtt from "mqtt"
 
 /** A service on a fresh database for `meters` (clones share the genuine meter's id and secret). */
@@ -402,3 +406,30 @@ for (const b of backends) {
         await db2.close()
     })
 }
+
+test("trustmeter serve: a bad --database is one line and exit 2; an unreachable broker one line and exit 1, creating no database", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tm-serve-"))
+    try {
+        const ks = join(dir, "ks.json")
+        saveKeystore(createKeystore(), ks)
+        const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "headend/bin/trustmeter.mjs"), "serve", "--keystore", ks, ...args], { cwd: dir, encoding: "utf8", timeout: 30_000 })
+        const bad = run("--database", "mysql://u:secretpw@h/db")
+        assert.equal(bad.status, 2)
+        assert.equal(bad.stderr.trim().split("\n").length, 1)
+        assert.match(bad.stderr, /only postgres:\/\/ URLs or a directory/)
+        assert.doesNotMatch(bad.stderr, /secretpw/)
+        const port = await new Promise<number>(res => {
+            const s = createServer().listen(0, "127.0.0.1", () => {
+                const p = (s.address() as { port: number }).port
+                s.close(() => res(p))
+            })
+        })
+        const r = run("--broker", `mqtt://127.0.0.1:${port}`)
+        assert.equal(r.status, 1)
+        assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr)
+        assert.match(r.stderr, /cannot reach the MQTT broker at mqtt:\/\/127.0.0.1:\d+/)
+        assert.ok(!existsSync(join(dir, ".headend")), "no database created")
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+    }
+})

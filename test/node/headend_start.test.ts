@@ -21,6 +21,8 @@ test("npm start: bad options are one line and exit 2", () => {
         [["--headless"], /--headless needs --duration/],
         [["--broker", "localhost:1883"], /bad broker address .*mqtt:\/\/host:port/],
         [["--frobnicate"], /unknown option "--frobnicate"; usage: npm start/],
+        [["--database", "mysql://user:secretpw@host/db"], /^trustmeter: --database mysql:\/\/…: only postgres:\/\/ URLs, or a directory for the embedded database$/],
+        [["--database"], /--database needs a value/],
     ] as [string[], RegExp][]) {
         const r = start(...args)
         assert.equal(r.code, 2, args.join(" "))
