@@ -8,6 +8,12 @@
  * also implements. No firmware entry imports it; `bench/device/aead.bench.ts` times it and
  * `bench/node/aead_code.bench.ts` sizes it (docs/uplink.md section 16).
  *
+ * Written for size, not speed: the image's code budget is what decides (a frame costs about
+ * a millisecond against a budget of 50). The 20 rounds are one loop over a table of the 32
+ * steps of a double round (string data, free against the 64 KB code limit), where straight
+ * line code over 16 locals was 4x faster and 1 KB larger; Poly1305's product is a loop of
+ * 6 x 6 limb products, where straight line was 0.5 KB larger.
+ *
  * ChaCha20 is additions, xors and rotations of 32-bit words: the VM's int32 operators
  * (`| 0` wraps a sum, `>>>` exists) map onto it one to one. Poly1305 needs products of
  * 130-bit numbers, held here as 6 limbs of 22 bits in plain numbers: with 26-bit limbs
@@ -81,6 +87,7 @@ const pad16 = (n: number) => (n + 15) & ~15
  */
 async function macInput(key: Buffer, nonce: Buffer, aad: Buffer, n: number): Promise<Buffer> {
     if (key.length !== 32 || nonce.length !== 12) throw new RangeError("chacha20poly1305: key 32, nonce 12 bytes")
+    for (let i = 0; i < 4; i++) st[i] = SIGMA.getAt(4 * i, "u32")
     for (let i = 0; i < 8; i++) st[4 + i] = key.getAt(4 * i, "u32")
     for (let i = 0; i < 3; i++) st[13 + i] = nonce.getAt(4 * i, "u32")
     st[12] = 0
@@ -99,8 +106,8 @@ async function macInput(key: Buffer, nonce: Buffer, aad: Buffer, n: number): Pro
 async function chacha20Xor(src: Buffer, dst: Buffer, at: number) {
     const len = Math.min(src.length, dst.length - at)
     for (let o = 0; o < len; o += 64) {
-        // ~6,000 VM steps a block: a yield every 8 stays far below the 128K-step abort
-        if ((o & 511) === 0) await ds.sleep(0)
+        // ~11,000 VM steps a block: a yield every 4 stays far below the 128K-step abort
+        if ((o & 255) === 0) await ds.sleep(0)
         st[12] = (o >> 6) + 1
         block()
         const end = len - o < 64 ? len - o : 64
@@ -112,91 +119,79 @@ async function chacha20Xor(src: Buffer, dst: Buffer, at: number) {
 
 // ---- ChaCha20 (RFC 8439 section 2.3) ----
 
-// the state: "expand 32-byte k", key, block counter, nonce (section 2.3), as int32/u32
-const st: number[] = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-// the block function's output, 64 bytes of key stream
+// the state (section 2.3): constants, key, block counter, nonce, as int32/u32 words; the
+// working copy; the block function's output, 64 bytes of key stream
+const st: number[] = []
+const x: number[] = []
 const ks = Buffer.alloc(64)
+for (let i = 0; i < 16; i++) {
+    st.push(0)
+    x.push(0)
+}
+const SIGMA = hex`657870616e642033322d62797465206b` // "expand 32-byte k"
+// a double round (sections 2.1, 2.3) as 32 steps (a, b, d, n): a += b; d ^= a; d <<<= n.
+// A quarter round (a, b, c, d) is (a, b, d, 16) (c, d, b, 12) (a, b, d, 8) (c, d, b, 7);
+// the four on the columns, then the four on the diagonals
+const STEPS = hex`
+    00040c10 080c040c 00040c08 080c0407 01050d10 090d050c 01050d08 090d0507
+    02060e10 0a0e060c 02060e08 0a0e0607 03070f10 0b0f070c 03070f08 0b0f0707
+    00050f10 0a0f050c 00050f08 0a0f0507 01060c10 0b0c060c 01060c08 0b0c0607
+    02070d10 080d070c 02070d08 080d0707 03040e10 090e040c 03040e08 090e0407`
 
-/** The ChaCha20 block function of `st` into `ks`: 20 rounds over locals, straight line. */
+/** The ChaCha20 block function of `st` into `ks`: 10 double rounds. */
 function block() {
-    let x0 = st[0], x1 = st[1], x2 = st[2], x3 = st[3], x4 = st[4], x5 = st[5], x6 = st[6], x7 = st[7]
-    let x8 = st[8], x9 = st[9], x10 = st[10], x11 = st[11], x12 = st[12], x13 = st[13], x14 = st[14], x15 = st[15]
-    for (let r = 0; r < 10; r++) {
-        // columns
-        x0 = (x0 + x4) | 0; x12 ^= x0; x12 = (x12 << 16) | (x12 >>> 16)
-        x8 = (x8 + x12) | 0; x4 ^= x8; x4 = (x4 << 12) | (x4 >>> 20)
-        x0 = (x0 + x4) | 0; x12 ^= x0; x12 = (x12 << 8) | (x12 >>> 24)
-        x8 = (x8 + x12) | 0; x4 ^= x8; x4 = (x4 << 7) | (x4 >>> 25)
-        x1 = (x1 + x5) | 0; x13 ^= x1; x13 = (x13 << 16) | (x13 >>> 16)
-        x9 = (x9 + x13) | 0; x5 ^= x9; x5 = (x5 << 12) | (x5 >>> 20)
-        x1 = (x1 + x5) | 0; x13 ^= x1; x13 = (x13 << 8) | (x13 >>> 24)
-        x9 = (x9 + x13) | 0; x5 ^= x9; x5 = (x5 << 7) | (x5 >>> 25)
-        x2 = (x2 + x6) | 0; x14 ^= x2; x14 = (x14 << 16) | (x14 >>> 16)
-        x10 = (x10 + x14) | 0; x6 ^= x10; x6 = (x6 << 12) | (x6 >>> 20)
-        x2 = (x2 + x6) | 0; x14 ^= x2; x14 = (x14 << 8) | (x14 >>> 24)
-        x10 = (x10 + x14) | 0; x6 ^= x10; x6 = (x6 << 7) | (x6 >>> 25)
-        x3 = (x3 + x7) | 0; x15 ^= x3; x15 = (x15 << 16) | (x15 >>> 16)
-        x11 = (x11 + x15) | 0; x7 ^= x11; x7 = (x7 << 12) | (x7 >>> 20)
-        x3 = (x3 + x7) | 0; x15 ^= x3; x15 = (x15 << 8) | (x15 >>> 24)
-        x11 = (x11 + x15) | 0; x7 ^= x11; x7 = (x7 << 7) | (x7 >>> 25)
-        // diagonals
-        x0 = (x0 + x5) | 0; x15 ^= x0; x15 = (x15 << 16) | (x15 >>> 16)
-        x10 = (x10 + x15) | 0; x5 ^= x10; x5 = (x5 << 12) | (x5 >>> 20)
-        x0 = (x0 + x5) | 0; x15 ^= x0; x15 = (x15 << 8) | (x15 >>> 24)
-        x10 = (x10 + x15) | 0; x5 ^= x10; x5 = (x5 << 7) | (x5 >>> 25)
-        x1 = (x1 + x6) | 0; x12 ^= x1; x12 = (x12 << 16) | (x12 >>> 16)
-        x11 = (x11 + x12) | 0; x6 ^= x11; x6 = (x6 << 12) | (x6 >>> 20)
-        x1 = (x1 + x6) | 0; x12 ^= x1; x12 = (x12 << 8) | (x12 >>> 24)
-        x11 = (x11 + x12) | 0; x6 ^= x11; x6 = (x6 << 7) | (x6 >>> 25)
-        x2 = (x2 + x7) | 0; x13 ^= x2; x13 = (x13 << 16) | (x13 >>> 16)
-        x8 = (x8 + x13) | 0; x7 ^= x8; x7 = (x7 << 12) | (x7 >>> 20)
-        x2 = (x2 + x7) | 0; x13 ^= x2; x13 = (x13 << 8) | (x13 >>> 24)
-        x8 = (x8 + x13) | 0; x7 ^= x8; x7 = (x7 << 7) | (x7 >>> 25)
-        x3 = (x3 + x4) | 0; x14 ^= x3; x14 = (x14 << 16) | (x14 >>> 16)
-        x9 = (x9 + x14) | 0; x4 ^= x9; x4 = (x4 << 12) | (x4 >>> 20)
-        x3 = (x3 + x4) | 0; x14 ^= x3; x14 = (x14 << 8) | (x14 >>> 24)
-        x9 = (x9 + x14) | 0; x4 ^= x9; x4 = (x4 << 7) | (x4 >>> 25)
-    }
-    ks.setAt(0, "i32", (x0 + st[0]) | 0)
-    ks.setAt(4, "i32", (x1 + st[1]) | 0)
-    ks.setAt(8, "i32", (x2 + st[2]) | 0)
-    ks.setAt(12, "i32", (x3 + st[3]) | 0)
-    ks.setAt(16, "i32", (x4 + st[4]) | 0)
-    ks.setAt(20, "i32", (x5 + st[5]) | 0)
-    ks.setAt(24, "i32", (x6 + st[6]) | 0)
-    ks.setAt(28, "i32", (x7 + st[7]) | 0)
-    ks.setAt(32, "i32", (x8 + st[8]) | 0)
-    ks.setAt(36, "i32", (x9 + st[9]) | 0)
-    ks.setAt(40, "i32", (x10 + st[10]) | 0)
-    ks.setAt(44, "i32", (x11 + st[11]) | 0)
-    ks.setAt(48, "i32", (x12 + st[12]) | 0)
-    ks.setAt(52, "i32", (x13 + st[13]) | 0)
-    ks.setAt(56, "i32", (x14 + st[14]) | 0)
-    ks.setAt(60, "i32", (x15 + st[15]) | 0)
+    for (let i = 0; i < 16; i++) x[i] = st[i]
+    for (let r = 0; r < 10; r++)
+        for (let s = 0; s < 128; s += 4) {
+            const a = STEPS[s], d = STEPS[s + 2], n = STEPS[s + 3]
+            const v = (x[a] + x[STEPS[s + 1]]) | 0
+            x[a] = v
+            const t = x[d] ^ v
+            x[d] = (t << n) | (t >>> (32 - n))
+        }
+    for (let i = 0; i < 16; i++) ks.setAt(4 * i, "i32", (x[i] + st[i]) | 0)
 }
 
 // ---- Poly1305 (RFC 8439 section 2.5) ----
 
 const M22 = 0x3fffff
 const R22 = 4194304 // 2^22
-// r (6 limbs), 20·r[1..5] (5), s (4 words): 2^132 ≡ 4·5 = 20 (mod 2^130 − 5) folds the
-// columns above limb 5 back into the low ones
-const pk: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+// r (6 limbs), then 20·r (pk[6 + i] = 20·r[i]): 2^132 ≡ 4·5 = 20 (mod 2^130 − 5) folds
+// the columns above limb 5 back into the low ones
+const pk: number[] = []
+// a product's columns
+const d: number[] = []
+for (let i = 0; i < 12; i++) {
+    pk.push(0)
+    d.push(0)
+}
+// s, the key's second half
+const ps = Buffer.alloc(16)
+// section 2.5's clamp: r &= 0x0ffffffc0ffffffc0ffffffc0fffffff, as bytes; a block's mask
+const CLAMP = hex`ffffff0ffcffff0ffcffff0ffcffff0f`
+const ALL = hex`ffffffffffffffffffffffffffffffff`
 
-/** r = clamp(ks[0..16)) as 22-bit limbs, s = ks[16..32) (section 2.5, 2.6). */
+/** r = clamp(k[0..16)) as 22-bit limbs, s = k[16..32) (sections 2.5, 2.6). */
 function polyKey(k: Buffer) {
-    const w0 = k.getAt(0, "u32") & 0x0fffffff
-    const w1 = k.getAt(4, "u32") & 0x0ffffffc
-    const w2 = k.getAt(8, "u32") & 0x0ffffffc
-    const w3 = k.getAt(12, "u32") & 0x0ffffffc
-    pk[0] = w0 & M22
-    pk[1] = (w0 >>> 22) | ((w1 & 0xfff) << 10)
-    pk[2] = (w1 >>> 12) | ((w2 & 3) << 20)
-    pk[3] = (w2 >>> 2) & M22
-    pk[4] = (w2 >>> 24) | ((w3 & 0x3fff) << 8)
-    pk[5] = w3 >>> 14
-    for (let i = 1; i < 6; i++) pk[5 + i] = 20 * pk[i]
-    for (let i = 0; i < 4; i++) pk[11 + i] = k.getAt(16 + 4 * i, "u32")
+    for (let i = 0; i < 6; i++) pk[i] = 0
+    addLimbs(pk, k, 0, CLAMP)
+    for (let i = 0; i < 6; i++) pk[6 + i] = 20 * pk[i]
+    ps.blitAt(0, k, 16, 16)
+}
+
+/** dst += (b[off..off+16) & mask) as 22-bit limbs, little-endian; the last limb gets 18 bits. */
+function addLimbs(dst: number[], b: Buffer, off: number, mask: Buffer) {
+    let acc = 0, nb = 0, i = 0
+    for (let o = 0; o < 16; o++) {
+        acc |= (b[off + o] & mask[o]) << nb
+        nb += 8
+        if (nb >= 22) {
+            dst[i++] += acc & M22
+            acc >>>= 22
+            nb -= 22
+        }
+    }
+    dst[5] += acc
 }
 
 /** Poly1305 of `m` (a multiple of 16 bytes) under `pk`, the 16-byte tag into `out[at..]`. */
@@ -206,49 +201,40 @@ async function poly1305(m: Buffer, out: Buffer, at: number) {
         await ds.sleep(0)
         polyBlocks(h, m, o, Math.min(o + 512, m.length))
     }
-    // full carry twice: limbs canonical and h < 2^130 (bits 130.. of limb 5 fold as ·5)
-    let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], c = 0
+    // full carry twice: limbs canonical and h < 2^130 (the bits from 130 up fold in as ·5)
+    let c = 0, i = 0
     for (let pass = 0; pass < 2; pass++) {
-        c = h0 >>> 22; h0 &= M22; h1 += c
-        c = h1 >>> 22; h1 &= M22; h2 += c
-        c = h2 >>> 22; h2 &= M22; h3 += c
-        c = h3 >>> 22; h3 &= M22; h4 += c
-        c = h4 >>> 22; h4 &= M22; h5 += c
-        c = h5 >>> 20; h5 &= 0xfffff; h0 += 5 * c
+        for (i = 0; i < 5; i++) {
+            h[i + 1] += h[i] >>> 22
+            h[i] &= M22
+        }
+        c = h[5] >>> 20
+        h[5] &= 0xfffff
+        h[0] += 5 * c
     }
-    // h mod p: g = h + 5 − 2^130 replaces h when it does not go negative (a mask, no branch)
-    let g0 = h0 + 5
-    c = g0 >>> 22; g0 &= M22
-    let g1 = h1 + c
-    c = g1 >>> 22; g1 &= M22
-    let g2 = h2 + c
-    c = g2 >>> 22; g2 &= M22
-    let g3 = h3 + c
-    c = g3 >>> 22; g3 &= M22
-    let g4 = h4 + c
-    c = g4 >>> 22; g4 &= M22
-    let g5 = h5 + c
-    const take = -(g5 >>> 20)
-    const keep = ~take
-    g5 &= 0xfffff
-    h0 = (h0 & keep) | (g0 & take)
-    h1 = (h1 & keep) | (g1 & take)
-    h2 = (h2 & keep) | (g2 & take)
-    h3 = (h3 & keep) | (g3 & take)
-    h4 = (h4 & keep) | (g4 & take)
-    h5 = (h5 & keep) | (g5 & take)
-    // tag = (h + s) mod 2^128, little-endian (section 2.5.1)
-    const w = [
-        (h0 | (h1 << 22)) >>> 0,
-        ((h1 >>> 10) | (h2 << 12)) >>> 0,
-        ((h2 >>> 20) | (h3 << 2) | (h4 << 24)) >>> 0,
-        ((h4 >>> 8) | (h5 << 14)) >>> 0,
-    ]
+    // h mod p: g = h + 5 − 2^130 replaces h when it is not negative, by a mask, not a branch
+    const g = [0, 0, 0, 0, 0, 0]
+    c = 5
+    for (i = 0; i < 6; i++) {
+        g[i] = h[i] + c
+        c = g[i] >>> 22
+        g[i] &= M22
+    }
+    const take = -(g[5] >>> 20)
+    g[5] &= 0xfffff
+    // tag = (h + s) mod 2^128, little-endian (section 2.5.1), a byte at a time
+    let acc = 0, nb = 0, o = 0
     c = 0
-    for (let i = 0; i < 4; i++) {
-        const t = w[i] + pk[11 + i] + c
-        c = Math.floor(t / 4294967296)
-        out.setAt(at + 4 * i, "u32", t - c * 4294967296)
+    for (i = 0; i < 6; i++) {
+        acc |= ((h[i] & ~take) | (g[i] & take)) << nb
+        nb += 22
+        for (; nb >= 8 && o < 16; o++) {
+            c += (acc & 255) + ps[o]
+            out[at + o] = c & 255
+            c >>= 8
+            acc >>>= 8
+            nb -= 8
+        }
     }
 }
 
@@ -260,49 +246,23 @@ async function poly1305(m: Buffer, out: Buffer, at: number) {
  * / 2^22 fits the int32 that `| 0` makes of it.
  */
 function polyBlocks(h: number[], m: Buffer, from: number, to: number) {
-    let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5]
-    const r0 = pk[0], r1 = pk[1], r2 = pk[2], r3 = pk[3], r4 = pk[4], r5 = pk[5]
-    const s1 = pk[6], s2 = pk[7], s3 = pk[8], s4 = pk[9], s5 = pk[10]
     for (let o = from; o < to; o += 16) {
-        const w0 = m.getAt(o, "u32"), w1 = m.getAt(o + 4, "u32"), w2 = m.getAt(o + 8, "u32"), w3 = m.getAt(o + 12, "u32")
-        h0 += w0 & M22
-        h1 += (w0 >>> 22) | ((w1 & 0xfff) << 10)
-        h2 += (w1 >>> 12) | ((w2 & 3) << 20)
-        h3 += (w2 >>> 2) & M22
-        h4 += (w2 >>> 24) | ((w3 & 0x3fff) << 8)
-        h5 += (w3 >>> 14) | 0x40000
-        let d0 = h0 * r0 + h1 * s5 + h2 * s4 + h3 * s3 + h4 * s2 + h5 * s1
-        let d1 = h0 * r1 + h1 * r0 + h2 * s5 + h3 * s4 + h4 * s3 + h5 * s2
-        let d2 = h0 * r2 + h1 * r1 + h2 * r0 + h3 * s5 + h4 * s4 + h5 * s3
-        let d3 = h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * s5 + h5 * s4
-        let d4 = h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0 + h5 * s5
-        let d5 = h0 * r5 + h1 * r4 + h2 * r3 + h3 * r2 + h4 * r1 + h5 * r0
-        let c = (d0 / R22) | 0
-        h0 = d0 - c * R22
-        d1 += c
-        c = (d1 / R22) | 0
-        h1 = d1 - c * R22
-        d2 += c
-        c = (d2 / R22) | 0
-        h2 = d2 - c * R22
-        d3 += c
-        c = (d3 / R22) | 0
-        h3 = d3 - c * R22
-        d4 += c
-        c = (d4 / R22) | 0
-        h4 = d4 - c * R22
-        d5 += c
-        c = (d5 / R22) | 0
-        h5 = d5 - c * R22
-        h0 += 20 * c
-        c = (h0 / R22) | 0
-        h0 -= c * R22
-        h1 += c
+        addLimbs(h, m, o, ALL)
+        h[5] += 0x40000
+        for (let k = 0; k < 6; k++) {
+            let s = 0
+            for (let i = 0; i < 6; i++) s += h[i] * pk[i <= k ? k - i : 12 + k - i]
+            d[k] = s
+        }
+        let c = 0
+        for (let k = 0; k < 6; k++) {
+            const s = d[k] + c
+            c = (s / R22) | 0
+            h[k] = s - c * R22
+        }
+        h[0] += 20 * c
+        c = (h[0] / R22) | 0
+        h[0] -= c * R22
+        h[1] += c
     }
-    h[0] = h0
-    h[1] = h1
-    h[2] = h2
-    h[3] = h3
-    h[4] = h4
-    h[5] = h5
 }
