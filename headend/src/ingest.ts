@@ -71,9 +71,11 @@ export type IngestResult =
           evidence?: CloneEvidence
           /** bad-chain: the seq of the record that failed, and why */
           brokenAt?: number
-          /** an authentic frame that still stores something (bad-chain: the records before the break) */
+          /** an authentic frame that still stores something (bad-chain: the records before the break, alerts, answers) */
           change?: FrameChange
           fresh?: StoredRecord[]
+          /** bad-chain: what the authentic frame carried besides the refused chain */
+          report?: U.Report
           /**
            * a counter below the replay window: replay or clone, only the full frame log
            * can tell (the service asks the database)
@@ -484,11 +486,15 @@ export class HeadEnd {
             stored++
         }
         if (broken) {
-            // the records before the break verified: they are kept; the frame is not acknowledged
-            this.refused(st, fp)
-            const change: FrameChange | undefined = fresh.length ? { meterId: id, epoch, counter, tag: Buffer.from(tag), records: fresh } : undefined
-            if (change) this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
-            return this.reject("bad-chain", id, { brokenAt: broken.at, change, fresh })
+            // the chain is refused from the broken record on; the records before it verified and
+            // are kept, and what the frame says besides (alerts, command answers, registers) is
+            // authentic (its CCM tag) and delivered: a meter stuck on an altered record still
+            // reports its tamper alert. Not acknowledged: the ack could name no new record.
+            const change: FrameChange = { meterId: id, epoch, counter, tag: Buffer.from(tag), records: fresh.length ? fresh : undefined, registers: wr.registers, alerts: wr.alerts, responses: wr.responses?.map(responseOf) }
+            this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
+            for (const a of wr.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
+            const report: U.Report = { privacyLevel: wr.privacyLevel, registers: wr.registers, alerts: wr.alerts, responses: wr.responses, records: records.length ? records : undefined }
+            return this.reject("bad-chain", id, { brokenAt: broken.at, change, fresh, report })
         }
 
         let checkpointHash = wr.checkpointHash
@@ -531,8 +537,11 @@ export class HeadEnd {
         for (const r of wr.responses ?? []) st.responses.push(Buffer.from(r))
         this.accepted++
         const ackSeq = Math.max(st.contiguous, st.aggregatedUpTo)
-        // nothing stored yet: an ack for seq 0 would be a lie, so stay silent
-        const ackBody = ackSeq >= 0 ? U.encodeAck(ackSeq, counter) : undefined
+        // the ack names the record it frees (docs/uplink.md §4.2): the chain head's hash, or the
+        // aggregate's record name (from this frame after a restart); nothing stored or no
+        // name known: an ack would be a lie, so stay silent
+        const ackName = ackSeq < 0 ? undefined : ackSeq === st.contiguous ? st.chainHash : (st.aggregates.get(ackSeq) ?? wr.aggregates?.find(g => g.lastSeq === ackSeq))?.lastHash
+        const ackBody = ackName ? U.encodeAck(ackSeq, counter, ackName) : undefined
         let ack: Buffer | undefined
         if (ackBody && !this.o.deferAcks) {
             st.downCounter++

@@ -17,8 +17,8 @@ export class StoreRecordSource implements RecordSource {
         for (const b of this.store.recordsAfter(seq, max)) out.push({ seq: recordSeq(b), data: b })
         return out
     }
-    async acknowledge(seq: number) {
-        await this.store.acknowledge(seq)
+    async acknowledge(seq: number, hash: Buffer) {
+        return await this.store.acknowledge(seq, hash)
     }
     acknowledged(): number {
         return this.store.acknowledged()

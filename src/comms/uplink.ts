@@ -2,6 +2,7 @@ import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../crypto/native"
 import { Storage } from "../storage/storage"
 import { equalBytes, getU16BE, setU16BE } from "../wire/bytes"
+import { recordHash } from "../wire/chain"
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../wire/frame"
 import {
     Aggregate,
@@ -29,8 +30,12 @@ export interface RecordSource {
     head(): Promise<ChainHead> | ChainHead
     /** up to `max` records with seq > `seq`, oldest first, consecutive */
     recordsAfter(seq: number, max: number): Promise<UplinkRecord[]> | UplinkRecord[]
-    /** the head-end has stored every record up to `seq` */
-    acknowledge(seq: number): Promise<any> | void
+    /**
+     * the head-end has stored every record up to `seq`, and names record `seq` by the first
+     * 16 bytes of its record hash: true only when that is this store's record (and the
+     * cursor moved), so a clone's ack frees nothing here
+     */
+    acknowledge(seq: number, hash: Buffer): Promise<boolean> | boolean
     /**
      * the highest seq the head-end acknowledged (-1: none). The store keeps it (`st.ack`):
      * the uplink asks rather than keep a second copy that could disagree after a power cut
@@ -286,7 +291,7 @@ export class Uplink {
             this.stats.downlinkRejected++
             return
         }
-        if (d.type === BodyType.Ack) await this.onAck(d.ackSeq, d.upCounter)
+        if (d.type === BodyType.Ack) await this.onAck(d.ackSeq, d.upCounter, d.ackHash)
         else if (d.type === BodyType.Command && this.o.commands) {
             let resp: Buffer
             try {
@@ -301,10 +306,11 @@ export class Uplink {
         }
     }
 
-    private async onAck(ackSeq: number, upCounter: number) {
+    private async onAck(ackSeq: number, upCounter: number, hash: Buffer) {
+        // an ack can only confirm what this meter actually sent (never beyond maxSentSeq),
+        // and only the record it names: an ack for a clone's record 3 is not one for ours
+        if (ackSeq > this.o.source.acknowledged() && !(ackSeq <= this.maxSentSeq && (await this.o.source.acknowledge(ackSeq, hash)))) return
         this.heldSeq = ackSeq
-        // an ack can only confirm what this meter actually sent: never beyond maxSentSeq
-        if (ackSeq > this.o.source.acknowledged() && ackSeq <= this.maxSentSeq) await this.o.source.acknowledge(ackSeq)
         const f = this.inFlight
         if (f && f.counter === upCounter) {
             if (f.alerts)
@@ -430,6 +436,7 @@ export class Uplink {
         while (headSeq - from >= period && out.length < 4) {
             let imp = 0
             let exp = 0
+            let last: Buffer
             let seq = from
             while (seq < from + period) {
                 await ds.sleep(0)
@@ -439,9 +446,11 @@ export class Uplink {
                     imp += en.importWh(r.data)
                     exp += en.exportWh(r.data)
                 }
+                // the record the head-end's ack will name (docs/uplink.md §4.2)
+                last = recordHash(nativeCrypto, recs[recs.length - 1].data)
                 seq = recs[recs.length - 1].seq
             }
-            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp })
+            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp, lastHash: last })
             from = seq
         }
         return out

@@ -129,7 +129,8 @@ export class IndexStore {
 
     /**
      * Moves the ack cursor: the head-end has verified the chain up to `seq` (call only after
-     * an authenticated ack). With `hash`, the ack must name the same record. Writes `st.ack`
+     * an authenticated ack). With `hash` (the record hash, or at least its first 16 bytes),
+     * the ack must name the same record. Writes `st.ack`
      * (read back before it returns) and frees the slots of records up to `seq`. Returns
      * false, leaving the cursor where it was, when the ack is stale (≤ `acknowledged()`),
      * ahead of the head, names another hash, or could not be written.
@@ -141,7 +142,8 @@ export class IndexStore {
             const b = this.cache[seq % this.slots]
             if (!b || recordSeq(b) !== seq) return false
             const h = recordHash(nativeCrypto, b)
-            if (hash && !equalBytes(hash, h)) return false
+            // a full hash, or its first 16 bytes or more (an uplink ack, docs/uplink.md §4.2)
+            if (hash && !(hash.length >= 16 && equalBytes(hash, h.slice(0, hash.length)))) return false
             const v = Buffer.alloc(4 + HASH_SIZE)
             setU32BE(v, 0, seq)
             v.set(h, 4)

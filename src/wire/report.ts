@@ -53,6 +53,11 @@ export const enum ReportLimit {
     MaxRegisters = 64,
     /** a signed command envelope in a downlink body (docs/uplink.md §4.3) */
     MaxCommand = 1024,
+    /**
+     * bytes of a record hash that name a record in an ack or an aggregate (docs/uplink.md
+     * §4.2): a forger must hit a record it does not choose, a second preimage, 2^128 work
+     */
+    RecordName = 16,
 }
 
 /** One stored record (its exact bytes in the store) and its sequence number. */
@@ -80,6 +85,11 @@ export interface Aggregate {
     lastSeq: number
     importWh: number
     exportWh: number
+    /**
+     * the first 16 bytes of record lastSeq's record hash: what the head-end's ack names
+     * (docs/uplink.md §4.2); zeros when absent
+     */
+    lastHash?: Buffer
 }
 
 export interface AlertCount {
@@ -123,6 +133,8 @@ export interface Downlink {
     ackSeq?: number
     /** Ack: counter of the uplink frame this ack answers */
     upCounter?: number
+    /** Ack: the first 16 bytes of record ackSeq's record hash: the record it frees */
+    ackHash?: Buffer
     /** Command: the signed envelope, passed unchanged to the command sink */
     command?: Buffer
 }
@@ -169,13 +181,16 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
     if (r.aggregates && r.aggregates.length) {
         flags |= ReportFlag.Aggregates
         const gs = r.aggregates
-        const a = Buffer.alloc(1 + 16 * gs.length)
+        const a = Buffer.alloc(1 + 32 * gs.length)
         a[0] = gs.length
         for (let i = 0; i < gs.length; i++) {
-            setU32BE(a, 1 + 16 * i, gs[i].firstSeq)
-            setU32BE(a, 5 + 16 * i, gs[i].lastSeq)
-            setU32BE(a, 9 + 16 * i, gs[i].importWh)
-            setU32BE(a, 13 + 16 * i, gs[i].exportWh)
+            const o = 1 + 32 * i
+            setU32BE(a, o, gs[i].firstSeq)
+            setU32BE(a, o + 4, gs[i].lastSeq)
+            setU32BE(a, o + 8, gs[i].importWh)
+            setU32BE(a, o + 12, gs[i].exportWh)
+            const h = gs[i].lastHash
+            if (h) a.set(h.slice(0, ReportLimit.RecordName), o + 16)
         }
         parts.push(a)
     }
@@ -242,7 +257,8 @@ export function decodeReport(b: Buffer): WireReport {
     if (flags & ReportFlag.Aggregates) {
         const n = rd.count(ReportLimit.MaxAggregates)
         const gs: Aggregate[] = []
-        for (let i = 0; i < n; i++) gs.push({ firstSeq: rd.u32(), lastSeq: rd.u32(), importWh: rd.u32(), exportWh: rd.u32() })
+        for (let i = 0; i < n; i++)
+            gs.push({ firstSeq: rd.u32(), lastSeq: rd.u32(), importWh: rd.u32(), exportWh: rd.u32(), lastHash: rd.bytes(ReportLimit.RecordName, ReportLimit.RecordName) })
         r.aggregates = gs
     }
     if (flags & ReportFlag.Alerts) {
@@ -277,14 +293,22 @@ export function storedPrev(rec: Buffer): Buffer {
     return rec.slice(p, p + HASH_SIZE)
 }
 
-/** Encodes an acknowledgement body (docs/uplink.md §4.2). */
-export function encodeAck(ackSeq: number, upCounter: number): Buffer {
-    const b = Buffer.alloc(9)
+/**
+ * Encodes an acknowledgement body (docs/uplink.md §4.2): record `ackSeq` named by the first
+ * 16 bytes of `hash` (its record hash), so that only the meter holding that very record
+ * frees it (a clone on the same downlink topic gets acks for its own records).
+ */
+export function encodeAck(ackSeq: number, upCounter: number, hash: Buffer): Buffer {
+    const b = Buffer.alloc(ACK_SIZE)
     b[0] = BodyType.Ack
     setU32BE(b, 1, ackSeq)
     setU32BE(b, 5, upCounter)
+    b.set(hash.slice(0, ReportLimit.RecordName), 9)
     return b
 }
+
+/** type, u32 ack seq, u32 up counter, 16-byte record name */
+const ACK_SIZE = 25
 
 /** Encodes a command body: the signed envelope, length-prefixed (docs/uplink.md §4.3). */
 export function encodeCommand(envelope: Buffer): Buffer {
@@ -301,14 +325,14 @@ export function encodeCommand(envelope: Buffer): Buffer {
  */
 export function decodeDownlink(b: Buffer): Downlink {
     const type = b.length > 0 ? b[0] : -1
-    let size = 9
+    let size = ACK_SIZE
     if (type === BodyType.Command) {
         size = 3 + (b.length >= 3 ? getU16BE(b, 1) : 0)
         if (size > 3 + ReportLimit.MaxCommand) throw new RangeError("body: field too long")
     } else if (type !== BodyType.Ack) throw new RangeError("downlink: type")
     if (b.length < size) throw new RangeError("body: truncated")
     if (b.length > size) throw new RangeError("body: trailing bytes")
-    if (type === BodyType.Ack) return { type: type, ackSeq: getU32BE(b, 1), upCounter: getU32BE(b, 5) }
+    if (type === BodyType.Ack) return { type: type, ackSeq: getU32BE(b, 1), upCounter: getU32BE(b, 5), ackHash: b.slice(9, ACK_SIZE) }
     return { type: type, command: b.slice(3, size) }
 }
 

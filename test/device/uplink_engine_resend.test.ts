@@ -33,6 +33,8 @@ describe("uplink engine: anchors and alerts across reboots and timeouts", () => 
     })
     test("pending alerts survive a reboot until an ack clears them; a flood costs one flash write", async () => {
         const src = new FakeSource()
+        // the genesis record: an ack names a record the meter holds (docs/uplink.md §4.2)
+        src.add(1)
         const storage = new RamStorage()
         const tr = new FakeTransport()
         const u = await boot(storage, src, tr)

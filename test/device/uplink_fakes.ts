@@ -1,6 +1,8 @@
 import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../../src/crypto/native"
 import { Storage } from "../../src/storage/storage"
+import { equalBytes } from "../../src/wire/bytes"
+import { recordHash } from "../../src/wire/chain"
 import { RamStorage } from "../../src/storage/twins"
 import { Direction, FrameConst, decodeHeader, deriveFrameKey, openFrame, sealFrame } from "../../src/wire/frame"
 import { encodeAck, UplinkRecord } from "../../src/wire/report"
@@ -41,8 +43,12 @@ export class FakeSource {
     recordsAfter(seq: number, max: number) {
         return this.recs.slice(seq + 1, seq + 1 + max)
     }
-    acknowledge(seq: number) {
+    /** frees only the record the ack names, as the index store does */
+    acknowledge(seq: number, hash: Buffer) {
+        const r = this.recs[seq]
+        if (!r || !equalBytes(hash, recordHash(nativeCrypto, r.data).slice(0, hash.length))) return false
         this.acked = seq
+        return true
     }
     acknowledged() {
         return this.acked
@@ -65,9 +71,10 @@ export class FakeTransport implements UplinkTransport {
     async reconnect() {}
 }
 
-export function ack(counter: number, ackSeq: number, upCounter: number, key: Buffer, epoch?: number) {
+/** An ack frame; it names the fake store's record `ackSeq` unless `hash` says otherwise. */
+export function ack(counter: number, ackSeq: number, upCounter: number, key: Buffer, epoch?: number, hash?: Buffer) {
     const h = { version: FrameConst.Version, direction: Direction.Downlink, meterId: meterId, epoch: epoch || 0, counter: counter }
-    return sealFrame(nativeCrypto, key, h, encodeAck(ackSeq, upCounter))
+    return sealFrame(nativeCrypto, key, h, encodeAck(ackSeq, upCounter, hash || recordHash(nativeCrypto, record(ackSeq))))
 }
 
 /** Opens an uplink frame of the fake meter (epoch 0 unless `key` says otherwise). */

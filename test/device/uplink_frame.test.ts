@@ -82,7 +82,7 @@ describe("uplink frames: golden vectors", () => {
             if (body[0] === BodyType.Report) decodeReport(body)
             else {
                 const d = decodeDownlink(body)
-                if (d.type === BodyType.Ack) expect(hex(encodeAck(d.ackSeq, d.upCounter))).toBe(f.body)
+                if (d.type === BodyType.Ack) expect(hex(encodeAck(d.ackSeq, d.upCounter, d.ackHash))).toBe(f.body)
                 else expect(hex(encodeCommand(d.command))).toBe(f.body)
             }
         }
@@ -99,6 +99,7 @@ describe("uplink frames: golden vectors", () => {
         expect(r.responses[0].toString()).toBe("ok")
         const d = decodeDownlink(Buffer.from(V.frames[5].body, "hex"))
         expect(d.ackSeq).toBe(42)
+        expect(hex(d.ackHash)).toBe("a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5")
         expect(d.upCounter).toBe(4294967295)
         expect(topicId(meterId)).toBe("flcAAAAAAAE")
     })

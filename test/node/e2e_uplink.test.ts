@@ -42,7 +42,7 @@ test("e2e MITM: flipped, replayed and dropped frames are rejected; nothing lost 
         phase("meter booted")
         await waitUntil("a first ack", () => e.meterAcked() >= 0, 60_000, () => m.output().slice(-2000))
         // a forged ack (wrong key) straight onto the meter's downlink topic
-        const forged = F.sealFrame(C, Buffer.alloc(32, 1), { version: F.FrameConst.Version, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1))
+        const forged = F.sealFrame(C, Buffer.alloc(32, 1), { version: F.FrameConst.Version, direction: 2, meterId: Buffer.from(e.meterId, "hex"), epoch: 0, counter: 999999 }, U.encodeAck(1000, 1, Buffer.alloc(16)))
         await e.bridge!.send(e.meterId, forged)
         // 8 uplink publishes see each kind of tampering twice (flip, pass, replay, drop);
         // 6 downlink publishes see a flip, a drop and a replay of an ack

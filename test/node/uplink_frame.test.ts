@@ -135,14 +135,16 @@ test("truncated, oversized, wrong version, garbage and malformed bodies are reje
     assert.throws(() => U.decodeDownlink(Buffer.from("81000000", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("7f", "hex")), /type/)
     assert.throws(() => U.decodeDownlink(Buffer.alloc(0)), /type/)
-    assert.throws(() => U.decodeDownlink(Buffer.concat([U.encodeAck(1, 2), Buffer.from([0])])), /trailing/)
+    assert.throws(() => U.decodeDownlink(Buffer.concat([U.encodeAck(1, 2, Buffer.alloc(16)), Buffer.from([0])])), /trailing/)
     assert.throws(() => U.decodeDownlink(Buffer.from("8200", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("820003aabb", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("820001aabb", "hex")), /trailing/)
     assert.throws(() => U.decodeDownlink(U.encodeCommand(Buffer.alloc(1025))), /too long/)
     assert.deepEqual(U.decodeDownlink(U.encodeCommand(Buffer.alloc(1024, 7))).command, Buffer.alloc(1024, 7))
     assert.deepEqual(U.decodeDownlink(U.encodeCommand(Buffer.alloc(0))).command, Buffer.alloc(0))
-    assert.deepEqual(U.decodeDownlink(U.encodeAck(4294967295, 7)), { type: U.BodyType.Ack, ackSeq: 4294967295, upCounter: 7 })
+    assert.deepEqual(U.decodeDownlink(U.encodeAck(4294967295, 7, Buffer.alloc(32, 3))), { type: U.BodyType.Ack, ackSeq: 4294967295, upCounter: 7, ackHash: Buffer.alloc(16, 3) })
+    // the old 9-byte ack (no record name) is refused
+    assert.throws(() => U.decodeDownlink(U.encodeAck(1, 2, Buffer.alloc(16)).subarray(0, 9)), /truncated/)
     // the meter refuses to put anything but a v1 store record of the right seq on the wire
     assert.throws(() => U.encodeReport(C, { privacyLevel: 0, records: [{ seq: 0, data: Buffer.from("010203", "hex") }] }), /v1 store record/)
 })

@@ -63,7 +63,8 @@ test("records are stored once, acked by the highest contiguous seq, and the ack 
     const r = he.ingest(m.frame(0, 2))
     assert.ok(r.ok)
     assert.equal(r.ok && r.stored, 3)
-    assert.deepEqual(ackOf(r.ok ? r.ack : undefined), { type: U.BodyType.Ack, ackSeq: 2, upCounter: 1 })
+    // the ack names record 2 by the first 16 bytes of its record hash (docs/uplink.md §4.2)
+    assert.deepEqual(ackOf(r.ok ? r.ack : undefined), { type: U.BodyType.Ack, ackSeq: 2, upCounter: 1, ackHash: Buffer.from(recordHash(m.records[2])).subarray(0, 16) })
     // the meter resends 0..4 (its ack was lost): 0..2 are duplicates, 3..4 new
     const r2 = he.ingest(m.frame(0, 4))
     assert.ok(r2.ok && r2.stored === 2 && r2.duplicates === 3)
