@@ -390,6 +390,8 @@ export class HeadEndService {
                     this.emit(() => this.o.events?.accepted?.(v, out))
                 } else {
                     this.stats.refused[v.reason] = (this.stats.refused[v.reason] ?? 0) + 1
+                    // a refused chain in an authentic frame: its alerts were committed all the same
+                    if (v.change && outcomeOf.get(i)?.applied) for (const a of v.change.alerts ?? []) this.emit(() => this.o.events?.meterAlert?.(v.meterId!, a.kind, a.count))
                     this.emit(() => this.o.events?.refused?.(v))
                 }
             } catch (e) {

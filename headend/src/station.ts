@@ -198,19 +198,25 @@ export class Station {
         const m = this.meter(v.meterId)
         if (!m) return
         const fresh = this.keep(v.meterId, v.fresh)
-        for (const x of v.report.responses ?? []) {
+        this.responses(m, v.report.responses)
+        this.events.report?.(m, v.report, fresh)
+    }
+
+    private responses(m: MeterEntry, rs: Buffer[] | undefined) {
+        for (const x of rs ?? []) {
             try {
                 this.events.response?.(m, parseAck(Buffer.from(x)))
             } catch {
                 this.events.refused?.(m, "malformed command acknowledgement")
             }
         }
-        this.events.report?.(m, v.report, fresh)
     }
 
     private onRefused(v: Extract<ServiceVerdict, { ok: false }>) {
         const m = v.meterId ? this.meter(v.meterId) : undefined
         if (m && v.fresh?.length) this.keep(m.meterId, v.fresh)
+        // a refused chain in an authentic frame: the meter's answers in it are authentic
+        if (m) this.responses(m, v.report?.responses)
         if (v.reason === "bad-chain" && m && v.brokenAt !== undefined) this.events.chainBroken?.(m, v.brokenAt, "bad link or tag")
         this.events.refused?.(m, v.reason === "topic" && v.detail ? v.detail : v.reason)
     }

@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto"
 import { startBroker } from "../../headend/src/broker.ts"
 import { chainKey0, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
 import { nodeCrypto } from "../../headend/src/crypto.ts"
-import { Database, openDatabase, readCloneEvidence, readRecords } from "../../headend/src/db/index.ts"
+import { Database, openDatabase, readCloneEvidence, readMeterAlerts, readRecords } from "../../headend/src/db/index.ts"
 import { CloneAlert, MAX_KEY_STEPS } from "../../headend/src/ingest.ts"
 import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
 import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
@@ -265,6 +265,32 @@ describe("bounded work per frame", () => {
         assert.ok(verifyChain(rs.map(x => x.data), chainKey0(a.secret, a.idBytes), { anchor: { seq: 2989, hash: recordHash(a.chain[2989]) } }).ok)
         await r.close()
     })
+})
+
+test("a frame whose chain breaks keeps the records before the break and still delivers the meter's alerts and answers (its CCM tag is authentic); no ack", async () => {
+    const a = randomMeter(15)
+    a.append(4)
+    a.chain[2] = Buffer.from(a.chain[2])
+    a.chain[2][11] ^= 0x40 // altered in the meter's flash: its tag fails
+    const alerts: string[] = []
+    const db = await freshDatabase()
+    const svc = HeadEndService.open({ db, secretOf: id => (id === a.id ? a.secret : undefined), events: { meterAlert: (id, kind, count) => alerts.push(`${id}:${kind}x${count}`) } })
+    const answer = Buffer.from("0102030405", "hex")
+    const f = a.frame({ extra: { alerts: [{ kind: 1, count: 1 }], responses: [answer] } })
+    const v = await svc.receive(uplinkTopic(a.id), f)
+    assert.ok(!v.ok && v.reason === "bad-chain" && v.brokenAt === 2, JSON.stringify(v))
+    assert.ok(!v.ok && !("ack" in v && v.ack))
+    assert.deepEqual((await readRecords(db, a.id)).map(r => r.seq), [0, 1])
+    // before: the tamper alert and the answer in this frame were dropped with the chain
+    assert.deepEqual(alerts, [`${a.id}:1x1`])
+    assert.deepEqual((await readMeterAlerts(db, a.id)).map(x => [x.kind, x.count]), [[1, 1]])
+    const [resp] = await db.query<{ body: Buffer }>("SELECT body FROM command_responses WHERE meter_id = $1", [a.idBytes])
+    assert.ok(resp.body.equals(answer))
+    // the frame itself is now a replay
+    const again = await svc.receive(uplinkTopic(a.id), f)
+    assert.ok(!again.ok && again.reason === "replay")
+    await svc.close()
+    await db.close()
 })
 
 describe("failures are caught, counted and logged; the others are served", () => {
