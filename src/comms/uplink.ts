@@ -15,6 +15,7 @@ import {
     decodeDownlink,
     encodeReport,
 } from "../wire/report"
+import { PrivacyLevel } from "../wire/opcodes"
 import { FrameCounter, readEpochCounter, writeEpochCounter } from "./counter"
 
 /**
@@ -70,13 +71,6 @@ export interface UplinkTransport {
     isConnected(): boolean
     /** drops and re-establishes the connection (after repeated ack timeouts) */
     reconnect(): Promise<void>
-}
-
-/** Privacy levels (docs/uplink.md §8); set by a signed command in src/commands. */
-export const enum PrivacyLevel {
-    HalfHourly = 0,
-    Daily = 1,
-    Monthly = 2,
 }
 
 export interface UplinkOptions {

@@ -4,7 +4,8 @@ import { RamStorage } from "../../src/storage/twins"
 import { decodeHeader } from "../../src/wire/frame"
 import { AlertKind, decodeReport } from "../../src/wire/report"
 import { FrameCounter } from "../../src/comms/counter"
-import { PrivacyLevel, Uplink } from "../../src/comms/uplink"
+import { Uplink } from "../../src/comms/uplink"
+import { PrivacyLevel } from "../../src/wire/opcodes"
 import { FakeSource, FakeTransport, ack, boot, downKey, filled, open } from "./uplink_fakes"
 
 describe("uplink engine: anchors and alerts across reboots and timeouts", () => {

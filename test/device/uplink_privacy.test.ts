@@ -3,7 +3,8 @@ import { RamStorage } from "../../src/storage/twins"
 import { decodeHeader } from "../../src/wire/frame"
 import { AlertKind, decodeReport } from "../../src/wire/report"
 import { FrameCounter } from "../../src/comms/counter"
-import { PrivacyLevel, Uplink } from "../../src/comms/uplink"
+import { Uplink } from "../../src/comms/uplink"
+import { PrivacyLevel } from "../../src/wire/opcodes"
 import { FakeSource, FakeTransport, ack, downKey, meterId, open, secret } from "./uplink_fakes"
 
 // Privacy levels (docs/uplink.md §8): below half-hourly only whole-period totals leave the
