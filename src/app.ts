@@ -11,7 +11,7 @@ import { startStatusReport } from "./meter/status"
 import { SourceFactory, startMetrology } from "./metrology/config"
 import { settingsStorage } from "./storage/settings"
 import { DEFAULT_SLOTS, IndexStore } from "./store/indexstore"
-import { recoverMeterState } from "./store/meterstate"
+import { decodeMeterState, recoverMeterState } from "./store/meterstate"
 import { RecordKind } from "./wire/record"
 import { encodeRegisters } from "./wire/registers"
 
@@ -70,6 +70,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         timer: mu.clock, // meter time: an accelerated simulation's disconnect offsets shrink
         random: () => randomBuffer(4).getAt(0, "u32"),
         millis: ds.millis,
+        recordedTime: (decodeMeterState(store.loadSnapshot()) || { dueTime: 0 }).dueTime, // a time-sync floor after a reboot
     })
     if (!(await commands.start())) console.log("METER no trust anchor: commands are refused until provisioned")
     const perDay = (24 * 60) / mu.meter.intervalMinutes()

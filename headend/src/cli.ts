@@ -10,7 +10,7 @@
  *                                             print a signed command envelope in hex; commands:
  *                                             disconnect, arm, set-tariff <flat|day-night|hex>,
  *                                             set-random-limit <s>, set-privacy <half-hourly|daily|monthly>,
- *                                             time-sync [utc], rotate-uplink <epoch>
+ *                                             time-sync [utc], rotate-uplink <from> <to>
  *   trustmeter verify-chain <file> --meter <meter> [--anchor SEQ:HASH]
  *                                             check an exported index chain from genesis (or from the
  *                                             trusted checkpoint --anchor): first bad record or OK
@@ -80,7 +80,8 @@ const COMMAND_HELP: Record<string, () => string> = {
 ${COMMANDS.map(c => `    ${`${c.name} ${c.args}`.padEnd(40)} ${c.help} (default role ${c.role})`).join("\n")}
   --role R       sign with another role (${ROLES.join(", ")}), e.g. to show a refusal
   --cosign R     add a second signature (dual control)
-  --counter N    the signer's counter: 1..2^64-1, at most ${MAX_COUNTER_AHEAD_S / 3600} h ahead of the clock counter
+  --counter N    the signer's counter: 1..2^64-1, at most ${MAX_COUNTER_AHEAD_S / 3600} h ahead of the clock counter, and at
+                 most 2^20 beyond the expiry in microseconds (a meter refuses more: CounterOutOfReach)
                  (default: microseconds since 1970, strictly increasing)
   --valid D      valid from now for D (90s, 15m, 1h, 2d; default 1h), or FROM..TO in UTC (ISO 8601
                  with a zone such as 2026-11-25T10:00Z, or seconds since 1970; ..TO = from now); a

@@ -74,9 +74,12 @@ export const COMMANDS: CommandSpec[] = [
         name: "rotate-uplink",
         opcode: Opcode.UplinkEpoch,
         role: "networkOperator",
-        args: "<epoch>",
-        help: "roll the uplink key epoch (session key renewal)",
-        encode: args => uplinkEpochArgs(intArg(one("rotate-uplink", args, "<epoch>"), 1, 0xffffffff, "epoch")),
+        args: "<from> <to>",
+        help: "roll the uplink key epoch from the meter's (0 when new) to at most 16 more",
+        encode: args => {
+            if (args.length !== 2) throw new Error("rotate-uplink takes two arguments: <from> <to>, the meter's epoch and the next one (at most 16 more)")
+            return uplinkEpochArgs(intArg(args[1], 1, 0xffffffff, "epoch"), intArg(args[0], 0, 0xffffffff, "epoch"))
+        },
     },
 ]
 export const COMMAND_NAMES = COMMANDS.map(c => c.name)

@@ -6,12 +6,11 @@
  * acts, and returns its verdict (docs/commands.md §3); `out[0]` gets the acknowledgement's
  * detail. Adding an opcode: one row in the wire table, one action here, its tests.
  */
-import { getU16BE, getU32BE } from "../wire/bytes"
-import { KeyEntry } from "../wire/keys"
-import { decodeManifest, MAX_DISCONNECTS_PER_DAY, MAX_RANDOM_LIMIT_S } from "../wire/envelope"
+import { getU16BE, getU32BE, isIntIn } from "../wire/bytes"
+import { decodeManifest, MAX_DISCONNECTS_PER_DAY, MAX_EPOCH_STEP, MAX_RANDOM_LIMIT_S } from "../wire/envelope"
 import { Opcode, PrivacyLevel, Verdict } from "../wire/opcodes"
-import { KeyChange, keyAdd, KeyRingStore, keyRemove, keyReplace, rootRotate } from "../crypto/keyring"
-import { signedByRoot, Verification } from "../crypto/verifier"
+import { keyChange, KeyRingStore } from "../crypto/keyring"
+import { Verification } from "../crypto/verifier"
 import { DisconnectControl } from "./disconnect"
 import { decideManifest } from "./firmware"
 import { CommandPolicy } from "./policy"
@@ -26,6 +25,10 @@ export interface ActionPorts {
     calendar: CalendarPort
     uplink: UplinkEpochPort
     firmware: FirmwarePort
+    /** milliseconds since boot (ds.millis): the rejection rate limit, the daily disconnect limit's uptime */
+    millis: () => number
+    /** the newest UTC time on record in the index store (its last interval) when the meter booted: the floor of a time sync while the time is unknown, with the last synced time */
+    recordedTime?: number
 }
 
 /** What actions act on: the command endpoint (src/commands/handler.ts) is one. */
@@ -46,28 +49,37 @@ export type Action = (c: ActionContext, v: Verification, args: Buffer, out: numb
  * string table, where other modules' names are cheaper to reference.
  */
 export function actionTable(): Action[] {
-    const t: Action[] = []
-    t[Opcode.Disconnect] = disconnect
-    t[Opcode.ReconnectArm] = reconnectArm
-    t[Opcode.SetTariff] = setTariff
-    t[Opcode.SetRandomLimit] = setRandomLimit
-    t[Opcode.SetPrivacy] = setPrivacy
-    t[Opcode.TimeSync] = timeSync
-    t[Opcode.UplinkEpoch] = uplinkEpoch
-    t[Opcode.FirmwareManifest] = firmwareManifest
-    t[Opcode.SetDisconnectPolicy] = setDisconnectPolicy
-    t[Opcode.KeyAdd] = changeKeys
-    t[Opcode.KeyRemove] = changeKeys
-    t[Opcode.KeyReplace] = changeKeys
-    t[Opcode.RootRotate] = changeKeys
-    return t
+    const none: Action = undefined
+    // index = opcode (src/wire/opcodes.ts): 1..9, then the key changes 16..19
+    return [
+        none,
+        disconnect,
+        reconnectArm,
+        setTariff,
+        setPolicy,
+        setPolicy,
+        timeSync,
+        uplinkEpoch,
+        firmwareManifest,
+        setPolicy,
+        none,
+        none,
+        none,
+        none,
+        none,
+        none,
+        changeKeys,
+        changeKeys,
+        changeKeys,
+        changeKeys,
+    ]
 }
 
-/** Schedules a disconnect after the random offset; at most N a UTC day unless the root signed. Detail: the offset (s). */
+/** Schedules a disconnect after the random offset; at most N a UTC day (and 24 h of uptime) unless the root signed. Detail: the offset (s). */
 async function disconnect(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
     const p = c.policy
-    if (!signedByRoot(v)) {
-        if (!p.takeDisconnect(Math.floor(c.cfg.clock.utcNow() / 86400))) return Verdict.DailyLimit
+    if (!v.byRoot) {
+        if (!p.takeDisconnect(Math.floor(c.cfg.clock.utcNow() / 86400), c.cfg.millis())) return Verdict.DailyLimit
         await p.save()
     }
     out[0] = await c.disconnect.remoteDisconnect(p.randomLimitSeconds)
@@ -88,28 +100,42 @@ async function setTariff(c: ActionContext, v: Verification, args: Buffer, out: n
     return Verdict.Accepted
 }
 
-/** The disconnect randomisation limit (root only, ≤ 3600 s). */
-async function setRandomLimit(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
-    const s = getU16BE(args, 0)
-    if (s > MAX_RANDOM_LIMIT_S) return Verdict.BadArguments
-    c.policy.randomLimitSeconds = s
-    await c.policy.save()
+/**
+ * A policy setting, stored: SetPrivacy (a PrivacyLevel: what the uplink may carry),
+ * SetRandomLimit (the disconnect randomisation limit, ≤ 3600 s, root only),
+ * SetDisconnectPolicy (dual control 0/1 and disconnects a day ≤ 48, root only).
+ */
+async function setPolicy(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
+    const p = c.policy
+    const op = v.env.opcode
+    if (op === Opcode.SetPrivacy) {
+        if (args[0] > PrivacyLevel.Monthly) return Verdict.BadArguments
+        p.privacy = args[0]
+    } else if (op === Opcode.SetRandomLimit) {
+        const s = getU16BE(args, 0)
+        if (s > MAX_RANDOM_LIMIT_S) return Verdict.BadArguments
+        p.randomLimitSeconds = s
+    } else {
+        if (args[0] > 1 || args[1] > MAX_DISCONNECTS_PER_DAY) return Verdict.BadArguments
+        p.dualControl = args[0] === 1
+        p.maxDisconnectsPerDay = args[1]
+    }
+    await p.save()
     return Verdict.Accepted
 }
 
-/** What the uplink may carry: a PrivacyLevel. */
-async function setPrivacy(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
-    if (args[0] > PrivacyLevel.Monthly) return Verdict.BadArguments
-    c.policy.privacy = args[0]
-    await c.policy.save()
-    return Verdict.Accepted
-}
-
-/** Sets the clock within the bounds of docs/commands.md §5; the time floor is persisted first. Detail: the time set. */
+/**
+ * Sets the clock within the bounds of docs/commands.md §5; the time floor is persisted
+ * first (a root sync may lower it). While the time is unknown the floor is also the newest
+ * time on record at boot. Detail: the time set.
+ */
 async function timeSync(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
     const t = getU32BE(args, 0)
     const p = c.policy
-    const r = decideTimeSync(t, c.cfg.clock.utcNow(), p.timeFloor, v.env.notBefore, v.env.expiry, signedByRoot(v))
+    const now = c.cfg.clock.utcNow()
+    const rec = c.cfg.recordedTime
+    const floor = now === 0 && rec !== undefined && rec > p.timeFloor ? rec : p.timeFloor
+    const r = decideTimeSync(t, now, floor, v.env.notBefore, v.env.expiry, v.byRoot === true)
     if (r !== Verdict.Accepted) return r
     p.timeFloor = t
     await p.save()
@@ -118,11 +144,14 @@ async function timeSync(c: ActionContext, v: Verification, args: Buffer, out: nu
     return Verdict.Accepted
 }
 
-/** Rolls the uplink key epoch, which never goes back (an old epoch's keys may be compromised). Detail: the epoch. */
+/**
+ * Rolls the uplink key epoch, which never goes back (an old epoch's keys may be
+ * compromised) and moves at most MAX_EPOCH_STEP a command. Detail: the epoch.
+ */
 async function uplinkEpoch(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
     const e = getU32BE(args, 0)
     const p = c.policy
-    if (e <= p.uplinkEpoch) return Verdict.BadArguments
+    if (!isIntIn(e, p.uplinkEpoch + 1, p.uplinkEpoch + MAX_EPOCH_STEP)) return Verdict.BadArguments
     p.uplinkEpoch = e
     await p.save()
     await c.cfg.uplink.setEpoch(e)
@@ -143,19 +172,9 @@ async function firmwareManifest(c: ActionContext, v: Verification, args: Buffer,
     return Verdict.Accepted
 }
 
-/** Dual control (0/1) and the daily disconnect limit (≤ 48), root only. */
-async function setDisconnectPolicy(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
-    if (args[0] > 1 || args[1] > MAX_DISCONNECTS_PER_DAY) return Verdict.BadArguments
-    c.policy.dualControl = args[0] === 1
-    c.policy.maxDisconnectsPerDay = args[1]
-    await c.policy.save()
-    return Verdict.Accepted
-}
-
-/** A key change (the pure change of each opcode from KeyAdd on, docs/commands.md §2), committed as one ring write. Detail: the ring generation after it. */
+/** A key change (docs/commands.md §2, `keyChange`), committed as one ring write. Detail: the ring generation after it. */
 async function changeKeys(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
-    const changes: ((keys: KeyEntry[], args: Buffer) => KeyChange)[] = [keyAdd, keyRemove, keyReplace, rootRotate]
-    const change = changes[v.env.opcode - Opcode.KeyAdd](c.ring.keys, args)
+    const change = keyChange(v.env.opcode, c.ring.keys, args)
     if (change.refused) return Verdict.KeyChangeRefused
     await c.ring.commit(change.keys)
     out[0] = c.ring.generation()

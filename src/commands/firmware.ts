@@ -1,5 +1,5 @@
-import { equalBytes } from "../wire/bytes"
-import { FirmwareManifest } from "../wire/envelope"
+import { equalBytes, isIntIn } from "../wire/bytes"
+import { FirmwareManifest, MAX_SEQUENCE_STEP } from "../wire/envelope"
 import { Verdict } from "../wire/opcodes"
 import { nativeCrypto } from "../crypto/native"
 
@@ -8,17 +8,21 @@ import { nativeCrypto } from "../crypto/native"
  * the manifest arrives inside a signed envelope (its codec is the wire core's
  * `decodeManifest`); it is accepted only if its sequence number is above the meter's
  * (anti-rollback is a monotonic counter, never a version string), it names this board,
- * and its size is plausible. The image is later accepted only if its SHA-256 equals the
- * manifest's digest. Pure except for hashing.
+ * and its size is plausible; one manifest moves the sequence at most MAX_SEQUENCE_STEP. The
+ * image is later accepted only if its SHA-256 equals the manifest's digest (who checks it:
+ * docs/commands.md §7). Pure except for hashing.
  */
 
 /** Largest image a manifest may announce (the boards' program flash is far smaller). */
 export const MAX_IMAGE_SIZE = 4194304
 
-/** Accepted, or FirmwareRejected (malformed, rollback, wrong board, bad size), for this board at `currentSequence`. */
+/**
+ * Accepted, or FirmwareRejected (malformed, rollback, a sequence more than
+ * MAX_SEQUENCE_STEP ahead, wrong board, bad size), for this board at `currentSequence`.
+ */
 export function decideManifest(m: FirmwareManifest, currentSequence: number, boardId: string): number {
     if (!m) return Verdict.FirmwareRejected
-    if (m.sequence <= currentSequence) return Verdict.FirmwareRejected
+    if (!isIntIn(m.sequence, currentSequence + 1, currentSequence + MAX_SEQUENCE_STEP)) return Verdict.FirmwareRejected
     if (m.board !== boardId) return Verdict.FirmwareRejected
     if (m.imageSize < 1 || m.imageSize > MAX_IMAGE_SIZE) return Verdict.FirmwareRejected
     return Verdict.Accepted

@@ -2,7 +2,7 @@ import * as ds from "@devicescript/core"
 import { ArmButtonPort, RelayPort } from "../board/board"
 import { encodeOutcome, OutcomeLayout } from "../wire/ack"
 import { envelopeArgs } from "../wire/envelope"
-import { ARGS_VARIABLE, Opcode, opcodeArgsSize, Verdict } from "../wire/opcodes"
+import { ARGS_VARIABLE, opcodeArgsSize, Verdict } from "../wire/opcodes"
 import { Storage } from "../storage/storage"
 import { CounterStore } from "../crypto/counters"
 import { KeyRingStore } from "../crypto/keyring"
@@ -36,8 +36,6 @@ export interface CommandHandlerConfig extends ActionPorts {
     timer: TimerPort
     /** a uniform random u32 (randomBuffer(4)) */
     random: () => number
-    /** milliseconds since boot (ds.millis), for the rejection rate limit */
-    millis: () => number
     /** settings key prefix, "cv." on a meter (tests use their own) */
     prefix?: string
 }
@@ -63,18 +61,21 @@ export class CommandHandler implements ActionContext {
         this.disconnect = new DisconnectControl(cfg.relay, cfg.armButton, cfg.storage, cfg.timer, cfg.random, prefix)
         this.rejections = new RejectionLog(cfg.events, cfg.alerts, cfg.millis)
         this.actions = actionTable()
-        const self = this
-        this.verifier = new CommandVerifier(() => self.ring.keys, new CounterStore(cfg.storage, prefix), cfg.signatureCheck, {
+        this.verifier = new CommandVerifier(this.ring, new CounterStore(cfg.storage, prefix), cfg.signatureCheck, {
             meterId: cfg.meterId,
-            utcNow: () => cfg.clock.utcNow(),
-            needsDualControl: (op: number) => self.policy.dualControl && op === Opcode.Disconnect,
+            clock: cfg.clock,
+            policy: this.policy,
         })
     }
 
-    /** After boot: loads the key ring (installing the provisioned anchor once), the policy and the disconnect state. */
+    /**
+     * After boot: loads the key ring (installing the provisioned anchor once), the policy and
+     * the disconnect state; the daily disconnect count runs on uptime from here (docs/commands.md §6).
+     */
     async start(): Promise<boolean> {
         const provisioned = await this.ring.load()
         await this.policy.load()
+        this.policy.countStartMs = this.cfg.millis()
         await this.disconnect.restore(this.policy.randomLimitSeconds)
         return provisioned
     }
@@ -113,8 +114,11 @@ export class CommandHandler implements ActionContext {
         }
         const detail = [0]
         if (v.verdict === Verdict.Accepted) {
+            // the opcode table's argument size, then the opcode's action (src/commands/actions.ts)
             try {
-                v.verdict = await this.execute(v, detail)
+                const args = envelopeArgs(v.env)
+                const size = opcodeArgsSize(v.env.opcode)
+                v.verdict = size !== ARGS_VARIABLE && args.length !== size ? Verdict.BadArguments : await this.actions[v.env.opcode](this, v, args, detail)
             } catch (e) {
                 v.verdict = Verdict.ActionFailed
             }
@@ -126,14 +130,5 @@ export class CommandHandler implements ActionContext {
             } catch (e) {}
         } else await this.rejections.reject(v.verdict, env)
         return encodeOutcome(OutcomeLayout.Ack, v.verdict, env, detail[0])
-    }
-
-    /** The opcode table's argument size, then the opcode's action (src/commands/actions.ts). */
-    private async execute(v: Verification, detail: number[]): Promise<number> {
-        const op = v.env.opcode
-        const args = envelopeArgs(v.env)
-        const size = opcodeArgsSize(op)
-        if (size !== ARGS_VARIABLE && args.length !== size) return Verdict.BadArguments
-        return await this.actions[op](this, v, args, detail)
     }
 }

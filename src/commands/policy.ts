@@ -35,6 +35,8 @@ export class CommandPolicy {
     /** UTC day (seconds / 86400) of `disconnectsToday` */
     day = 0
     disconnectsToday = 0
+    /** uptime (ds.millis) at which the count last started again; set by the handler's start(), so a reboot never shortens a day */
+    countStartMs: number
     private record: DurableRecord
 
     constructor(storage: Storage, prefix = "cv.") {
@@ -73,13 +75,16 @@ export class CommandPolicy {
     }
 
     /**
-     * Counts one remote disconnect on UTC day `day` if the daily limit allows it; false
-     * when the limit is reached (the caller then refuses with DailyLimit). Not persisted.
+     * Counts one remote disconnect on UTC day `day` at uptime `nowMs` if the daily limit
+     * allows it; false when the limit is reached (the caller then refuses with DailyLimit).
+     * The count starts again only on a new UTC day after 24 h of the meter's own uptime:
+     * no time sync, however many, and no reboot resets it. Not persisted.
      */
-    takeDisconnect(day: number): boolean {
-        if (day !== this.day) {
+    takeDisconnect(day: number, nowMs: number): boolean {
+        if (day !== this.day && nowMs - this.countStartMs >= 86400000) {
             this.day = day
             this.disconnectsToday = 0
+            this.countStartMs = nowMs
         }
         if (this.disconnectsToday >= this.maxDisconnectsPerDay) return false
         this.disconnectsToday++

@@ -1,5 +1,5 @@
 import { decodeKeyEntry, decodeRing, encodeRing, findKey, KeyEntry, ringProblem } from "../wire/keys"
-import { Role } from "../wire/opcodes"
+import { Opcode, Role } from "../wire/opcodes"
 import { Storage } from "../storage/storage"
 import { DurableRecord } from "./durable"
 
@@ -23,50 +23,65 @@ export interface KeyChange {
     refused: string
 }
 
-/** Adds a supplier or network-operator key (`args` = one encoded entry). A root is only added by rotation. */
-export function keyAdd(keys: KeyEntry[], args: Buffer): KeyChange {
-    const k = decodeKeyEntry(args)
-    if (!k) return refuse("malformed key")
-    if (k.role === Role.Root) return refuse("a root is only installed by root rotation")
-    if (findKey(keys, k.id)) return refuse("key id in use")
-    const r = keys.slice(0)
-    r.push(k)
-    return checked(r)
-}
-
-/** Removes a non-root key (`args` = key id). Removing the root is refused, so the ring never empties. */
-export function keyRemove(keys: KeyEntry[], args: Buffer): KeyChange {
-    if (!args || args.length !== 1) return refuse("malformed key id")
-    const id = args[0]
-    const k = findKey(keys, id)
-    if (!k) return refuse("no such key")
-    if (k.role === Role.Root) return refuse("the root cannot be removed, only rotated")
-    return checked(keys.filter(x => x.id !== id))
-}
-
 /**
- * Replaces a non-root key in place (change of supplier, compromise). The signer's counter
- * starts again from 0 because counters are bound to the public key (see CounterStore).
+ * A key change (docs/commands.md §2): `op` is KeyAdd, KeyRemove, KeyReplace or RootRotate,
+ * `args` its argument (an encoded entry; a key id for KeyRemove). KeyAdd adds a supplier
+ * or network-operator key; KeyRemove removes a non-root key; KeyReplace replaces a non-root
+ * key in place, same id (change of supplier, compromise: its counter starts again from 0,
+ * CounterStore); RootRotate replaces the root that signed it. So the ring never loses its
+ * root. Pure: the caller commits the ring (KeyRingStore.commit) before it takes effect.
  */
-export function keyReplace(keys: KeyEntry[], args: Buffer): KeyChange {
-    const k = decodeKeyEntry(args)
-    if (!k) return refuse("malformed key")
-    const old = findKey(keys, k.id)
-    if (!old) return refuse("no such key")
-    if (old.role === Role.Root || k.role === Role.Root) return refuse("the root is only replaced by root rotation")
-    return checked(keys.map(x => (x.id === k.id ? k : x)))
+export function keyChange(op: number, keys: KeyEntry[], args: Buffer): KeyChange {
+    let r: KeyEntry[]
+    if (op === Opcode.KeyRemove) {
+        if (!args || args.length !== 1) return refuse("malformed key id")
+        const gone = findKey(keys, args[0])
+        if (!gone) return refuse("no such key")
+        if (gone.role === Role.Root) return refuse("the root cannot be removed, only rotated")
+        r = keys.filter(x => x !== gone)
+    } else {
+        const k = decodeKeyEntry(args)
+        if (!k) return refuse("malformed key")
+        const isRoot = k.role === Role.Root
+        const old = findKey(keys, k.id)
+        if (op === Opcode.RootRotate) {
+            if (!isRoot) return refuse("not a root key")
+            if (old && old.role !== Role.Root) return refuse("key id in use")
+            r = [k]
+            for (const x of keys) if (x.role !== Role.Root) r.push(x)
+        } else if (op === Opcode.KeyAdd) {
+            if (isRoot) return refuse("a root is only installed by root rotation")
+            if (old) return refuse("key id in use")
+            r = keys.slice(0)
+            r.push(k)
+        } else {
+            if (!old) return refuse("no such key")
+            if (isRoot || old.role === Role.Root) return refuse("the root is only replaced by root rotation")
+            r = keys.map(x => (x === old ? k : x))
+        }
+    }
+    const p = ringProblem(r)
+    return p ? refuse(p) : { keys: r, refused: undefined }
 }
 
-/** Root rotation (`args` = new root entry): the old root, which signed it, is replaced by the new one. */
+/** KeyAdd (`args` = one encoded entry): a supplier or network-operator key. */
+export function keyAdd(keys: KeyEntry[], args: Buffer): KeyChange {
+    return keyChange(Opcode.KeyAdd, keys, args)
+}
+
+/** KeyRemove (`args` = key id): a non-root key. */
+export function keyRemove(keys: KeyEntry[], args: Buffer): KeyChange {
+    return keyChange(Opcode.KeyRemove, keys, args)
+}
+
+/** KeyReplace (`args` = the new entry, same id): a non-root key. */
+export function keyReplace(keys: KeyEntry[], args: Buffer): KeyChange {
+    return keyChange(Opcode.KeyReplace, keys, args)
+}
+
+/** RootRotate (`args` = the new root entry): the new root replaces the old one, which signed it. */
 export function rootRotate(keys: KeyEntry[], args: Buffer): KeyChange {
-    const k = decodeKeyEntry(args)
-    if (!k) return refuse("malformed key")
-    if (k.role !== Role.Root) return refuse("not a root key")
-    const rest = keys.filter(x => x.role !== Role.Root)
-    if (findKey(rest, k.id)) return refuse("key id in use")
-    const r = [k]
-    for (const x of rest) r.push(x)
-    return checked(r)
+    return keyChange(Opcode.RootRotate, keys, args)
 }
 
 /**
@@ -139,10 +154,4 @@ export function anchorBody(b: Buffer): Buffer {
 
 function refuse(why: string): KeyChange {
     return { keys: undefined, refused: why }
-}
-
-function checked(keys: KeyEntry[]): KeyChange {
-    const p = ringProblem(keys)
-    if (p) return refuse(p)
-    return { keys: keys, refused: undefined }
 }

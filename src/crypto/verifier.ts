@@ -1,5 +1,6 @@
 import * as ds from "@devicescript/core"
-import { CommandEnvelope, compareCounter, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../wire/envelope"
+import { U32_MAX } from "../wire/bytes"
+import { CommandEnvelope, counterAdvance, counterInReach, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../wire/envelope"
 import { findKey, KeyEntry, mayKeySign } from "../wire/keys"
 import { Opcode, Role, Verdict } from "../wire/opcodes"
 import { CounterStore } from "./counters"
@@ -15,14 +16,14 @@ import { CounterStore } from "./counters"
 /** Verifies an Ed25519 signature; `ed25519Verify` from `src/crypto/ed25519.ts` in the firmware. */
 export type SignatureCheck = (publicKey: Buffer, message: Buffer, signature: Buffer) => Promise<boolean>
 
-/** What the verifier needs to know about the meter, besides its keys. */
+/** What the verifier needs to know about the meter, besides its keys (plain fields: no closures in the image). */
 export interface VerifierContext {
     /** the meter's 8-byte id (settings `METER_ID`) */
     meterId: Buffer
-    /** UTC seconds now, 0 while the time is unknown (no authenticated time sync yet) */
-    utcNow(): number
-    /** true when `opcode` needs signatures from two different roles (dual control policy) */
-    needsDualControl(opcode: number): boolean
+    /** `utcNow()`: UTC seconds now, 0 while the time is unknown (no authenticated time sync yet) */
+    clock: { utcNow(): number }
+    /** `dualControl`: a disconnect needs signatures from two different roles (the command policy) */
+    policy: { dualControl: boolean }
 }
 
 /** The outcome of `verify`: the verdict and, once parsed, the envelope and its signing keys. */
@@ -31,14 +32,16 @@ export interface Verification {
     env: CommandEnvelope
     /** keys of the signature blocks, in order (block 0 = the counter's owner) */
     signers: KeyEntry[]
+    /** one of the signers is the root: it lifts the daily disconnect limit and the time-sync bounds */
+    byRoot?: boolean
 }
 
 /**
  * The pure part of verification: every check that needs no flash and no signature.
  * Returns the verdict (Accepted when the envelope may proceed to counter and signatures)
- * and fills `out.signers`. While the time is unknown only a time sync may proceed: the
- * meter cannot judge any other command's window, and a time sync is bounded on its own
- * (src/commands/timesync.ts).
+ * and fills `out.signers` (and `out.byRoot`). While the time is unknown (or the clock has run past the u32
+ * range) only a time sync may proceed: the meter cannot judge any other command's window,
+ * and a time sync is bounded on its own (src/commands/timesync.ts).
  */
 export function precheck(env: CommandEnvelope, keys: KeyEntry[], ctx: VerifierContext, out: Verification): number {
     if (!keys || keys.length === 0) return Verdict.NotProvisioned
@@ -47,14 +50,16 @@ export function precheck(env: CommandEnvelope, keys: KeyEntry[], ctx: VerifierCo
     for (let i = 0; i < env.signatureCount; i++) {
         const k = findKey(keys, env.sigKeyIds[i])
         if (!k) return Verdict.UnknownKey
-        if (!mayKeySign(k, env.opcode)) return Verdict.OpcodeNotAllowed
+        if (!mayKeySign(k, env.opcode, i > 0)) return Verdict.OpcodeNotAllowed
+        if (k.role === Role.Root) out.byRoot = true
         signers.push(k)
     }
     out.signers = signers
     if (signers.length === 2 && signers[0].role === signers[1].role) return Verdict.DualControlRequired
-    if (signers.length < 2 && ctx.needsDualControl(env.opcode)) return Verdict.DualControlRequired
-    const now = ctx.utcNow()
-    if (now === 0) {
+    if (signers.length < 2 && ctx.policy.dualControl && env.opcode === Opcode.Disconnect) return Verdict.DualControlRequired
+    const now = ctx.clock.utcNow()
+    // a clock run past the u32 range cannot be judged by any window either (docs/commands.md §5)
+    if (now === 0 || now > U32_MAX) {
         if (env.opcode !== Opcode.TimeSync) return Verdict.TimeUnknown
     } else {
         if (now < env.notBefore) return Verdict.NotYetValid
@@ -63,22 +68,15 @@ export function precheck(env: CommandEnvelope, keys: KeyEntry[], ctx: VerifierCo
     return Verdict.Accepted
 }
 
-/** true when one of the signers is the root (it lifts the daily disconnect limit, allows large time steps). */
-export function signedByRoot(v: Verification): boolean {
-    if (!v.signers) return false
-    for (const k of v.signers) if (k.role === Role.Root) return true
-    return false
-}
-
 export class CommandVerifier {
     private counters: CounterStore
     private check: SignatureCheck
     private ctx: VerifierContext
-    /** the key ring in force (KeyRingStore.keys); read at every call, so key changes apply at once */
-    private keys: () => KeyEntry[]
+    /** the key ring in force (a KeyRingStore); its `keys` are read at every call, so key changes apply at once */
+    private ring: { keys: KeyEntry[] }
 
-    constructor(keys: () => KeyEntry[], counters: CounterStore, check: SignatureCheck, ctx: VerifierContext) {
-        this.keys = keys
+    constructor(ring: { keys: KeyEntry[] }, counters: CounterStore, check: SignatureCheck, ctx: VerifierContext) {
+        this.ring = ring
         this.counters = counters
         this.check = check
         this.ctx = ctx
@@ -98,14 +96,13 @@ export class CommandVerifier {
         }
         const env = parsed as CommandEnvelope
         out.env = env
-        out.verdict = precheck(env, this.keys(), this.ctx, out)
+        out.verdict = precheck(env, this.ring.keys, this.ctx, out)
         if (out.verdict !== Verdict.Accepted) return out
         const signer = out.signers[0]
         const last = await this.counters.last(signer)
-        if (compareCounter(env.counterHi, env.counterLo, last[0], last[1]) <= 0) {
-            out.verdict = Verdict.Replay
-            return out
-        }
+        if (counterAdvance(env, last[0], last[1]) <= 0) out.verdict = Verdict.Replay
+        else if (!counterInReach(env, last[0], last[1])) out.verdict = Verdict.CounterOutOfReach
+        if (out.verdict !== Verdict.Accepted) return out
         const msg = signedMessage(raw, HEADER_SIZE + env.argsLength)
         for (let i = 0; i < env.signatureCount; i++) {
             await ds.sleep(0)
@@ -113,7 +110,7 @@ export class CommandVerifier {
             try {
                 ok = await this.check(out.signers[i].publicKey, msg, signatureAt(env, i))
             } catch (e) {
-                ok = false
+                // a check that throws has not verified anything
             }
             if (!ok) {
                 out.verdict = Verdict.BadSignature
@@ -122,7 +119,6 @@ export class CommandVerifier {
         }
         // persist first: if the meter loses power while acting, the command is spent
         await this.counters.accept(signer, env.counterHi, env.counterLo)
-        out.verdict = Verdict.Accepted
         return out
     }
 }

@@ -7,7 +7,7 @@
  * Parsing is strict and checks every length and bound against the raw bytes before
  * anything is allocated, so a hostile envelope costs a few comparisons.
  */
-import { ascii, copyBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE, u32Bytes } from "./bytes"
+import { ascii, copyBytes, equalBytes, getU16BE, getU32BE, isIntIn, isU32, setU16BE, setU32BE, u32Bytes } from "./bytes"
 import { isKnownOpcode, Verdict } from "./opcodes"
 
 /** Envelope format version (byte 0). */
@@ -145,6 +145,37 @@ export function isForMeter(env: CommandEnvelope, meterId: Buffer): boolean {
     return equalBytes(env.raw.slice(EnvelopeOffset.MeterId, EnvelopeOffset.MeterId + METER_ID_SIZE), meterId)
 }
 
+/**
+ * How far one command may move a monotonic value (docs/commands.md §4, §3, §7), so that no
+ * single command, even from a stolen key, can exhaust it: a signer's counter at most 2^20
+ * beyond the larger of its last counter and the envelope's expiry in µs; the uplink epoch
+ * at most 16, the firmware sequence at most 1024 (a u32 lasts 2^28 and 2^22 commands).
+ */
+export const MAX_COUNTER_STEP = 1048576
+export const MAX_EPOCH_STEP = 16
+export const MAX_SEQUENCE_STEP = 1024
+
+/**
+ * true when the header's counter is within one command's reach of the signer's last
+ * counter `lastHi:lastLo`: at most MAX_COUNTER_STEP beyond the larger of that counter and
+ * the envelope's expiry in µs. The head-end's counter is its clock in µs, which never
+ * passes the expiry it signs; a sequence counter steps by 1. Since the expiry is a u32, a
+ * counter stays below 2^52 + n·2^20 after n commands: the u64 cannot run out. In doubles,
+ * exactly: the difference is exact while the high halves differ by less than 2^21 (far
+ * beyond 2^20 otherwise), and a counter at or above 2^53 stays above any u32 expiry in µs.
+ */
+export function counterInReach(h: HeaderFields, lastHi: number, lastLo: number): boolean {
+    return counterAdvance(h, lastHi, lastLo) <= MAX_COUNTER_STEP || counterAdvance(h, 0, 0) <= h.expiry * 1000000 + MAX_COUNTER_STEP
+}
+
+/**
+ * The header's counter minus `lastHi:lastLo`, as a number: > 0 when the counter is newer
+ * (the sign is always right), and exact while the high halves differ by less than 2^21.
+ */
+export function counterAdvance(h: HeaderFields, lastHi: number, lastLo: number): number {
+    return (h.counterHi - lastHi) * 4294967296 + (h.counterLo - lastLo)
+}
+
 /** Compares two u64 counters given as (hi, lo) u32 halves: -1, 0 or 1. */
 export function compareCounter(aHi: number, aLo: number, bHi: number, bLo: number): number {
     if (aHi !== bHi) return aHi < bHi ? -1 : 1
@@ -171,6 +202,7 @@ export function encodeEnvelopeBody(h: EnvelopeHeader): Buffer {
     if (!isU32(h.counterHi) || !isU32(h.counterLo)) throw new RangeError("envelope: counter must be a u64")
     if (!isU32(h.notBefore) || !isU32(h.expiry) || h.expiry === 0 || h.expiry < h.notBefore)
         throw new RangeError("envelope: need 0 ≤ not-before ≤ expiry, expiry ≠ 0 (u32 seconds)")
+    if (!counterInReach(h, 0, 0)) throw new RangeError("envelope: counter beyond what a meter accepts: at most the expiry in µs since 1970 + 2^20")
     if (!isKnownOpcode(h.opcode)) throw new RangeError("envelope: unknown opcode " + h.opcode)
     if (h.signatureCount !== 1 && h.signatureCount !== 2) throw new RangeError("envelope: 1 or 2 signatures")
     if (args.length > MAX_ARGS) throw new RangeError("envelope: arguments longer than " + MAX_ARGS + " bytes")
@@ -213,9 +245,10 @@ export function timeSyncArgs(utc: number): Buffer {
     return u32Bytes(utc)
 }
 
-/** UplinkEpoch: the new uplink key epoch (u32, must increase). */
-export function uplinkEpochArgs(epoch: number): Buffer {
-    if (!isU32(epoch) || epoch === 0) throw new RangeError("uplink epoch: a u32, not 0")
+/** UplinkEpoch: the new uplink key epoch, `current` + 1 .. `current` + MAX_EPOCH_STEP (u32), `current` the meter's. */
+export function uplinkEpochArgs(epoch: number, current: number): Buffer {
+    if (!isU32(epoch) || !isIntIn(epoch, current + 1, current + MAX_EPOCH_STEP))
+        throw new RangeError("uplink epoch: from epoch " + current + " a meter takes " + (current + 1) + ".." + (current + MAX_EPOCH_STEP) + " (a u32)")
     return u32Bytes(epoch)
 }
 
@@ -270,12 +303,15 @@ const MAX_BOARD_ID = 32
 
 /**
  * FirmwareManifest: format ‖ sequence ‖ size ‖ digest ‖ board id length ‖ board id. Throws
- * a RangeError for a manifest the meter's decoder would refuse (it checks its own output).
+ * a RangeError for a manifest the meter's decoder would refuse (it checks its own output),
+ * and for a sequence outside `current` + 1 .. `current` + MAX_SEQUENCE_STEP, `current` the meter's.
  */
-export function firmwareManifestArgs(m: FirmwareManifest): Buffer {
+export function firmwareManifestArgs(m: FirmwareManifest, current: number): Buffer {
     const board = ascii(m.board)
     if (!isU32(m.sequence) || !isU32(m.imageSize) || !m.digest || m.digest.length !== 32 || board.length > 255)
         throw new RangeError("firmware manifest: sequence, size or digest out of range")
+    if (!isIntIn(m.sequence, current + 1, current + MAX_SEQUENCE_STEP))
+        throw new RangeError("firmware manifest: from sequence " + current + " a meter takes " + (current + 1) + ".." + (current + MAX_SEQUENCE_STEP))
     const b = Buffer.alloc(MANIFEST_FIXED + board.length)
     b[0] = MANIFEST_FORMAT
     setU32BE(b, 1, m.sequence)

@@ -8,7 +8,7 @@
  * 1..MAX_OPCODE, 32-byte public keys.
  */
 import { copyBytes, getU32BE, isU32, setU32BE } from "./bytes"
-import { isRootOnlyOpcode, maskHas, Role } from "./opcodes"
+import { maskHas, OpFlag, opcodeFlags, Role } from "./opcodes"
 
 /** Ed25519 public key size (RFC 8032 §5.1.5). */
 export const PUBLIC_KEY_SIZE = 32
@@ -106,9 +106,15 @@ export function rootKey(keys: KeyEntry[]): KeyEntry | undefined {
     return undefined
 }
 
-/** true when `key` may sign `opcode`: root-only opcodes need the root whatever the mask says. */
-export function mayKeySign(key: KeyEntry, opcode: number): boolean {
-    if (isRootOnlyOpcode(opcode) && key.role !== Role.Root) return false
+/**
+ * true when `key` may sign `opcode`, as its issuer (signature block 0) or as a `cosigner`:
+ * the mask must hold it; root-only opcodes need the root, and a supplier-issued one
+ * (Disconnect) is issued by a supplier or the root, whatever the mask says.
+ */
+export function mayKeySign(key: KeyEntry, opcode: number, cosigner?: boolean): boolean {
+    const f = opcodeFlags(opcode)
+    if (key.role !== Role.Root && ((f & OpFlag.RootOnly) !== 0 || (!cosigner && key.role !== Role.Supplier && (f & OpFlag.SupplierIssued) !== 0)))
+        return false
     return maskHas(key.mask, opcode)
 }
 

@@ -57,6 +57,7 @@ export const enum Verdict {
     KeyChangeRefused = 16,
     NotProvisioned = 17,
     ActionFailed = 18,
+    CounterOutOfReach = 19,
 }
 
 /** The argument of SetPrivacy: how finely the uplink may report consumption (docs/commands.md §3). */
@@ -69,10 +70,16 @@ export const enum PrivacyLevel {
 /** Argument size of an opcode whose action decodes its own arguments (with its own verdict for bad ones). */
 export const ARGS_VARIABLE = 255
 
-/** Flags of an opcode in the table. */
-const enum OpFlag {
+/** Flags of an opcode in the table (`opcodeFlags`). */
+export const enum OpFlag {
     /** only the root may sign it, whatever a key's mask says */
     RootOnly = 1,
+    /**
+     * only a supplier or the root issues it (signature block 0, the counter's owner); another
+     * role whose mask holds it may only co-sign it (GBCS: the supplier disconnects; the
+     * network operator's signature is the second one under dual control)
+     */
+    SupplierIssued = 2,
     /** the roles that get it in the default provisioning (bit = 1 << role); the root gets every opcode */
     Supplier = 4,
     NetworkOperator = 8,
@@ -83,14 +90,16 @@ const enum OpFlag {
  * argument size (checked before the action runs: `BadArguments`), whether only the root
  * may sign it, and which roles get it by default; its name is in `opcodeName` below.
  * Root-only: key changes, and the two settings that defend against a mass off-switch
- * attack — a stolen supplier or network-operator key must not lift them. The firmware's
+ * attack — a stolen supplier or network-operator key must not lift them. A disconnect is
+ * issued by the supplier only: a stolen network-operator key cannot switch a meter off
+ * alone, and dual control (supplier + network operator) stays available. The firmware's
  * half of the table is each opcode's action (src/commands/actions.ts); an opcode in
  * neither is `Malformed`. Flat triples: a table of small numbers costs the firmware image
  * the least (no row objects, no names).
  */
 const OPCODES: number[] = [
     // opcode, argument size, flags
-    Opcode.Disconnect, 0, OpFlag.Supplier | OpFlag.NetworkOperator,
+    Opcode.Disconnect, 0, OpFlag.SupplierIssued | OpFlag.Supplier | OpFlag.NetworkOperator,
     Opcode.ReconnectArm, 0, OpFlag.Supplier,
     Opcode.SetTariff, ARGS_VARIABLE, OpFlag.Supplier,
     Opcode.SetRandomLimit, 2, OpFlag.RootOnly,
@@ -116,10 +125,20 @@ export function isKnownOpcode(op: number): boolean {
     return rowOf(op) >= 0
 }
 
+/** The OpFlag bits of `op` in the table; 0 for an opcode this version does not know. */
+export function opcodeFlags(op: number): number {
+    const i = rowOf(op)
+    return i >= 0 ? OPCODES[i + 2] : 0
+}
+
 /** true for the opcodes only the root may sign, whatever a key's mask says. */
 export function isRootOnlyOpcode(op: number): boolean {
-    const i = rowOf(op)
-    return i >= 0 && (OPCODES[i + 2] & OpFlag.RootOnly) !== 0
+    return (opcodeFlags(op) & OpFlag.RootOnly) !== 0
+}
+
+/** true for the opcodes only a supplier or the root may issue (sign first); other roles may co-sign them. */
+export function isSupplierIssued(op: number): boolean {
+    return (opcodeFlags(op) & OpFlag.SupplierIssued) !== 0
 }
 
 /** The exact argument size of a known `op`, or ARGS_VARIABLE (also for an unknown one). */
@@ -208,6 +227,7 @@ export function verdictName(v: number): string {
         "KeyChangeRefused",
         "NotProvisioned",
         "ActionFailed",
+        "CounterOutOfReach",
     ]
     return v >= 0 && v < names.length && Math.floor(v) === v ? names[v] : "verdict " + v
 }

@@ -196,6 +196,39 @@ test("sign prints an envelope the meter's signer key verifies, for that meter on
     }
 })
 
+test("sign refuses to move a counter or the uplink epoch beyond one command's reach, one line each", async () => {
+    const d = tmp()
+    const ks = join(d, "ks.json")
+    await run("keys", "init", "--keystore", ks)
+    await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
+    const clock = BigInt(Date.now()) * 1000n
+    // docs/commands.md §4: a counter at most 2^20 beyond the envelope's expiry in µs (default: 1 h from now)
+    const cases: [string[], RegExp][] = [
+        [["disconnect", "--counter", String(clock + 7_200_000_000n)], /counter beyond what a meter accepts/],
+        // §3: an uplink epoch moves at most 16 a command, from the meter's current epoch
+        [["rotate-uplink", "0", "17"], /uplink epoch: from epoch 0 a meter takes 1\.\.16/],
+        [["rotate-uplink", "4294967278", "4294967295"], /uplink epoch: from epoch 4294967278 a meter takes 4294967279\.\.4294967294/],
+        [["rotate-uplink", "9"], /rotate-uplink takes two arguments/],
+    ]
+    for (const [argv, re] of cases) {
+        const r = await run("sign", ...argv, "--meter", "m1", "--keystore", ks)
+        assert.equal(r.code, 2, `${argv.join(" ")}: ${r.err}`)
+        assert.equal(r.errLines, 1, argv.join(" "))
+        assert.match(r.err, re, argv.join(" "))
+        assert.equal(r.out, "")
+    }
+    // within reach: a counter 2 h ahead with a 3 h window, epochs +1 and +16
+    const far = await run("sign", "disconnect", "--counter", String(clock + 7_200_000_000n), "--valid", "3h", "--meter", "m1", "--keystore", ks)
+    assert.equal(far.code, 0, far.err)
+    for (const [from, to] of [["0", "16"], ["4294967294", "4294967295"]]) {
+        const r = await run("sign", "rotate-uplink", from, to, "--meter", "m1", "--keystore", ks)
+        assert.equal(r.code, 0, r.err)
+        const env = Buffer.from(r.out.trim(), "hex")
+        assert.equal(env[26], 7) // UplinkEpoch
+        assert.equal(env.readUInt32BE(30), Number(to))
+    }
+})
+
 test("verify-chain accepts an exported chain and names the first altered record", async () => {
     const { chainKey0, evolveKey, recordHash, sealRecord } = await import("../../headend/src/chain.ts")
     const d = tmp()

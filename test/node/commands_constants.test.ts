@@ -9,6 +9,7 @@ import {
     defaultOpcodes,
     isKnownOpcode,
     isRootOnlyOpcode,
+    isSupplierIssued,
     MAX_OPCODE,
     maskHas,
     maskOf,
@@ -20,6 +21,7 @@ import {
     Verdict,
     verdictName,
 } from "../../src/wire/opcodes"
+import { mayKeySign } from "../../src/wire/keys"
 import { ROLE_CODE } from "../../headend/src/provision.ts"
 
 // The firmware and the head-end compile the same opcode table (src/wire/opcodes.ts), so
@@ -39,9 +41,9 @@ test("docs/commands.md §3 and §2 name every opcode of the table, with its numb
 test("docs/commands.md §4 lists every verdict with its code, and verdicts are contiguous from 0", () => {
     const documented = new Map<number, string>()
     for (const m of section(4).matchAll(/`(\w+)` (\d+)/g)) documented.set(Number(m[2]), m[1])
-    assert.equal(documented.size, Verdict.ActionFailed + 1)
-    for (let v = 0; v <= Verdict.ActionFailed; v++) assert.equal(verdictName(v), documented.get(v), `verdict ${v}`)
-    assert.equal(verdictName(Verdict.ActionFailed + 1), "verdict 19")
+    assert.equal(documented.size, Verdict.CounterOutOfReach + 1)
+    for (let v = 0; v <= Verdict.CounterOutOfReach; v++) assert.equal(verdictName(v), documented.get(v), `verdict ${v}`)
+    assert.equal(verdictName(Verdict.CounterOutOfReach + 1), "verdict 20")
     assert.equal(verdictName(-1), "verdict -1")
 })
 
@@ -62,6 +64,20 @@ test("root-only opcodes: key changes, disconnect policy, random limit — and no
     assert.deepEqual(defaultOpcodes(Role.Supplier), [Opcode.Disconnect, Opcode.ReconnectArm, Opcode.SetTariff, Opcode.SetPrivacy])
     assert.deepEqual(defaultOpcodes(Role.NetworkOperator), [Opcode.Disconnect, Opcode.TimeSync, Opcode.UplinkEpoch, Opcode.FirmwareManifest])
     assert.ok(!isRootOnlyOpcode(0) && !isRootOnlyOpcode(31))
+})
+
+test("a disconnect is issued by a supplier or the root; a network operator's bit lets it co-sign only (GBCS)", () => {
+    assert.deepEqual(allOpcodes().filter(isSupplierIssued), [Opcode.Disconnect])
+    const key = (role: number) => ({ id: role, role, mask: maskOf(allOpcodes().filter(op => !isRootOnlyOpcode(op))), publicKey: Buffer.alloc(32) })
+    assert.equal(mayKeySign(key(Role.NetworkOperator), Opcode.Disconnect), false)
+    assert.equal(mayKeySign(key(Role.NetworkOperator), Opcode.Disconnect, true), true)
+    assert.equal(mayKeySign(key(Role.Supplier), Opcode.Disconnect), true)
+    assert.equal(mayKeySign({ ...key(Role.Root), mask: maskOf(allOpcodes()) }, Opcode.Disconnect), true)
+    assert.equal(mayKeySign(key(Role.NetworkOperator), Opcode.TimeSync), true)
+    // the mask still decides: without the bit, not even as a co-signer
+    assert.equal(mayKeySign({ ...key(Role.NetworkOperator), mask: maskOf([Opcode.TimeSync]) }, Opcode.Disconnect, true), false)
+    // the docs say so where the roles are listed
+    assert.match(section(2), /network operator \| 3 \| [^|]*disconnect \(co-signature only\)/)
 })
 
 test("opcodes fit a positive 31-bit mask; unknown opcodes are unknown", () => {

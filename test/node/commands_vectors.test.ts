@@ -64,9 +64,10 @@ test("the envelope layout matches docs/commands.md", () => {
     const env = buildEnvelope({
         meterId: Buffer.from("0102030405060708", "hex"),
         signer: k,
-        counter: 0x0102030405060708n,
+        // a counter within one command's reach of its expiry in µs (docs/commands.md §4)
+        counter: 0x000e0d0c0b0a0908n,
         notBefore: 0x11223344,
-        expiry: 0x55667788,
+        expiry: 0xf5667788,
         opcode: Opcode.SetPrivacy,
         args: Buffer.from([2]),
     })
@@ -74,9 +75,9 @@ test("the envelope layout matches docs/commands.md", () => {
     assert.equal(env[0], 1)
     assert.equal(env.subarray(1, 9).toString("hex"), "0102030405060708")
     assert.equal(env[9], 7)
-    assert.equal(env.readBigUInt64BE(10), 0x0102030405060708n)
+    assert.equal(env.readBigUInt64BE(10), 0x000e0d0c0b0a0908n)
     assert.equal(env.readUInt32BE(18), 0x11223344)
-    assert.equal(env.readUInt32BE(22), 0x55667788)
+    assert.equal(env.readUInt32BE(22), 0xf5667788)
     assert.equal(env[26], Opcode.SetPrivacy)
     assert.equal(env[27], 1)
     assert.equal(env.readUInt16BE(28), 1)

@@ -4,6 +4,7 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { generate } from "../vectors/envelope_gen.ts"
 import {
     CommandEnvelope,
+    counterInReach,
     decodeManifest,
     encodeEnvelopeBody,
     envelopeArgs,
@@ -11,6 +12,7 @@ import {
     HEADER_SIZE,
     parseEnvelope,
     signatureAt,
+    uplinkEpochArgs,
 } from "../../src/wire/envelope"
 import { decodeKeyEntry, decodeRing, encodeRing as encodeRingBody, KEY_ENTRY_SIZE } from "../../src/wire/keys"
 import { CommandOutcome, decodeOutcome, encodeOutcome, OutcomeLayout } from "../../src/wire/ack"
@@ -38,7 +40,11 @@ test("the meter's parser, in Node, over every golden envelope: only the malforme
 
 test("built and parsed: every field, a counter above 2^32 and 2^53, two signatures, the signed message", () => {
     const counter = 0xfedcba9876543210n
-    const env = buildEnvelope({ meterId: METER, signer: supplier, cosigner: netop, counter, notBefore: 7, expiry: 0xfffffffe, opcode: Opcode.Disconnect })
+    // the builder refuses a counter beyond one command's reach (docs/commands.md §4): a meter
+    // may still receive one, so it is written into a built envelope to check the parser
+    assert.throws(() => buildEnvelope({ meterId: METER, signer: supplier, counter, notBefore: 7, expiry: 0xfffffffe, opcode: Opcode.Disconnect }), RangeError)
+    const env = buildEnvelope({ meterId: METER, signer: supplier, cosigner: netop, counter: 1n, notBefore: 7, expiry: 0xfffffffe, opcode: Opcode.Disconnect })
+    env.writeBigUInt64BE(counter, 10)
     const e = parseEnvelope(env) as CommandEnvelope
     assert.equal(typeof e, "object")
     assert.equal(e.signerKeyId, 2)
@@ -70,6 +76,41 @@ test("the builder refuses what a meter would call Malformed, instead of sending 
     assert.equal(typeof parseEnvelope(buildEnvelope({ ...base, args: Buffer.alloc(512) })), "object")
     const body = encodeEnvelopeBody({ meterId: METER, signerKeyId: 2, counterHi: 0, counterLo: 1, notBefore: 0, expiry: 1, opcode: 2, signatureCount: 1, args: Buffer.alloc(0) })
     assert.equal(body.length, HEADER_SIZE)
+})
+
+test("one command's reach: the builder refuses a counter, epoch or sequence a meter would refuse (docs/commands.md §3, §4, §7)", () => {
+    const MAX_COUNTER_STEP = 1n << 20n
+    const h = (counter: bigint, expiry: number) => ({ counterHi: Number(counter >> 32n), counterLo: Number(counter & 0xffffffffn), expiry, notBefore: 0, signerKeyId: 2, opcode: 1, signatureCount: 1 })
+    // the meter's rule, shared: at most 2^20 beyond max(last counter, expiry in µs)
+    const expiry = 1_800_000_000
+    const top = BigInt(expiry) * 1_000_000n + MAX_COUNTER_STEP
+    assert.equal(counterInReach(h(top, expiry), 0, 0), true)
+    assert.equal(counterInReach(h(top + 1n, expiry), 0, 0), false)
+    const last = 0xfedcba9876543210n
+    const lh = Number(last >> 32n)
+    const ll = Number(last & 0xffffffffn)
+    assert.equal(counterInReach(h(last + MAX_COUNTER_STEP, expiry), lh, ll), true)
+    assert.equal(counterInReach(h(last + MAX_COUNTER_STEP + 1n, expiry), lh, ll), false)
+    assert.equal(counterInReach(h(0xffffffffffffffffn, 0xffffffff), 0, 0), false)
+    // across a carry of the low half
+    const edge = 0x1fffffffen
+    assert.equal(counterInReach(h(edge + MAX_COUNTER_STEP, 1), Number(edge >> 32n), Number(edge & 0xffffffffn)), true)
+    assert.equal(counterInReach(h(edge + MAX_COUNTER_STEP + 1n, 1), Number(edge >> 32n), Number(edge & 0xffffffffn)), false)
+    // the builder: the head-end's clock counter (µs) is within reach of the expiry it signs
+    const base = { meterId: METER, signer: supplier, notBefore: 0, expiry, opcode: Opcode.Disconnect }
+    assert.equal(typeof parseEnvelope(buildEnvelope({ ...base, counter: top })), "object")
+    assert.throws(() => buildEnvelope({ ...base, counter: top + 1n }), /counter beyond what a meter accepts/)
+    assert.throws(() => buildEnvelope({ ...base, counter: 0xffffffffffffffffn, expiry: 0xffffffff }), RangeError)
+    // uplink epoch: current + 1 .. current + 16; firmware sequence: current + 1 .. current + 1024
+    assert.equal(uplinkEpochArgs(16, 0).toString("hex"), "00000010")
+    assert.equal(uplinkEpochArgs(0xffffffff, 0xfffffff0).toString("hex"), "ffffffff")
+    for (const [e, cur] of [[17, 0], [0, 0], [5, 5], [4, 5], [0xffffffff, 0], [2 ** 32, 0xfffffff0]])
+        assert.throws(() => uplinkEpochArgs(e, cur), /uplink epoch/, `${e} from ${cur}`)
+    const m = { sequence: 1024, imageSize: 1000, digest: Buffer.alloc(32), board: "simulator" }
+    assert.equal(decodeManifest(firmwareManifestArgs(m, 0))!.sequence, 1024)
+    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 1025 }, 0), /firmware manifest: from sequence 0/)
+    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 0xffffffff }, 0), RangeError)
+    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 7 }, 7), RangeError)
 })
 
 test("mutated envelopes never throw in the parser, and every parse keeps the length rule", () => {
@@ -143,15 +184,15 @@ test("key entries and ring bodies: one codec for the anchor and for key changes"
 
 test("firmware manifest arguments: encoder and the meter's decoder agree; bad board ids are refused", () => {
     const m = { sequence: 0xfffffff0, imageSize: 1000, digest: Buffer.from(sha256(new Uint8Array(1000))), board: "trustmeter_pico_w" }
-    const args = firmwareManifestArgs(m)
+    const args = firmwareManifestArgs(m, 0xffffffef)
     assert.deepEqual(decodeManifest(args), m)
     assert.equal(decodeManifest(args.subarray(0, args.length - 1)), undefined)
     assert.equal(decodeManifest(Buffer.concat([args, Buffer.from("x")])), undefined)
     const spaced = Buffer.from(args)
     spaced[args.length - 1] = 0x20
     assert.equal(decodeManifest(spaced), undefined)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "" }), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "x".repeat(33) }), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "a b" }), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, digest: Buffer.alloc(31) }), RangeError)
+    assert.throws(() => firmwareManifestArgs({ ...m, board: "" }, 0xffffffef), RangeError)
+    assert.throws(() => firmwareManifestArgs({ ...m, board: "x".repeat(33) }, 0xffffffef), RangeError)
+    assert.throws(() => firmwareManifestArgs({ ...m, board: "a b" }, 0xffffffef), RangeError)
+    assert.throws(() => firmwareManifestArgs({ ...m, digest: Buffer.alloc(31) }, 0xffffffef), RangeError)
 })

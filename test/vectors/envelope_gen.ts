@@ -12,6 +12,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { ed25519 } from "@noble/curves/ed25519.js"
+import { appendSignatures } from "../../src/wire/envelope"
 import {
     ALL_OPCODES,
     buildEnvelope,
@@ -31,6 +32,7 @@ import {
     HeadEndKey,
     Opcode,
     Role,
+    signedMessage,
     timeSyncArgs,
     Verdict,
 } from "../../headend/src/commands.ts"
@@ -49,6 +51,20 @@ export interface EnvelopeStep {
     verifies: number
 }
 
+/** A step of a stolen-key scenario (docs/commands.md §2, "A stolen key"), run in order on one meter. */
+export interface ScenarioStep {
+    name: string
+    /** the meter's UTC time before the step; -1: as its clock is (set by the time syncs before) */
+    now: number
+    /** 1: the meter reboots before the step (same flash, time unknown, uptime from 0) */
+    reboot: number
+    /** uptime added before the step, ms */
+    uptimeMs: number
+    hex: string
+    verdict: number
+    verifies: number
+}
+
 export interface EnvelopeVectors {
     meterId: string
     /** the provisioned anchor ring body (cv.anchor) */
@@ -57,6 +73,11 @@ export interface EnvelopeVectors {
     steps: EnvelopeStep[]
     /** argument encodings made by the head-end's encoders, decoded by the firmware's tests */
     args: { name: string; opcode: number; hex: string }[]
+    /** one stolen non-root key does all it can sign, then the root removes it (command.stolen_key.test.ts) */
+    stolenNetop: ScenarioStep[]
+    stolenSupplier: ScenarioStep[]
+    /** fresh valid envelopes for the fuzz meter (its bases spent): their signatures and payloads are mutated (fuzz_rig.ts) */
+    fuzzTargets: { name: string; hex: string }[]
 }
 
 const seed = (label: string) => sha256(new TextEncoder().encode(`trustmeter vector key ${label}`))
@@ -137,6 +158,18 @@ export function generate(): EnvelopeVectors {
     v2[0] = 2
     step("unknown version", NOW, v2, Verdict.BadVersion, 0)
 
+    const fuzzTargets = [
+        { name: "supplier arm, counter 1000", hex: buildEnvelope(base(supplier, 1000n, Opcode.ReconnectArm)).toString("hex") },
+        { name: "supplier privacy daily, counter 1001", hex: buildEnvelope(base(supplier, 1001n, Opcode.SetPrivacy, { args: privacyArgs(PrivacyLevel.Daily) })).toString("hex") },
+        {
+            name: "network operator time sync, counter 1000",
+            hex: buildEnvelope(base(netop, 1000n, Opcode.TimeSync, { notBefore: NOW - 60, args: timeSyncArgs(NOW + 60) })).toString("hex"),
+        },
+        { name: "supplier disconnect co-signed by the network operator, counter 1002", hex: buildEnvelope(base(supplier, 1002n, Opcode.Disconnect, { cosigner: netop })).toString("hex") },
+    ]
+    const netop2 = headEndKey(6, Role.NetworkOperator, NETOP_MASK, seed("netop2"))
+    const supplier3 = headEndKey(2, Role.Supplier, SUPPLIER_MASK, seed("supplier3"))
+
     const keyInfo = (name: string, k: HeadEndKey) => ({
         name,
         id: k.id,
@@ -153,13 +186,15 @@ export function generate(): EnvelopeVectors {
             keyInfo("netop", netop),
             keyInfo("supplier2", supplier2),
             keyInfo("root2", root2),
+            keyInfo("netop2", netop2),
+            keyInfo("supplier3", supplier3),
         ],
         steps,
         args: [
             { name: "privacy monthly", opcode: Opcode.SetPrivacy, hex: privacyArgs(PrivacyLevel.Monthly).toString("hex") },
             { name: "random limit 120 s", opcode: Opcode.SetRandomLimit, hex: randomLimitArgs(120).toString("hex") },
             { name: "dual control on, 3 a day", opcode: Opcode.SetDisconnectPolicy, hex: disconnectPolicyArgs(true, 3).toString("hex") },
-            { name: "uplink epoch 9", opcode: Opcode.UplinkEpoch, hex: uplinkEpochArgs(9).toString("hex") },
+            { name: "uplink epoch 9", opcode: Opcode.UplinkEpoch, hex: uplinkEpochArgs(9, 0).toString("hex") },
             { name: "time sync", opcode: Opcode.TimeSync, hex: timeSyncArgs(NOW + 60).toString("hex") },
             {
                 name: "firmware manifest 7 for the simulator",
@@ -169,12 +204,122 @@ export function generate(): EnvelopeVectors {
                     board: "simulator",
                     imageSize: 1000,
                     digest: Buffer.from(sha256(new Uint8Array(1000))),
-                }).toString("hex"),
+                }, 0).toString("hex"),
             },
             { name: "remove key 3", opcode: Opcode.KeyRemove, hex: keyRemoveArgs(3).toString("hex") },
             { name: "add supplier2 as key 4", opcode: Opcode.KeyAdd, hex: encodeKeyEntry({ ...supplier2, id: 4 }).toString("hex") },
         ],
+        stolenNetop: stolenNetop(meterId, root, supplier, netop, netop2),
+        stolenSupplier: stolenSupplier(meterId, root, supplier, netop, supplier3),
+        fuzzTargets,
     }
+}
+
+/** Time of the stolen-key scenarios: past 2^31 (2039), so every u32 time is one the VM's truthiness gets wrong. */
+export const T0 = 2200000000
+const U32 = 0xffffffff
+/** The furthest counter one command reaches from nothing: the largest expiry in µs + 2^20 (docs/commands.md §4). */
+const CMAX = BigInt(U32) * 1_000_000n + (1n << 20n)
+const u32be = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(n)
+    return b
+}
+
+/** Builds a scenario: each step an envelope and the verdict a meter gives it. */
+function scenario(meterId: Buffer) {
+    const steps: ScenarioStep[] = []
+    const at = (signer: HeadEndKey, counter: bigint, opcode: number, notBefore: number, expiry: number, args?: Buffer): Buffer => {
+        const f: EnvelopeFields = { meterId, signer, counter, notBefore, expiry, opcode, args }
+        // the head-end's encoder refuses a counter beyond reach: an attacker writes one anyway
+        const body = envelopeBody({ ...f, counter: 1n })
+        body.writeBigUInt64BE(counter, 10)
+        const sig = Buffer.from(ed25519.sign(signedMessage(body, body.length), signer.secretKey))
+        return appendSignatures(body, [signer.id], [sig])
+    }
+    const step = (name: string, now: number, env: Buffer, verdict: number, verifies: number, more: { reboot?: boolean; uptimeMs?: number } = {}) =>
+        steps.push({ name, now, reboot: more.reboot ? 1 : 0, uptimeMs: more.uptimeMs ?? 0, hex: env.toString("hex"), verdict, verifies })
+    return { steps, at, step }
+}
+
+/**
+ * A stolen network-operator key signs all it can (time syncs, epochs, manifests, counters,
+ * a disconnect), also after a reboot; the root removes it, restores the time, adds a new
+ * key, and the meter works as before: time, epoch, sequence and counters usable.
+ */
+function stolenNetop(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, netop: HeadEndKey, netop2: HeadEndKey): ScenarioStep[] {
+    const { steps, at, step } = scenario(meterId)
+    const sync = (k: HeadEndKey, c: bigint, t: number, nb: number, exp: number) => at(k, c, Opcode.TimeSync, nb, exp, timeSyncArgs(t))
+    const manifest = (sequence: number) =>
+        firmwareManifestArgs({ sequence, board: "simulator", imageSize: 1000, digest: Buffer.from(sha256(new Uint8Array(1000))) }, sequence - 1)
+    step("the network operator sets the clock", 0, sync(netop, 1n, T0, 0, T0 + 3600), Verdict.Accepted, 1)
+    step("the supplier arms", -1, at(supplier, 1n, Opcode.ReconnectArm, 0, T0 + 3600), Verdict.Accepted, 1)
+    step("stolen network operator: a disconnect alone", -1, at(netop, 2n, Opcode.Disconnect, 0, T0 + 3600), Verdict.OpcodeNotAllowed, 0)
+    step("stolen network operator: time +900 s", -1, sync(netop, 3n, T0 + 900, T0 - 60, T0 + 960), Verdict.Accepted, 1)
+    step("stolen network operator: time +900 s again", -1, sync(netop, 4n, T0 + 1800, T0 + 840, T0 + 1860), Verdict.Accepted, 1)
+    step("stolen network operator: time 2^32 - 101", -1, sync(netop, 5n, U32 - 100, T0, U32), Verdict.TimeOutOfBounds, 1)
+    step("stolen network operator: uplink epoch 2^32 - 1", -1, at(netop, 6n, Opcode.UplinkEpoch, 0, U32, u32be(U32)), Verdict.BadArguments, 1)
+    step("stolen network operator: uplink epoch +16", -1, at(netop, 7n, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(16, 0)), Verdict.Accepted, 1)
+    step("stolen network operator: the furthest counter, the expiry 2^32 - 1 in µs + 2^20", -1,
+        at(netop, CMAX, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(32, 16)), Verdict.Accepted, 1)
+    step("stolen network operator: 2^20 + 1 beyond it", -1,
+        at(netop, CMAX + (1n << 20n) + 1n, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(48, 32)), Verdict.CounterOutOfReach, 0)
+    step("stolen network operator: 2^20 beyond it", -1,
+        at(netop, CMAX + (1n << 20n), Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(48, 32)), Verdict.Accepted, 1)
+    step("stolen network operator: counter 2^64 - 1", -1, at(netop, (1n << 64n) - 1n, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(49, 48)), Verdict.CounterOutOfReach, 0)
+    const c = CMAX + (1n << 20n)
+    step("stolen network operator: firmware sequence 2^32 - 1", -1, at(netop, c + 1n, Opcode.FirmwareManifest, 0, U32, manifest(U32)), Verdict.FirmwareRejected, 1)
+    step("stolen network operator: firmware sequence +1024", -1, at(netop, c + 2n, Opcode.FirmwareManifest, 0, U32, manifest(1024)), Verdict.Accepted, 1)
+    step("stolen network operator, after a reboot: time 2^32 - 101", 0, sync(netop, c + 3n, U32 - 100, 0, U32), Verdict.TimeOutOfBounds, 1, { reboot: true })
+    const week = T0 + 1800 + 604800
+    step("stolen network operator, after a reboot: time 7 days past the floor", -1, sync(netop, c + 4n, week, 0, week), Verdict.Accepted, 1)
+    step("stolen network operator: time +900 s", -1, sync(netop, c + 5n, week + 900, week - 60, week + 960), Verdict.Accepted, 1)
+    const m = week + 900
+    step("the root removes the stolen key, in a window that reaches the meter's time", -1,
+        at(root, 1n, Opcode.KeyRemove, 0, m + 3600, keyRemoveArgs(netop.id)), Verdict.Accepted, 1)
+    step("the stolen key is unknown", -1, sync(netop, c + 6n, m + 60, m, m + 120), Verdict.UnknownKey, 0)
+    step("the root sets the real time again, back 7 days", -1, sync(root, 2n, T0 + 3600, T0 + 3540, m + 600), Verdict.Accepted, 1)
+    step("the root adds a new network-operator key", -1, at(root, 3n, Opcode.KeyAdd, 0, T0 + 7200, encodeKeyEntry(netop2)), Verdict.Accepted, 1)
+    step("new network operator: time +300 s", -1, sync(netop2, 1n, T0 + 3900, T0 + 3540, T0 + 3960), Verdict.Accepted, 1)
+    step("new network operator: the next uplink epoch", -1, at(netop2, 2n, Opcode.UplinkEpoch, 0, T0 + 7200, uplinkEpochArgs(49, 48)), Verdict.Accepted, 1)
+    step("new network operator: the next firmware", -1, at(netop2, 3n, Opcode.FirmwareManifest, 0, T0 + 7200, manifest(1025)), Verdict.Accepted, 1)
+    step("the supplier disconnects", -1, at(supplier, 2n, Opcode.Disconnect, 0, T0 + 7200), Verdict.Accepted, 1)
+    step("the supplier arms", -1, at(supplier, 3n, Opcode.ReconnectArm, 0, T0 + 7200), Verdict.Accepted, 1)
+    step("after a reboot the new network operator sets the clock from the restored floor", 0,
+        sync(netop2, 4n, T0 + 7200, 0, T0 + 7200 + 3600), Verdict.Accepted, 1, { reboot: true })
+    step("the supplier arms", -1, at(supplier, 4n, Opcode.ReconnectArm, 0, T0 + 10800), Verdict.Accepted, 1)
+    return steps
+}
+
+/**
+ * A stolen supplier key signs all it can (disconnects, privacy, tariff, counters) and tries
+ * what it may not; the root replaces it (same id), and the new supplier starts from counter
+ * 1; the daily limit holds until a new UTC day after 24 h of uptime.
+ */
+function stolenSupplier(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, netop: HeadEndKey, supplier3: HeadEndKey): ScenarioStep[] {
+    const { steps, at, step } = scenario(meterId)
+    const e = T0 + 3600
+    step("the network operator sets the clock", 0, at(netop, 1n, Opcode.TimeSync, 0, e, timeSyncArgs(T0)), Verdict.Accepted, 1)
+    step("stolen supplier: a disconnect", -1, at(supplier, 1n, Opcode.Disconnect, 0, e), Verdict.Accepted, 1)
+    step("stolen supplier: a second disconnect", -1, at(supplier, 2n, Opcode.Disconnect, 0, e), Verdict.Accepted, 1)
+    step("stolen supplier: a third disconnect the same day", -1, at(supplier, 3n, Opcode.Disconnect, 0, e), Verdict.DailyLimit, 1)
+    step("stolen supplier: privacy monthly", -1, at(supplier, 4n, Opcode.SetPrivacy, 0, e, privacyArgs(PrivacyLevel.Monthly)), Verdict.Accepted, 1)
+    step("stolen supplier: a tariff", -1, at(supplier, 5n, Opcode.SetTariff, 0, e, Buffer.from([0xca, 1])), Verdict.Accepted, 1)
+    step("stolen supplier: a time sync", -1, at(supplier, 6n, Opcode.TimeSync, 0, e, timeSyncArgs(T0 + 900)), Verdict.OpcodeNotAllowed, 0)
+    step("stolen supplier: lift the daily limit", -1, at(supplier, 6n, Opcode.SetDisconnectPolicy, 0, e, disconnectPolicyArgs(false, 48)), Verdict.OpcodeNotAllowed, 0)
+    step("stolen supplier: add a key of its own", -1, at(supplier, 6n, Opcode.KeyAdd, 0, e, encodeKeyEntry({ ...supplier3, id: 9 })), Verdict.OpcodeNotAllowed, 0)
+    step("stolen supplier: an uplink epoch", -1, at(supplier, 6n, Opcode.UplinkEpoch, 0, e, uplinkEpochArgs(1, 0)), Verdict.OpcodeNotAllowed, 0)
+    step("stolen supplier: the furthest counter", -1, at(supplier, CMAX, Opcode.ReconnectArm, 0, U32), Verdict.Accepted, 1)
+    step("stolen supplier: counter 2^64 - 1", -1, at(supplier, (1n << 64n) - 1n, Opcode.ReconnectArm, 0, U32), Verdict.CounterOutOfReach, 0)
+    step("the root replaces the stolen supplier key (same id)", -1, at(root, 1n, Opcode.KeyReplace, 0, e, encodeKeyEntry(supplier3)), Verdict.Accepted, 1)
+    step("the stolen key's signatures no longer verify", -1, at(supplier, CMAX, Opcode.ReconnectArm, 0, U32), Verdict.BadSignature, 1)
+    step("new supplier: arm, its counter from 1", -1, at(supplier3, 1n, Opcode.ReconnectArm, 0, e), Verdict.Accepted, 1)
+    step("new supplier: privacy half-hourly again", -1, at(supplier3, 2n, Opcode.SetPrivacy, 0, e, privacyArgs(PrivacyLevel.HalfHourly)), Verdict.Accepted, 1)
+    step("new supplier: a disconnect the same day is still over the limit", -1, at(supplier3, 3n, Opcode.Disconnect, 0, e), Verdict.DailyLimit, 1)
+    step("new supplier: a disconnect on a new UTC day after 24 h of uptime", T0 + 86400,
+        at(supplier3, 4n, Opcode.Disconnect, 0, T0 + 86400 + 3600), Verdict.Accepted, 1, { uptimeMs: 86400000 })
+    step("new supplier: arm", -1, at(supplier3, 5n, Opcode.ReconnectArm, 0, T0 + 86400 + 3600), Verdict.Accepted, 1)
+    return steps
 }
 
 export function jsonText(v: EnvelopeVectors): string {
@@ -193,6 +338,14 @@ export function tsText(v: EnvelopeVectors): string {
         "",
         "export const ENVELOPE_STEPS: { name: string; now: number; hex: string; verdict: number; verifies: number }[] = " +
             JSON.stringify(v.steps, null, 4),
+        "",
+        "export interface ScenarioStep { name: string; now: number; reboot: number; uptimeMs: number; hex: string; verdict: number; verifies: number }",
+        "",
+        "export const STOLEN_NETOP: ScenarioStep[] = " + JSON.stringify(v.stolenNetop, null, 4),
+        "",
+        "export const STOLEN_SUPPLIER: ScenarioStep[] = " + JSON.stringify(v.stolenSupplier, null, 4),
+        "",
+        "export const FUZZ_TARGETS: { name: string; hex: string }[] = " + JSON.stringify(v.fuzzTargets, null, 4),
         "",
     ].join("\n")
 }

@@ -210,3 +210,453 @@ export const ENVELOPE_STEPS: { name: string; now: number; hex: string; verdict: 
         "verifies": 0
     }
 ]
+
+export interface ScenarioStep { name: string; now: number; reboot: number; uptimeMs: number; hex: string; verdict: number; verifies: number }
+
+export const STOLEN_NETOP: ScenarioStep[] = [
+    {
+        "name": "the network operator sets the clock",
+        "now": 0,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010300000000000000010000000083216410060100048321560003176d9445dd77cd32256802c00e04bccd422428728f400f23f5a9f24b534cb3127c5c5504a5092cb2424c195feb159566f32941035215c287261e90bc5b209b0d",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the supplier arms",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000100000000832164100201000002c8f8faecba2b75537a3e7a61527d7c876a767957c8a3e850c88cfc8d29b281c821dffae26c4fa2606378b80943f19652b9028fd08fc04a81aa834042e6557304",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: a disconnect alone",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000000000000000200000000832164100101000003c086eeaab3899c1958ced5bcbe15e10b6a08fb3d18137289d4877ae070e24aa6b3a11a5c66ef2a77c1823b8e994cc16fe1d62144f5315ffb61c77e062738aa05",
+        "verdict": 5,
+        "verifies": 0
+    },
+    {
+        "name": "stolen network operator: time +900 s",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001030000000000000003832155c4832159c00601000483215984034da851efa0c7cae3b90d31eb484e996ca12a7f9c9d209abc395432e9433c13c457e7731bf8cf26a631653f4592f0e29c7c3125f5cdca451d015dc14353affe0c",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: time +900 s again",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010300000000000000048321594883215d440601000483215d0803ddc60e52886d82c42947718c06a2c52fce2254875b0e0c673ac53a3e6f1eabfb9822d6bc45f0ef013233e957870b1e2714b3436b38ac3acf06087822f3a68e0a",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: time 2^32 - 101",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000000000000000583215600ffffffff06010004ffffff9b038d69a64164de080bfbe741d192da7c67a9b2ed1de317331a15b6440cd8a02ab3c9eee427a7832115ff04da66821a8c1777fa5cf4b58dc55ffc9d5803ec95d005",
+        "verdict": 14,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: uplink epoch 2^32 - 1",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000000000000000600000000ffffffff07010004ffffffff03351fe51361de76f63d02bab9ebee8e82624f3e20beab8adceb9c69249be1c1fa453bf848522498c7c1b1dad3a29f4f909840d6eff4836bcbe9de4bf58378bf07",
+        "verdict": 13,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: uplink epoch +16",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000000000000000700000000ffffffff070100040000001003ab971a06676c1532af5f2dc040907eec6eb351dff3fa2d0e156bcc1cca964fb98878b9942267bc91a05324b49f7f7b78288dd7f429264fcfa98677e7a3c3bb02",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: the furthest counter, the expiry 2^32 - 1 in µs + 2^20",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400000bdc000000000ffffffff070100040000002003173dd2a009a7d03501df3ac625b5511658aee1381ed9f221f3f4491250181be5178fd44e29e7489c35d153db83cdd0574151786731084fc12e761f4ea74f8a0b",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: 2^20 + 1 beyond it",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc100000000ffffffff0701000400000030035af730a5771d06c77cab145c7f2fced2c694bf3ed99146f8e1b19655b70b9d9312d30b313aacb509086789542b33c8214aae4894ab6d743ddfaa85ee204fe306",
+        "verdict": 19,
+        "verifies": 0
+    },
+    {
+        "name": "stolen network operator: 2^20 beyond it",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc000000000ffffffff070100040000003003354af2931845d2958e32b052746c745a1809a73cfae8eaa2f2d7a95f5ff1807cd11da1ae02e690572d3913900f14436ca3a5f5c6d679bbcf0c546a98e8896e08",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: counter 2^64 - 1",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103ffffffffffffffff00000000ffffffff070100040000003103bfd53207a2f7894f9c3326636e2d89fe9b13ecaf8f8ed23b0e1786cdfc7041124452a535f6c073ed25956434266924e11bb22432f14d6e8a2df0d7af1b345001",
+        "verdict": 19,
+        "verifies": 0
+    },
+    {
+        "name": "stolen network operator: firmware sequence 2^32 - 1",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc100000000ffffffff0801003301ffffffff000003e8541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a530973696d756c61746f72035bb7774ca9e7b0f637c377f8f993f58cbef3663e13a6492266abe6d7fdd89fb647f6ab34bfe949a37f490c70a39a075e1e280fd8c95f0b96dcbc8db8ba04d002",
+        "verdict": 15,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: firmware sequence +1024",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc200000000ffffffff080100330100000400000003e8541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a530973696d756c61746f7203b893494a9d9191f32cc4f87b1d5ec5531aba811accb0ead25ab82a5a38b1e13cdeefcf31c002f2c29b6f4b2b56526d009a6153c0ac91d0d0678315f2f479df0c",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator, after a reboot: time 2^32 - 101",
+        "now": 0,
+        "reboot": 1,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc300000000ffffffff06010004ffffff9b03b9e28855fc17c64f0bb09bf2e36127eef806a2e091c734e18257b9f92a8ea8f2e712f43ecfe4d273148e838cf54c291c4a12c9db1c93ce25f11dd834475cdd0d",
+        "verdict": 14,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator, after a reboot: time 7 days past the floor",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc400000000832a978806010004832a9788038dae7087288d683796accd009af9c2bbb558a73ec11d9ee2fe1d421f14e15ae16778e42d3d08c7d16d9e45bc5435b0ab5d9cf430d36b73f36b945f82e50cc403",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen network operator: time +900 s",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc5832a974c832a9b4806010004832a9b0c03367931717796f716f7e6ec72f6c3e6dc04992632dcc2f7f1a90fe1b4805e4edcbd7bf99568f2196ea5586f469a6590e1d014720d09ca3a0c26d23b11b20b0c07",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the root removes the stolen key, in a window that reaches the meter's time",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000101000000000000000100000000832aa91c1101000103010ced36e2e61fb0c6bc7285a198b3a34169a99e19aeb915b49b98a8f4f7ab0499bc53cd868d42233f1a96fe662e2d636bf25bfad646399b27d4d3c29fae59ee06",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the stolen key is unknown",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000103000f42400010bdc6832a9b0c832a9b8406010004832a9b4803ae9e8893fbeb24cf6f172e1007172d65b8408d38e38a018d16fd4d45e77b262706f9c3678b84ff0da366cb415b92078c76cb5d6a939d27b5ce6483892726c501",
+        "verdict": 4,
+        "verifies": 0
+    },
+    {
+        "name": "the root sets the real time again, back 7 days",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001010000000000000002832163d4832a9d64060100048321641001ac8b883c150b1ecbb8c5bef4f7e461bcee4c54485b161f9eb4068680bad559c7287f0a71c9f46cea33aa9c6f0e0ed01c213a0437c2481ec8939ec686d7944106",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the root adds a new network-operator key",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010100000000000000030000000083217220100100260603000001c250ec5ab26d231999e705e6f4c4c77e550a6b3cbf0f80e40883426b04775ee7d001d74acdaf9b9aeb2bf514df7a24417bfc59197555a8752bfd3e131400e93706ef2758b14232d9c32bf497c8f81e79b47d2185a2232fa265ea746f87b51277a402",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new network operator: time +300 s",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001060000000000000001832163d483216578060100048321653c06c93a4a56f9f7caf2a60950f114f732c5acc3f15e78aa0a839f6d1f5dd1abab64973e972d4ef99211b6994c234ee1ae698af4e6741021228ab2148a506c8f5204",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new network operator: the next uplink epoch",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001060000000000000002000000008321722007010004000000310616134876e73b10ab7e076947f49617a7f591ba579eef54ad463556a67149a30fa94d94ecfbdbacbdf4060de3cf93674203d07345e57a72eb668a97a894ec2801",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new network operator: the next firmware",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010600000000000000030000000083217220080100330100000401000003e8541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a530973696d756c61746f7206ee685cc958b81bf25013197711087cf741742d475fc22464977fbbba9735a36c7e669ed69c7947f176f2e28cebbe4234e1582747cfa28c4ae0c72f0a1c45240d",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the supplier disconnects",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000200000000832172200101000002770f988fb5124a786e26243902356934da4998a0f7dbdd02da100748daf340e6b78a17d7213e2e612a1ef5bf75cb8a6dd62a11db4862b8b9d64b2c68b01f280a",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the supplier arms",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000003000000008321722002010000023eb8631958ded885126b79fba93df7fea2ff4fb38d3e656510c7ce317f9509756f1c0f75c916c411ed17e32b1abafacad7e09d164f1ba42e1af185519084fa0c",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "after a reboot the new network operator sets the clock from the restored floor",
+        "now": 0,
+        "reboot": 1,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000106000000000000000400000000832180300601000483217220069cb9887c152ebbde6f718e02a54489c919bec1bbe15ed6fdb9be41e32cfdc58c17a88e263ae4f060628a18b6db961bed4040cccb03f915a27029d965eccb8f0d",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the supplier arms",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000004000000008321803002010000020d76501d11fcadf74dff9df7b32f1d874facf93c08968dcd7c63ac22ed2153b63c78ce2953dfedc222da89f61c607d83f8b15251790fe857509cc65aae136205",
+        "verdict": 0,
+        "verifies": 1
+    }
+]
+
+export const STOLEN_SUPPLIER: ScenarioStep[] = [
+    {
+        "name": "the network operator sets the clock",
+        "now": 0,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010300000000000000010000000083216410060100048321560003176d9445dd77cd32256802c00e04bccd422428728f400f23f5a9f24b534cb3127c5c5504a5092cb2424c195feb159566f32941035215c287261e90bc5b209b0d",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: a disconnect",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000100000000832164100101000002757450d4e92ea5757166b6340fa3346701e7dc21605e8b7d92818e0ec9dbedfeeefc0501f8f527d7e416644760ecd372ee6d907bcae51c1b477aac2d9efe0f08",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: a second disconnect",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000200000000832164100101000002a54e6045872586b9850f3b31a07f1deafce965944c003185290ed0fa827a0c0f16275775f532b55ec698eddd9fef18129bb85bc17be8fa6fac9c7bc69c801b0a",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: a third disconnect the same day",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000003000000008321641001010000028445a21969915f82e436c83ccc4c472ac164375b4d2aa532a67e292039ce91a18f6550edc3d704eeea59c98909b6b140bb0c2038927415e89540ee7061146900",
+        "verdict": 12,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: privacy monthly",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000004000000008321641005010001020248d859853c62d024326e98794cb2e5f8be80a8d6446dcd89687df47ba8f7b02f2859349f144848a23512b9d8929b42c0a90892927c815c8e86a70ea6fa911a0d",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: a tariff",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000005000000008321641003010002ca0102f40f3d00339ce28982f1eb2c1077d5a517c5c1913bf68b4607487fa95aa5b74f5aea5a1878d535eaeb6f4ab4dfcbff6d99ce8d83f3f2266b59b96ab93d9cc50f",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: a time sync",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010200000000000000060000000083216410060100048321598402e14ddb9dc27385484ee27ff0152b742bf94eea85e514094c7d1b5ceb8741437b47834d704b9a358a0ba44a216c13662148c9c0aabb06a8ecb8398d4feebe970f",
+        "verdict": 5,
+        "verifies": 0
+    },
+    {
+        "name": "stolen supplier: lift the daily limit",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000006000000008321641009010002003002836a6225c94e02d7d117f56fc6caa5ad850235169c94d67b146ed3565079cc78c5b1203a118ffa13d56de69c503e25a0995aadc6b0b09840bbd10b67985ea206",
+        "verdict": 5,
+        "verifies": 0
+    },
+    {
+        "name": "stolen supplier: add a key of its own",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000600000000832164101001002609020000002e53dc24d0d6c3f6532aa444eb3a46c2964220091104b8899055427776dd48c0160206c63cf369b88199d2f578364fad4f42e1de8e7fc828ad510305f7e676b2fdb2b6017af43c97cfc17d44dae071b3363099c438590ada1ebdfef9181816820503",
+        "verdict": 5,
+        "verifies": 0
+    },
+    {
+        "name": "stolen supplier: an uplink epoch",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010200000000000000060000000083216410070100040000000102e7106b8afff5f60ada8906186a342535d4a2d5e6739cf0dcb58fda8bb86ab05c03bb61ceba08cad9e079c1223cb5da58331f352c6f895be34c924b7de333cf0b",
+        "verdict": 5,
+        "verifies": 0
+    },
+    {
+        "name": "stolen supplier: the furthest counter",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000f42400000bdc000000000ffffffff0201000002747f2b9177a3044ca5cb2c3596cdc696d6104c4f02694237d4d612a9650977e7af9ca66e95fa9bdfe666becade3de918b0b486daff8baf2ff1a4cd67b628a406",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "stolen supplier: counter 2^64 - 1",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102ffffffffffffffff00000000ffffffff0201000002587b0ae8cbc6f90ad14cf77c5ddd5d8e758bc01ecf70644b3a76d2e7a2d3bf7f8c870e057018e6334fb1cac6f2694ae25d145e74be76206ce5e1c00732a8a60c",
+        "verdict": 19,
+        "verifies": 0
+    },
+    {
+        "name": "the root replaces the stolen supplier key (same id)",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000101000000000000000100000000832164101201002602020000002e53dc24d0d6c3f6532aa444eb3a46c2964220091104b8899055427776dd48c01601f2404122bf3d2f6b7af9d0f883265b04aebcc86bb11616e409cdc0b25bcc4f9e5f9a4144018f796a7aa00e39aa0c5be31ca5a27819d1d42bca2558c75acfb803",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "the stolen key's signatures no longer verify",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000f42400000bdc000000000ffffffff0201000002747f2b9177a3044ca5cb2c3596cdc696d6104c4f02694237d4d612a9650977e7af9ca66e95fa9bdfe666becade3de918b0b486daff8baf2ff1a4cd67b628a406",
+        "verdict": 11,
+        "verifies": 1
+    },
+    {
+        "name": "new supplier: arm, its counter from 1",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e5700000000000102000000000000000100000000832164100201000002c15634e199ede88d500b347102e90852b154e4f66ecfc8e69b5c869fbe202dace2827508089a4d40d0a48c1217878f9fe7f27d4203bbecdcee69e938cd61500a",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new supplier: privacy half-hourly again",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000002000000008321641005010001000272224db6b96149c679cb3cc7d5bfb4fd7cc1985a5501d085057b0b7be5bd111436ef159785db58159e8cf15ad78631c1a98f8af0c25f49bf14db2c57c279c80b",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new supplier: a disconnect the same day is still over the limit",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e570000000000010200000000000000030000000083216410010100000297cd340860a6ba542855d4dae3a35f5e547ad5f44932062bb8103032fe8771cbe0ce478bbd0bc1f7b8b44777450fe94910b579253df1b590797ed9ad03ad260f",
+        "verdict": 12,
+        "verifies": 1
+    },
+    {
+        "name": "new supplier: a disconnect on a new UTC day after 24 h of uptime",
+        "now": 2200086400,
+        "reboot": 0,
+        "uptimeMs": 86400000,
+        "hex": "017e57000000000001020000000000000004000000008322b59001010000023bd6b3e46f44c817938812a4095ef37d750ee1b361f345223a251966b94731b249a04b63a022c2625cac1ccfbe0773a16229c7fd0921fc954f4ed3e70c073708",
+        "verdict": 0,
+        "verifies": 1
+    },
+    {
+        "name": "new supplier: arm",
+        "now": -1,
+        "reboot": 0,
+        "uptimeMs": 0,
+        "hex": "017e57000000000001020000000000000005000000008322b5900201000002709457f6d0dae3c07d391404d406761ac81f39358a24791935cc746793fff84c324a5141a63e78b2ec71f481151fa319b8aaab84041dbd357028f1a505986001",
+        "verdict": 0,
+        "verifies": 1
+    }
+]
+
+export const FUZZ_TARGETS: { name: string; hex: string }[] = [
+    {
+        "name": "supplier arm, counter 1000",
+        "hex": "017e570000000000010200000000000003e8000000006b49e010020100000204cad420b8755a1d976af368eedef50c66159df00ca7bf7a797d2fa801ce61b52590732b73d795a795763f84243b54514494cd836c18a75bdcc09b0990e45501"
+    },
+    {
+        "name": "supplier privacy daily, counter 1001",
+        "hex": "017e570000000000010200000000000003e9000000006b49e010050100010102bed759d1e7d95ba7887927e135b8fe5de11ecc9ddbfe4a05ce9ac207f3aa3b5e14fbe16c79caf6990541fe57ac11e64fc076947ddc02e33c486a92768ff02b0e"
+    },
+    {
+        "name": "network operator time sync, counter 1000",
+        "hex": "017e570000000000010300000000000003e86b49d1c46b49e010060100046b49d23c03de2b6fb0aa89f71e4b80435679726065cc4f1872b250482f5ce321bab1d0bd8a292a3dc18ca4fa77d06376ffec9294884bebed524b49dcd56149ccbcaa67cc07"
+    },
+    {
+        "name": "supplier disconnect co-signed by the network operator, counter 1002",
+        "hex": "017e570000000000010200000000000003ea000000006b49e01001020000020a6516fd5e83cd763d1eee166817f8b8d4cddf464215b5a68d1c13d048277e18ff3b398f8cb56eeb2194f2d4389310ad6fb5a5035a683b7d9927ba99854f280e03d6606ecb24c64bed0b89a266d20f34e7d3a8fd435bb8251523edab7d851d962e243f8beefc89150c2c06a68d2afffe703d13eca3cb72b3624944aaf6d387390f"
+    }
+]

@@ -86,11 +86,7 @@ async function reachesSignature(m: TestMeter, counters: CounterStore, raw: Buffe
     if (typeof p === "number") return false
     const env = p as CommandEnvelope
     const out: Verification = { verdict: 0, env: env, signers: undefined }
-    const ctx = {
-        meterId: METER,
-        utcNow: () => m.utc,
-        needsDualControl: (op: number) => m.handler.policy.dualControl && op === Opcode.Disconnect,
-    }
+    const ctx = { meterId: METER, clock: { utcNow: () => m.utc }, policy: m.handler.policy }
     if (precheck(env, m.handler.ring.keys, ctx, out) !== Verdict.Accepted) return false
     const last = await counters.last(out.signers[0])
     return compareCounter(env.counterHi, env.counterLo, last[0], last[1]) > 0

@@ -1,5 +1,5 @@
 import { digest } from "@devicescript/crypto"
-import { u32Bytes } from "../../../src/wire/bytes"
+import { setU32BE, u32Bytes } from "../../../src/wire/bytes"
 import { appendSignatures, encodeEnvelopeBody, FirmwareManifest, signedMessage } from "../../../src/wire/envelope"
 import { encodeKeyEntry, encodeRing, KeyEntry } from "../../../src/wire/keys"
 import { allOpcodes, maskOf, Opcode, Role } from "../../../src/wire/opcodes"
@@ -60,26 +60,32 @@ export interface TestFields {
     signer: KeyEntry
     cosigner?: KeyEntry
     counter: number
+    /** the counter's high u32 half (default 0) */
+    counterHi?: number
     notBefore?: number
     expiry?: number
     opcode: number
     args?: Buffer
 }
 
-/** An envelope with stand-in signatures, encoded by the wire core; the counter is < 2^32 (high half 0). */
+/** An envelope with stand-in signatures, encoded by the wire core; the counter is `counterHi`:`counter` (high half 0 by default). */
 export function testEnvelope(f: TestFields): Buffer {
     const signers = f.cosigner ? [f.signer, f.cosigner] : [f.signer]
     const body = encodeEnvelopeBody({
         meterId: f.meterId || METER,
         signerKeyId: f.signer.id,
         counterHi: 0,
-        counterLo: f.counter,
-        notBefore: f.notBefore || 0,
-        expiry: f.expiry || 2000000000,
+        counterLo: 0,
+        // explicit comparisons: in the VM a value >= 2^31 tests false in `x || y`
+        notBefore: f.notBefore === undefined ? 0 : f.notBefore,
+        expiry: f.expiry === undefined ? 2000000000 : f.expiry,
         opcode: f.opcode,
         signatureCount: signers.length,
         args: f.args || Buffer.alloc(0),
     })
+    // the counter goes in after encoding: tests send counters the head-end's encoder refuses
+    setU32BE(body, 10, f.counterHi === undefined ? 0 : f.counterHi)
+    setU32BE(body, 14, f.counter)
     const msg = signedMessage(body, body.length)
     return appendSignatures(
         body,
@@ -110,7 +116,8 @@ export class TestMeter {
     calendars: Buffer[] = []
     handler: CommandHandler
 
-    constructor(storage: Storage, check?: SignatureCheck) {
+    /** `recorded`: the newest UTC time on record at boot (the index store's last interval), a time-sync floor */
+    constructor(storage: Storage, check?: SignatureCheck, recorded?: number) {
         this.storage = storage
         this.board = simulatedBoard()
         const self = this
@@ -157,14 +164,15 @@ export class TestMeter {
             timer: this.timer,
             random: () => self.randomValue,
             millis: () => self.millis,
+            recordedTime: recorded,
         })
     }
 
     /** a provisioned meter (anchor = testRing()) after boot */
-    static async provisioned(storage?: Storage, check?: SignatureCheck, anchor?: Buffer): Promise<TestMeter> {
+    static async provisioned(storage?: Storage, check?: SignatureCheck, anchor?: Buffer, recorded?: number): Promise<TestMeter> {
         const f = storage || new RamStorage()
         if (!(await f.get("cv.ringa")) && !(await f.get("cv.ringb"))) await f.set("cv.anchor", anchor || encodeRing(testRing()))
-        const m = new TestMeter(f, check)
+        const m = new TestMeter(f, check, recorded)
         await m.handler.start()
         return m
     }
