@@ -37,6 +37,9 @@ export interface DemoOptions {
     log?: (msg: string) => void
 }
 
+/** Simulated seconds a new run starts after the newest record stored by an earlier one (6 h: a backlog at ×180). */
+const SIM_TIME_MARGIN_S = 6 * 3600
+
 const ALERT_NAME: Record<number, string> = { [AlertKind.Tamper]: "tamper", [AlertKind.CommandRejected]: "command rejected", [AlertKind.StoreFull]: "store full", [AlertKind.SourceFault]: "source fault", [AlertKind.BadDownlink]: "bad downlink" }
 
 export class Demo {
@@ -220,6 +223,12 @@ export class Demo {
                 this.state.addLog("alert", `${m.name}: clone alert: ${d}`)
             },
         }, 5000, { database: openStore })
+        // simulated time goes on from the last run: a meter refuses a time sync before the
+        // newest time on its record (docs/commands.md §5), and an earlier run at ×180 left its
+        // records hours ahead of the real clock. The margin covers what the meters recorded
+        // after the newest record the head-end stored (their unacknowledged backlog).
+        const stored = Math.max(0, ...entries.map(m => this.station.records(m.meterId).at(-1)?.time ?? 0))
+        if (stored) this.utc0 = Math.max(this.utc0, stored + SIM_TIME_MARGIN_S)
         this.fleet = await Fleet.start({
             keystore: this.ks,
             meters: entries,
