@@ -15,6 +15,7 @@
  *   npm run bench -- ed25519      only files whose name contains "ed25519"
  *   npm run bench -- firmware_code  only firmware_code_bytes: the largest function code end
  *                                 of the three firmware images, really built (tools/codesize.ts)
+ *   npm run bench -- --fleet      only the fleet bench (bench/node/fleet_bench.ts, docs/scale.md)
  *   npm run bench -- --device     the firmware benchmarks on the board attached over USB
  *                                 serial (--device=serial|usb|sim to choose; docs/hil.md);
  *                                 writes bench/results.device.json instead
@@ -135,6 +136,25 @@ async function firmwareCode() {
     }
     record("tools/codesize.ts", "firmware_code_bytes", max)
 }
+
+// ---- --fleet (bench/node/fleet_bench.ts), not part of the default run ----
+//   npm run bench -- --fleet [--fleet-meters=10000] [--fleet-interval=30]   (real seconds per simulated half hour)
+// Protocol-level meters through a real mosquitto into head-end workers on MQTT 5 shared
+// subscriptions over one PostgreSQL server (docs/scale.md). Adds its fleet_* figures to
+// bench/results.json, read again just before writing: other metrics stay as they are.
+if (process.argv.includes("--fleet")) {
+    const { runFleetBench } = await import("./node/fleet_bench.ts")
+    const { readFileSync } = await import("node:fs")
+    const opt = (k: string) => process.argv.find(a => a.startsWith(`--fleet-${k}=`))?.split("=")[1]
+    const r = await runFleetBench({ meters: Number(opt("meters") ?? 10_000), intervalS: Number(opt("interval") ?? 30), log: l => console.log(l) })
+    for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(44)} ${v}`)
+    const out = join(ROOT, "bench/results.json")
+    const prev = JSON.parse(readFileSync(out, "utf8"))
+    writeFileSync(out, JSON.stringify({ ...prev, ...r }, null, 2) + "\n")
+    console.log(`\nwrote ${Object.keys(r).length} fleet metrics to ${relative(ROOT, out)}`)
+    process.exit(r.fleet_lost_intervals === 0 && r.fleet_duplicate_intervals === 0 ? 0 : 1)
+}
+// ---- end --fleet ----
 
 if (device) await boardBenches(pick("bench/device"), device)
 else await deviceBenches(pick("bench/device"))

@@ -42,6 +42,8 @@ export interface ClusterOptions {
     /** node:crypto signature checks in the meters (sim/src/protocol/commands.ts) */
     fastSignatures?: boolean
     connectRate?: number
+    /** the fleet's tick, real ms (default 100) */
+    tickMs?: number
     log?: (line: string) => void
 }
 
@@ -371,6 +373,7 @@ export class FleetCluster {
         ]
         if (this.o.ackTimeoutMs) args.push("--ack-timeout", `${this.o.ackTimeoutMs}ms`)
         if (this.o.fastSignatures) args.push("--fast-signatures")
+        if (this.o.tickMs) args.push("--tick-ms", String(this.o.tickMs))
         const sim = fork(join(ROOT, "sim/src/protocol/run.ts"), args, { execArgv: ["--import", "tsx"], cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] })
         this.sim = sim
         await new Promise<void>((res, rej) => {

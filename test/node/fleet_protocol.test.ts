@@ -77,6 +77,7 @@ function rig(opts: { image?: MeterImage; ackTimeoutMs?: number } = {}) {
     }
     const meter = new ProtocolMeter(image, link, { ackTimeoutMs: opts.ackTimeoutMs ?? 20000 })
     let sim = Date.UTC(2026, 10, 25, 9, 0, 0)
+    let commands = 0
     let real = 1_000_000
     meter.boot(sim, real)
     return {
@@ -100,7 +101,8 @@ function rig(opts: { image?: MeterImage; ackTimeoutMs?: number } = {}) {
         sim: () => sim,
         async command(opcode: number, args: Buffer, o: { role?: "root" | "supplier" | "networkOperator"; forge?: boolean } = {}) {
             const t = Math.floor(sim / 1000)
-            const env = signOpcode(ks, entry, opcode, args, { role: o.role, now: t, validSeconds: 3600 })
+            // signer counters are µs since 1970 within the envelope's reach (docs/commands.md §4)
+            const env = signOpcode(ks, entry, opcode, args, { role: o.role, now: t, validSeconds: 3600, counter: BigInt(t) * 1_000_000n + BigInt(++commands) })
             if (o.forge) env[env.length - 3] ^= 1
             await meter.onDownlink(he.commandFrame(entry.meterId, env))
             meter.tick(sim, real)

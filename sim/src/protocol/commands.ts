@@ -20,7 +20,22 @@
 import { createPublicKey, verify as nodeVerify, KeyObject } from "node:crypto"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { encodeOutcome, OutcomeLayout } from "../../../src/wire/ack"
-import { CommandEnvelope, compareCounter, decodeManifest, envelopeArgs, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../../../src/wire/envelope"
+import {
+    CommandEnvelope,
+    counterAdvance,
+    counterInReach,
+    decodeManifest,
+    envelopeArgs,
+    HEADER_SIZE,
+    isForMeter,
+    MAX_DISCONNECTS_PER_DAY,
+    MAX_EPOCH_STEP,
+    MAX_RANDOM_LIMIT_S,
+    MAX_SEQUENCE_STEP,
+    parseEnvelope,
+    signatureAt,
+    signedMessage,
+} from "../../../src/wire/envelope"
 import { decodeKeyEntry, decodeRing, encodeRing, findKey, KeyEntry, mayKeySign, ringProblem } from "../../../src/wire/keys"
 import { ARGS_VARIABLE, Opcode, opcodeArgsSize, Role, Verdict } from "../../../src/wire/opcodes"
 import { decodeCalendar } from "../../../src/wire/calendar"
@@ -94,6 +109,8 @@ export interface CommandPorts {
     millis(): number
     /** a tariff calendar was accepted */
     applyTariff?(calendar: Buffer): void
+    /** the newest UTC time on record at boot (the last interval's): a time sync's floor while the time is unknown */
+    recordedTime?: number
     /**
      * verify signatures with node:crypto (OpenSSL, ~15 times faster) instead of strict
      * RFC 8032 with @noble/curves as the firmware: for large fleets, whose envelopes come
@@ -110,6 +127,8 @@ export class CommandEndpoint {
     private tokens = REJECTION_BURST
     private lastRefill: number
     private suppressed = 0
+    /** uptime (real ms) at which the daily disconnect count last started again: the boot (src/commands/handler.ts) */
+    private countStartMs: number
     /** handleCommand runs one command at a time, as the firmware's */
     private busy: Promise<unknown> = Promise.resolve()
 
@@ -119,6 +138,7 @@ export class CommandEndpoint {
     ) {
         this.image = image
         this.lastRefill = ports.millis()
+        this.countStartMs = ports.millis()
     }
 
     /** A fresh image for a provisioned meter: the anchor ring of its settings (`cv.anchor`). */
@@ -220,7 +240,8 @@ export class CommandEndpoint {
         if (pre.verdict !== Verdict.Accepted) return { verdict: pre.verdict, env }
         const signers = pre.signers
         const last = this.lastCounter(signers[0])
-        if (compareCounter(env.counterHi, env.counterLo, last[0], last[1]) <= 0) return { verdict: Verdict.Replay, env, signers }
+        if (counterAdvance(env, last[0], last[1]) <= 0) return { verdict: Verdict.Replay, env, signers }
+        if (!counterInReach(env, last[0], last[1])) return { verdict: Verdict.CounterOutOfReach, env, signers }
         const msg = signedMessage(raw, HEADER_SIZE + env.argsLength)
         for (let i = 0; i < env.signatureCount; i++) {
             let ok = false
@@ -248,13 +269,15 @@ export class CommandEndpoint {
         for (let i = 0; i < env.signatureCount; i++) {
             const k = findKey(this.keys, env.sigKeyIds[i])
             if (!k) return { verdict: Verdict.UnknownKey, signers }
-            if (!mayKeySign(k, env.opcode)) return { verdict: Verdict.OpcodeNotAllowed, signers }
+            // block 0 issues, block 1 co-signs (a network operator only co-signs a disconnect)
+            if (!mayKeySign(k, env.opcode, i > 0)) return { verdict: Verdict.OpcodeNotAllowed, signers }
             signers.push(k)
         }
         if (signers.length === 2 && signers[0].role === signers[1].role) return { verdict: Verdict.DualControlRequired, signers }
         if (signers.length < 2 && this.image.policy.dualControl && env.opcode === Opcode.Disconnect) return { verdict: Verdict.DualControlRequired, signers }
         const now = this.ports.utcNow()
-        if (now === 0) {
+        // a clock run past the u32 range cannot judge a window either (docs/commands.md §5)
+        if (now === 0 || now > 4294967295) {
             if (env.opcode !== Opcode.TimeSync) return { verdict: Verdict.TimeUnknown, signers }
         } else {
             if (now < env.notBefore) return { verdict: Verdict.NotYetValid, signers }
@@ -282,10 +305,13 @@ export class CommandEndpoint {
         switch (env.opcode) {
             case Opcode.Disconnect: {
                 if (!byRoot) {
+                    // src/commands/policy.ts takeDisconnect: the count starts again on a new UTC day after 24 h of uptime
                     const day = Math.floor(this.ports.utcNow() / 86400)
-                    if (day !== p.day) {
+                    const nowMs = this.ports.millis()
+                    if (day !== p.day && nowMs - this.countStartMs >= 86400000) {
                         p.day = day
                         p.disconnectsToday = 0
+                        this.countStartMs = nowMs
                     }
                     if (p.disconnectsToday >= p.maxDisconnectsPerDay) return Verdict.DailyLimit
                     p.disconnectsToday++
@@ -310,7 +336,7 @@ export class CommandEndpoint {
                 return Verdict.Accepted
             case Opcode.SetRandomLimit: {
                 const s = args.readUInt16BE(0)
-                if (s > 3600) return Verdict.BadArguments
+                if (s > MAX_RANDOM_LIMIT_S) return Verdict.BadArguments
                 p.randomLimitSeconds = s
                 return Verdict.Accepted
             }
@@ -320,7 +346,10 @@ export class CommandEndpoint {
                 return Verdict.Accepted
             case Opcode.TimeSync: {
                 const t = args.readUInt32BE(0)
-                const r = decideTimeSync(t, this.ports.utcNow(), p.timeFloor, env.notBefore, env.expiry, byRoot)
+                const now = this.ports.utcNow()
+                const rec = this.ports.recordedTime
+                const floor = now === 0 && rec !== undefined && rec > p.timeFloor ? rec : p.timeFloor
+                const r = decideTimeSync(t, now, floor, env.notBefore, env.expiry, byRoot)
                 if (r !== Verdict.Accepted) return r
                 p.timeFloor = t
                 this.ports.setClock(t)
@@ -329,7 +358,7 @@ export class CommandEndpoint {
             }
             case Opcode.UplinkEpoch: {
                 const e = args.readUInt32BE(0)
-                if (e <= p.uplinkEpoch) return Verdict.BadArguments
+                if (!(e >= p.uplinkEpoch + 1 && e <= p.uplinkEpoch + MAX_EPOCH_STEP)) return Verdict.BadArguments
                 p.uplinkEpoch = e
                 this.ports.rollEpoch(e)
                 out[0] = e
@@ -337,13 +366,15 @@ export class CommandEndpoint {
             }
             case Opcode.FirmwareManifest: {
                 const m = decodeManifest(args)
-                if (!m || m.sequence <= p.firmwareSequence || m.board !== this.ports.boardId || m.imageSize < 1 || m.imageSize > 4194304) return Verdict.FirmwareRejected
+                // src/commands/firmware.ts decideManifest
+                if (!m || !(m.sequence >= p.firmwareSequence + 1 && m.sequence <= p.firmwareSequence + MAX_SEQUENCE_STEP) || m.board !== this.ports.boardId || m.imageSize < 1 || m.imageSize > 4194304)
+                    return Verdict.FirmwareRejected
                 p.firmwareSequence = m.sequence
                 out[0] = m.sequence
                 return Verdict.Accepted
             }
             case Opcode.SetDisconnectPolicy:
-                if (args[0] > 1 || args[1] > 48) return Verdict.BadArguments
+                if (args[0] > 1 || args[1] > MAX_DISCONNECTS_PER_DAY) return Verdict.BadArguments
                 p.dualControl = args[0] === 1
                 p.maxDisconnectsPerDay = args[1]
                 return Verdict.Accepted
@@ -370,25 +401,30 @@ export class CommandEndpoint {
     }
 }
 
-/** src/crypto/keyring.ts: the ring after KeyAdd, KeyRemove, KeyReplace or RootRotate, or undefined when refused. */
-function keyChange(opcode: number, keys: KeyEntry[], args: Buffer): KeyEntry[] | undefined {
-    let r: KeyEntry[] | undefined
-    if (opcode === Opcode.KeyRemove) {
-        const k = args.length === 1 ? findKey(keys, args[0]) : undefined
-        r = k && k.role !== Role.Root ? keys.filter(x => x.id !== k.id) : undefined
+/** src/crypto/keyring.ts `keyChange`: the ring after KeyAdd, KeyRemove, KeyReplace or RootRotate, or undefined when refused. */
+function keyChange(op: number, keys: KeyEntry[], args: Buffer): KeyEntry[] | undefined {
+    let r: KeyEntry[]
+    if (op === Opcode.KeyRemove) {
+        const gone = args.length === 1 ? findKey(keys, args[0]) : undefined
+        if (!gone || gone.role === Role.Root) return undefined
+        r = keys.filter(x => x !== gone)
     } else {
         const k = decodeKeyEntry(args)
         if (!k) return undefined
-        if (opcode === Opcode.KeyAdd) r = k.role !== Role.Root && !findKey(keys, k.id) ? [...keys, k] : undefined
-        else if (opcode === Opcode.KeyReplace) {
-            const old = findKey(keys, k.id)
-            r = old && old.role !== Role.Root && k.role !== Role.Root ? keys.map(x => (x.id === k.id ? k : x)) : undefined
-        } else if (opcode === Opcode.RootRotate) {
-            const rest = keys.filter(x => x.role !== Role.Root)
-            r = k.role === Role.Root && !findKey(rest, k.id) ? [k, ...rest] : undefined
+        const isRoot = k.role === Role.Root
+        const old = findKey(keys, k.id)
+        if (op === Opcode.RootRotate) {
+            if (!isRoot || (old && old.role !== Role.Root)) return undefined
+            r = [k, ...keys.filter(x => x.role !== Role.Root)]
+        } else if (op === Opcode.KeyAdd) {
+            if (isRoot || old) return undefined
+            r = [...keys, k]
+        } else {
+            if (!old || isRoot || old.role === Role.Root) return undefined
+            r = keys.map(x => (x === old ? k : x))
         }
     }
-    return r && ringProblem(r) === undefined ? r : undefined
+    return ringProblem(r) === undefined ? r : undefined
 }
 
 const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex")

@@ -81,6 +81,8 @@ export interface FleetMember {
     offUntil?: number
     /** the last downlink frame seen, for a replay */
     lastDownlink?: Buffer
+    /** real ms of this member's next tick (0: at the next one) */
+    due: number
 }
 
 /** What `status` reports. */
@@ -118,6 +120,8 @@ export class ProtocolFleet {
     private readonly scale: number
     private stopped = false
     private attacker?: MeterConnection
+    /** the members' indices in the order of the next tick */
+    private order: number[] = []
 
     private constructor(private o: ProtocolFleetOptions) {
         this.scale = o.scale
@@ -211,6 +215,7 @@ export class ProtocolFleet {
         const m = this.members[i]
         m.outageUntil = now + ms
         m.conn.setNetwork(false, now)
+        m.due = 0
     }
 
     /** Power cut, then (after `offMs`) power back on: the meter boots from its flash. */
@@ -219,6 +224,7 @@ export class ProtocolFleet {
         m.meter.powerCut()
         m.conn.reconnect()
         m.offUntil = Date.now() + offMs
+        m.due = 0
         if (offMs === 0) this.powerOn(m)
     }
 
@@ -332,6 +338,10 @@ export class ProtocolFleet {
                 m.lastDownlink = f
                 void m.meter.onDownlink(f)
             },
+            onReady: () => {
+                m.due = 0
+                m.meter.wakeUp()
+            },
         })
         const link = {
             connected: () => conn.connected(),
@@ -342,12 +352,14 @@ export class ProtocolFleet {
             },
             reconnect: () => conn.reconnect(),
         }
-        m = { entry, meter: new ProtocolMeter(image, link, this.o.meter), conn, duplicate: false }
+        m = { entry, meter: new ProtocolMeter(image, link, { scale: this.scale, ...this.o.meter }), conn, duplicate: false, due: 0 }
+        m.meter.onWake = () => (m.due = 0)
         return m
     }
 
     private powerOn(m: FleetMember) {
         m.offUntil = undefined
+        m.due = 0
         const now = Date.now()
         m.meter.boot(this.simNow(now), now)
     }
@@ -355,7 +367,21 @@ export class ProtocolFleet {
     private tick() {
         const now = Date.now()
         const sim = this.simNow(now)
-        for (const m of this.members) {
+        // a new order every tick: meters whose intervals close together reach the broker in a
+        // different order each time, as a real fleet's do (a fixed order would hand each meter
+        // to the same worker of a round-robin shared subscription every interval)
+        if (this.order.length !== this.members.length) this.order = this.members.map((_, i) => i)
+        const order = this.order
+        for (let i = order.length - 1; i > 0; i--) {
+            const j = Math.floor(Math.random() * (i + 1))
+            const x = order[i]
+            order[i] = order[j]
+            order[j] = x
+        }
+        for (const k of order) {
+            const m = this.members[k]
+            // only the meters with something to do: a wake-up, a timer of theirs, an interval boundary
+            if (now < m.due) continue
             if (m.outageUntil !== undefined && now >= m.outageUntil) {
                 m.outageUntil = undefined
                 m.conn.setNetwork(true, now)
@@ -368,6 +394,8 @@ export class ProtocolFleet {
                 this.log(`meter ${m.entry.name} failed: ${(e as Error).stack}`)
                 throw e
             }
+            const d = m.meter.due(now)
+            m.due = Math.min(m.conn.due(), d.realMs, this.realAt(d.simMs), m.outageUntil ?? Infinity, m.offUntil ?? Infinity)
         }
         this.attacker?.maintain(now)
     }

@@ -67,6 +67,13 @@ export interface MeterOptions {
     boardId?: string
     /** Ed25519 through node:crypto instead of the firmware's strict check (sim/src/protocol/commands.ts) */
     fastSignatures?: boolean
+    /**
+     * the fleet's acceleration (simulated ms per real ms). A time sync reaches the meter some
+     * real milliseconds after it was signed; on an accelerated clock that delay would grow by
+     * this factor (0.3 s at ×90 is 27 s of clock error, where a real meter is 0.3 s behind), so
+     * the meter sets its clock as if the delay had passed at real speed. Default 1.
+     */
+    scale?: number
 }
 
 /** An open interval of the metrology engine (src/metrology/metrology.ts). */
@@ -94,7 +101,7 @@ export interface MeterImage {
     /** `up.fc` (epoch, reserved limit), `up.dl` (epoch, highest downlink counter), `up.al` (pending alert counts by kind) */
     up: { fcEpoch: number; fcLimit: number; dlEpoch: number; dl: number; alerts: number[] }
     /** the registers (mWh) and the interval open at the last snapshot */
-    metrology: { importMWh: number; exportMWh: number; touImport: number[]; touExport: number[]; open?: OpenInterval }
+    metrology: { importMWh: number; exportMWh: number; touImport: number[]; touExport: number[]; open?: OpenInterval; lastIntervalTime?: number }
     /** what the simulation knows, not the meter: every interval record this meter sealed (seq, tag hex) */
     ledger: { seqs: number[]; tags: string[]; refused: number }
     boots: number
@@ -187,7 +194,35 @@ export class ProtocolMeter {
         this.idBytes = Buffer.from(image.meterId, "hex")
         this.secret = Buffer.from(image.secret, "hex")
         const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined))
-        this.o = { intervalMin: 30, ackTimeoutMs: 20000, maxRecordsPerFrame: 12, counterBlock: 64, pollMs: 1000, boardId: "simulator", fastSignatures: false, ...given }
+        this.o = { intervalMin: 30, ackTimeoutMs: 20000, maxRecordsPerFrame: 12, counterBlock: 64, pollMs: 1000, boardId: "simulator", fastSignatures: false, scale: 1, ...given }
+    }
+
+    /** Called when the send loop is woken (a record, an ack, an alert): the fleet ticks this meter next. */
+    onWake?: () => void
+
+    /** Wakes the send loop (Uplink.notify). */
+    wakeUp() {
+        this.wake = true
+        this.onWake?.()
+    }
+
+    /**
+     * The next moment this meter needs a tick, as the fleet schedules it: the real ms of a
+     * pending wake-up, an ack timeout or a poll while something waits to be sent, and the
+     * simulated ms of its next interval boundary or disconnect.
+     */
+    due(realMs: number): { realMs: number; simMs: number } {
+        if (!this.on) return { realMs: Infinity, simMs: Infinity }
+        let r = Infinity
+        if (this.wake) r = realMs
+        else if (this.inFlight) r = this.inFlight.sentAt + this.o.ackTimeoutMs
+        else if (this.store.head().seq > this.store.acknowledged() || this.responses.length || this.image.up.alerts.some((n, k) => n > 0 && k !== AlertKind.BadDownlink)) r = Math.max(realMs, this.nextPoll)
+        let sim = Infinity
+        if (this.open) sim = this.lastSimMs + (this.open.startMs + this.lengthMs() - this.posMs)
+        else if (!this.started) sim = this.lastSimMs
+        const d = this.disconnectDue
+        if (d) sim = Math.min(sim, this.bootSimMs + d.meterMs)
+        return { realMs: r, simMs: sim }
     }
 
     /** True between `boot` and `powerCut`. */
@@ -229,6 +264,8 @@ export class ProtocolMeter {
                 random: () => Math.floor(Math.random() * 4294967296),
                 millis: () => Date.now(),
                 fastSignatures: this.o.fastSignatures,
+                // the meter state's due time at boot (src/app.ts recordedTime): the last interval's UTC time
+                recordedTime: im.metrology.lastIntervalTime ?? 0,
             },
             im.commands
         )
@@ -242,7 +279,7 @@ export class ProtocolMeter {
         this.timeouts = 0
         this.responses = []
         this.framesSinceRegisters = Infinity
-        this.wake = true
+        this.wakeUp()
         this.nextPoll = realMs
     }
 
@@ -383,7 +420,7 @@ export class ProtocolMeter {
             this.answers.push(resp)
             if (this.answers.length > 16) this.answers.shift()
             if (resp.length && this.responses.length < ReportLimit.MaxResponses) this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.subarray(0, ReportLimit.MaxResponseSize) : resp)
-            this.wake = true
+            this.wakeUp()
         }
     }
 
@@ -391,7 +428,7 @@ export class ProtocolMeter {
     raiseAlert(kind: number) {
         if (!(kind > 0 && kind < ALERT_SLOTS)) return
         this.image.up.alerts[kind]++
-        if (kind !== AlertKind.BadDownlink) this.wake = true
+        if (kind !== AlertKind.BadDownlink) this.wakeUp()
     }
 
     private onAck(ackSeq: number, upCounter: number, realMs: number) {
@@ -407,7 +444,7 @@ export class ProtocolMeter {
             this.responses = this.responses.slice(f.responses)
             this.inFlight = undefined
             this.timeouts = 0
-            this.wake = true
+            this.wakeUp()
         }
     }
 
@@ -424,7 +461,7 @@ export class ProtocolMeter {
     private rollEpoch(epoch: number) {
         this.setupEpoch(epoch)
         this.inFlight = undefined
-        this.wake = true
+        this.wakeUp()
     }
 
     /** FrameCounter.next: a new block is reserved (persisted) before its first counter is used. */
@@ -532,12 +569,13 @@ export class ProtocolMeter {
     private append(kind: number, time: number, payload: Buffer) {
         const r = this.store.append(kind, time, payload)
         if (kind === RecordKind.IntervalClose) {
+            this.image.metrology.lastIntervalTime = time
             if (r) {
                 this.image.ledger.seqs.push(r.seq)
                 this.image.ledger.tags.push(r.data.subarray(r.data.length - 16).toString("hex"))
             } else this.image.ledger.refused++
         }
-        this.wake = true
+        this.wakeUp()
     }
 
     private storeAlert(kind: number) {
@@ -550,10 +588,12 @@ export class ProtocolMeter {
         const sim = this.lastSimMs
         const p = Buffer.alloc(8)
         p.writeUInt32BE(this.utc(sim), 0)
-        this.clockOffsetMs = t * 1000 - (sim - this.bootSimMs)
+        // the delivery delay as at real speed (MeterOptions.scale): t plus the delay, less its acceleration
+        const setMs = this.o.scale > 1 && sim > t * 1000 ? sim - (sim - t * 1000) / this.o.scale : t * 1000
+        this.clockOffsetMs = setMs - (sim - this.bootSimMs)
         p.writeUInt32BE(t, 4)
         this.append(RecordKind.TimeSet, t, p)
-        if (this.started) this.applyStep(t)
+        if (this.started) this.applyStep(setMs)
     }
 
     // ---- metrology (src/metrology/metrology.ts, simplified source) ------------------------------
@@ -567,7 +607,8 @@ export class ProtocolMeter {
         let t = this.lastSimMs
         while (t < simMs) {
             const boundary = this.open!.startMs + this.lengthMs()
-            const seg = Math.min(simMs - t, boundary - this.posMs)
+            // the profile is sampled at least once a simulated minute
+            const seg = Math.min(simMs - t, boundary - this.posMs, 60_000)
             this.take(t, seg)
             this.open!.coveredMs += seg
             this.posMs += seg
@@ -600,11 +641,11 @@ export class ProtocolMeter {
         this.open = { startMs: Math.floor(this.posMs / L) * L, status: status | (this.known ? 0 : IntervalStatus.TimeUnknown), coveredMs: 0, importMWh: 0, exportMWh: 0 }
     }
 
-    private applyStep(toUtc: number) {
+    private applyStep(toUtcMs: number) {
         const wasKnown = this.known
         const oldStart = this.open!.startMs
         this.known = true
-        this.posMs = toUtc * 1000
+        this.posMs = toUtcMs
         const L = this.lengthMs()
         this.open!.status |= IntervalStatus.ClockAdjusted
         if (wasKnown && Math.floor(this.posMs / L) * L === oldStart) return

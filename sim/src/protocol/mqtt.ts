@@ -75,6 +75,8 @@ export interface ConnectionOptions {
     password?: string
     /** handed every downlink frame (the payload of a PUBLISH on `d/<id>`) */
     onFrame(frame: Buffer): void
+    /** the connection became usable (after SUBACK) */
+    onReady?(): void
 }
 
 type State = "idle" | "connecting" | "ready" | "backoff"
@@ -149,6 +151,14 @@ export class MeterConnection implements MeterLink {
     start(realMs: number) {
         this.state = "backoff"
         this.retryAt = realMs
+    }
+
+    /** The real ms at which `maintain` has something to do (a retry, a timeout, a ping). */
+    due(): number {
+        if (this.state === "backoff") return this.retryAt
+        if (this.state === "connecting") return this.deadline
+        if (this.state === "ready") return this.lastSent + this.keepAliveMs * 0.9
+        return Infinity
     }
 
     /** The connection's timers: connect and CONNACK/SUBACK timeout (10 s), reconnect backoff, keep-alive pings. */
@@ -226,6 +236,7 @@ export class MeterConnection implements MeterLink {
             this.attempt = 0
             this.connects++
             for (const p of this.queued.splice(0)) this.send(p)
+            this.o.onReady?.()
             return true
         }
         if (type === Packet.PingResp) {

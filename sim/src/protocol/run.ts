@@ -30,6 +30,7 @@ const { values: a } = parseArgs({
         "ack-timeout": { type: "string" },
         "interval-min": { type: "string" },
         "connect-rate": { type: "string" },
+        "tick-ms": { type: "string" },
         "start-utc": { type: "string" },
         "fast-signatures": { type: "boolean" },
         outage: { type: "string" },
@@ -68,6 +69,7 @@ const fleet = await ProtocolFleet.start({
     startUtcMs: a["start-utc"] ? Number(a["start-utc"]) : undefined,
     statePath: a.state,
     connectRate: a["connect-rate"] ? Number(a["connect-rate"]) : undefined,
+    tickMs: a["tick-ms"] ? Number(a["tick-ms"]) : undefined,
     meter: {
         ackTimeoutMs: a["ack-timeout"] ? ms(a["ack-timeout"]) : undefined,
         intervalMin: a["interval-min"] ? Number(a["interval-min"]) : undefined,

@@ -1,0 +1,165 @@
+/**
+ * The fleet bench (`npm run bench -- --fleet`, not part of the default run): 10,000
+ * protocol-level meters (sim/src/protocol/) through a real mosquitto into head-end workers
+ * on MQTT 5 shared subscriptions over one real PostgreSQL (bench/node/fleet_cluster.ts),
+ * on a simulated clock where a half-hour interval lasts `intervalS` real seconds.
+ *
+ * Every meter's clock is set by the network operator's time sync, so the whole fleet closes
+ * its interval at the same instant, as a real fleet does at every :00 and :30: each
+ * boundary is a burst of one frame per meter. Per burst: frames acknowledged / (last ack −
+ * first publish), and each frame's latency from the meter's publish to the meter's receipt
+ * of its authenticated ack (broker, worker batch, database commit, ack, broker). Three
+ * bursts with one worker, then three with two; then a disturbed stretch (outages, power
+ * cycles, duplicated frames, forged downlinks, a worker killed with SIGKILL in a burst and
+ * replaced), the drain, and the check of every interval and every chain against the
+ * database: `fleet_lost_intervals` and `fleet_duplicate_intervals` must be 0.
+ *
+ * CPU per frame of each part over the measured bursts (workers, PostgreSQL server,
+ * mosquitto, the fleet process) says what the arithmetic to a larger fleet needs
+ * (docs/scale.md); on a shared 2-core machine wall-clock rates measure the share of the
+ * cores the scheduler gave.
+ */
+import { FleetCluster, WorkerStats } from "./fleet_cluster.ts"
+
+export interface FleetBenchOptions {
+    meters?: number
+    /** real seconds per simulated half hour */
+    intervalS?: number
+    /** measured bursts per worker count */
+    bursts?: number
+    log?: (line: string) => void
+}
+
+interface Burst {
+    workers: number
+    frames: number
+    seconds: number
+    perS: number
+    p50: number
+    p99: number
+    cpu: { workers: number; postgres: number; mosquitto: number; fleet: number }
+    reloads: number
+    accepted: number
+}
+
+const HALF_HOUR = 1_800_000
+const sleep = (ms: number) => new Promise(r => setTimeout(r, Math.max(0, ms)))
+
+export async function runFleetBench(o: FleetBenchOptions = {}): Promise<Record<string, number>> {
+    const meters = o.meters ?? 10_000
+    const intervalS = o.intervalS ?? 30
+    const bursts = o.bursts ?? 3
+    const log = o.log ?? (() => {})
+    const t0 = Date.now()
+    const say = (l: string) => log(`fleet +${((Date.now() - t0) / 1000).toFixed(0)} s: ${l}`)
+    const c = await FleetCluster.start({ meters, workers: 1, scale: HALF_HOUR / (intervalS * 1000), fastSignatures: true, tickMs: 200, log: l => (/^worker-\d+: head-end/.test(l) ? undefined : say(l)) })
+    try {
+        say(`warm-up: ${meters} meters connect, send genesis and power-up, get their clocks set`)
+        await c.waitUntil("every meter synced and drained", s => s.synced === s.meters && s.drained === s.meters, 30 * 60_000)
+        say(`warm-up done: ${c.syncsSent} time syncs`)
+        const results: Burst[] = []
+        const measure = async (workers: number) => {
+            for (let i = 0; i < bursts; i++) {
+                const b = await burst(c, workers)
+                say(`${workers} worker(s): ${b.frames} frames in ${b.seconds.toFixed(2)} s = ${b.perS.toFixed(0)}/s, p50 ${b.p50} ms, p99 ${b.p99} ms, reloads ${b.reloads}, CPU s workers ${b.cpu.workers.toFixed(2)} postgres ${b.cpu.postgres.toFixed(2)} mosquitto ${b.cpu.mosquitto.toFixed(2)} fleet ${b.cpu.fleet.toFixed(2)}`)
+                results.push(b)
+            }
+        }
+        await measure(1)
+        await c.startWorker()
+        await burst(c, 2) // the second worker takes its share; its meters load once
+        await measure(2)
+
+        say("disturbed: outages, power cycles, duplicated frames, forged downlinks, a worker killed in a burst")
+        await c.disturb({ outage: 0.02, outageMs: intervalS * 1500, reboot: 0.01, forged: 0.01, duplicate: 0.01 })
+        await sleep(c.realAt(nextBoundary(c.simNow())) + 200 - Date.now())
+        c.killWorker(c.workers[0].name)
+        await sleep(3000)
+        await c.startWorker()
+        await sleep(intervalS * 2000)
+        const drained = await c.waitUntil("every meter drained", s => s.drained === s.meters && s.synced === s.meters, 10 * 60_000)
+        say(`drained: ${JSON.stringify(drained.stats)}`)
+        const ws = await c.workerStats()
+        say(`workers: ${JSON.stringify(ws.map(w => ({ name: w.name, accepted: w.accepted, refused: w.refused, reloads: w.reloads, errors: w.errors, commitFailures: w.commitFailures })))}`)
+        const v = await c.verify()
+        say(`verified: ${JSON.stringify({ ...v, cloned: v.cloned.length, brokenChains: v.brokenChains.slice(0, 5) })}`)
+        if (v.brokenChains.length) throw new Error(`chains that do not verify: ${v.brokenChains.slice(0, 5).join("; ")}`)
+
+        const one = results.filter(b => b.workers === 1)
+        const two = results.filter(b => b.workers === 2)
+        const frames = (bs: Burst[]) => bs.reduce((n, b) => n + b.accepted, 0)
+        const cpuPerFrame = (bs: Burst[], k: keyof Burst["cpu"]) => (bs.reduce((n, b) => n + b.cpu[k], 0) / Math.max(1, frames(bs))) * 1e6
+        const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+        return {
+            fleet_meters: meters,
+            fleet_frames_per_s_1_worker: Math.round(median(one.map(b => b.perS))),
+            fleet_frames_per_s_2_workers: Math.round(median(two.map(b => b.perS))),
+            fleet_ingest_p99_ms: Math.max(...two.map(b => b.p99)),
+            fleet_ingest_p99_ms_1_worker: Math.max(...one.map(b => b.p99)),
+            fleet_ingest_p50_ms: median(two.map(b => b.p50)),
+            fleet_lost_intervals: v.lost,
+            fleet_duplicate_intervals: v.duplicates,
+            fleet_intervals_verified: v.intervalsSealed,
+            fleet_worker_cpu_us_per_frame_1_worker: Math.round(cpuPerFrame(one, "workers")),
+            fleet_worker_cpu_us_per_frame_2_workers: Math.round(cpuPerFrame(two, "workers")),
+            fleet_postgres_cpu_us_per_frame: Math.round(cpuPerFrame([...one, ...two], "postgres")),
+            fleet_mosquitto_cpu_us_per_frame: Math.round(cpuPerFrame([...one, ...two], "mosquitto")),
+            fleet_sim_cpu_us_per_frame: Math.round(cpuPerFrame([...one, ...two], "fleet")),
+            fleet_reload_share_2_workers: Number((two.reduce((n, b) => n + b.reloads, 0) / Math.max(1, frames(two))).toFixed(3)),
+        }
+    } finally {
+        await c.stop()
+    }
+}
+
+function nextBoundary(simMs: number): number {
+    return (Math.floor(simMs / HALF_HOUR) + 1) * HALF_HOUR
+}
+
+/** Waits for the next interval boundary and measures its burst until just before the one after. */
+async function burst(c: FleetCluster, workers: number): Promise<Burst> {
+    const b = nextBoundary(c.simNow())
+    const start = c.realAt(b)
+    const end = c.realAt(b + HALF_HOUR)
+    await sleep(start - 1000 - Date.now())
+    await c.fleet("acklog") // what came before the burst
+    const before = await snapshot(c)
+    await sleep(end - 1500 - Date.now())
+    const log = await c.fleet<number[]>("acklog")
+    const after = await snapshot(c)
+    let first = Infinity
+    let last = 0
+    const lat: number[] = []
+    for (let i = 0; i < log.length; i += 2) {
+        const sent = log[i]
+        const acked = log[i + 1]
+        if (sent < start - 500) continue
+        first = Math.min(first, sent)
+        last = Math.max(last, acked)
+        lat.push(acked - sent)
+    }
+    lat.sort((x, y) => x - y)
+    const seconds = Math.max(0.001, (last - first) / 1000)
+    const sum = (ws: WorkerStats[], k: "cpuS" | "reloads" | "accepted") => ws.reduce((n, w) => n + w[k], 0)
+    return {
+        workers,
+        frames: lat.length,
+        seconds,
+        perS: lat.length / seconds,
+        p50: lat[Math.floor(lat.length * 0.5)] ?? 0,
+        p99: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))] ?? 0,
+        cpu: {
+            workers: sum(after.workers, "cpuS") - sum(before.workers, "cpuS"),
+            postgres: after.server.postgres - before.server.postgres,
+            mosquitto: after.server.mosquitto - before.server.mosquitto,
+            fleet: after.fleetCpu - before.fleetCpu,
+        },
+        reloads: sum(after.workers, "reloads") - sum(before.workers, "reloads"),
+        accepted: sum(after.workers, "accepted") - sum(before.workers, "accepted"),
+    }
+}
+
+async function snapshot(c: FleetCluster) {
+    const [workers, status] = await Promise.all([c.workerStats(), c.status()])
+    return { workers, server: c.serverCpu(), fleetCpu: status.cpuS }
+}
