@@ -101,6 +101,27 @@ async function deviceSuites() {
         }
     }
     await Promise.all([worker(), worker()])
+    printFuzzSum(results)
+}
+
+/**
+ * The envelope fuzzer's parts (test/device/fuzz*.test.ts) each print
+ * `fuzz: N envelopes, M reached the signature check, A accepted`: repeat each part's line
+ * and print the run's sum in the same words.
+ */
+function printFuzzSum(results: SuiteResult[]) {
+    const re = /fuzz: (\d+) envelopes, (\d+) reached the signature check, (\d+) accepted/
+    const parts: [string, RegExpExecArray][] = []
+    for (const r of results)
+        for (const line of r.output.replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
+            const m = re.exec(line)
+            if (m) parts.push([r.file, m])
+        }
+    if (parts.length === 0) return
+    parts.sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    const sum = (i: number) => parts.reduce((n, [, m]) => n + Number(m[i]), 0)
+    for (const [file, m] of parts) console.log(`     ${file}: ${m[0]}`)
+    console.log(`fuzz: ${sum(1)} envelopes, ${sum(2)} reached the signature check, ${sum(3)} accepted`)
 }
 
 // One Node test file at a time: end-to-end tests share the devtools port (8081) and
