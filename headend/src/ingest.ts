@@ -169,6 +169,9 @@ export interface MeterRestore {
     cloneSuspected: boolean
 }
 
+/** `classify`'s answer for a never-accepted counter below the last: decided on the content (`late`). */
+const LATE: IngestResult = { ok: false, reason: "replay", meterId: "" } as unknown as IngestResult
+
 /** Tags kept per meter to tell a replay from a clone (as headend/src/db REPLAY_WINDOW). */
 export const RECENT = 256
 /**
@@ -350,7 +353,7 @@ export class HeadEnd {
         // the CCM tag fingerprints the frame: same key and nonce, other plaintext → other tag
         const fp = tag.toString("latin1")
         const verdict = newEpoch ? undefined : this.classify(id, st, h.counter, tag, fp, h.epoch)
-        if (verdict) return verdict
+        if (verdict && verdict !== LATE) return verdict
         if (newEpoch && st.lastAcceptedAt !== undefined && h.counter > this.jumpAllowance(st)) return this.jumped(id, st, h.epoch, h.counter, 0, tag)
         let wr: U.WireReport
         try {
@@ -359,6 +362,7 @@ export class HeadEnd {
             this.refused(st, fp)
             return this.reject("bad-body", id)
         }
+        if (verdict === LATE) return this.late(id, st, h.epoch, h.counter, tag, fp, wr)
         return this.decide(id, st, h.epoch, h.counter, tag, wr, newEpoch)
     }
 
@@ -378,10 +382,35 @@ export class HeadEnd {
         // range it does not hold was never accepted, so this authentic frame is news from an
         // old counter: a second device running behind
         // (a window that is not full holds every accepted counter of the epoch)
-        if (st.recent.size < RECENT || counter > st.recent.keys().next().value!)
-            return this.clone(id, st, { kind: "counter-regression", atSeq: counter, offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} is below the last accepted ${st.lastCounter} and was never accepted: another device with this meter's key` })
+        // — or a frame of the meter itself that the network held back (dropped, then replayed
+        // late): its content tells them apart, once decrypted (see `late`)
+        if (st.recent.size < RECENT || counter > st.recent.keys().next().value!) return LATE
         // older than the window: the frame log knows whether it was accepted
         return this.reject("replay", id, { lookup: { epoch, counter, tag: Buffer.from(tag) } })
+    }
+
+    /**
+     * An authentic frame under a counter below the last accepted one that was never accepted.
+     * The meter resends every unacknowledged record in each new frame, so by the time a frame
+     * with a higher counter was accepted, everything an older frame of the genuine meter
+     * carried is stored: a frame the network held back holds only records the head-end has,
+     * byte for byte. It is refused like a replay, without an alert (anyone on the path can
+     * delay a frame). Any other content — a record that differs from the stored one, or one
+     * the head-end never saw — comes from a second device with this meter's key: a clone.
+     */
+    private late(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, fp: string, wr: U.WireReport): IngestResult {
+        let known = true
+        for (const w of wr.records ?? []) {
+            const have = w.seq <= st.contiguous ? st.records.get(w.seq) : undefined
+            // older than what memory keeps: cannot be compared here, so not evidence
+            if (have === undefined && w.seq <= st.contiguous && st.records.size > 0 && w.seq < st.records.keys().next().value!) continue
+            if (have === undefined || !sameRecord(have, w)) known = false
+        }
+        if (known) {
+            this.refused(st, fp)
+            return this.reject("replay", id)
+        }
+        return this.clone(id, st, { kind: "counter-regression", atSeq: counter, offered: Buffer.from(tag), detail: `frame counter ${counter} of epoch ${epoch} is below the last accepted ${st.lastCounter} and was never accepted: another device with this meter's key` })
     }
 
     private jumped(id: string, st: MeterState, epoch: number, counter: number, last: number, tag: Buffer): IngestResult {

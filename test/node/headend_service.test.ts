@@ -62,6 +62,29 @@ function assertClone(v: ServiceVerdict, kind: string, detail?: RegExp) {
     if (detail) assert.match(v.evidence!.detail, detail)
 }
 
+describe("a frame the network held back is not a clone", () => {
+    test("the genuine meter's older frame, delivered after a newer one, is refused as a replay without an alert", async () => {
+        const a = randomMeter(7)
+        const r = await rig([a])
+        a.append(2)
+        assert.ok((await r.send(a)).ok)
+        a.append(1)
+        const held = a.frame() // the network holds this one back
+        a.append(1)
+        // the next frame resends everything unacknowledged, the held-back records included
+        assert.ok((await r.send(a)).ok)
+        const late = await r.send(a, held)
+        assert.ok(!late.ok)
+        assert.equal(late.reason, "replay")
+        assert.equal(r.clones.length, 0, "a delayed genuine frame raised a clone alert")
+        assert.equal((await readCloneEvidence(r.db, a.id)).length, 0)
+        // the meter goes on
+        a.append(1)
+        assert.ok((await r.send(a)).ok)
+        await r.close()
+    })
+})
+
 describe("clones: two devices with one identity, whichever the head-end met first", () => {
     test("an authentic frame with an old counter and unknown content", async () => {
         // the genuine meter first; the clone runs behind with its own frames
