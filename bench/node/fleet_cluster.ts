@@ -44,6 +44,8 @@ export interface ClusterOptions {
     connectRate?: number
     /** the fleet's tick, real ms (default 100) */
     tickMs?: number
+    /** how the first workers run (FleetCluster.startWorker) */
+    firstWorker?: { partition?: string; counterBlock?: number }
     log?: (line: string) => void
 }
 
@@ -161,6 +163,7 @@ export class FleetCluster {
     }
 
     private async boot() {
+        const first = this.o.firstWorker ?? {}
         this.mosq = await startMosquitto(this.dir)
         this.brokerPort = this.mosq.port
         this.log(`mosquitto on 127.0.0.1:${this.brokerPort}`)
@@ -169,16 +172,22 @@ export class FleetCluster {
         this.db = await openPostgres(this.databaseUrl, { max: 2 })
         await migrate(this.db)
         this.log(`${this.pg.version} on port ${this.pg.port}`)
-        for (let i = 0; i < this.o.workers; i++) await this.startWorker()
+        for (let i = 0; i < this.o.workers; i++) await this.startWorker(first)
         await this.startFleet()
         // the operator's fallback: meters whose power-up record is newer than their last time set
         this.sweep = setInterval(() => void this.sweepUnsynced().catch(() => {}), 20_000)
     }
 
-    /** Starts one more worker; resolves when it is subscribed. */
-    async startWorker(): Promise<string> {
+    /**
+     * Starts one more worker; resolves when it is subscribed. Default: on the shared
+     * subscription with one-counter downlink blocks; `partition` "i/n": a static split
+     * (bench/node/fleet_worker.ts); `counterBlock`: downlink counters reserved at once.
+     */
+    async startWorker(o: { partition?: string; counterBlock?: number } = {}): Promise<string> {
         const name = `worker-${++this.workerSeq}`
-        const child = fork(join(ROOT, "bench/node/fleet_worker.ts"), ["--broker", `mqtt://127.0.0.1:${this.brokerPort}`, "--database", this.databaseUrl, "--keystore", this.keystorePath, "--name", name], {
+        const args = ["--broker", `mqtt://127.0.0.1:${this.brokerPort}`, "--database", this.databaseUrl, "--keystore", this.keystorePath, "--name", name, "--counter-block", String(o.counterBlock ?? 1)]
+        if (o.partition) args.push("--partition", o.partition)
+        const child = fork(join(ROOT, "bench/node/fleet_worker.ts"), args, {
             execArgv: ["--import", "tsx"],
             cwd: ROOT,
             stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -198,7 +207,7 @@ export class FleetCluster {
                 rej(new Error(`${name} exited (${code})`))
             })
         })
-        this.log(`${name} serving $share/trustmeter/u/+`)
+        this.log(`${name} serving ${o.partition ? `u/+ partition ${o.partition}` : "$share/trustmeter/u/+"}`)
         return name
     }
 
@@ -457,7 +466,7 @@ export class FleetCluster {
 
     /**
      * The operator's fallback, every 20 s: time syncs again for meters still waiting after
-     * 15 s (a command refused as a downlink replay, a worker killed before it reported
+     * 60 s (a command refused as a downlink replay, a worker killed before it reported
      * the power-up), found in the database: a PowerUp record newer than any TimeSet.
      */
     private async sweepUnsynced() {
@@ -470,7 +479,7 @@ export class FleetCluster {
             const id = r.meter_id.toString("hex")
             const since = this.unsynced.get(id)
             if (since === undefined) this.unsynced.set(id, now)
-            else if (now - since > 15_000) {
+            else if (now - since > 60_000) {
                 this.unsynced.set(id, now)
                 void this.sync(id)
             }

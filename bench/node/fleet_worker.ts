@@ -16,7 +16,7 @@
  *   drops the meter's state, which the service then reloads from the database
  *   (`loadMeter`). The header is not trusted for anything else: a forged counter costs a
  *   reload, nothing more.
- * Downlink counters come from a block of one reserved per ack (`counterBlock: 1`): every
+ * Downlink counters come from a block of one reserved per ack (`--counter-block 1`, the default): every
  * reservation is above every earlier one of any worker, so acks of different workers reach
  * the meter in growing order (with blocks of 256, two workers' blocks interleave and the
  * meter refuses the lower ones as replays). What the database already guarantees keeps
@@ -46,6 +46,8 @@ const { values: a } = parseArgs({
         name: { type: "string", default: `worker-${process.pid}` },
         "max-batch": { type: "string", default: "1000" },
         pool: { type: "string", default: "8" },
+        "counter-block": { type: "string", default: "1" },
+        partition: { type: "string" },
     },
 })
 if (!a.broker || !a.database || !a.keystore) {
@@ -66,7 +68,7 @@ const service = HeadEndService.open({
     db,
     ownsDatabase: true,
     secretOf: id => secrets.get(id),
-    counterBlock: 1,
+    counterBlock: Number(a["counter-block"]),
     keepRecords: 16,
     maxBatch: Number(a["max-batch"]),
     log: line => process.send?.({ type: "log", line: `${a.name}: ${line}` }),
@@ -155,12 +157,22 @@ class MeterRouter {
 }
 
 const router = new MeterRouter()
+/**
+ * `--partition i/n`: instead of a shared subscription, every worker subscribes to all of
+ * `u/+` and keeps the frames of the meters whose id ends in a number ≡ i (mod n): a static
+ * split for brokers that only share round-robin. The broker sends each frame n times; no
+ * meter's state ever moves between workers, so blocks of downlink counters are safe again.
+ */
+const part = a.partition ? a.partition.split("/").map(Number) : undefined
+const mine = (payload: Buffer) => !part || (payload.length >= 9 && payload.readUInt16BE(7) % part[1] === part[0])
 const b = parseBrokerUrl(a.broker)
 const client = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: `tm-${a.name}`, clean: true, reconnectPeriod: 1000, username: b.username, password: b.password })
 client.on("error", () => {})
 service.setPublisher((topic, frame) => client.publishAsync(topic, frame, { qos: 0 }).then(() => {}))
-client.on("message", (topic, payload) => router.frame(topic, Buffer.from(payload)))
-await client.subscribeAsync(`$share/${a.group}/u/+`, { qos: 0 })
+client.on("message", (topic, payload) => {
+    if (mine(payload)) router.frame(topic, Buffer.from(payload))
+})
+await client.subscribeAsync(part ? "u/+" : `$share/${a.group}/u/+`, { qos: 0 })
 
 function stats() {
     const s = service.stats
@@ -195,4 +207,4 @@ if (process.send) {
     })
     process.on("disconnect", () => process.exit(0))
     process.send({ type: "ready", name: a.name })
-} else console.log(`${a.name}: serving $share/${a.group}/u/+ from ${b.url}`)
+} else console.log(`${a.name}: serving ${part ? `u/+ partition ${a.partition}` : `$share/${a.group}/u/+`} from ${b.url}`)

@@ -336,6 +336,7 @@ export class ProtocolFleet {
             password: b.password,
             onFrame: f => {
                 m.lastDownlink = f
+                m.meter.catchUp(this.simNow())
                 void m.meter.onDownlink(f)
             },
             onReady: () => {

@@ -345,6 +345,15 @@ export class ProtocolMeter {
         }
     }
 
+    /**
+     * Meters up to `simMs` without a send step: the fleet calls it before handing over a
+     * downlink frame, so that a command sees the meter's clock of now (a meter is ticked
+     * only when it has something to do).
+     */
+    catchUp(simMs: number) {
+        if (this.on && simMs > this.lastSimMs) this.meter(simMs)
+    }
+
     /** Whether everything recorded has been acknowledged (nothing in the store waits). */
     drained(): boolean {
         const h = this.store.head().seq
