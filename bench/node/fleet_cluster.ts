@@ -383,7 +383,7 @@ export class FleetCluster {
         if (this.o.ackTimeoutMs) args.push("--ack-timeout", `${this.o.ackTimeoutMs}ms`)
         if (this.o.fastSignatures) args.push("--fast-signatures")
         if (this.o.tickMs) args.push("--tick-ms", String(this.o.tickMs))
-        const sim = fork(join(ROOT, "sim/src/protocol/run.ts"), args, { execArgv: ["--import", "tsx"], cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+        const sim = fork(join(ROOT, "sim/src/protocol/run.ts"), args, { execArgv: ["--import", "tsx", ...(process.env.TM_FLEET_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.TM_FLEET_PROF}`] : [])], cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] })
         this.sim = sim
         await new Promise<void>((res, rej) => {
             const t = setTimeout(() => rej(new Error("the fleet did not start in 120 s")), 120_000)

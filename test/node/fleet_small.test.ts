@@ -50,6 +50,8 @@ test("200 meters, two workers on shared subscriptions, outages, reboots, duplica
         await c.startWorker()
         await c.disturb({ reboot: 0.02, forged: 0.02 })
         await sleep(8000)
+        // the issue's small fleet runs a minute: ≥ 15 half-hours of every meter's profile
+        await sleep(Math.max(0, T0 + 60_000 - Date.now()))
         phase("disturbances done; draining")
         const s = await c.waitUntil("every meter (not cloned) drained again", s => s.drained === s.meters - s.cloned && s.synced === s.meters - s.cloned, 90_000)
         phase(`drained: ${JSON.stringify(s.stats)}`)
@@ -59,7 +61,7 @@ test("200 meters, two workers on shared subscriptions, outages, reboots, duplica
         const v = await c.verify()
         phase(`verified: ${JSON.stringify({ ...v, brokenChains: v.brokenChains.slice(0, 5) })}`)
         assert.equal(v.meters, 199)
-        assert.ok(v.intervalsSealed > 199 * 5, `${v.intervalsSealed} intervals sealed`)
+        assert.ok(v.intervalsSealed > 199 * 10, `${v.intervalsSealed} intervals sealed`)
         assert.equal(v.lost, 0, "no interval lost")
         assert.equal(v.duplicates, 0, "no interval stored twice")
         assert.deepEqual(v.brokenChains, [])

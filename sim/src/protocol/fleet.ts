@@ -18,7 +18,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
 import { Keystore, MeterEntry, writeFileAtomic } from "../../../headend/src/keystore.ts"
-import { meterSettings } from "../../../headend/src/provision.ts"
+import { anchorRing } from "../../../headend/src/provision.ts"
 import { downlinkTopic } from "../../../src/wire/report"
 import { MeterImage, MeterOptions, MeterStats, ProtocolMeter, provisionedImage } from "./meter.ts"
 import { MeterConnection } from "./mqtt.ts"
@@ -300,13 +300,15 @@ export class ProtocolFleet {
             this.log(`resuming ${saved.meters.length} meter(s) from ${this.o.statePath}`)
         }
         const byId = new Map(saved?.meters.map(m => [m.meterId, m]) ?? [])
-        const settingsBroker = { host: this.o.broker.host, port: this.o.broker.port }
+        // provisioned as `trustmeter provision` provisions a meter (headend/src/provision.ts
+        // meterSettings): its id, its secret and the anchor ring, which is the same for every
+        // meter (the utility's three role keys) and so derived once
+        let anchor: Buffer | undefined
         this.o.meters.forEach((entry, i) => {
             let image = byId.get(entry.meterId)
             if (!image) {
-                // provisioned as a real meter: its settings from the keystore (headend/src/provision.ts)
-                const s = meterSettings(ks, entry, { broker: settingsBroker, seed: i + 1 })
-                image = provisionedImage({ name: entry.name, meterId: JSON.parse(s.METER_ID.toString()), secret: JSON.parse(s.METER_SECRET.toString()) }, s["cv.anchor"], i + 1)
+                anchor ??= anchorRing(ks)
+                image = provisionedImage(entry, anchor, i + 1)
             }
             this.members.push(this.member_(entry, image))
         })
@@ -424,3 +426,4 @@ function shuffle<T>(xs: T[]): T[] {
     }
     return a
 }
+
