@@ -18,6 +18,10 @@ import { AlertKind } from "../../src/wire/report"
 import { CommandEndpoint } from "../../sim/src/protocol/commands.ts"
 import { MeterImage, ProtocolMeter, provisionedImage } from "../../sim/src/protocol/meter.ts"
 import { connectBytes } from "../../sim/src/protocol/mqtt.ts"
+import { recordHash } from "../../sim/src/protocol/store.ts"
+import { Direction, FrameConst, deriveFrameKey, readHeader, sealFrame } from "../../src/wire/frame"
+import { encodeAck } from "../../src/wire/report"
+import { nodeCrypto } from "../../headend/src/crypto.ts"
 
 const vectors = JSON.parse(readFileSync(new URL("../vectors/envelope.json", import.meta.url), "utf8"))
 
@@ -162,6 +166,41 @@ test("a lost ack: resent after the timeout with a new counter and the anchor; a 
     // every interval the store took reached the head-end
     const have = new Set(recs.map(x => x.seq))
     for (const s of r.meter.image.ledger.seqs) assert.ok(have.has(s), `interval #${s} stored`)
+})
+
+test("an authentic ack frees a record only when it names its hash (a clone's record under the same seq frees nothing), as the firmware's store", async () => {
+    const r = rig({ ackTimeoutMs: 5000 })
+    await r.run(1)
+    await r.command(Opcode.TimeSync, timeSyncArgs(Math.floor(r.sim() / 1000)), { role: "networkOperator" })
+    await r.run(2)
+    // the head-end's acks get lost; the meter's next interval frame waits in flight
+    r.dropAcks(true)
+    const acked = r.meter.chainState().acked
+    await r.run(31)
+    const st = r.meter.chainState()
+    assert.ok(st.head > acked, "a record waits for its ack")
+    const frame = r.sent[r.sent.length - 1]
+    const upCounter = readHeader(frame).counter
+    const name = recordHash(r.meter.storedRecord(st.head)!).subarray(0, 16)
+    // downlink frames sealed with the meter's own key (authentic: the network operator's or a clone's head-end session)
+    const downKey = deriveFrameKey(nodeCrypto, Buffer.from(r.entry.secret, "hex"), Buffer.from(r.entry.meterId, "hex"), Direction.Downlink, 0)
+    let dl = 4_000_000
+    const ack = (hash: Buffer) =>
+        sealFrame(nodeCrypto, downKey, { version: FrameConst.Version, direction: Direction.Downlink, meterId: Buffer.from(r.entry.meterId, "hex"), epoch: 0, counter: ++dl }, encodeAck(st.head, upCounter, hash))
+    // the same seq, another record's name (a clone wrote a different record st.head): nothing is freed, the frame stays in flight
+    const other = Buffer.from(name)
+    other[15] ^= 1
+    const sentBefore = r.sent.length
+    const acksBefore = r.meter.stats.acks
+    await r.meter.onDownlink(ack(other))
+    assert.equal(r.meter.chainState().acked, acked, "an ack naming another record frees nothing")
+    assert.equal(r.meter.stats.acks, acksBefore, "nor answers the frame in flight")
+    await r.run(6)
+    assert.ok(r.sent.length > sentBefore && r.meter.stats.resends >= 1, "the frame was still in flight: resent after the timeout")
+    // the ack naming the very record frees it
+    await r.meter.onDownlink(ack(name))
+    assert.equal(r.meter.chainState().acked, st.head)
+    assert.equal(r.meter.stats.downlinkRejected, 0)
 })
 
 test("forged downlinks and commands are refused with the meter's verdicts; privacy switches the uplink to aggregates", async () => {

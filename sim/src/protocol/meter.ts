@@ -15,8 +15,9 @@
  *   responses, one frame in flight, a resend with a new counter after `ackTimeoutMs`, a
  *   reconnect after three silent timeouts, counters reserved in blocks of 64 and resumed
  *   above the block after a reboot, privacy aggregates at levels 1 and 2; an ack frees
- *   records only when it authenticates, its counter grows and its seq is at most what this
- *   boot sent;
+ *   records only when it authenticates, its counter grows, its seq is at most what this
+ *   boot sent and it names that record's hash (a clone's ack for its own record `seq` frees
+ *   nothing; aggregates carry the name of their last record for the ack to name);
  * - commands: sim/src/protocol/commands.ts (the firmware's verdicts).
  *
  * Every frame and record goes through the wire core (src/wire/) with node:crypto, the code
@@ -40,7 +41,7 @@ import { Aggregate, AlertCount, AlertKind, BodyType, Report, ReportLimit, decode
 import { IntervalStatus, decodeInterval, encodeInterval } from "../../../src/wire/interval"
 import { encodeRegisters } from "../../../src/wire/registers"
 import { CommandEndpoint, CommandImage } from "./commands.ts"
-import { ChainStore, StoreImage, STORE_SLOTS } from "./store.ts"
+import { ChainStore, StoreImage, STORE_SLOTS, recordHash } from "./store.ts"
 
 /** What carries a meter's frames (an MQTT connection in the fleet, a function in unit tests). */
 export interface MeterLink {
@@ -420,7 +421,7 @@ export class ProtocolMeter {
             this.stats.downlinkRejected++
             return
         }
-        if (d.type === BodyType.Ack) this.onAck(d.ackSeq!, d.upCounter!, realMs)
+        if (d.type === BodyType.Ack) this.onAck(d.ackSeq!, d.upCounter!, d.ackHash!, realMs)
         else if (d.type === BodyType.Command) {
             const resp = await this.commands.handleCommand(d.command!)
             if (!this.on) return
@@ -440,10 +441,17 @@ export class ProtocolMeter {
         if (kind !== AlertKind.BadDownlink) this.wakeUp()
     }
 
-    private onAck(ackSeq: number, upCounter: number, realMs: number) {
+    /**
+     * Uplink.onAck (src/comms/uplink.ts): an ack can only confirm what this boot actually sent
+     * (never beyond maxSentSeq), and only the record it names (seq and the first 16 bytes of
+     * its record hash): an ack for a clone's record `seq` on the same downlink topic is not
+     * one for ours. Such an ack is ignored whole: nothing freed, the frame in flight stays
+     * in flight (and is resent after the timeout). A stale one (at or below the ack cursor)
+     * still answers the frame in flight.
+     */
+    private onAck(ackSeq: number, upCounter: number, hash: Buffer, realMs: number) {
+        if (ackSeq > this.store.acknowledged() && !(ackSeq <= this.maxSentSeq && this.store.acknowledge(ackSeq, hash))) return
         this.heldSeq = ackSeq
-        // an ack only confirms what this boot actually sent
-        if (ackSeq > this.store.acknowledged() && ackSeq <= this.maxSentSeq) this.store.acknowledge(ackSeq)
         const f = this.inFlight
         if (f && f.counter === upCounter) {
             this.stats.acks++
@@ -553,6 +561,7 @@ export class ProtocolMeter {
             let imp = 0
             let exp = 0
             let seq = from
+            let last: Buffer = Buffer.alloc(0)
             while (seq < from + period) {
                 const recs = this.store.recordsAfter(seq, Math.min(32, from + period - seq))
                 if (!recs.length) return out
@@ -560,9 +569,11 @@ export class ProtocolMeter {
                     imp += intervalWh(r.data, true)
                     exp += intervalWh(r.data, false)
                 }
+                last = recs[recs.length - 1].data
                 seq = recs[recs.length - 1].seq
             }
-            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp })
+            // the record the head-end's ack will name (docs/uplink.md §4.2)
+            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp, lastHash: recordHash(last) })
             from = seq
         }
         return out

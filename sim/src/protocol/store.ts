@@ -116,10 +116,18 @@ export class ChainStore {
         return out
     }
 
-    /** The head-end verified the chain up to `seq` (an authenticated ack): frees slots. False when stale or ahead of the head. */
-    acknowledge(seq: number): boolean {
+    /**
+     * The head-end verified the chain up to `seq` (an authenticated ack): frees slots. With
+     * `hash` (the ack's record name: the first 16 bytes or more of the record hash) the ack
+     * must name the record this store holds at `seq`, as src/store/indexstore.ts checks: an
+     * ack for a clone's record `seq` frees nothing here. False when stale, ahead of the
+     * head, no longer stored, or naming another record.
+     */
+    acknowledge(seq: number, hash?: Buffer): boolean {
         const head = this.state.head.seq
-        if (seq <= this.ack || seq > head || !this.recs.has(seq)) return false
+        const b = this.recs.get(seq)
+        if (seq <= this.ack || seq > head || !b) return false
+        if (hash && !(hash.length >= 16 && hash.length <= 32 && recordHash(b).subarray(0, hash.length).equals(hash))) return false
         this.ack = seq
         if (this.full && this.slotFree(head + 2)) this.full = false
         // records before the acknowledged one are never read again (their slots get reused)
