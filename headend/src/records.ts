@@ -7,6 +7,7 @@ import { type IntervalRecord, IntervalStatus, decodeInterval as decodeIntervalRe
 import { decodeOutcome, OutcomeLayout } from "../../src/wire/ack"
 import { opcodeName, verdictName } from "../../src/wire/opcodes"
 import { counterOf } from "./commands.ts"
+import { obisLabel, recordObis } from "./obis.ts"
 
 export const KIND_NAME: Record<number, string> = {
     0x01: "genesis",
@@ -71,4 +72,13 @@ export function describeCommandRecord(kind: number, payload: Buffer): string | u
 
 function commandOf(o: { opcode: number; signerKeyId: number; counterHi: number; counterLo: number }): string {
     return `${opcodeName(o.opcode)} by key ${o.signerKeyId}, counter ${counterOf(o.counterHi, o.counterLo)}`
+}
+
+/**
+ * The OBIS log (or profile) a record of `kind` belongs to, with its name (headend/src/obis.ts,
+ * docs/obis.md): `0.0.99.98.1 fraud detection log (security log)`; undefined for an unknown kind.
+ */
+export function describeObis(kind: number): string | undefined {
+    const code = recordObis(kind)
+    return code ? obisLabel(code) : undefined
 }

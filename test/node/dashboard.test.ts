@@ -150,6 +150,11 @@ test("dashboard in headless Chromium over a live fleet: every meter, the stored 
             return blue
         })
         assert.ok(bars > 200, `the import bars are painted on the canvas (${bars} bar pixels)`)
+        // labels name the load profile, its channels and the registers by OBIS code (docs/obis.md)
+        assert.match((await page.textContent("figure:has(#chart-profile) figcaption")) ?? "", /^Load profile 1\.0\.99\.1\.0:/)
+        const series = await page.evaluate(() => (window as unknown as { trustmeter: { charts: { profile: { series: { label: string }[] } } } }).trustmeter.charts.profile.series.map(x => x.label))
+        assert.deepEqual(series.slice(1), ["1.0.1.29.0 import Wh", "1.0.2.29.0 export Wh"])
+        assert.match((await page.textContent("figure:has(#chart-registers) figcaption")) ?? "", /^Registers 1\.0\.1\.8\.0, 1\.0\.2\.8\.0 over time/)
 
         // a disconnect from the page: click, confirm, and the relay column says so within seconds
         await page.click(`#meters tbody tr:has(td:text-is("${m1.name}"))`)
@@ -185,6 +190,7 @@ test("dashboard in headless Chromium over a live fleet: every meter, the stored 
         await until("meter-2's alerts to show the meter's own alert", 20_000, async () => /the meter reports: command rejected ×\d+/.test((await page.textContent("#alerts")) ?? ""), async () => (await page.textContent("#alerts")) ?? "")
         await page.click(`#meters tbody tr:has(td:text-is("${m1.name}"))`)
         await until("meter-1 selected again", 5_000, async () => ((await page.textContent("#detail-name")) ?? "").startsWith(m1.name))
+        await until("meter-1's registers by OBIS code", 20_000, async () => /^1\.0\.1\.8\.0 import [\d.]+ kWh \(rates [\d.]+ \/ [\d.]+ \/ [\d.]+ \/ [\d.]+\), 1\.0\.2\.8\.0 export [\d.]+ kWh/.test((await page.textContent("#detail-registers")) ?? ""), async () => (await page.textContent("#detail-registers")) ?? "")
         await page.waitForTimeout(300)
         await page.screenshot({ path: SCREENSHOT, fullPage: true })
 

@@ -96,6 +96,11 @@ test("loopback: the page, its scripts and uPlot from node_modules with a strict 
         assert.equal(JSON.parse((await http(web.url + "api/meters/7e57000000000001")).body).intervals[0].importMWh, 144_300)
         assert.equal((await http(web.url + "api/meters/7e57000000000009")).status, 404)
         assert.equal((await http(web.url + "api/meters/not-hex")).status, 404)
+        // the labels' OBIS names (docs/obis.md), from the head-end's one table
+        const obis = JSON.parse((await http(web.url + "api/obis")).body)
+        assert.equal(obis.codes.importTotal, "1.0.1.8.0")
+        assert.equal(obis.codes.loadProfile, "1.0.99.1.0")
+        assert.ok(obis.table.some((e: { code: string; name: string }) => e.code === "1.0.1.6.0" && /maximum demand/.test(e.name)))
         // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name
         const rebound = await http(web.url + "api/fleet", { headers: { Host: `evil.example:${web.port}` } })
         assert.equal(rebound.status, 421)

@@ -12,6 +12,7 @@
 import { decodeRegisters } from "../../../src/wire/registers"
 import { IntervalStatus } from "../../../src/wire/interval"
 import { RecordKind, decodeInterval } from "../records.ts"
+import { OBIS, OBIS_TABLE, registersByObis } from "../obis.ts"
 
 /** Chain status as the head-end verified it (docs/index-store.md). */
 export type ChainView = { state: "unknown" } | { state: "verified"; head: number } | { state: "broken"; at: number; reason: string }
@@ -39,6 +40,8 @@ export interface RegisterPoint {
     exportMWh: number
     touImportMWh: number[]
     touExportMWh: number[]
+    /** the same registers by OBIS code (headend/src/obis.ts), Wh: 1.0.1.8.0, 1.0.2.8.0, 1.0.1.8.1-4, 1.0.2.8.1-4 */
+    obis: Record<string, number>
 }
 
 /** One line of a log: commands and answers, alerts. `at` is milliseconds since 1970 (host clock). */
@@ -158,8 +161,14 @@ export function intervalPoints(records: readonly { seq: number; kind: number; pa
 export function registerPoint(block: Buffer, at: number): RegisterPoint | undefined {
     try {
         const r = decodeRegisters(block)
-        return { at, importMWh: r.importMWh, exportMWh: r.exportMWh, touImportMWh: r.touImportMWh, touExportMWh: r.touExportMWh }
+        return { at, importMWh: r.importMWh, exportMWh: r.exportMWh, touImportMWh: r.touImportMWh, touExportMWh: r.touExportMWh, obis: registersByObis(r) }
     } catch {
         return undefined
     }
 }
+
+/**
+ * The OBIS names the page labels its values with (GET /api/obis): the codes by what they
+ * name, and the table of code, name and unit (headend/src/obis.ts, docs/obis.md).
+ */
+export const OBIS_VIEW = { codes: OBIS, table: OBIS_TABLE }

@@ -5,6 +5,7 @@
  *
  *   GET  /                      the page            GET  /api/fleet          FleetView
  *   GET  /dashboard.js, .css    its script, style   GET  /api/meters/<id>    MeterDetail
+ *                                                   GET  /api/obis           OBIS codes and names (model.ts OBIS_VIEW)
  *   GET  /uplot/uPlot.*         the chart library   GET  /api/actions        ActionInfo[]
  *   GET  /api/events            SSE: `fleet` events POST /api/actions        {meterId, action, args}
  *
@@ -25,6 +26,7 @@ import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { DashboardActions, DashboardReadModel } from "./model.ts"
+import { OBIS_VIEW } from "./model.ts"
 
 /** The default port: fixed, so the address stays the same from one run to the next. */
 export const DEFAULT_WEB_PORT = 8090
@@ -189,6 +191,7 @@ class DashboardServer {
         if (file) return this.sendFile(res, file.file, file.type)
         if (url.pathname === "/api/events") return this.stream(req, res)
         if (url.pathname === "/api/actions") return send(res, 200, this.actions?.list() ?? [])
+        if (url.pathname === "/api/obis") return send(res, 200, OBIS_VIEW)
         if (!this.model) return send(res, 503, { error: "the fleet is starting" })
         if (url.pathname === "/api/fleet") return send(res, 200, await this.model.fleet())
         const m = /^\/api\/meters\/([0-9a-f]{16})$/.exec(url.pathname)

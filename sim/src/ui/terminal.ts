@@ -4,6 +4,19 @@
  * a second; reads DemoState only. Keys go to `onKey`.
  */
 import { chainText, DemoState, LogEntry } from "./state.ts"
+import { OBIS } from "../../../headend/src/obis.ts"
+import { registerPoint } from "../../../headend/src/web/model.ts"
+
+/**
+ * The registers as the table shows them: a reported register block (hex, src/wire/registers.ts)
+ * by OBIS code, `1.0.1.8.0 12.345 kWh 1.0.2.8.0 0.000 kWh`; the meter's status line as it is.
+ */
+export function registersText(registers: string): string {
+    const p = /^[0-9a-f]+$/.test(registers) ? registerPoint(Buffer.from(registers, "hex"), 0) : undefined
+    if (!p) return registers
+    const kwh = (code: string) => `${code} ${(p.obis[code] / 1000).toFixed(3)} kWh`
+    return [kwh(OBIS.importTotal), kwh(OBIS.exportTotal)].join(" ")
+}
 
 const ESC = "\x1b["
 const color = (c: number, s: string) => `${ESC}${c}m${s}${ESC}0m`
@@ -55,7 +68,7 @@ export class TerminalView {
             lines.push(
                 sel + pad(" " + m.name, 10) + pad(m.meterId, 18) + pad(m.process === "running" ? m.relay : m.process, 22) + padAnsi(chain, 26) + pad(String(m.frames), 8) + pad(String(m.records), 8) + pad(String(m.refused), 9) + (m.lastInterval ?? "-")
             )
-            const extra = [m.registers ? `registers ${m.registers.slice(0, 90)}` : "", m.lastAlert ? color(31, `last alert: ${m.lastAlert}`) : "", m.console ? color(90, `console: ${m.console}`) : ""].filter(Boolean).join("  ")
+            const extra = [m.registers ? `registers ${registersText(m.registers).slice(0, 90)}` : "", m.lastAlert ? color(31, `last alert: ${m.lastAlert}`) : "", m.console ? color(90, `console: ${m.console}`) : ""].filter(Boolean).join("  ")
             if (extra) lines.push("     " + extra)
         })
         lines.push("")

@@ -5,7 +5,7 @@
 "use strict"
 ;(() => {
     const $ = id => document.getElementById(id)
-    const state = { fleet: undefined, selected: location.hash.slice(1) || undefined, detail: undefined, actions: [], busy: false, again: false }
+    const state = { fleet: undefined, selected: location.hash.slice(1) || undefined, detail: undefined, actions: [], busy: false, again: false, obis: undefined }
     const charts = { profile: undefined, registers: undefined }
     /** the longest interval charted, seconds: the profile's x axis reaches that far past the last start */
     let profileSpan = 1800
@@ -22,6 +22,15 @@
     const meterTime = s => new Date(s * 1000).toISOString().slice(5, 16).replace("T", " ")
     const wh = mwh => (mwh / 1000).toFixed(1)
     const kwh = mwh => (mwh / 1e6).toFixed(3)
+
+    /**
+     * A value's OBIS code (GET /api/obis, headend/src/obis.ts) before its label, e.g.
+     * "1.0.1.8.0 import"; the label alone until the codes arrived.
+     */
+    const ob = (key, label) => {
+        const c = state.obis?.codes?.[key]
+        return c ? `${Array.isArray(c) ? c.join(", ") : c} ${label}` : label
+    }
 
     function el(tag, text, cls) {
         const e = document.createElement(tag)
@@ -141,7 +150,9 @@
         relay.textContent = d.relay
         relay.className = relayClass(d.relay)
         const r = d.lastRegisters
-        $("detail-registers").textContent = r ? `import ${kwh(r.importMWh)} kWh, export ${kwh(r.exportMWh)} kWh (block of ${meterTime(r.at)})` : "no register block yet"
+        $("detail-registers").textContent = r
+            ? `${ob("importTotal", "import")} ${kwh(r.importMWh)} kWh (rates ${r.touImportMWh.map(kwh).join(" / ")}), ${ob("exportTotal", "export")} ${kwh(r.exportMWh)} kWh (block of ${meterTime(r.at)})`
+            : "no register block yet"
         $("detail-privacy").textContent = d.privacy ?? "half-hourly (as provisioned)"
         drawProfile(d)
         drawRegisters(d)
@@ -170,8 +181,8 @@
         charts.profile = draw(charts.profile, "chart-profile", data, () => ({
             series: [
                 { label: "interval start", value: timeLegend },
-                { label: "import Wh", stroke: "#1f6feb", fill: "rgba(31,111,235,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
-                { label: "export Wh", stroke: "#2da44e", fill: "rgba(45,164,78,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
+                { label: ob("intervalImport", "import Wh"), stroke: "#1f6feb", fill: "rgba(31,111,235,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
+                { label: ob("intervalExport", "export Wh"), stroke: "#2da44e", fill: "rgba(45,164,78,0.55)", paths: uPlot.paths.bars({ size: [0.92, Infinity], align: 1 }), points: { show: false } },
             ],
             scales: { x: { time: true, range: (u, min, max) => (min == null ? [0, 1] : [min, max + profileSpan]) } },
             axes: [timeAxis, { label: "Wh", size: 60 }],
@@ -220,9 +231,9 @@
         charts.registers = draw(charts.registers, "chart-registers", data, () => ({
             series: [
                 { label: "time", value: timeLegend },
-                { label: "import (reported)", stroke: "#1f6feb", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#1f6feb" } },
-                { label: "export (reported)", stroke: "#2da44e", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#2da44e" } },
-                { label: "import, carried forward", stroke: "#8250df", width: 2, spanGaps: true, points: { show: false } },
+                { label: ob("importTotal", "import (reported)"), stroke: "#1f6feb", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#1f6feb" } },
+                { label: ob("exportTotal", "export (reported)"), stroke: "#2da44e", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#2da44e" } },
+                { label: ob("importTotal", "import, carried forward"), stroke: "#8250df", width: 2, spanGaps: true, points: { show: false } },
             ],
             axes: [timeAxis, { label: "kWh", size: 70 }],
         }))
@@ -314,6 +325,11 @@
     async function start() {
         try {
             state.actions = await getJSON("/api/actions")
+            state.obis = await getJSON("/api/obis").catch(() => undefined)
+            if (state.obis) {
+                $("profile-obis").textContent = ` ${state.obis.codes.loadProfile}`
+                $("registers-obis").textContent = ` ${state.obis.codes.importTotal}, ${state.obis.codes.exportTotal}`
+            }
             renderFleet(await getJSON("/api/fleet"))
             refreshDetail()
         } catch (e) {
