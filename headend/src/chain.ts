@@ -13,7 +13,7 @@ import { IndexRecord, TamperReason, decodeRecord as decode } from "../../src/wir
 import { nodeCrypto } from "./crypto.ts"
 
 /** The head-end's names of the core's `TamperReason`s (in verdicts, reports and the vectors). */
-export type ChainFailure = "bad-link" | "bad-tag" | "gap" | "truncated" | "malformed" | "bad-anchor" | "head-lost"
+export type ChainFailure = "bad-link" | "bad-tag" | "gap" | "truncated" | "malformed" | "bad-anchor" | "head-lost" | "registers"
 
 const FAILURE: Record<number, ChainFailure> = {
     [TamperReason.BadLink]: "bad-link",
@@ -23,6 +23,7 @@ const FAILURE: Record<number, ChainFailure> = {
     [TamperReason.Malformed]: "malformed",
     [TamperReason.BadAnchor]: "bad-anchor",
     [TamperReason.HeadLost]: "head-lost",
+    [TamperReason.Registers]: "registers",
 }
 
 /** The chain head / a checkpoint: a record's seq and its record hash. */

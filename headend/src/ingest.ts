@@ -26,10 +26,10 @@
  * one CCM decryption, per record one HMAC and two SHA-256 (key evolution, record hash),
  * and one CCM encryption for the ack (docs/uplink.md §12).
  */
-import { hash } from "node:crypto"
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
 import { chainKey0 } from "./chain.ts"
+import * as core from "../../src/wire/chain"
 import { parseAck } from "./commands.ts"
 import { nodeCrypto } from "./crypto.ts"
 import type { CloneEvidence, CloneKind, CommandResponse, FrameChange, StoredRecord } from "./db/frames.ts"
@@ -71,6 +71,8 @@ export type IngestResult =
           evidence?: CloneEvidence
           /** bad-chain: the seq of the record that failed, and why */
           brokenAt?: number
+          /** bad-chain: the core's TamperReason (src/wire/record.ts): 2 bad tag, 8 register discontinuity, ... */
+          brokenReason?: number
           /** an authentic frame that still stores something (bad-chain: the records before the break, alerts, answers) */
           change?: FrameChange
           fresh?: StoredRecord[]
@@ -140,6 +142,9 @@ export interface MeterState {
     chainHash?: Buffer
     chainKey: Uint8Array
     chainKeySeq: number
+    /** the registers at the newest interval followed, and whether they only bound the next ones (src/wire/chain.ts ChainHead) */
+    chainRegs?: number[]
+    chainLoose?: boolean
     /** K_seq derived so far towards a far anchor (a meter met mid-chain), not yet verified against a record */
     catchUp?: { seq: number; key: Uint8Array }
     /** the newest chain checkpoint the meter reported (its store head) */
@@ -189,7 +194,6 @@ export const MAX_KEY_STEPS = 1024
 export const JUMP_BASE = 1024
 export const JUMP_PER_SECOND = 2
 
-const sha256 = (b: Buffer) => hash("sha256", b, "buffer") as unknown as Buffer
 
 export class HeadEnd {
     readonly meters = new Map<string, MeterState>()
@@ -197,8 +201,6 @@ export class HeadEnd {
     accepted = 0
     private o: HeadEndOptions
     private keep: number
-    /** scratch: 0x02 ‖ K for key evolution */
-    private evolveBuf = Buffer.alloc(33, 2)
 
     constructor(o: HeadEndOptions) {
         this.o = o
@@ -260,6 +262,11 @@ export class HeadEnd {
             st.contiguous = head.seq
             st.chainHash = recordHash(head.data)
             st.chainKeySeq = head.seq + 1
+            // the register baseline: the newest stored records, walked as the core does
+            let h: core.ChainHead = { seq: 0, hash: st.chainHash }
+            for (const rec of r.records) h = core.next(nodeCrypto, h, Buffer.from(rec.data))
+            st.chainRegs = h.regs
+            st.chainLoose = h.loose
         }
         st.chainKey = Buffer.from(r.chainKey)
         st.checkpoint = r.checkpoint && { seq: r.checkpoint.seq, hash: Buffer.from(r.checkpoint.hash) }
@@ -430,13 +437,15 @@ export class HeadEnd {
         let chainHash = st.chainHash
         let chainKey: Uint8Array = st.chainKey
         let chainKeySeq = st.chainKeySeq
+        let chainRegs = st.chainRegs
+        let chainLoose = st.chainLoose
         let stored = 0
         let duplicates = 0
         const records: U.UplinkRecord[] = []
         const fresh: StoredRecord[] = []
         /** resent records the head-end no longer holds in memory, rebuilt for the database to compare */
         const resent: StoredRecord[] = []
-        let broken: { at: number } | undefined
+        let broken: { at: number; reason?: number } | undefined
         const recs = wr.records ?? []
         let prevData: Buffer | undefined // the record before recs[i], rebuilt from this frame
         for (let i = 0; i < recs.length; i++) {
@@ -471,7 +480,7 @@ export class HeadEnd {
                 if (i === 0 && wr.anchor && !wr.anchor.equals(prev)) {
                     // the meter's record seq−1 is not ours: a second chain if its record is the meter's own
                     const other = U.rebuildRecord(w, wr.anchor)
-                    if (w.kind !== 0 && w.seq === chainKeySeq && hmac16(chainKey, other.subarray(0, 43 + w.payload.length)).equals(w.tag))
+                    if (w.kind !== 0 && w.seq === chainKeySeq && core.tagValid(nodeCrypto, Buffer.from(chainKey), other))
                         return this.clone(id, st, { kind: "forked-chain", atSeq: w.seq - 1, stored: chainHash, offered: Buffer.from(wr.anchor), detail: `a second chain: record ${w.seq} is the meter's own but follows another record ${w.seq - 1}` })
                     broken = { at: w.seq }
                     break
@@ -494,20 +503,26 @@ export class HeadEnd {
                 keySeq = c.seq
             }
             const steps = Math.min(w.seq - keySeq, MAX_KEY_STEPS)
-            for (let s = 0; s < steps; s++) key = this.evolve(key)
+            for (let s = 0; s < steps; s++) key = core.evolveKey(nodeCrypto, Buffer.from(key))
             keySeq += steps
             if (keySeq < w.seq) {
                 st.catchUp = { seq: keySeq, key }
                 break
             }
             const data = U.rebuildRecord(w, prev)
-            if (!hmac16(key, data.subarray(0, 43 + w.payload.length)).equals(w.tag)) {
-                broken = { at: w.seq }
+            // the wire core's step: link, tag under K_seq, register continuity (src/wire/chain.ts)
+            const before: core.ChainHead = { seq: w.seq - 1, hash: prev, regs: chainRegs, loose: chainLoose }
+            const why = core.checkNext(nodeCrypto, before, data, Buffer.from(key))
+            if (why) {
+                broken = { at: w.seq, reason: why }
                 break
             }
-            chainKey = this.evolve(key)
+            const after = core.advance(nodeCrypto, { head: before, key: Buffer.from(key) }, data)
+            chainKey = after.key
             chainKeySeq = w.seq + 1
-            chainHash = recordHash(data)
+            chainHash = after.head.hash
+            chainRegs = after.head.regs
+            chainLoose = after.head.loose
             contiguous = w.seq
             records.push({ seq: w.seq, data })
             fresh.push({ seq: w.seq, data })
@@ -520,10 +535,10 @@ export class HeadEnd {
             // authentic (its CCM tag) and delivered: a meter stuck on an altered record still
             // reports its tamper alert. Not acknowledged: the ack could name no new record.
             const change: FrameChange = { meterId: id, epoch, counter, tag: Buffer.from(tag), records: fresh.length ? fresh : undefined, registers: wr.registers, alerts: wr.alerts, responses: wr.responses?.map(responseOf) }
-            this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
+            this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, chainRegs, chainLoose, fresh })
             for (const a of wr.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
             const report: U.Report = { privacyLevel: wr.privacyLevel, registers: wr.registers, alerts: wr.alerts, responses: wr.responses, records: records.length ? records : undefined }
-            return this.reject("bad-chain", id, { brokenAt: broken.at, change, fresh, report })
+            return this.reject("bad-chain", id, { brokenAt: broken.at, brokenReason: broken.reason, change, fresh, report })
         }
 
         let checkpointHash = wr.checkpointHash
@@ -558,7 +573,7 @@ export class HeadEnd {
         }
 
         // accepted: the meter's state moves
-        this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, fresh })
+        this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, chainRegs, chainLoose, fresh })
         st.checkpoint = checkpoint
         for (const g of newAggregates) st.aggregates.set(g.lastSeq, g)
         st.aggregatedUpTo = aggregatedUpTo
@@ -605,7 +620,7 @@ export class HeadEnd {
     /** Moves the meter's state over an accepted (or partly stored) frame. */
     private apply(
         st: MeterState,
-        d: { epoch: number; newEpoch: boolean; counter: number; fp: string; contiguous: number; chainHash?: Buffer; chainKey: Uint8Array; chainKeySeq: number; fresh: StoredRecord[] }
+        d: { epoch: number; newEpoch: boolean; counter: number; fp: string; contiguous: number; chainHash?: Buffer; chainKey: Uint8Array; chainKeySeq: number; chainRegs?: number[]; chainLoose?: boolean; fresh: StoredRecord[] }
     ) {
         if (d.newEpoch) {
             st.epoch = d.epoch
@@ -624,16 +639,12 @@ export class HeadEnd {
         st.chainHash = d.chainHash
         st.chainKey = d.chainKey
         st.chainKeySeq = d.chainKeySeq
+        st.chainRegs = d.chainRegs
+        st.chainLoose = d.chainLoose
         if (d.fresh.length) st.catchUp = undefined
         for (const r of d.fresh) st.records.set(r.seq, r.data)
         // the newest `keep` records stay in memory (a map iterates in insertion order: oldest first)
         while (st.records.size > this.keep) st.records.delete(st.records.keys().next().value!)
-    }
-
-    /** K_{i+1} = SHA-256(0x02 ‖ K_i) (docs/index-store.md). */
-    private evolve(k: Uint8Array): Buffer {
-        this.evolveBuf.set(k, 1)
-        return sha256(this.evolveBuf)
     }
 }
 
@@ -648,40 +659,16 @@ function responseOf(body: Buffer): CommandResponse {
 }
 
 const GENESIS_PREV = Buffer.alloc(32)
-// 0x00 ‖ record (at most 59 + 128 bytes), a scratch buffer for the one-shot record hash
-const RECORD_SCRATCH = Buffer.alloc(1 + 59 + 128)
-
-/** H(0x00 ‖ record) (docs/index-store.md), one-shot. */
+/** H(0x00 ‖ record) (docs/index-store.md): the wire core's. */
 export function recordHash(rec: Buffer): Buffer {
-    rec.copy(RECORD_SCRATCH, 1)
-    return sha256(RECORD_SCRATCH.subarray(0, 1 + rec.length))
+    return core.recordHash(nodeCrypto, rec)
 }
 
-/** K_{i+1} = SHA-256(0x02 ‖ K_i), `n` times (restoring a meter's chain key from K_0). */
+/** K_{i+1} = SHA-256(0x02 ‖ K_i), `n` times (restoring a meter's chain key from K_0): the wire core's step. */
 export function evolveKeyBy(k: Uint8Array, n: number): Buffer {
-    const buf = Buffer.alloc(33, 2)
     let key: Buffer = Buffer.from(k)
-    for (let i = 0; i < n; i++) {
-        buf.set(key, 1)
-        key = sha256(buf)
-    }
+    for (let i = 0; i < n; i++) key = core.evolveKey(nodeCrypto, key)
     return key
-}
-
-// HMAC scratch: ipad block ‖ message (a record body is at most 43 + 128 bytes), opad block ‖ inner hash
-// bytes 32..63 of each pad block never change (a 32-byte key): filled once
-const INNER = Buffer.alloc(64 + 43 + 128, 0x36)
-const OUTER = Buffer.alloc(64 + 32, 0x5c)
-
-/** HMAC-SHA256(key, msg) (RFC 2104, 32-byte key) truncated to 16 bytes, on one-shot hashes. */
-function hmac16(key: Uint8Array, msg: Buffer): Buffer {
-    for (let i = 0; i < 32; i++) {
-        INNER[i] = key[i] ^ 0x36
-        OUTER[i] = key[i] ^ 0x5c
-    }
-    msg.copy(INNER, 64)
-    sha256(INNER.subarray(0, 64 + msg.length)).copy(OUTER, 64)
-    return sha256(OUTER).subarray(0, 16)
 }
 
 /** True when stored record `rec` is wire record `w` rebuilt on its own prev hash (kind, time, payload, tag alike). */

@@ -10,6 +10,8 @@
 import { MeterState, encodeMeterState } from "../store/meterstate"
 import { RecordKind, decodeRecord } from "../wire/record"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "../wire/interval"
+import { Registers, encodeRegisters } from "../wire/registers"
+import { concatBytes } from "../wire/bytes"
 
 /** What the log needs of the index store (src/store/indexstore.ts). */
 export interface IntervalChain {
@@ -23,6 +25,7 @@ export interface IntervalChain {
 export interface SnapshotSource {
     snapshot(): Buffer
     restore(snapshot: Buffer): void
+    registers(): Registers
     onIntervalClose(handler: (r: IntervalRecord) => void): void
 }
 
@@ -32,7 +35,8 @@ export class IntervalLog {
     private chain: IntervalChain
     private meter: SnapshotSource
     private state: MeterState
-    private queue: IntervalRecord[] = []
+    /** closed intervals to persist: each one's record payload, the registers at its close included */
+    private queue: Buffer[] = []
     private draining = false
 
     /**
@@ -54,7 +58,8 @@ export class IntervalLog {
             }
         const self = this
         meter.onIntervalClose(r => {
-            self.queue.push(r)
+            // the registers now are the ones at its close (the engine calls this synchronously)
+            self.queue.push(concatBytes(encodeInterval(r), encodeRegisters(meter.registers())))
             setTimeout(async () => {
                 await self.drain()
             }, 0)
@@ -79,8 +84,8 @@ export class IntervalLog {
         this.draining = true
         try {
             while (this.queue.length) {
-                const r = this.queue.shift()
-                const payload = encodeInterval(r)
+                const payload = this.queue.shift()
+                const r = decodeInterval(payload)
                 const time = r.status & IntervalStatus.TimeUnknown ? 0 : r.start
                 // state first, record second: recoverMeterState repairs a cut between the two
                 this.state = { dueSeq: this.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: this.meter.snapshot() }

@@ -6,7 +6,7 @@
  */
 import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../crypto/native"
-import { ChainHead, checkNext, checkTail, recordHash } from "../wire/chain"
+import { ChainHead, checkNext, checkTail, next } from "../wire/chain"
 import { TamperReason } from "../wire/record"
 
 /** Outcome of a walk: `reason` None, or why and the seq `at` where the chain broke; `head` is the last record that linked. */
@@ -27,7 +27,7 @@ export async function verifySegment(records: Buffer[], anchor: ChainHead, checkp
     for (let i = 0; i < records.length && !why; i++) {
         if ((i & 15) === 0) await ds.sleep(0)
         why = checkNext(nativeCrypto, head, records[i])
-        if (!why) head = { seq: head.seq + 1, hash: recordHash(nativeCrypto, records[i]) }
+        if (!why) head = next(nativeCrypto, head, records[i])
     }
     let at = head.seq + 1
     if (!why && checkpoint) {

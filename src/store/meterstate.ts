@@ -33,7 +33,7 @@ export interface MeterState {
 /** Encodes the persisted meter state. */
 export function encodeMeterState(s: MeterState): Buffer {
     const n = s.lastInterval ? s.lastInterval.length : 0
-    if (n > 64) throw new RangeError("meter state: interval record too long")
+    if (n > 128) throw new RangeError("meter state: interval record too long")
     const b = Buffer.alloc(HEAD + n + s.snapshot.length)
     b[0] = METER_STATE_VERSION
     b.setAt(1, "u32", s.dueSeq)

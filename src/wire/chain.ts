@@ -10,14 +10,21 @@
  *   0x01 checkpoint      H(0x01 || meter id || seq u32 || record hash)
  *   0x02 key evolution   K_{i+1} = H(0x02 || K_i)
  */
-import { ascii, concatBytes, equalBytes, u32Bytes } from "./bytes"
+import { ascii, concatBytes, equalBytes, getUintLE, u32Bytes } from "./bytes"
 import { WireCrypto } from "./crypto"
-import { IndexRecord, TamperReason, HASH_SIZE, TAG_SIZE, decodeRecord, encodeBody } from "./record"
+import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, TAG_SIZE, decodeRecord, encodeBody } from "./record"
 
 /** The chain head: the last record's sequence number and hash (what every uplink frame carries). */
 export interface ChainHead {
     seq: number
     hash: Buffer
+    /**
+     * Verifiers only: the registers (`registerValues` order) at the newest interval record
+     * walked, undefined before one; `loose`: since then a `StoreFull` (intervals were not
+     * stored) or an interval without registers: the next ones may only be higher.
+     */
+    regs?: number[]
+    loose?: boolean
 }
 
 /** The writer's state: the head plus the key that will tag record `head.seq + 1`. */
@@ -83,7 +90,45 @@ export function seal(crypto: WireCrypto, state: ChainState, kind: number, time: 
  * overwrites the old key where it keeps one.
  */
 export function advance(crypto: WireCrypto, state: ChainState, encoded: Buffer): ChainState {
-    return { head: { seq: state.head.seq + 1, hash: recordHash(crypto, encoded) }, key: evolveKey(crypto, state.key) }
+    return { head: next(crypto, state.head, encoded), key: evolveKey(crypto, state.key) }
+}
+
+/** The head after `encoded`, the record that follows `head`: its seq, its hash and the registers. */
+export function next(crypto: WireCrypto, head: ChainHead, encoded: Buffer): ChainHead {
+    const h: ChainHead = { seq: head.seq + 1, hash: recordHash(crypto, encoded), regs: head.regs, loose: head.loose }
+    followRegisters(h, decodeRecord(encoded) as IndexRecord)
+    return h
+}
+
+/**
+ * The register continuity rule (docs/index-store.md, "The index in the chain"): moves
+ * `h.regs` onto record `r` and returns false when `r` is an interval record whose
+ * registers (bytes 16..77 of its payload: the register block, `encodeRegisters`) are not
+ * the previous interval's plus its energy (import and export totals), go backwards, or
+ * whose TOU registers do not sum to the totals. An interval without registers (a v1
+ * payload) moves the totals by its energy; after it, or after a `StoreFull` (intervals
+ * were not stored), the next totals may only be at least that (`loose`).
+ */
+function followRegisters(h: ChainHead, r: IndexRecord): boolean {
+    const p = h.regs
+    const was = h.loose
+    const b = r.payload
+    if (r.kind === RecordKind.StoreFull) h.loose = true
+    if (r.kind !== RecordKind.IntervalClose || b.length < 16) return true
+    const full = b.length === 78 && b[16] === 1 && b[17] === 4
+    h.loose = !full
+    if (!full && !p) return true
+    const v: number[] = []
+    let ok = true
+    for (let j = 0; j < 10; j++) {
+        // the previous value plus this interval's energy (totals only)
+        const q = p ? p[j] + (j < 2 ? getUintLE(b, 8 + 4 * j, 4) : 0) : 0
+        const x = full ? getUintLE(b, 18 + 6 * j, 6) : q
+        v.push(x)
+        if (p && (x < q || (!was && j < 2 && x !== q))) ok = false
+    }
+    h.regs = v
+    return ok && (!full || (v[0] === v[2] + v[3] + v[4] + v[5] && v[1] === v[6] + v[7] + v[8] + v[9]))
 }
 
 /** true when `encoded` carries the right tag under `key` (the key for its own seq). */
@@ -108,7 +153,7 @@ export function checkNext(crypto: WireCrypto, head: ChainHead, encoded: Buffer |
     if (r.seq !== head.seq + 1) return TamperReason.Gap
     if (!equalBytes(r.prev, head.hash)) return TamperReason.BadLink
     if (key && !tagValid(crypto, key, encoded)) return TamperReason.BadTag
-    return TamperReason.None
+    return followRegisters({ seq: 0, hash: head.hash, regs: head.regs, loose: head.loose }, r) ? TamperReason.None : TamperReason.Registers
 }
 
 /**

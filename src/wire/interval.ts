@@ -66,9 +66,13 @@ export function encodeInterval(r: IntervalRecord): Buffer {
     return b
 }
 
-/** Decodes 16 bytes strictly (length, interval length, status bits, covered <= length). Throws RangeError. */
+/**
+ * Decodes an interval strictly (length, interval length, status bits, covered <= length):
+ * 16 bytes, or an interval record's chain payload, the 16 bytes followed by the 62-byte
+ * register block at its close (docs/index-store.md, "Kinds"). Throws RangeError.
+ */
 export function decodeInterval(b: Buffer): IntervalRecord {
-    if (!b || b.length !== INTERVAL_RECORD_BYTES)
+    if (!b || (b.length !== INTERVAL_RECORD_BYTES && b.length !== INTERVAL_RECORD_BYTES + 62))
         throw new RangeError(`interval: ${b ? b.length : 0} bytes, ${INTERVAL_RECORD_BYTES} expected`)
     const r: IntervalRecord = {
         start: getUintLE(b, 0, 4),

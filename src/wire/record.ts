@@ -13,7 +13,7 @@ import { getU32BE, setU32BE } from "./bytes"
 export const enum RecordKind {
     /** first record of a chain (seq 0); payload: the 8-byte meter id */
     Genesis = 0x01,
-    /** a closed interval; payload: the metrology module's `encodeInterval` bytes (opaque here) */
+    /** a closed interval; payload: `encodeInterval` (16 bytes) ‖ `encodeRegisters` at its close (62 bytes) */
     IntervalClose = 0x10,
     /** the running registers; payload: the metrology snapshot (opaque here) */
     RegisterSnapshot = 0x11,
@@ -59,6 +59,12 @@ export const enum TamperReason {
     BadAnchor = 6,
     /** the store's head (key, seq, hash) is missing or unreadable */
     HeadLost = 7,
+    /**
+     * an interval record's registers are not the previous interval's plus its energy, or a
+     * register went backwards (the meter: also a persisted meter state that does not match
+     * the chain, docs/index-store.md "Meter state")
+     */
+    Registers = 8,
 }
 
 /** Format version carried in byte 0. */

@@ -29,6 +29,7 @@ const REASON_CODE: Record<string, number> = {
     truncated: 4,
     malformed: 5,
     "bad-anchor": 6,
+    registers: 8,
 }
 
 interface Expect {
@@ -50,10 +51,11 @@ export function generate(): { json: string; ts: string } {
     const key0 = chainKey0(secret, meterId)
     const plan: [number, number, string][] = [
         [0x01, 0, bytesToHex(meterId)], // genesis: payload = meter id
-        [0x10, 1764000000, "0001e240000003e8"], // interval close (opaque payload)
-        [0x10, 1764001800, "0001e628000003f2"],
+        // interval close: the interval (16 bytes) and the registers at its close (62 bytes)
+        [0x10, 1764000000, intervalPayload(1764000000, 123456, 1000, [123456, 0, 0, 0], [1000, 0, 0, 0])],
+        [0x10, 1764001800, intervalPayload(1764001800, 124456, 1010, [200000, 47912, 0, 0], [2010, 0, 0, 0])],
         [0x21, 1764002000, ""], // power up, empty payload
-        [0x10, 1764003600, "0001ea10000003fc"],
+        [0x10, 1764003600, intervalPayload(1764003600, 5000, 0, [200000, 52912, 0, 0], [2010, 0, 0, 0])],
         [0x30, 1764003700, "02"], // command rejected
     ]
     let key = key0
@@ -121,7 +123,25 @@ export function generate(): { json: string; ts: string } {
             }
             return { name: "rewrite and re-link the tail", records: hex(rs), headend: e("bad-tag", 3), meter: e("bad-link", 5) }
         })(),
+        // validly tagged and linked (the keys of record 4 on), registers not the previous plus the energy
+        resealed("registers one mWh ahead of the energy", 4, intervalPayload(1764003600, 5000, 0, [200000, 52913, 0, 0], [2010, 0, 0, 0])),
+        resealed("a TOU register going backwards", 4, intervalPayload(1764003600, 5000, 0, [199999, 52913, 0, 0], [2010, 0, 0, 0])),
+        resealed("energy without the registers moving", 4, intervalPayload(1764003600, 5000, 0, [200000, 47912, 0, 0], [2010, 0, 0, 0])),
     ]
+    /** records 0..i-1 as they are, record i with `payload`, the rest re-sealed after it with the real keys */
+    function resealed(name: string, i: number, payload: string): TamperCase {
+        const rs = records.slice(0, i)
+        let k = key0
+        for (let j = 0; j < i; j++) k = evolveKey(k)
+        let p = recordHash(rs[i - 1])
+        for (let j = i; j < records.length; j++) {
+            const r = sealRecord(k, plan[j][0], j, plan[j][1], hexToBytes(j === i ? payload : plan[j][2]), p)
+            rs.push(r)
+            p = recordHash(r)
+            k = evolveKey(k)
+        }
+        return { name, records: hex(rs), headend: e("registers", i), meter: e("registers", i) }
+    }
     const data = {
         description:
             "trustmeter index chain v1 (docs/index-store.md). key0 = HKDF-SHA256(secret, salt=meterId, info='trustmeter/chain/v1'); " +
@@ -155,6 +175,22 @@ export function generate(): { json: string; ts: string } {
             .join("") +
         "]\n"
     return { json, ts }
+}
+
+/** docs/metrology.md "Interval record" (16 bytes LE, 30 min, complete) ‖ "Register block" (version 1, 4 TOU, u48 LE) */
+function intervalPayload(start: number, imp: number, exp: number, touImp: number[], touExp: number[]): string {
+    const b = Buffer.alloc(16 + 62)
+    b.writeUInt32LE(start, 0)
+    b[4] = 30
+    b[5] = 0
+    b.writeUInt16LE(1800, 6)
+    b.writeUInt32LE(imp, 8)
+    b.writeUInt32LE(exp, 12)
+    b[16] = 1
+    b[17] = 4
+    const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0)
+    ;[sum(touImp), sum(touExp), ...touImp, ...touExp].forEach((v, i) => b.writeUIntLE(v, 18 + 6 * i, 6))
+    return b.toString("hex")
 }
 
 function e(reason: string, at: number): Expect {
