@@ -16,6 +16,10 @@
  *   npm run bench -- firmware_code  only firmware_code_bytes: the largest function code end
  *                                 of the three firmware images, really built (tools/codesize.ts)
  *   npm run bench -- --fleet      only the fleet bench (bench/node/fleet_bench.ts, docs/scale.md)
+ *   npm run bench -- uplink_bytes [--uplink-days=2] [--uplink-interval=1]
+ *                                 only the uplink bytes on the wire: the real firmware, one
+ *                                 meter per privacy level, a byte counter at the broker
+ *                                 (bench/node/uplink_bytes.bench.ts; starts devs devtools)
  *   npm run bench -- --device     the firmware benchmarks on the board attached over USB
  *                                 serial (--device=serial|usb|sim to choose; docs/hil.md);
  *                                 writes bench/results.device.json instead

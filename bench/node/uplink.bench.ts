@@ -1,12 +1,13 @@
 /**
  * Uplink figures (docs/uplink.md §13):
- * - uplink_bytes_per_day_{hh,daily,monthly}: bytes the meter sends (meter → broker) per day
+ * - uplink_model_bytes_per_day_{hh,daily,monthly}: a model of the bytes the meter sends (meter → broker) per day
  *   at 48 intervals, MQTT framing included: one CONNECT + SUBSCRIBE, the PUBLISH packets of
  *   its frames (real frames: chained 75-byte store records with a 16-byte interval
  *   payload, 16-byte registers, checkpoint), the PINGREQs of a 255 s keep-alive pinged at
  *   0.9 × (as src/comms/mqtt_link.ts). TCP/IP and TLS overhead are not counted.
  *   The other direction (broker → meter: the head-end's real ack frames, PINGRESP, CONNACK,
- *   SUBACK) is uplink_down_bytes_per_day_hh; both together uplink_total_bytes_per_day_hh.
+ *   SUBACK) is uplink_model_down_bytes_per_day_hh; both together uplink_model_total_bytes_per_day_hh.
+ *   The firmware's real frames on the wire: bench/node/uplink_bytes.bench.ts.
  * - headend_frames_per_s: frames decrypted, replay-checked, chain-verified (records rebuilt,
  *   prev link, tag under K_seq), stored and acked (ack frame sealed) per CPU second of the
  *   head-end's one thread (process CPU time, so a loaded machine does not skew it; one
@@ -150,11 +151,13 @@ export default async function () {
     const hh = bytesPerDay(0, 2)
     const rate = headEndRate()
     return {
-        uplink_bytes_per_day_hh: Math.round(hh.up),
-        uplink_bytes_per_day_daily: Math.round(bytesPerDay(1, 4).up),
-        uplink_bytes_per_day_monthly: Math.round(bytesPerDay(2, 60).up),
-        uplink_down_bytes_per_day_hh: Math.round(hh.down),
-        uplink_total_bytes_per_day_hh: Math.round(hh.up + hh.down),
+        // a model (frames sealed here, not by the firmware): the measured figures on the wire
+        // are bench/node/uplink_bytes.bench.ts's uplink_bytes_per_day_*
+        uplink_model_bytes_per_day_hh: Math.round(hh.up),
+        uplink_model_bytes_per_day_daily: Math.round(bytesPerDay(1, 4).up),
+        uplink_model_bytes_per_day_monthly: Math.round(bytesPerDay(2, 60).up),
+        uplink_model_down_bytes_per_day_hh: Math.round(hh.down),
+        uplink_model_total_bytes_per_day_hh: Math.round(hh.up + hh.down),
         headend_frames_per_s: Math.round(rate.cpu),
         headend_frames_per_wall_s: Math.round(rate.wall),
     }
