@@ -250,6 +250,7 @@ function temporaryDatabase(): Database {
     return {
         backend: "pglite",
         query: async (text, params) => (await get()).db.query(text, params),
+        command: async (text, params) => (await get()).db.command(text, params),
         transaction: async fn => (await get()).db.transaction(fn),
         async close() {
             if (!opened) return

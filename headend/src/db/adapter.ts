@@ -22,6 +22,8 @@ export interface Sql {
      * the text may hold several statements (a migration script); the rows are the last one's.
      */
     query<R extends Row = Row>(text: string, params?: readonly SqlParam[]): Promise<R[]>
+    /** Runs one statement with `$1`.. parameters and returns how many rows it inserted, updated or deleted. */
+    command(text: string, params: readonly SqlParam[]): Promise<number>
 }
 
 export type Backend = "pglite" | "postgres"
@@ -43,6 +45,7 @@ export interface Database extends Sql {
 export const enum TypeOid {
     Int8 = 20,
     Bytea = 17,
+    ByteaArray = 1001,
 }
 
 /** `\x0102…` (bytea hex output, the default since PostgreSQL 9.0) → Buffer. */

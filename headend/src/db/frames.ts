@@ -118,14 +118,12 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[]): Prom
         (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.x.epoch - b.x.epoch || a.x.counter - b.x.counter,
         fresh => {
             const regs = packVar(fresh.map(r => r.x.registers))
-            return tx.query<{ i: number }>(
-                `WITH u AS (
-                    SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8) AS m, e, c, substring($4::bytea from (i::int - 1) * 16 + 1 for 16) AS t,
-                           CASE WHEN rl >= 0 THEN substring($5::bytea from ro for rl) END AS r, cs, ch, i
-                    FROM unnest($2::int8[], $3::int8[], $6::int4[], $7::int4[], $8::int8[], $9::bytea[]) WITH ORDINALITY AS u(e, c, ro, rl, cs, ch, i)),
-                 ins AS (INSERT INTO uplink_frames (meter_id, epoch, counter, tag, registers, checkpoint_seq, checkpoint_hash)
-                         SELECT m, e, c, t, r, cs, ch FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, epoch, counter)
-                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.epoch = u.e AND ins.counter = u.c)`,
+            return tx.command(
+                `INSERT INTO uplink_frames (meter_id, epoch, counter, tag, registers, checkpoint_seq, checkpoint_hash)
+                 SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8), e, c, substring($4::bytea from (i::int - 1) * 16 + 1 for 16),
+                        CASE WHEN rl >= 0 THEN substring($5::bytea from ro for rl) END, cs, ch
+                 FROM unnest($2::int8[], $3::int8[], $6::int4[], $7::int4[], $8::int8[], $9::bytea[]) WITH ORDINALITY AS u(e, c, ro, rl, cs, ch, i)
+                 ORDER BY i ON CONFLICT DO NOTHING`,
                 [
                     packFixed(fresh.map(r => r.x.meter), 8),
                     intArray(fresh.map(r => r.x.epoch)),
@@ -139,11 +137,11 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[]): Prom
                 ]
             )
         },
-        held =>
-            tx.query<{ i: number; v: Buffer }>(
-                `SELECT u.i, f.tag AS v FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(m, e, c, i)
+        fresh =>
+            tx.query<{ i: number; v: Buffer; mine: boolean }>(
+                `SELECT u.i, f.tag AS v, ${MINE("f")} FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(m, e, c, i)
                  JOIN uplink_frames f ON f.meter_id = u.m AND f.epoch = u.e AND f.counter = u.c`,
-                [held.map(r => r.x.meter), held.map(r => r.x.epoch), held.map(r => r.x.counter)]
+                [fresh.map(r => r.x.meter), fresh.map(r => r.x.epoch), fresh.map(r => r.x.counter)]
             )
     )
     for (const [r, have] of f.clashes) evidence(r.owner, counterReused(r.x, have))
@@ -161,8 +159,9 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[]): Prom
     return out
 }
 
-/** Stores records of one meter outside a frame (imports, tests); same rules as in a frame. */
-export async function storeRecords(q: Sql, meterId: string, records: readonly StoredRecord[]): Promise<FrameOutcome> {
+/** Stores records of one meter outside a frame (imports, tests); same rules as in a frame; in a transaction of its own when given the database. */
+export async function storeRecords(q: Sql | Database, meterId: string, records: readonly StoredRecord[]): Promise<FrameOutcome> {
+    if ("transaction" in q) return q.transaction(tx => storeRecords(tx, meterId, records))
     // checked as the records of a frame, the one way they are checked
     const x = checkFrame({ meterId, epoch: 0, counter: 1, tag: Buffer.alloc(16), records: [...records] })
     const out: FrameOutcome[] = [{ applied: true, stored: 0, duplicates: 0, evidence: [] }]
@@ -269,20 +268,19 @@ async function storeRecordRows(q: Sql, applied: number[], fs: CheckedFrame[], ou
         (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.seq - b.seq,
         fresh => {
             const data = packVar(fresh.map(r => r.value))
-            return q.query<{ i: number }>(
-                `WITH u AS (
-                    SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8) AS m, s, substring($3::bytea from o for l) AS d, i
-                    FROM unnest($2::int8[], $4::int4[], $5::int4[]) WITH ORDINALITY AS u(s, o, l, i)),
-                 ins AS (INSERT INTO records (meter_id, seq, data) SELECT m, s, d FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, seq)
-                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.seq = u.s)`,
+            return q.command(
+                `INSERT INTO records (meter_id, seq, data)
+                 SELECT substring($1::bytea from (i::int - 1) * 8 + 1 for 8), s, substring($3::bytea from o for l)
+                 FROM unnest($2::int8[], $4::int4[], $5::int4[]) WITH ORDINALITY AS u(s, o, l, i)
+                 ORDER BY i ON CONFLICT DO NOTHING`,
                 [packFixed(fresh.map(r => r.x.meter), 8), intArray(fresh.map(r => r.seq)), data.blob, data.offsets, data.lengths]
             )
         },
-        held =>
-            q.query<{ i: number; v: Buffer }>(
-                `SELECT u.i, r.data AS v FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, s, i)
+        fresh =>
+            q.query<{ i: number; v: Buffer; mine: boolean }>(
+                `SELECT u.i, r.data AS v, ${MINE("r")} FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, s, i)
                  JOIN records r ON r.meter_id = u.m AND r.seq = u.s`,
-                [held.map(r => r.x.meter), held.map(r => r.seq)]
+                [fresh.map(r => r.x.meter), fresh.map(r => r.seq)]
             )
     )
     for (const r of res.inserted) out[r.owner].stored++
@@ -300,21 +298,20 @@ async function storeAggregates(q: Sql, applied: number[], fs: CheckedFrame[], ou
         rows,
         (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.g.lastSeq - b.g.lastSeq,
         fresh =>
-            q.query<{ i: number }>(
-                `WITH u AS (SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) WITH ORDINALITY AS u(m, l, f, im, ex, i)),
-                 ins AS (INSERT INTO aggregates (meter_id, last_seq, first_seq, import_wh, export_wh)
-                         SELECT m, l, f, im, ex FROM u ORDER BY i ON CONFLICT DO NOTHING RETURNING meter_id, last_seq)
-                 SELECT u.i FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = u.m AND ins.last_seq = u.l)`,
+            q.command(
+                `INSERT INTO aggregates (meter_id, last_seq, first_seq, import_wh, export_wh)
+                 SELECT m, l, f, im, ex FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) WITH ORDINALITY AS u(m, l, f, im, ex, i)
+                 ORDER BY i ON CONFLICT DO NOTHING`,
                 [fresh.map(r => r.x.meter), fresh.map(r => r.g.lastSeq), fresh.map(r => r.g.firstSeq), fresh.map(r => r.g.importWh), fresh.map(r => r.g.exportWh)]
             ),
-        async held =>
+        async fresh =>
             (
-                await q.query<{ i: number; f: number; l: number; im: number; ex: number }>(
-                    `SELECT u.i, a.first_seq AS f, a.last_seq AS l, a.import_wh AS im, a.export_wh AS ex
+                await q.query<{ i: number; f: number; l: number; im: number; ex: number; mine: boolean }>(
+                    `SELECT u.i, a.first_seq AS f, a.last_seq AS l, a.import_wh AS im, a.export_wh AS ex, ${MINE("a")}
                      FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, s, i) JOIN aggregates a ON a.meter_id = u.m AND a.last_seq = u.s`,
-                    [held.map(r => r.x.meter), held.map(r => r.g.lastSeq)]
+                    [fresh.map(r => r.x.meter), fresh.map(r => r.g.lastSeq)]
                 )
-            ).map(r => ({ i: r.i, v: aggregateBytes({ firstSeq: r.f, lastSeq: r.l, importWh: r.im, exportWh: r.ex }) }))
+            ).map(r => ({ i: r.i, mine: r.mine, v: aggregateBytes({ firstSeq: r.f, lastSeq: r.l, importWh: r.im, exportWh: r.ex }) }))
     )
     for (const r of res.inserted) out[r.owner].stored++
     for (const r of res.duplicates) out[r.owner].duplicates++
@@ -347,16 +344,18 @@ interface OnceRow {
  * held) and a clash otherwise. Nothing is ever written over.
  *
  * `insert` gets the first copies in key order (one lock order for concurrent writers) and
- * returns the 1-based ordinals of those the table already held: usually none, so a batch
- * costs one statement and no rows back. `fetch` returns the held values by ordinal, in a
- * statement of its own, so it sees a row a concurrent writer committed while our insert
- * waited for it.
+ * returns how many rows it inserted: usually all of them, and then a batch costs one
+ * plain multi-row INSERT, no rows back (measured: returning the held ordinals through a
+ * CTE and an anti-join cost as much as the insert itself on PGlite). When some were held,
+ * `fetch` returns, by ordinal, every first copy's row with `mine` (inserted by this
+ * transaction, `MINE`) and otherwise the held value, in a statement of its own, so it sees
+ * a row a concurrent writer committed while our insert waited for it.
  */
 async function insertOnce<R extends OnceRow>(
     rows: R[],
     compare: (a: R, b: R) => number,
-    insert: (fresh: R[]) => Promise<{ i: number }[]>,
-    fetch: (held: R[]) => Promise<{ i: number; v: Buffer }[]>
+    insert: (fresh: R[]) => Promise<number>,
+    fetch: (fresh: R[]) => Promise<{ i: number; v: Buffer; mine: boolean }[]>
 ): Promise<{ inserted: R[]; duplicates: R[]; clashes: [R, Buffer][] }> {
     const res = { inserted: [] as R[], duplicates: [] as R[], clashes: [] as [R, Buffer][] }
     if (!rows.length) return res
@@ -371,12 +370,18 @@ async function insertOnce<R extends OnceRow>(
             fresh.push(sorted[k])
         }
     }
-    const heldOrdinals = await insert(fresh)
+    const count = await insert(fresh)
     const reference: (Buffer | undefined)[] = fresh.map(r => r.value) // inserted now: its own value
-    const held = new Set(heldOrdinals.map(r => r.i - 1))
-    if (held.size) {
-        const h = [...held].sort((a, b) => a - b)
-        for (const r of await fetch(h.map(j => fresh[j]))) reference[h[r.i - 1]] = r.v
+    const held = new Set<number>()
+    if (count !== fresh.length) {
+        const seen = new Set<number>()
+        for (const r of await fetch(fresh)) {
+            seen.add(r.i - 1)
+            if (r.mine) continue
+            held.add(r.i - 1)
+            reference[r.i - 1] = r.v
+        }
+        if (seen.size !== fresh.length || fresh.length - held.size !== count) throw new Error(`insert-once: ${count} of ${fresh.length} rows inserted, but ${seen.size - held.size} found as ours and ${held.size} held`)
     }
     for (let k = 0; k < sorted.length; k++) {
         const j = firstOf[k]
@@ -387,6 +392,13 @@ async function insertOnce<R extends OnceRow>(
     }
     return res
 }
+
+/**
+ * `mine`: the row was inserted by this transaction (its xmin is our transaction id, the low
+ * 32 bits of txid_current()). `applyFrames` is called once per transaction, so within it
+ * that means "by this call".
+ */
+const MINE = (t: string) => `${t}.xmin = (txid_current() % 4294967296)::text::xid AS mine`
 
 async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
     const alerts = fs.flatMap(f => {

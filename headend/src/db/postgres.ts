@@ -40,9 +40,10 @@ export async function openPostgres(url: string, o: PostgresOptions = {}): Promis
     const db: Database = {
         backend: "postgres",
         query: (text, params) => run(pool, text, params),
+        command: async (text, params) => (await pool.query(text, params as unknown[])).rowCount ?? 0,
         async transaction(fn) {
             const client = await pool.connect()
-            const tx: Sql = { query: (text, params) => run(client, text, params) }
+            const tx: Sql = { query: (text, params) => run(client, text, params), command: async (text, params) => (await client.query(text, params as unknown[])).rowCount ?? 0 }
             let broken = false
             try {
                 await client.query("BEGIN")
