@@ -192,6 +192,8 @@ export class FleetCluster {
             cwd: ROOT,
             stdio: ["ignore", "inherit", "inherit", "ipc"],
         })
+        // IPC write failures go to ipcSend's callbacks; anything else is logged, never an uncaught 'error'
+        child.on("error", e => this.log(`${name}: ${e.message}`))
         const w = { name, child }
         this.workers.push(w)
         await new Promise<void>((res, rej) => {
@@ -244,7 +246,10 @@ export class FleetCluster {
         const id = ++this.reqId
         return new Promise<T>((res, rej) => {
             this.pending.set(id, { res, rej })
-            this.sim!.send({ id, op, ...args })
+            ipcSend(this.sim, { id, op, ...args }, e => {
+                this.pending.delete(id)
+                rej(new Error(`the fleet process cannot take "${op}": ${e.message}`))
+            })
         })
     }
 
@@ -355,7 +360,7 @@ export class FleetCluster {
     /** Stops everything this cluster started and removes its directory. */
     async stop() {
         if (this.sweep) clearInterval(this.sweep)
-        if (this.sim && this.sim.exitCode === null) {
+        if (this.sim && this.sim.exitCode === null && this.sim.connected) {
             try {
                 await Promise.race([this.fleet("stop"), new Promise(r => setTimeout(r, 10_000))])
             } catch {
@@ -385,6 +390,7 @@ export class FleetCluster {
         if (this.o.tickMs) args.push("--tick-ms", String(this.o.tickMs))
         const sim = fork(join(ROOT, "sim/src/protocol/run.ts"), args, { execArgv: ["--import", "tsx", ...(process.env.TM_FLEET_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.TM_FLEET_PROF}`] : [])], cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] })
         this.sim = sim
+        sim.on("error", e => this.log(`fleet process: ${e.message}`))
         await new Promise<void>((res, rej) => {
             const t = setTimeout(() => rej(new Error("the fleet did not start in 120 s")), 120_000)
             sim.on("message", (m: any) => {
@@ -431,7 +437,11 @@ export class FleetCluster {
                 },
                 type: reply,
             })
-            w.child.send({ ...msg, id })
+            ipcSend(w.child, { ...msg, id }, e => {
+                this.workerWaits.delete(id)
+                clearTimeout(t)
+                rej(new Error(`${w.name} cannot take ${msg.type}: ${e.message}`))
+            })
         })
     }
 
@@ -485,6 +495,23 @@ export class FleetCluster {
             }
         }
     }
+}
+
+/**
+ * Sends `msg` to a child over its IPC channel. A child that exited, or is exiting (it answered
+ * "stop" and calls process.exit), has a closed channel or a pipe whose write fails with EPIPE;
+ * without a callback Node emits either as an 'error' event on the ChildProcess, an uncaught
+ * exception that ends the test or bench (seen as `write EPIPE` in fleet_small on a loaded
+ * machine). Here the failure always goes to `failed`, never to an event.
+ */
+export function ipcSend(child: ChildProcess | undefined, msg: object, failed: (e: Error) => void) {
+    if (!child || !child.connected) {
+        failed(new Error("the process has exited (IPC channel closed)"))
+        return
+    }
+    child.send(msg, e => {
+        if (e) failed(e)
+    })
 }
 
 async function freePort(): Promise<number> {

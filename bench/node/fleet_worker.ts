@@ -57,6 +57,11 @@ if (!a.broker || !a.database || !a.keystore) {
 
 const ks = loadKeystore(a.keystore)
 const secrets = new Map(ks.meters.map(m => [m.meterId, Buffer.from(m.secret, "hex")]))
+/** A message to the parent over IPC; dropped once the parent is gone (no EPIPE, no uncaught 'error': the 'disconnect' handler ends this process). */
+function toParent(msg: object) {
+    if (process.connected) process.send!(msg, undefined, undefined, () => {})
+}
+
 const db = await openPostgres(a.database, { max: Number(a.pool) })
 await migrate(db)
 
@@ -71,7 +76,7 @@ const service = HeadEndService.open({
     counterBlock: Number(a["counter-block"]),
     keepRecords: 16,
     maxBatch: Number(a["max-batch"]),
-    log: line => process.send?.({ type: "log", line: `${a.name}: ${line}` }),
+    log: line => toParent({ type: "log", line: `${a.name}: ${line}` }),
     events: {
         accepted(v) {
             for (const r of v.fresh) {
@@ -183,28 +188,28 @@ function stats() {
 if (process.send) {
     setInterval(() => {
         if (!events.powerUp.length && !events.timeSet.length && !events.answers.length && !events.clones.length) return
-        process.send!({ type: "events", ...events })
+        toParent({ type: "events", ...events })
         events.powerUp = []
         events.timeSet = []
         events.answers = []
         events.clones = []
     }, 100)
     process.on("message", async (m: { type: string; id?: number; meterId?: string; envelope?: string }) => {
-        if (m.type === "stats") process.send!({ type: "stats", id: m.id, stats: stats() })
+        if (m.type === "stats") toParent({ type: "stats", id: m.id, stats: stats() })
         else if (m.type === "command") {
             try {
                 await router.run(m.meterId!, () => service.sendCommand(m.meterId!, Buffer.from(m.envelope!, "hex")))
-                process.send!({ type: "commandSent", id: m.id })
+                toParent({ type: "commandSent", id: m.id })
             } catch (e) {
-                process.send!({ type: "commandFailed", id: m.id, error: (e as Error).message })
+                toParent({ type: "commandFailed", id: m.id, error: (e as Error).message })
             }
         } else if (m.type === "stop") {
             await client.endAsync(true).catch(() => {})
             await service.close()
-            process.send!({ type: "stopped", id: m.id, stats: stats() })
+            toParent({ type: "stopped", id: m.id, stats: stats() })
             setTimeout(() => process.exit(0), 20)
         }
     })
     process.on("disconnect", () => process.exit(0))
-    process.send({ type: "ready", name: a.name })
+    toParent({ type: "ready", name: a.name })
 } else console.log(`${a.name}: serving ${part ? `u/+ partition ${a.partition}` : `$share/${a.group}/u/+`} from ${b.url}`)

@@ -58,9 +58,14 @@ if (ks.meters.length < want || !existsSync(a.keystore)) {
     for (let i = ks.meters.length + 1; i <= want; i++) addMeter(ks, `meter-${i}`)
     saveKeystore(ks, a.keystore)
 }
+/** A message to the parent over IPC; dropped once the parent is gone (no EPIPE, no uncaught 'error': the 'disconnect' handler ends this process). */
+function toParent(msg: object) {
+    if (process.connected) process.send!(msg, undefined, undefined, () => {})
+}
+
 const b = parseBrokerUrl(a.broker)
 const url = new URL(b.url)
-const log = (l: string) => (process.send ? process.send({ log: l }) : console.log(l))
+const log = (l: string) => (process.send ? toParent({ log: l }) : console.log(l))
 const fleet = await ProtocolFleet.start({
     keystore: ks,
     meters: ks.meters.slice(0, want),
@@ -113,14 +118,14 @@ if (process.send) {
                 await stop()
                 result = fleet.status()
             } else throw new Error(`unknown op ${m.op}`)
-            process.send!({ id: m.id, result })
+            toParent({ id: m.id, result })
             if (m.op === "stop") setTimeout(() => process.exit(0), 50)
         } catch (e) {
-            process.send!({ id: m.id, error: (e as Error).message })
+            toParent({ id: m.id, error: (e as Error).message })
         }
     })
     process.on("disconnect", () => void stop().then(() => process.exit(0)))
-    process.send({ ready: true, clock: fleet.clock() })
+    toParent({ ready: true, clock: fleet.clock() })
 } else {
     const started = Date.now()
     setInterval(() => {
