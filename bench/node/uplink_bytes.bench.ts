@@ -135,6 +135,9 @@ export default async function (results: Record<string, number>) {
             )
         }
         const hh = out.uplink_bytes_per_day_hh
+        for (const k of ["daily", "monthly"])
+            if (out[`uplink_frames_per_day_${k}`] === 0)
+                log(`WARNING: the ${k} meter sent no frame in ${simDays.toFixed(1)} simulated days: the window is shorter than its period, so its figure leaves its report out; measure it over a whole period (--uplink-days=31 for monthly)`)
         // the levels were in effect: the aggregating meters sent fewer frames than the half-hourly one
         for (const k of ["daily", "monthly"])
             if (!(out[`uplink_frames_per_day_${k}`] < out.uplink_frames_per_day_hh)) throw new Error(`uplink_bytes: the ${k} meter sent as many frames as the half-hourly one: its level is not in effect`)
