@@ -156,10 +156,24 @@ export class Fleet {
         }
     }
 
+    /** The process ids (each a process group) of the meters' simulators and of devtools. */
+    processIds(): number[] {
+        return [...this.meters.map(m => m.device.child.pid), this.devtools?.pid].filter((p): p is number => p !== undefined)
+    }
+
+    /**
+     * Powers every meter off and stops devtools; resolves when their processes have ended
+     * (at most 10 s), so that the devtools ports are free when it returns.
+     */
     async stop() {
         this.stopping = true
+        const children = [...this.meters.map(m => m.device.child), ...(this.devtools ? [this.devtools] : [])]
         for (const m of this.meters) m.device.powerCut()
         if (this.devtools) killTree(this.devtools)
+        const ended = (c: ChildProcess) => new Promise(r => (c.exitCode !== null || c.signalCode !== null ? r(0) : c.once("exit", r)))
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([Promise.all(children.map(ended)), new Promise(r => (timer = setTimeout(r, 10_000)))])
+        clearTimeout(timer)
     }
 
     private async boot() {
