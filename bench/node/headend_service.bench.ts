@@ -8,13 +8,20 @@
  *   record rebuilt and verified, the batch committed (commitFrames), each ack sealed with a
  *   committed downlink counter. Frames per CPU second of this process (PGlite runs here;
  *   a server's own CPU is reported apart, µs per frame from /proc), and per wall second.
- *   Frames are offered all at once, so the service batches what queued during a commit.
+ *   Up to 2,000 frames are in flight at once (a broker's backlog: the service batches what
+ *   queued during a commit, up to 1,000), each verdict checked as it comes. Warmed up
+ *   first (every meter loaded, statements planned, the code compiled: 10 rounds).
+ * - `headend_service_vs_ingest_<backend>`: that rate over the rate of the deciding part
+ *   alone (HeadEnd.ingest with its acks sealed, no database, as headend_frames_per_s of
+ *   uplink.bench.ts) on the same frames, measured in the same run just before and after
+ *   the service: the share of the head-end's CPU the service and the database leave to
+ *   ingestion, which other processes on the machine do not move.
  * - `headend_restart_ms_<backend>`: `trustmeter serve` killed with SIGKILL while 200 meters
  *   send; the time from the kill to the first frame stored again (its ack, which leaves
  *   only after the commit), restarting at once: process start, database open, the meter's
  *   state loaded, one commit. Median of 5 kills.
  *
- *   npx tsx bench/node/headend_service.bench.ts [--quick]
+ *   npx tsx bench/node/headend_service.bench.ts [--quick] [--rate-only]
  * As a bench/run.ts module (default export) it returns those figures.
  */
 import { spawn, ChildProcess } from "node:child_process"
@@ -28,6 +35,7 @@ import { startBroker } from "../../headend/src/broker.ts"
 import { DatabaseTarget, openDatabase } from "../../headend/src/db/index.ts"
 import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
 import { HeadEndService } from "../../headend/src/service.ts"
+import { HeadEnd } from "../../headend/src/ingest.ts"
 import { uplinkTopic } from "../../src/wire/report"
 import { PostgresServer, postgresSkipReason, startPostgres } from "../../tools/postgres.ts"
 import { ROOT } from "../../tools/devs.ts"
@@ -40,6 +48,49 @@ interface Rate {
     cpuPerS: number
     wallPerS: number
     serverCpuUsPerFrame?: number
+    /** HeadEnd.ingest alone on the same frames, frames per CPU second (mean of a run before and one after) */
+    ingestCpuPerS: number
+}
+
+/** Rounds of frames (one per meter each) before the measured ones. */
+const WARM_ROUNDS = 10
+/** Frames in flight at once (the service batches up to 1,000). */
+const IN_FLIGHT = 2000
+
+/** The deciding part alone on `rounds` of frames, after the warm-up rounds: frames per CPU second. */
+function ingestRate(secrets: Map<string, Buffer>, rounds: { f: Buffer }[][]): number {
+    const he = new HeadEnd({ secretOf: id => secrets.get(id) })
+    for (const r of rounds.slice(0, WARM_ROUNDS)) for (const x of r) he.ingest(x.f)
+    const all = rounds.slice(WARM_ROUNDS).flat()
+    const c0 = process.cpuUsage()
+    for (const x of all) {
+        const v = he.ingest(x.f)
+        if (!v.ok || v.stored !== 1 || !v.ack) throw new Error(`bench: ingest refused a frame: ${JSON.stringify(v)}`)
+    }
+    const c = process.cpuUsage(c0)
+    return all.length / ((c.user + c.system) / 1e6)
+}
+
+/** Offers `frames` to the service with at most IN_FLIGHT unanswered; the first verdict that is not a stored and acked frame, if any. */
+function offer(svc: HeadEndService, frames: { topic: string; f: Buffer }[]): Promise<string | undefined> {
+    return new Promise(resolve => {
+        let next = 0
+        let open = 0
+        let bad: string | undefined
+        const pump = () => {
+            while (open < IN_FLIGHT && next < frames.length) {
+                const x = frames[next++]
+                open++
+                void svc.receive(x.topic, x.f).then(v => {
+                    if (bad === undefined && (!v.ok || v.stored !== 1 || !v.ack)) bad = JSON.stringify(v)
+                    open--
+                    if (next < frames.length) pump()
+                    else if (open === 0) resolve(bad)
+                })
+            }
+        }
+        pump()
+    })
 }
 
 /** Frames through the service on `target`: `rounds` half-hourly frames per meter. */
@@ -48,7 +99,7 @@ async function rate(target: DatabaseTarget, rounds: number, server?: PostgresSer
     const secrets = new Map(meters.map(m => [m.id, m.secret]))
     // frames made beforehand (the meter's side is not the figure); each meter acked as it goes
     const frames: { m: ProtoMeter; f: Buffer }[][] = []
-    for (let k = 0; k < rounds + 1; k++) {
+    for (let k = 0; k < WARM_ROUNDS + rounds; k++) {
         const round: { m: ProtoMeter; f: Buffer }[] = []
         for (const m of meters) {
             m.append(1)
@@ -59,21 +110,22 @@ async function rate(target: DatabaseTarget, rounds: number, server?: PostgresSer
         }
         frames.push(round)
     }
+    const ingestBefore = ingestRate(secrets, frames)
     const db = await openDatabase(target)
     const svc = HeadEndService.open({ db, secretOf: id => secrets.get(id) })
     try {
-        // warm-up: every meter loaded, statements planned, counter blocks reserved
-        await Promise.all(frames[0].map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
-        const all = frames.slice(1).flat()
+        // warm-up: every meter loaded, statements planned, counter blocks reserved, code compiled
+        for (const round of frames.slice(0, WARM_ROUNDS)) await Promise.all(round.map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
+        const all = frames.slice(WARM_ROUNDS).flat().map(x => ({ topic: uplinkTopic(x.m.id), f: x.f }))
         const s0 = server?.cpuSeconds()
         const c0 = process.cpuUsage()
         const w0 = performance.now()
-        const out = await Promise.all(all.map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
+        const bad = await offer(svc, all)
         const wall = (performance.now() - w0) / 1000
         const c = process.cpuUsage(c0)
-        const bad = out.filter(v => !v.ok || v.stored !== 1 || !v.ack)
-        if (bad.length) throw new Error(`bench: ${bad.length} frame(s) not stored and acked: ${JSON.stringify(bad[0])}`)
-        const r: Rate = { frames: all.length, cpuPerS: all.length / ((c.user + c.system) / 1e6), wallPerS: all.length / wall }
+        if (bad) throw new Error(`bench: a frame was not stored and acked: ${bad}`)
+        const ingestCpuPerS = (ingestBefore + ingestRate(secrets, frames)) / 2
+        const r: Rate = { frames: all.length, cpuPerS: all.length / ((c.user + c.system) / 1e6), wallPerS: all.length / wall, ingestCpuPerS }
         if (server && s0 !== undefined) r.serverCpuUsPerFrame = ((server.cpuSeconds() - s0) * 1e6) / all.length
         return r
     } finally {
@@ -159,7 +211,7 @@ async function restart(database: string, kills: number, log: (s: string) => void
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-export async function runAll(o: { quick?: boolean; log?: (s: string) => void } = {}) {
+export async function runAll(o: { quick?: boolean; rateOnly?: boolean; log?: (s: string) => void } = {}) {
     const log = o.log ?? (() => {})
     const rounds = o.quick ? 10 : 50
     const kills = o.quick ? 3 : 5
@@ -169,7 +221,7 @@ export async function runAll(o: { quick?: boolean; log?: (s: string) => void } =
         log("PGlite: frames through the service...")
         const r = await rate({ backend: "pglite", dir: join(dir, "rate") }, rounds)
         log("PGlite: kill -9 and restart of trustmeter serve...")
-        const t = await restart(join(dir, "restart"), kills, log)
+        const t = o.rateOnly ? [] : await restart(join(dir, "restart"), kills, log)
         out.push({ backend: "pglite", rate: r, restartMs: t })
     } finally {
         rmSync(dir, { recursive: true, force: true })
@@ -183,7 +235,7 @@ export async function runAll(o: { quick?: boolean; log?: (s: string) => void } =
             log("PostgreSQL: frames through the service...")
             const r = await rate({ backend: "postgres", url: await server.createDatabase("rate") }, rounds, server)
             log("PostgreSQL: kill -9 and restart of trustmeter serve...")
-            const t = await restart(await server.createDatabase("restart"), kills, log)
+            const t = o.rateOnly ? [] : await restart(await server.createDatabase("restart"), kills, log)
             out.push({ backend: "postgres", rate: r, restartMs: t, note: server.version })
         } finally {
             await server.stop()
@@ -199,6 +251,8 @@ export default async function () {
         if (b.rate) {
             m[`headend_frames_per_s_${b.backend}`] = Math.round(b.rate.cpuPerS)
             m[`headend_frames_per_wall_s_${b.backend}`] = Math.round(b.rate.wallPerS)
+            m[`headend_ingest_frames_per_s_${b.backend}_run`] = Math.round(b.rate.ingestCpuPerS)
+            m[`headend_service_vs_ingest_${b.backend}`] = Math.round((b.rate.cpuPerS / b.rate.ingestCpuPerS) * 100) / 100
             if (b.rate.serverCpuUsPerFrame !== undefined) m[`headend_server_cpu_us_per_frame_${b.backend}`] = Math.round(b.rate.serverCpuUsPerFrame * 10) / 10
         }
         if (b.restartMs?.length) m[`headend_restart_ms_${b.backend}`] = Math.round(median(b.restartMs))
@@ -207,7 +261,7 @@ export default async function () {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-    const res = await runAll({ quick: process.argv.includes("--quick"), log: s => console.log(s) })
+    const res = await runAll({ quick: process.argv.includes("--quick"), rateOnly: process.argv.includes("--rate-only"), log: s => console.log(s) })
     console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 record + 16 B registers), ${new Date().toISOString()}`)
     for (const b of res) {
         if (!b.rate) {
@@ -216,9 +270,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
         }
         const r = b.rate
         console.log(
-            `${b.backend.padEnd(9)} ${r.frames} frames: ${Math.round(r.cpuPerS)} frames/head-end CPU s, ${Math.round(r.wallPerS)} frames/wall s` +
+            `${b.backend.padEnd(9)} ${r.frames} frames: ${Math.round(r.cpuPerS)} frames/head-end CPU s, ${Math.round(r.wallPerS)} frames/wall s; ingest alone ${Math.round(r.ingestCpuPerS)} frames/CPU s in this run (service ${(r.cpuPerS / r.ingestCpuPerS).toFixed(2)} of it)` +
                 (r.serverCpuUsPerFrame !== undefined ? `, server ${r.serverCpuUsPerFrame.toFixed(1)} µs CPU/frame` : "") +
-                `; restart (kill -9 to first frame stored) median ${Math.round(median(b.restartMs!))} ms of [${b.restartMs!.map(x => Math.round(x)).join(", ")}]${b.note ? `; ${b.note}` : ""}`
+                (b.restartMs?.length ? `; restart (kill -9 to first frame stored) median ${Math.round(median(b.restartMs))} ms of [${b.restartMs.map(x => Math.round(x)).join(", ")}]` : "") +
+                (b.note ? `; ${b.note}` : "")
         )
     }
 }

@@ -39,6 +39,7 @@ import {
 } from "./db/index.ts"
 import { CloneAlert, HeadEnd, IngestResult, MAX_KEY_STEPS, RejectReason, evolveKeyBy } from "./ingest.ts"
 import { UPLINK_FILTER } from "./uplink.ts"
+import { commandSummary } from "./commands.ts"
 
 /** A frame's verdict as the service gives it: ingestion's, or a refusal of its own. */
 export type ServiceVerdict =
@@ -99,6 +100,8 @@ export interface ServiceStats {
 interface Pending {
     topic?: string
     payload: Buffer
+    /** the meter id the header claims (not verified), once */
+    id: string | undefined
     done: (v: ServiceVerdict) => void
 }
 
@@ -123,6 +126,7 @@ export class HeadEndService {
     private client?: MqttClient
     private closing = false
     private publisher?: (topic: string, frame: Buffer) => Promise<void>
+    private topicCache = new Map<string, { up: string; down: string }>()
 
     private constructor(private o: ServiceOptions) {
         this.db = o.db
@@ -179,7 +183,7 @@ export class HeadEndService {
     receive(topic: string | undefined, payload: Buffer): Promise<ServiceVerdict> {
         this.stats.received++
         return new Promise(done => {
-            this.queue.push({ topic, payload, done })
+            this.queue.push({ topic, payload, id: safeClaimed(payload), done })
             this.kick()
         })
     }
@@ -196,8 +200,9 @@ export class HeadEndService {
         if (!st || st.lastAcceptedAt === undefined) throw new Error(`meter ${id} has not sent an authenticated frame yet: no downlink session to carry the command`)
         const epoch = st.epoch
         const counter = await this.counter(id, epoch)
-        // envelope: version, meter id (8), signer key id, counter u64 at 10, ..., opcode at 26 (docs/commands.md §1)
-        await logCommand(this.db, { meterId: id, signerKeyId: envelope[9], counter: envelope.readBigUInt64BE(10), opcode: envelope[26], envelope, downEpoch: epoch, downCounter: counter })
+        // the command (a COSE message, docs/commands.md §1) read with the meter's parser
+        const c = commandSummary(envelope)
+        await logCommand(this.db, { meterId: id, signerKeyId: c.signerKeyId, counter: c.counter, opcode: c.opcode, envelope, downEpoch: epoch, downCounter: counter })
         const frame = this.headEnd.sealDownlink(id, epoch, encodeCommand(envelope), counter)
         await this.publish(id, epoch, counter, frame)
         return { epoch, counter, frame }
@@ -268,7 +273,7 @@ export class HeadEndService {
                 // a bug in the batch path: its frames are refused, their meters reloaded, the service goes on
                 this.failed("batch", e)
                 for (const f of batch) {
-                    const id = safeClaimed(f.payload)
+                    const id = f.id
                     if (id) this.headEnd.forget(id)
                     f.done({ ok: false, reason: "error", meterId: id, detail: (e as Error).message })
                 }
@@ -285,7 +290,7 @@ export class HeadEndService {
         const max = Math.min(this.queue.length, this.o.maxBatch ?? 1000)
         const loads = new Set<string>()
         for (let i = 0; i < max; i++) {
-            const id = safeClaimed(this.queue[i].payload)
+            const id = this.queue[i].id
             if (!id || this.headEnd.meters.has(id) || loads.has(id)) continue
             if (loads.size === LOADS_PER_BATCH) return i
             loads.add(id)
@@ -299,9 +304,9 @@ export class HeadEndService {
         // 1. the meters of the batch, loaded from the database before anything is decided
         const ids = new Map<number, string>()
         batch.forEach((f, i) => {
-            const id = safeClaimed(f.payload)
-            if (!id || !this.o.secretOf(id)) return
-            if (f.topic !== undefined && f.topic !== uplinkTopic(id)) verdicts[i] = { ok: false, reason: "topic", meterId: id, detail: `frame for ${id} on another meter's topic ${f.topic}` }
+            const id = f.id
+            if (!id || !(this.headEnd.meters.has(id) || this.o.secretOf(id))) return
+            if (f.topic !== undefined && f.topic !== this.topics(id).up) verdicts[i] = { ok: false, reason: "topic", meterId: id, detail: `frame for ${id} on another meter's topic ${f.topic}` }
             else ids.set(i, id)
         })
         const unavailable = new Set<string>()
@@ -381,13 +386,17 @@ export class HeadEndService {
                 if (v.ok) {
                     this.stats.accepted++
                     if (v.ackBody) {
-                        const counter = await this.counter(v.meterId, v.epoch)
+                        // a counter of a block reserved with this batch's commit: no await unless it ran out
+                        const counter = this.pool.take(v.meterId, v.epoch) ?? (await this.counter(v.meterId, v.epoch))
                         v.ack = this.headEnd.sealDownlink(v.meterId, v.epoch, v.ackBody, counter)
-                        this.publish(v.meterId, v.epoch, counter, v.ack).catch(e => this.failed("publishing an ack", e))
+                        this.publish(v.meterId, v.epoch, counter, v.ack)?.catch(e => this.failed("publishing an ack", e))
                     }
-                    for (const a of v.change.alerts ?? []) this.emit(() => this.o.events?.meterAlert?.(v.meterId, a.kind, a.count))
-                    const out = outcomeOf.get(i)!
-                    this.emit(() => this.o.events?.accepted?.(v, out))
+                    const ev = this.o.events
+                    if (ev?.meterAlert) for (const a of v.change.alerts ?? []) this.emit(() => ev.meterAlert?.(v.meterId, a.kind, a.count))
+                    if (ev?.accepted) {
+                        const out = outcomeOf.get(i)!
+                        this.emit(() => ev.accepted?.(v, out))
+                    }
                 } else {
                     this.stats.refused[v.reason] = (this.stats.refused[v.reason] ?? 0) + 1
                     // a refused chain in an authentic frame: its alerts were committed all the same
@@ -463,16 +472,29 @@ export class HeadEndService {
         for (const w of wants) this.reserved.add(`${w.meterId}:${w.epoch}`)
     }
 
-    /** A downlink counter of a committed block. */
+    /** A downlink counter of a committed block (its reservation marked `reserved` by `prepareCounters` or here). */
     private async counter(meterId: string, epoch: number): Promise<number> {
         const c = this.pool.take(meterId, epoch) ?? (await this.pool.next(meterId, epoch))
         this.reserved.add(`${meterId}:${epoch}`)
         return c
     }
 
-    private async publish(meterId: string, epoch: number, counter: number, frame: Buffer) {
-        this.emit(() => this.o.events?.downlink?.(meterId, epoch, counter, frame))
-        if (this.publisher) await this.publisher(downlinkTopic(meterId), frame)
+    /** Publishes a sealed downlink frame: the publisher's promise (undefined without one). */
+    private publish(meterId: string, epoch: number, counter: number, frame: Buffer): Promise<void> | undefined {
+        const ev = this.o.events
+        if (ev?.downlink) this.emit(() => ev.downlink?.(meterId, epoch, counter, frame))
+        return this.publisher?.(this.topics(meterId).down, frame)
+    }
+
+    /** The uplink and downlink topics of a meter, computed once. */
+    private topics(meterId: string): { up: string; down: string } {
+        let t = this.topicCache.get(meterId)
+        if (!t) {
+            t = { up: uplinkTopic(meterId), down: downlinkTopic(meterId) }
+            if (this.topicCache.size >= 100_000) this.topicCache.clear()
+            this.topicCache.set(meterId, t)
+        }
+        return t
     }
 
     /** Runs an event callback; its error is counted and logged, never thrown at the caller. */

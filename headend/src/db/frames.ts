@@ -154,7 +154,7 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[]): Prom
     await storeAlertsAndResponses(tx, applied.map(i => fs[i]))
 
     // 3. evidence: found here, and what ingestion passed in
-    const passed = fs.flatMap(x => x.evidence)
+    const passed = fs.flatMap(x => (x.evidence.length ? x.evidence : NONE))
     await recordCloneEvidence(tx, passed.length ? [...found, ...passed] : found)
     return out
 }
@@ -402,6 +402,7 @@ const MINE = (t: string) => `${t}.xmin = (txid_current() % 4294967296)::text::xi
 
 async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
     const alerts = fs.flatMap(f => {
+        if (!f.alerts.length) return NONE
         // one row per kind and frame: repeated kinds in one frame add up
         const sum = new Map<number, number>()
         for (const a of f.alerts) sum.set(a.kind, Math.min(0xffff, (sum.get(a.kind) ?? 0) + a.count))
@@ -414,7 +415,7 @@ async function storeAlertsAndResponses(q: Sql, fs: CheckedFrame[]) {
             [alerts.map(a => a.f.meter), alerts.map(a => a.f.epoch), alerts.map(a => a.f.counter), alerts.map(a => a.kind), alerts.map(a => a.count)]
         )
     }
-    const responses = fs.flatMap(f => f.responses.map((r, idx) => ({ f, idx, r })))
+    const responses = fs.flatMap(f => (f.responses.length ? f.responses.map((r, idx) => ({ f, idx, r })) : NONE))
     if (responses.length) {
         await q.query(
             `INSERT INTO command_responses (meter_id, epoch, counter, idx, body, verdict, opcode, signer_key_id, command_counter, detail)
