@@ -12,6 +12,12 @@
  * record (seq 0, whose tag is under K_0 and whose prev is zero), or a checkpoint the operator
  * gives (`--anchor seq:hash`). A chain with its first records cut off proves nothing about
  * them, so it is "NOT VERIFIED", never "OK".
+ *
+ * Bounded work: a record's tag is under K_seq, derived from K_0 by seq hashes, and the seq
+ * is whatever the file says. So the first record must be where the trust root puts it (right
+ * after the --anchor, or inside the run it covers), and no chain is followed past seq
+ * `MAX_CHAIN_SEQ`: a file claiming seq 4,000,000,000 costs nothing, where it cost 4·10^9
+ * hashes (an hour of CPU) before.
  */
 import { HEADER_SIZE, MAX_PAYLOAD, RECORD_OVERHEAD } from "../../src/wire/record"
 import { Checkpoint, chainKey0, decodeRecord, evolveKey, recordHash, tagValid, verifyChain } from "./chain.ts"
@@ -80,6 +86,14 @@ export function verifyChainRecords(meter: MeterEntry, records: Uint8Array[], anc
     const notVerified = (summary: string): ChainFileVerdict => ({ ok: false, status: "NOT VERIFIED", summary })
     const broken = (summary: string): ChainFileVerdict => ({ ok: false, status: "BROKEN", summary })
     if (records.length === 0) return notVerified("the file holds no records")
+    // where the file claims to start decides the key derivation (K_0 → K_first): checked before any hashing
+    const claimed = decodeRecord(records[0])?.seq
+    if (claimed !== undefined) {
+        const last = claimed + records.length - 1
+        if (anchor && claimed > anchor.seq + 1) return notVerified(`the --anchor at seq ${anchor.seq} is neither in the file (seq ${claimed}..${last}) nor right before it`)
+        if (last > MAX_CHAIN_SEQ)
+            return notVerified(`the file claims records up to seq ${last}, beyond any meter's chain (seq ${MAX_CHAIN_SEQ} at most: a meter writes about 20,000 records a year): nothing in it was checked`)
+    }
     const v = verifyChain(records, chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex")))
     if (!v.ok) return broken(`${v.reason} at record ${v.at}`)
     const first = decodeRecord(records[0])!.seq
@@ -116,8 +130,12 @@ export interface FlashExport {
     notes: string[]
 }
 
-/** Records with a seq above this are not looked for (20 years of half-hours is 350,400). */
-const MAX_SCAN_SEQ = 1_000_000
+/**
+ * No chain is followed past this seq (20 years of half-hours is 350,400): deriving K_seq
+ * costs seq SHA-256 (1,000,000: about half a second), and a file or a flash image says
+ * what the seq is.
+ */
+export const MAX_CHAIN_SEQ = 1_000_000
 
 /**
  * The index chain a simulated meter's flash image still holds. The image is a settings
@@ -136,7 +154,7 @@ export function exportFromFlash(img: Uint8Array, meter: MeterEntry): FlashExport
         if (off + len > img.length) continue
         const bytes = img.subarray(off, off + len)
         const r = decodeRecord(bytes)
-        if (r && r.seq <= MAX_SCAN_SEQ) cands.push({ seq: r.seq, bytes: new Uint8Array(bytes), tagOk: false })
+        if (r && r.seq <= MAX_CHAIN_SEQ) cands.push({ seq: r.seq, bytes: new Uint8Array(bytes), tagOk: false })
     }
     // tags: K_seq by evolving K_0 once over the sorted seqs
     cands.sort((a, b) => a.seq - b.seq)

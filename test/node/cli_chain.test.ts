@@ -98,6 +98,33 @@ test("verify-chain: a chain whose first records are cut off is NOT VERIFIED unle
     assert.match((await run("verify-chain", join(d, "empty.txt"), "--meter", "m1", "--keystore", ks)).out, /^NOT VERIFIED: the file holds no records/)
 })
 
+test("verify-chain does bounded work whatever seq the file claims: a record at seq 4,000,000,000 is NOT VERIFIED at once, anchored or not", async () => {
+    const { d, ks, m, recs } = await setup(3)
+    // a well-formed record claiming a seq near 2^32 (its tag under any key: the old code derived K_seq first, 4·10^9 SHA-256, an hour)
+    const far = Buffer.from(sealRecord(Buffer.alloc(32, 7), 0x10, 4_000_000_000, 1_700_000_000, Uint8Array.of(1, 2, 3, 4), recordHash(recs[2])))
+    const file = join(d, "far.txt")
+    writeFileSync(file, hexLines([far]))
+    const bin = join(ROOT, "headend/bin/trustmeter.mjs")
+    const cases: [string[], RegExp][] = [
+        [[], /^NOT VERIFIED: the file claims records up to seq 4000000000, beyond any meter's chain/],
+        // an anchor the file does not start right after: refused before any hashing
+        [["--anchor", anchorOf(recs[2], 2)], /^NOT VERIFIED: the --anchor at seq 2 is neither in the file \(seq 4000000000\.\.4000000000\) nor right before it/],
+        // the operator's anchor that far out: still no derivation beyond the bound
+        [["--anchor", anchorOf(recs[2], 3_999_999_999)], /^NOT VERIFIED: the file claims records up to seq 4000000000, beyond any meter's chain/],
+    ]
+    for (const [extra, expect] of cases) {
+        const r = spawnSync(bin, ["verify-chain", file, "--meter", m.name, "--keystore", ks, ...extra], { encoding: "utf8", timeout: 20_000 })
+        assert.notEqual(r.status, null, `verify-chain ${extra.join(" ")} did not finish within 20 s`)
+        assert.equal(r.status, 1, r.stderr)
+        assert.match(r.stdout, expect)
+    }
+    // a real chain right after its anchor still verifies (the bound is far above any meter's seq)
+    const cut = join(d, "cut.txt")
+    writeFileSync(cut, hexLines(recs.slice(1)))
+    const ok = await run("verify-chain", cut, "--meter", "m1", "--anchor", anchorOf(recs[0], 0), "--keystore", ks)
+    assert.equal(ok.code, 0, ok.out)
+})
+
 /** A simulated meter's flash image: settings noise around the records, in ring order. */
 function flashImage(recs: Buffer[]): Buffer {
     const parts: Buffer[] = [Buffer.from("cv.c2a\0garbage\x01\x02\x03"), Buffer.alloc(40, 0xff)]
