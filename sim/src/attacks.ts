@@ -11,6 +11,9 @@ import { buildEnvelope, headEndKey, Opcode, Verdict, verdictName } from "../../h
 import { Demo } from "./demo.ts"
 import { MeterEntry } from "../../headend/src/keystore.ts"
 import { uplinkTopic } from "../../src/wire/report"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { TAMPER_MARK } from "./provision.ts"
 
 export interface AttackOutcome {
     attack: string
@@ -106,7 +109,12 @@ export const ATTACKS: Attack[] = [
             let where: { off: number; seq: number } | undefined
             await d.fleet.tamperFlash(fm, img => {
                 where = findNewestRecord(img, target)
-                if (where) img[where.off + 11] ^= 0x01 // first payload byte
+                if (where) {
+                    // marked before the flash is written: the next start wipes this meter's flash
+                    // (announced) instead of leaving it refused for good (sim/src/provision.ts)
+                    writeFileSync(join(fm.dir, TAMPER_MARK), `record ${where.seq} altered at ${new Date().toISOString()}\n`)
+                    img[where.off + 11] ^= 0x01 // first payload byte
+                }
                 return img
             })
             if (!where) return { attack: this.name, refused: undefined, detail: "no index record found in the meter's flash yet" }

@@ -25,6 +25,7 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
     if (why) {
         log?.(`meter ${meterId} (${dir}): wiping its flash: ${why}`)
         rmSync(join(dir, FLASH_DIR), { recursive: true, force: true })
+        rmSync(join(dir, TAMPER_MARK), { force: true })
     }
     const vm = trackChild(
         spawn(DEVS, ["run", "--wait", "--device-id", meterId, "--no-colors"], {
@@ -52,6 +53,12 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
 
 const FLASH_DIR = ".devicescript/flash"
 const STAMP = "provisioned"
+/**
+ * Left in a meter's directory by the demo's stored-record attack (sim/src/attacks.ts, `S`)
+ * before it alters a record in the flash: that record can never verify again, so the meter
+ * would be refused for good on every later run. The next start wipes that flash (announced).
+ */
+export const TAMPER_MARK = "tampered-by-demo"
 
 /**
  * Which meter a flash belongs to: a digest of its id and secret, the settings every key of
@@ -71,6 +78,9 @@ export function meterIdentity(settings: Record<string, Buffer>): string {
  */
 export function flashWipeReason(dir: string, settings: Record<string, Buffer>): string | undefined {
     if (!existsSync(join(dir, FLASH_DIR))) return undefined
+    const mark = join(dir, TAMPER_MARK)
+    if (existsSync(mark))
+        return `the demo's stored-record attack (S) altered it in an earlier run (${readFileSync(mark, "utf8").trim()}): that record can never verify again, so its chain starts again from genesis`
     const stampFile = join(dir, STAMP)
     if (!existsSync(stampFile)) return "it has no provisioning stamp (provisioned by something else): its chain cannot be tied to this keystore"
     const stamp = readFileSync(stampFile, "utf8").trim()
