@@ -12,13 +12,10 @@ import {
     fadd,
     fsub,
     fmul,
-    fneg,
     fcanon,
     fcopy,
-    fsetSmall,
-    fisZero,
+    ZERO,
     fequal,
-    fisOdd,
     funpackY,
     fpow2523,
 } from "./field25519"
@@ -118,30 +115,34 @@ export async function decodePoint(o: Point, b: Buffer, off: number): Promise<boo
     if (!fequal(vx2, u)) {
         // v x^2 = -u: the root is x sqrt(-1); anything else: no root, not on the curve
         fadd(vx2, vx2, u)
-        if (!fisZero(vx2)) return false
+        if (!fequal(vx2, ZERO)) return false
         fmul(x, x, SQRTM1)
     }
     const sign = (b[off + 31] >> 7) & 1
-    if (sign === 1 && fisZero(x)) return false
-    if (fisOdd(x) !== (sign === 1)) fneg(x, x)
+    if (sign === 1 && fequal(x, ZERO)) return false
     fcanon(x, x)
+    // the low bit of the canonical x is its sign ("negative", RFC 8032 §5.1.2)
+    if ((x[0] & 1) !== sign) {
+        fsub(x, ZERO, x)
+        fcanon(x, x)
+    }
     fcanon(y, y)
-    fsetSmall(o.Z, 1)
+    fcopy(o.Z, ONE)
     fmul(o.T, x, y)
     return true
 }
 
 /** o = the neutral element (0 : 1 : 1 : 0). */
 export function setIdentity(o: Point): void {
-    fsetSmall(o.X, 0)
-    fsetSmall(o.Y, 1)
-    fsetSmall(o.Z, 1)
-    fsetSmall(o.T, 0)
+    fcopy(o.X, ZERO)
+    fcopy(o.Y, ONE)
+    fcopy(o.Z, ONE)
+    fcopy(o.T, ZERO)
 }
 
 /** true if p is the neutral element: X = 0 and Y = Z (mod p). */
 export function isIdentity(p: Point): boolean {
-    return fisZero(p.X) && fequal(p.Y, p.Z)
+    return fequal(p.X, ZERO) && fequal(p.Y, p.Z)
 }
 
 /**
@@ -255,7 +256,7 @@ export async function getBaseTable(): Promise<Cached[]> {
         const b = new Point()
         funpackY(b.X, CONSTANTS, 96)
         funpackY(b.Y, CONSTANTS, 128)
-        fsetSmall(b.Z, 1)
+        fcopy(b.Z, ONE)
         fmul(b.T, b.X, b.Y)
         const t = newTable()
         await fillTable(t, b)
@@ -275,7 +276,7 @@ export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[], kd: Bu
     let i = 255
     while (i >= 0 && sd[i] === DIGIT_BIAS && kd[i] === DIGIT_BIAS) i--
     for (; i >= 0; i--) {
-        if ((i & 1) === 0) await ds.sleep(0)
+        await ds.sleep(0)
         const s = sd[i] - DIGIT_BIAS
         const k = kd[i] - DIGIT_BIAS
         // T is only needed by a following addition, and by the caller after the last step
@@ -284,6 +285,10 @@ export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[], kd: Bu
         // table entry |d| >> 1 holds |d| times the point; the digit's sign says add or subtract
         if (s !== 0) paddCached(o, o, bt[(s < 0 ? -s : s) >> 1], s, k !== 0 || last)
         // minus [k]A: a positive digit subtracts
-        if (k !== 0) paddCached(o, o, at[(k < 0 ? -k : k) >> 1], -k, last)
+        if (k !== 0) {
+            // a field multiplication in loops costs ~3,000 VM steps: a yield between the additions
+            await ds.sleep(0)
+            paddCached(o, o, at[(k < 0 ? -k : k) >> 1], -k, last)
+        }
     }
 }
