@@ -50,8 +50,10 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     events.chain = store
     const verdict = store.verdict()
     console.log(`METER chain ok=${verdict.ok ? 1 : 0} head=${store.head().seq} checked=${verdict.checked}`)
-    // registers and profile resume from the persisted state, repaired first (src/meter)
-    const intervals = new IntervalLog(store, mu.meter, (await recoverMeterState(store)).state)
+    // registers and profile resume from the persisted state, repaired first and checked
+    // against the chain (an edited state is tamper: registers rebuilt from the chain)
+    const rec = await recoverMeterState(store)
+    const intervals = new IntervalLog(store, mu.meter, rec.state)
     await store.append(RecordKind.PowerUp, mu.clock.utc(), Buffer.alloc(0))
     const commands = new CommandHandler({
         meterId: cfg.meterId,
@@ -91,7 +93,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         maxAggregateRecords: (DEFAULT_SLOTS * 3) / 4,
     })
     events.uplink = uplink
-    if (!verdict.ok) events.storeAlert(RecordKind.Tamper)
+    if (!verdict.ok || rec.tampered) events.storeAlert(RecordKind.Tamper)
     intervals.uplink = uplink
     mu.meter.onEvent((kind, detail) => events.metrologyEvent(kind, detail))
     await uplink.start()

@@ -17,7 +17,7 @@
 import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../crypto/native"
 import { Storage, setChecked } from "../storage/storage"
-import { equalBytes, getU16BE, getU32BE, setU16BE, setU32BE } from "../wire/bytes"
+import { concatBytes, equalBytes, getU16BE, getU32BE, setU16BE, setU32BE } from "../wire/bytes"
 import { ChainHead, ChainState, GENESIS_PREV, advance, chainKey0, checkNext, evolveKey, genesisState, recordHash, seal } from "../wire/chain"
 import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, recordSeq } from "../wire/record"
 import { verifySegment } from "./chain"
@@ -198,21 +198,28 @@ export class IndexStore {
     }
 
     /**
-     * Persists the metrology snapshot (running registers) at most once per snapshot period,
-     * or now with `force` (e.g. right after an interval record). Returns true if written.
+     * Persists the meter state (running registers) at most once per snapshot period, or now
+     * with `force` (e.g. right after an interval record), followed by its tag: the first 16
+     * bytes of HMAC-SHA256(METER_SECRET, state). Returns true if written.
      */
     async saveSnapshot(snapshot: Buffer, force?: boolean): Promise<boolean> {
         const t = ds.millis()
         if (!force && t - this.snapshotMs < this.snapshotPeriodMs) return false
         this.snapshotMs = t
-        await this.storage.set(KEY_SNAPSHOT, snapshot)
-        this.snapshot = snapshot.slice(0)
+        this.snapshot = concatBytes(snapshot, this.stateTag(snapshot))
+        await this.storage.set(KEY_SNAPSHOT, this.snapshot)
         return true
     }
 
-    /** The snapshot found in flash at open (or the last one saved); undefined if none. */
+    /**
+     * The state found in flash at open (or the last one saved), without its tag; undefined
+     * if none, null if its tag is wrong (edited, or another meter's: tamper).
+     */
     loadSnapshot(): Buffer {
-        return this.snapshot ? this.snapshot.slice(0) : undefined
+        const b = this.snapshot
+        if (!b) return undefined
+        const n = b.length - 16
+        return n > 0 && equalBytes(this.stateTag(b.slice(0, n)), b.slice(n, b.length)) ? b.slice(0, n) : null
     }
 
     // ---- internals ----
@@ -249,6 +256,10 @@ export class IndexStore {
         this.meterSecret = opts.meterSecret
         this.nowFn = opts.now
         this.onAlert = opts.onAlert
+    }
+
+    private stateTag(b: Buffer): Buffer {
+        return nativeCrypto.hmacSha256(this.meterSecret, b).slice(0, 16)
     }
 
     private now(): number {

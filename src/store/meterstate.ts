@@ -1,5 +1,9 @@
-import { equalBytes } from "../wire/bytes"
-import { RecordKind, decodeRecord } from "../wire/record"
+import { concatBytes, equalBytes, setU32BE } from "../wire/bytes"
+import { ChainHead, followRegisters } from "../wire/chain"
+import { encodeInterval } from "../wire/interval"
+import { IndexRecord, RecordKind, TamperReason, decodeRecord } from "../wire/record"
+import { encodeRegisters, registersFromValues, zeroRegisters } from "../wire/registers"
+import { decodeSnapshot, encodeSnapshot } from "../metrology/snapshot"
 import { IndexStore } from "./indexstore"
 
 /**
@@ -60,14 +64,42 @@ export function decodeMeterState(b: Buffer): MeterState {
 /**
  * At boot: reads the persisted meter state and re-appends its last interval record when a
  * power cut fell between the state write and the chain append (the chain holds no such
- * record from its due seq on). Returns the metrology snapshot to restore (undefined: start
- * from zero) and whether a record was repaired.
+ * record from its due seq on). Then checks the state against the chain (docs/index-store.md,
+ * "Meter state"): its tag must verify, and its registers must be the newest interval
+ * record's plus the open interval's energy (the wire core's register rule); a state
+ * missing while the chain holds registers fails too. A failure is tamper: a `Tamper`
+ * record (reason `Registers`, at the head) is appended, and the state is rebuilt from the
+ * chain (its registers; the open interval and the maximum demand are lost), never taken
+ * from flash. Returns the state to restore (undefined: start from zero).
  */
-export async function recoverMeterState(store: IndexStore): Promise<{ state: MeterState; repaired: boolean }> {
-    const st = decodeMeterState(store.loadSnapshot())
+export async function recoverMeterState(store: IndexStore): Promise<{ state: MeterState; repaired: boolean; tampered: boolean }> {
+    const raw = store.loadSnapshot()
+    let st = decodeMeterState(raw)
     const repaired = st !== undefined && st.lastInterval !== undefined && !inChain(store, st)
     if (repaired) await store.append(RecordKind.IntervalClose, st.dueTime, st.lastInterval)
-    return { state: st, repaired: repaired }
+    // the registers the chain holds: its newest interval record's
+    const h: ChainHead = { seq: 0, hash: undefined }
+    for (const b of store.recordsAfter(-1, 1000)) followRegisters(h, decodeRecord(b))
+    const c = h.regs
+    let ok = raw !== null && (raw !== undefined || !c)
+    if (ok && c)
+        try {
+            const s = decodeSnapshot(st.snapshot)
+            const p = concatBytes(s.open ? encodeInterval(s.open) : Buffer.alloc(16), encodeRegisters(s.registers))
+            ok = followRegisters(h, { kind: RecordKind.IntervalClose, payload: p } as IndexRecord)
+        } catch (e) {
+            ok = false
+        }
+    if (!ok) {
+        const regs = c ? registersFromValues(c, "chain") : zeroRegisters()
+        st = { dueSeq: 0, dueTime: 0, lastInterval: undefined, snapshot: encodeSnapshot({ lengthMin: 30, registers: regs, maxDemand: { watts: 0, start: 0 }, open: null }) }
+        const p = Buffer.alloc(5)
+        p[0] = TamperReason.Registers
+        setU32BE(p, 1, store.head().seq)
+        console.log("METER state tamper: registers rebuilt from the chain")
+        await store.append(RecordKind.Tamper, 0, p)
+    }
+    return { state: st, repaired: repaired, tampered: !ok }
 }
 
 /** true when the chain holds the state's last interval record at or after its due seq. */

@@ -109,7 +109,7 @@ export function next(crypto: WireCrypto, head: ChainHead, encoded: Buffer): Chai
  * payload) moves the totals by its energy; after it, or after a `StoreFull` (intervals
  * were not stored), the next totals may only be at least that (`loose`).
  */
-function followRegisters(h: ChainHead, r: IndexRecord): boolean {
+export function followRegisters(h: ChainHead, r: IndexRecord): boolean {
     const p = h.regs
     const was = h.loose
     const b = r.payload

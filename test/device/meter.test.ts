@@ -54,6 +54,10 @@ class FakeMeter {
     snapshot() {
         return this.snap
     }
+    /** the registers at a close: they follow the interval into its record (issue 13) */
+    registers() {
+        return { importMWh: 5, exportMWh: 0, touImportMWh: [5, 0, 0, 0], touExportMWh: [0, 0, 0, 0] }
+    }
     restore(b: Buffer) {
         if (b.length !== 2) throw new RangeError("snapshot: bad size")
         this.restored = b
@@ -101,7 +105,7 @@ describe("meter: interval persistence (state first, record second)", () => {
         const st = decodeMeterState(chain.states[1])
         expect(st.dueSeq).toBe(2)
         expect(st.dueTime).toBe(0)
-        expect(st.lastInterval.toString("hex")).toBe(encodeInterval(interval(2, IntervalStatus.TimeUnknown)).toString("hex"))
+        expect(st.lastInterval.slice(0, 16).toString("hex")).toBe(encodeInterval(interval(2, IntervalStatus.TimeUnknown)).toString("hex"))
         expect(st.snapshot.toString("hex")).toBe("0102")
     })
 
@@ -117,7 +121,7 @@ describe("meter: interval persistence (state first, record second)", () => {
         const st = decodeMeterState(chain.states[0])
         expect(st.dueSeq).toBe(42)
         expect(st.dueTime).toBe(MONDAY + 5400)
-        expect(st.lastInterval.toString("hex")).toBe(encodeInterval(interval(3, 0)).toString("hex"))
+        expect(st.lastInterval.slice(0, 16).toString("hex")).toBe(encodeInterval(interval(3, 0)).toString("hex"))
     })
 
     test("boot restores the recovered snapshot; a malformed one is refused, not thrown", async () => {
