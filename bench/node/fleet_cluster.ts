@@ -27,7 +27,7 @@ import { Keystore, MeterEntry, addMeter, createKeystore, saveKeystore } from "..
 import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
 import { nextCounter } from "../../headend/src/operations.ts"
 import { Database, migrate, openPostgres } from "../../headend/src/db/index.ts"
-import { appendSignatures, encodeEnvelopeBody, signedMessage, timeSyncArgs } from "../../src/wire/envelope"
+import { signCommand, timeSyncArgs } from "../../src/wire/envelope"
 import { Opcode } from "../../src/wire/opcodes"
 import type { Disturbance, FleetStatus } from "../../sim/src/protocol/fleet.ts"
 import type { MeterImage } from "../../sim/src/protocol/meter.ts"
@@ -80,6 +80,15 @@ export interface Verification {
 interface Worker {
     name: string
     child: ChildProcess
+    /** "i/n": a static split's share (bench/node/fleet_worker.ts --partition) */
+    partition?: string
+}
+
+/** Whether a worker on partition "i/n" keeps `meterId` (the frame bytes 7..8 its filter reads: the id's last two bytes). */
+function owns(partition: string | undefined, meterId: string): boolean {
+    if (!partition) return true
+    const [i, n] = partition.split("/").map(Number)
+    return parseInt(meterId.slice(12, 16), 16) % n === i
 }
 
 /** A mosquitto on a free loopback port, its config in `dir`; stopped with the cluster. */
@@ -194,7 +203,7 @@ export class FleetCluster {
         })
         // IPC write failures go to ipcSend's callbacks; anything else is logged, never an uncaught 'error'
         child.on("error", e => this.log(`${name}: ${e.message}`))
-        const w = { name, child }
+        const w: Worker = { name, child, partition: o.partition }
         this.workers.push(w)
         await new Promise<void>((res, rej) => {
             const t = setTimeout(() => rej(new Error(`${name} did not start in 60 s`)), 60_000)
@@ -274,7 +283,11 @@ export class FleetCluster {
 
     /** Signs `opcode` with `args` for `meterId` as the network operator and sends it through a worker. */
     async sendCommand(meterId: string, envelope: Buffer): Promise<void> {
-        const w = this.workers[Math.floor(Math.random() * this.workers.length)]
+        // on a static split, the worker that keeps the meter: another one would seal the
+        // command under a newer downlink block than the owner's acks, which the meter then
+        // refuses as replays until the owner's block runs out
+        const mine = this.workers.filter(w => owns(w.partition, meterId))
+        const w = mine[Math.floor(Math.random() * mine.length)]
         if (!w) throw new Error("no worker running")
         await this.askWorker(w, { type: "command", meterId, envelope: envelope.toString("hex") }, "commandSent")
     }
@@ -282,18 +295,10 @@ export class FleetCluster {
     /** A network-operator envelope (the role that may sign time syncs) valid for the hour after `now` (UTC s). */
     networkOperatorEnvelope(meterId: string, opcode: number, args: Buffer, now: number): Buffer {
         const counter = nextCounter()
-        const body = encodeEnvelopeBody({
-            meterId: Buffer.from(meterId, "hex"),
-            signerKeyId: this.netopId,
-            counterHi: Number(counter >> 32n),
-            counterLo: Number(counter & 0xffffffffn),
-            notBefore: 0,
-            expiry: now + 3600,
-            opcode,
-            signatureCount: 1,
-            args,
-        })
-        return appendSignatures(body, [this.netopId], [sign(null, signedMessage(body, body.length), this.netopKey)])
+        return signCommand(
+            { meterId: Buffer.from(meterId, "hex"), keyIds: [this.netopId], counter: Number(counter), notBefore: 0, expiry: now + 3600, opcode, args },
+            (_id, tbs) => sign(null, tbs, this.netopKey)
+        )
     }
 
     /**

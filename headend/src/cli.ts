@@ -6,8 +6,9 @@
  *   trustmeter keys show                      print the public keys and the meters
  *   trustmeter provision <meter> [--id HEX16] [--broker mqtt[s]://[user:password@]host:port] [--out FILE]
  *                                             add a meter (new 32-byte secret) and write its settings file
- *   trustmeter sign <command> [args] --meter <meter> [--role R] [--cosign R] [--counter N] [--valid 1h|FROM..TO]
- *                                             print a signed command envelope in hex; commands:
+ *   trustmeter sign <command> [args] --meter <meter> [--role R] [--cosign R] [--counter N] [--valid 1h|FROM..TO] [--diag]
+ *                                             print a signed command (COSE_Sign1/COSE_Sign) in hex, and with
+ *                                             --diag in CBOR diagnostic notation; commands:
  *                                             disconnect, arm, set-tariff <flat|day-night|hex>,
  *                                             set-random-limit <s>, set-privacy <half-hourly|daily|monthly>,
  *                                             time-sync [utc], rotate-uplink <from> <to>
@@ -47,6 +48,7 @@ import {
 import { meterSettings, settingsEnvFile } from "./provision.ts"
 import { METERS_DIR } from "./paths.ts"
 import { buildCommand, COMMAND_NAMES, COMMANDS, nextCounter } from "./operations.ts"
+import { commandDiagnostic } from "./commands.ts"
 import { ChainFileError, exportFromFlash, formatChainFile, parseAnchor, parseChainFile, verifyChainRecords } from "./chain_file.ts"
 import { decodeRecord } from "./chain.ts"
 import { MAX_UNKNOWN_WINDOW_S } from "../../src/commands/timesync"
@@ -75,12 +77,13 @@ const COMMAND_HELP: Record<string, () => string> = {
   (default .meters/<meter>.env, mode 0600) for a devtools deploy to a board (docs/hil.md).
   --broker: where the meter finds its broker (default mqtt://127.0.0.1:1883); user name and
   password go into UP_USER/UP_PASS, mqtts:// sets UP_PROTO "tls"`,
-    sign: () => `usage: trustmeter sign <command> [args] --meter <meter> [--role R] [--cosign R] [--counter N] [--valid 1h|FROM..TO] [--keystore FILE]
-  print a signed command envelope (docs/commands.md) in hex. Commands:
+    sign: () => `usage: trustmeter sign <command> [args] --meter <meter> [--role R] [--cosign R] [--counter N] [--valid 1h|FROM..TO] [--diag] [--keystore FILE]
+  print a signed command (docs/commands.md: COSE_Sign1, or COSE_Sign with --cosign) in hex. Commands:
 ${COMMANDS.map(c => `    ${`${c.name} ${c.args}`.padEnd(40)} ${c.help} (default role ${c.role})`).join("\n")}
   --role R       sign with another role (${ROLES.join(", ")}), e.g. to show a refusal
   --cosign R     add a second signature (dual control)
-  --counter N    the signer's counter: 1..2^64-1, at most ${MAX_COUNTER_AHEAD_S / 3600} h ahead of the clock counter, and at
+  --diag         also print the command in CBOR diagnostic notation (RFC 8949 §8), payload decoded
+  --counter N    the signer's counter: 1..2^53-1, at most ${MAX_COUNTER_AHEAD_S / 3600} h ahead of the clock counter, and at
                  most 2^20 beyond the expiry in microseconds (a meter refuses more: CounterOutOfReach)
                  (default: microseconds since 1970, strictly increasing)
   --valid D      valid from now for D (90s, 15m, 1h, 2d; default 1h), or FROM..TO in UTC (ISO 8601
@@ -167,7 +170,7 @@ interface Args {
 }
 
 const VALUE_OPTS = new Set(["keystore", "id", "broker", "out", "meter", "role", "cosign", "counter", "valid", "anchor", "dir", "database"])
-const FLAG_OPTS = new Set(["force", "help", "flash"])
+const FLAG_OPTS = new Set(["force", "help", "flash", "diag"])
 
 /** The whole usage: this file's header comment. */
 function fullHelp(): string {
@@ -264,7 +267,7 @@ function provision(rest: string[], opts: Record<string, string>, ksPath: string,
 async function sign(rest: string[], opts: Record<string, string>, ksPath: string, out: (s: string) => void): Promise<number> {
     const [name, ...args] = rest
     if (!name) throw new CliError(`usage: trustmeter sign <command> [args] --meter <meter>; commands: ${COMMAND_NAMES.join(", ")}`, 2)
-    if (!opts.meter) throw new CliError(`sign needs --meter <name or id> (the envelope names its target meter)`, 2)
+    if (!opts.meter) throw new CliError(`sign needs --meter <name or id> (the command names its target meter)`, 2)
     if (opts.role && !ROLES.includes(opts.role as Role)) throw new CliError(`unknown role "${opts.role}": use one of ${ROLES.join(", ")}`, 2)
     const ks = loadKeystore(ksPath)
     const meter = findMeter(ks, opts.meter)
@@ -275,9 +278,9 @@ async function sign(rest: string[], opts: Record<string, string>, ksPath: string
     if (opts.cosign && !ROLES.includes(opts.cosign as Role)) throw new CliError(`unknown role "${opts.cosign}": use one of ${ROLES.join(", ")}`, 2)
     if (!COMMAND_NAMES.includes(name)) throw new CliError(`unknown command "${name}": use one of ${COMMAND_NAMES.join(", ")}`, 2)
     if (name === "time-sync") checkTimeSyncWindow(args.length === 1 && /^\d+$/.test(args[0]) ? Number(args[0]) : now, window)
-    let envelope: Buffer
+    let command: Buffer
     try {
-        envelope = buildCommand(ks, meter, name, args, {
+        command = buildCommand(ks, meter, name, args, {
             role: opts.role as Role | undefined,
             cosign: opts.cosign as Role | undefined,
             counter,
@@ -288,7 +291,8 @@ async function sign(rest: string[], opts: Record<string, string>, ksPath: string
     } catch (e) {
         throw new CliError((e as Error).message, 2)
     }
-    out(Buffer.from(envelope).toString("hex"))
+    out(Buffer.from(command).toString("hex"))
+    if (opts.diag) out(commandDiagnostic(command))
     return 0
 }
 
@@ -461,22 +465,22 @@ function parseBrokerUrlOrUsage(url: string) {
     }
 }
 
-/** The envelope's counter is a u64 (docs/commands.md §1, offset 10). */
-const U64_MAX = 2n ** 64n - 1n
+/** The command's counter is a CBOR uint of at most 2^53 - 1 (docs/commands.md §1). */
+const COUNTER_MAX = 2n ** 53n - 1n
 /**
  * How far `--counter` may run ahead of the clock counter (microseconds since 1970, what
  * every head-end signer uses): a meter accepts any larger counter once, and then refuses
  * every later command of that signer as a Replay until its key is replaced.
  */
 export const MAX_COUNTER_AHEAD_S = 86_400
-/** The envelope's times are u32 UTC seconds (docs/commands.md §1): the last is in 2106. */
+/** The command's times are u32 UTC seconds (docs/commands.md §1): the last is in 2106. */
 const U32_MAX = 0xffffffff
 
-/** `--counter`: 1..2^64-1 and at most MAX_COUNTER_AHEAD_S ahead of `clock`; one line per refusal. */
+/** `--counter`: 1..2^53-1 and at most MAX_COUNTER_AHEAD_S ahead of `clock`; one line per refusal. */
 export function parseCounter(s: string, clock: bigint): bigint {
-    if (!/^\d{1,40}$/.test(s)) throw new CliError(`bad --counter "${s}": a whole number from 1 to 2^64-1`, 2)
+    if (!/^\d{1,40}$/.test(s)) throw new CliError(`bad --counter "${s}": a whole number from 1 to 2^53-1`, 2)
     const c = BigInt(s)
-    if (c > U64_MAX) throw new CliError(`--counter ${s} does not fit the envelope's u64 counter: at most 2^64-1 (${U64_MAX})`, 2)
+    if (c > COUNTER_MAX) throw new CliError(`--counter ${s} does not fit the command's counter: at most 2^53-1 (${COUNTER_MAX})`, 2)
     if (c === 0n) throw new CliError(`--counter 0 is never accepted: a meter wants more than the signer's last counter, which starts at 0 (it refuses Replay); use 1 or more`, 2)
     const ahead = c - clock
     const max = BigInt(MAX_COUNTER_AHEAD_S) * 1_000_000n

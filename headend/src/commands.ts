@@ -1,7 +1,8 @@
 /**
- * The head-end side of signed commands (docs/commands.md): envelopes and arguments are
- * encoded by the wire core the meter parses with (src/wire/envelope.ts, src/wire/keys.ts),
- * signed here with Ed25519 (`@noble/curves`), and acknowledgements read with the wire
+ * The head-end side of signed commands (docs/commands.md): commands (COSE_Sign1, or
+ * COSE_Sign under dual control) and arguments are encoded by the wire core the meter
+ * parses with (src/wire/envelope.ts, src/wire/cose.ts, src/wire/keys.ts), signed here
+ * with Ed25519 (`@noble/curves`), and acknowledgements read with the wire
  * core's codec (src/wire/ack.ts). The meter side is `src/crypto/verifier.ts` and
  * `src/commands/`.
  *
@@ -12,7 +13,9 @@
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { decodeOutcome, OutcomeLayout } from "../../src/wire/ack"
-import { appendSignatures, encodeEnvelopeBody, signedMessage } from "../../src/wire/envelope"
+import { CborTag, CborValue, decodeCbor, diagnose } from "../../src/wire/cbor"
+import { COSE_SIGN1_TAG, COSE_SIGN_TAG } from "../../src/wire/cose"
+import { CommandEnvelope, MAX_COUNTER, parseEnvelope, signCommand, unsignedCommand } from "../../src/wire/envelope"
 import { encodeKeyEntry as encodeEntry, encodeRing as encodeRingBody, KeyEntry } from "../../src/wire/keys"
 import { defaultOpcodes, maskOf, Role } from "../../src/wire/opcodes"
 
@@ -20,14 +23,11 @@ export { Opcode, PrivacyLevel, Role, Verdict, defaultOpcodes, maskOf, opcodeName
 export {
     disconnectPolicyArgs,
     firmwareManifestArgs,
-    HEADER_SIZE,
     keyRemoveArgs,
     MAX_ARGS,
+    MAX_COUNTER,
     privacyArgs,
     randomLimitArgs,
-    SIGNATURE_BLOCK_SIZE,
-    SIGNING_PREFIX,
-    signedMessage,
     timeSyncArgs,
     uplinkEpochArgs,
     type FirmwareManifest,
@@ -78,7 +78,7 @@ export interface EnvelopeFields {
     signer: HeadEndKey
     /** optional second signer (dual control); must have a different role */
     cosigner?: HeadEndKey
-    /** strictly increasing per signer, < 2^64 */
+    /** strictly increasing per signer, ≤ 2^53 − 1 (MAX_COUNTER) */
     counter: bigint
     /** UTC seconds, 0 = no lower bound */
     notBefore: number
@@ -88,32 +88,31 @@ export interface EnvelopeFields {
     args?: Buffer
 }
 
-/** The unsigned part of an envelope: header ‖ arguments. Throws a RangeError for fields a meter would call Malformed. */
-export function envelopeBody(f: EnvelopeFields): Buffer {
-    if (f.counter < 0n || f.counter >= 1n << 64n) throw new RangeError("envelope: counter must be a u64")
-    return encodeEnvelopeBody({
+function commandFields(f: EnvelopeFields) {
+    if (f.counter < 0n || f.counter > BigInt(MAX_COUNTER)) throw new RangeError("command: counter must be 0..2^53-1")
+    return {
         meterId: f.meterId,
-        signerKeyId: f.signer.id,
-        counterHi: Number(f.counter >> 32n),
-        counterLo: Number(f.counter & 0xffffffffn),
+        keyIds: f.cosigner ? [f.signer.id, f.cosigner.id] : [f.signer.id],
+        counter: Number(f.counter),
         notBefore: f.notBefore,
         expiry: f.expiry,
         opcode: f.opcode,
-        signatureCount: f.cosigner ? 2 : 1,
         args: f.args ?? Buffer.alloc(0),
-    })
+    }
 }
 
-/** A complete signed envelope: each signer signs `signedMessage` strictly as RFC 8032 Ed25519. */
+/** The command without its signatures (a COSE message: src/wire/cose.ts). Throws a RangeError for fields a meter would call Malformed. */
+export function envelopeBody(f: EnvelopeFields) {
+    return unsignedCommand(commandFields(f))
+}
+
+/**
+ * A complete signed command: COSE_Sign1, or COSE_Sign with two signatures under dual
+ * control; each signer signs its Sig_structure (RFC 9052 §4.4) strictly as RFC 8032 Ed25519.
+ */
 export function buildEnvelope(f: EnvelopeFields): Buffer {
-    const body = envelopeBody(f)
-    const msg = signedMessage(body, body.length)
-    const signers = f.cosigner ? [f.signer, f.cosigner] : [f.signer]
-    return appendSignatures(
-        body,
-        signers.map(k => k.id),
-        signers.map(k => Buffer.from(ed25519.sign(msg, k.secretKey)))
-    )
+    const keys = f.cosigner ? [f.signer, f.cosigner] : [f.signer]
+    return signCommand(commandFields(f), (id, tbs) => Buffer.from(ed25519.sign(tbs, keys.find(k => k.id === id)!.secretKey)))
 }
 
 /** The meter's answer to a command (docs/commands.md §8). */
@@ -136,4 +135,43 @@ export function parseAck(b: Buffer): CommandAck {
 /** The u64 counter from its u32 halves. */
 export function counterOf(hi: number, lo: number): bigint {
     return (BigInt(hi) << 32n) | BigInt(lo)
+}
+
+/**
+ * A command in CBOR diagnostic notation (RFC 8949 §8), the protected headers and the
+ * payload shown decoded as embedded CBOR (`<<…>>`, RFC 8610 Appendix G.3), e.g.
+ * `18([<<{1: -8, 4: h'02'}>>, {}, <<{1: h'7e57…', 2: 2, …}>>, h'…'])`. Throws when the
+ * bytes are not deterministic CBOR.
+ */
+export function commandDiagnostic(bytes: Buffer): string {
+    const d = decodeCbor(bytes, [COSE_SIGN1_TAG, COSE_SIGN_TAG])
+    if (d.reason !== 0) throw new Error(`not deterministic CBOR (reason ${d.reason})`)
+    const embedded = (v: CborValue): string => {
+        if (!(v instanceof Buffer) || v.length === 0) return diagnose(v)
+        const e = decodeCbor(v, [])
+        return e.reason === 0 ? `<<${diagnose(e.value)}>>` : diagnose(v)
+    }
+    const t = d.value
+    if (!(t instanceof CborTag) || !Array.isArray(t.value) || t.value.length !== 4) return diagnose(t)
+    const [prot, unprot, payload, last] = t.value
+    let tail = diagnose(last)
+    if (t.tag === COSE_SIGN_TAG && Array.isArray(last))
+        tail = `[${last.map(s => (Array.isArray(s) && s.length === 3 ? `[${embedded(s[0])}, ${diagnose(s[1])}, ${diagnose(s[2])}]` : diagnose(s))).join(", ")}]`
+    return `${t.tag}([${embedded(prot)}, ${diagnose(unprot)}, ${embedded(payload)}, ${tail}])`
+}
+
+/** What the head-end logs about a command it sends: target, signer, counter, opcode. */
+export interface CommandSummary {
+    meterId: string
+    signerKeyId: number
+    counter: bigint
+    opcode: number
+}
+
+/** Reads a command with the meter's own parser (src/wire/envelope.ts); throws when a meter would refuse it as Malformed or BadVersion. */
+export function commandSummary(bytes: Buffer): CommandSummary {
+    const e = parseEnvelope(bytes)
+    if (typeof e === "number") throw new Error(`not a command a meter accepts (verdict ${e})`)
+    const c = e as CommandEnvelope
+    return { meterId: c.meterId.toString("hex"), signerKeyId: c.signerKeyId, counter: counterOf(c.counterHi, c.counterLo), opcode: c.opcode }
 }

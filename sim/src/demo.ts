@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { EmbeddedBroker, parseBrokerUrl, startBroker } from "../../headend/src/broker.ts"
-import { CommandAck, Opcode, Verdict, opcodeName, verdictName } from "../../headend/src/commands.ts"
+import { CommandAck, Opcode, Verdict, commandSummary, opcodeName, verdictName } from "../../headend/src/commands.ts"
 import { Fleet, FleetMeter, METERS_DIR, checkDevtoolsPorts, lockMetersDir } from "./fleet.ts"
 import { Station } from "../../headend/src/station.ts"
 import { Keystore, KeystoreError, MeterEntry, Role, addMeter, createKeystore, loadKeystore, nextRoleKey, saveKeystore } from "../../headend/src/keystore.ts"
@@ -102,8 +102,8 @@ export class Demo {
 
     /** Sends a ready envelope and waits for its acknowledgement (matched by counter). */
     async sendEnvelope(meter: MeterEntry, env: Buffer, label: string, waitMs = this.ackWaitMs()): Promise<CommandAck | undefined> {
-        const counter = env.readBigUInt64BE(10)
-        this.sent.push({ meter, envelope: env, opcode: env[26] })
+        const { counter, opcode } = commandSummary(env)
+        this.sent.push({ meter, envelope: env, opcode })
         this.state.addLog("command", `→ ${meter.name}: ${label}`)
         const ack = new Promise<CommandAck | undefined>(res => {
             const w = { meterId: meter.meterId, counter, res }
@@ -338,7 +338,10 @@ export class Demo {
             s.lastAlert = `refused ${opcodeName(a.opcode)}: ${verdictName(a.verdict)}`
         }
         if (a.verdict === Verdict.Accepted) {
-            const e = this.sent.find(x => x.meter.meterId === m.meterId && x.envelope.readBigUInt64BE(10) === a.counter && x.envelope[9] === a.signerKeyId)
+            const e = this.sent.find(x => {
+                const c = commandSummary(x.envelope)
+                return x.meter.meterId === m.meterId && c.counter === a.counter && c.signerKeyId === a.signerKeyId
+            })
             if (e) this.accepted.push(e)
         }
         for (const w of [...this.ackWaiters])

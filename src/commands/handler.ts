@@ -1,7 +1,6 @@
 import * as ds from "@devicescript/core"
 import { ArmButtonPort, RelayPort } from "../board/board"
 import { encodeOutcome, OutcomeLayout } from "../wire/ack"
-import { envelopeArgs } from "../wire/envelope"
 import { ARGS_VARIABLE, opcodeArgsSize, Verdict } from "../wire/opcodes"
 import { Storage } from "../storage/storage"
 import { CounterStore } from "../crypto/counters"
@@ -116,7 +115,7 @@ export class CommandHandler implements ActionContext {
         if (v.verdict === Verdict.Accepted) {
             // the opcode table's argument size, then the opcode's action (src/commands/actions.ts)
             try {
-                const args = envelopeArgs(v.env)
+                const args = v.env.args
                 const size = opcodeArgsSize(v.env.opcode)
                 v.verdict = size !== ARGS_VARIABLE && args.length !== size ? Verdict.BadArguments : await this.actions[v.env.opcode](this, v, args, detail)
             } catch (e) {

@@ -41,7 +41,7 @@ export class RejectionLog {
         const refill = Math.floor((now - this.lastRefill) / REJECTION_REFILL_MS)
         if (refill > 0) {
             this.tokens = Math.min(REJECTION_BURST, this.tokens + refill)
-            this.lastRefill += refill * REJECTION_REFILL_MS
+            this.lastRefill = this.lastRefill + refill * REJECTION_REFILL_MS
         }
         if (this.tokens < 1) {
             this.suppressed++

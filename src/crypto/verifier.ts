@@ -1,12 +1,13 @@
 import * as ds from "@devicescript/core"
-import { U32_MAX } from "../wire/bytes"
-import { CommandEnvelope, counterAdvance, counterInReach, HEADER_SIZE, isForMeter, parseEnvelope, signatureAt, signedMessage } from "../wire/envelope"
+import { equalBytes, U32_MAX } from "../wire/bytes"
+import { toBeSigned } from "../wire/cose"
+import { CommandEnvelope, counterAdvance, counterInReach, parseEnvelope } from "../wire/envelope"
 import { findKey, KeyEntry, mayKeySign } from "../wire/keys"
 import { Opcode, Role, Verdict } from "../wire/opcodes"
 import { CounterStore } from "./counters"
 
 /**
- * The command verifier: decides whether an envelope from the WAN is authentic, fresh and
+ * The command verifier: decides whether a command (a COSE message, src/wire/envelope.ts) from the WAN is authentic, fresh and
  * allowed, in the order of docs/commands.md "Verification order". The cheap checks come
  * first (`precheck` is pure: parse, meter id, keys and roles, time window), then the
  * counter (one flash read), then the Ed25519 signatures (≈100 ms each), and only then is
@@ -45,7 +46,7 @@ export interface Verification {
  */
 export function precheck(env: CommandEnvelope, keys: KeyEntry[], ctx: VerifierContext, out: Verification): number {
     if (!keys || keys.length === 0) return Verdict.NotProvisioned
-    if (!isForMeter(env, ctx.meterId)) return Verdict.WrongMeter
+    if (!equalBytes(env.meterId, ctx.meterId)) return Verdict.WrongMeter
     const signers: KeyEntry[] = []
     for (let i = 0; i < env.signatureCount; i++) {
         const k = findKey(keys, env.sigKeyIds[i])
@@ -89,6 +90,8 @@ export class CommandVerifier {
      */
     async verify(raw: Buffer): Promise<Verification> {
         const out: Verification = { verdict: Verdict.Malformed, env: undefined, signers: undefined }
+        // a fresh slice for the decode (bounded: docs/formats.md §1); ed25519Verify yields on its own
+        await ds.sleep(0)
         const parsed = parseEnvelope(raw)
         if (typeof parsed === "number") {
             out.verdict = parsed
@@ -103,12 +106,10 @@ export class CommandVerifier {
         if (counterAdvance(env, last[0], last[1]) <= 0) out.verdict = Verdict.Replay
         else if (!counterInReach(env, last[0], last[1])) out.verdict = Verdict.CounterOutOfReach
         if (out.verdict !== Verdict.Accepted) return out
-        const msg = signedMessage(raw, HEADER_SIZE + env.argsLength)
         for (let i = 0; i < env.signatureCount; i++) {
-            await ds.sleep(0)
             let ok = false
             try {
-                ok = await this.check(out.signers[i].publicKey, msg, signatureAt(env, i))
+                ok = await this.check(out.signers[i].publicKey, toBeSigned(env.cose, i), env.cose.signatures[i].signature)
             } catch (e) {
                 // a check that throws has not verified anything
             }

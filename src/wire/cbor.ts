@@ -287,10 +287,20 @@ function item(d: number): CborValue {
 }
 
 /** A head: major type `mt`, argument `n` (integer, 0 ≤ n ≤ 2^53 − 1) in its shortest form. */
-function head(mt: number, n: number): Buffer {
-    const w = n < 24 ? 0 : n < 256 ? 1 : n < 65536 ? 2 : n < 4294967296 ? 4 : 8
+export function cborHead(mt: number, n: number): Buffer {
+    // width 0 (the argument in the initial byte), then 1, 2, 4, 8 bytes: additional info 24..27
+    let w = 0
+    let ai = n
+    if (n > 23) {
+        w = 1
+        ai = 24
+        while (n >= Math.pow(256, w)) {
+            w *= 2
+            ai++
+        }
+    }
     const h = Buffer.alloc(1 + w)
-    h[0] = mt * 32 + (w === 0 ? n : w === 8 ? 27 : w === 4 ? 26 : 23 + w)
+    h[0] = mt * 32 + ai
     // division, not >> or %: exact for every double integer below 2^53
     for (let i = w; i > 0; i--) {
         const q = Math.floor(n / 256)
@@ -305,15 +315,15 @@ function put(parts: Buffer[], v: CborValue, d: number): void {
     if (typeof v === "number") {
         if (Math.floor(v) !== v) refuse(CborReason.Float)
         if (v > CBOR_MAX_INT || v < -CBOR_MAX_INT) refuse(CborReason.IntegerTooLarge)
-        parts.push(v >= 0 ? head(0, v) : head(1, -1 - v))
+        parts.push(v >= 0 ? cborHead(0, v) : cborHead(1, -1 - v))
     } else if (typeof v === "boolean" || v === null) {
-        parts.push(head(7, v === null ? 22 : v ? 21 : 20))
+        parts.push(cborHead(7, v === null ? 22 : v ? 21 : 20))
     } else if (typeof v === "string" || v instanceof Buffer) {
         const t = typeof v === "string" ? Buffer.from(v, "utf8") : v
-        parts.push(head(typeof v === "string" ? 3 : 2, t.length))
+        parts.push(cborHead(typeof v === "string" ? 3 : 2, t.length))
         parts.push(t)
     } else if (Array.isArray(v)) {
-        parts.push(head(4, v.length))
+        parts.push(cborHead(4, v.length))
         for (let i = 0; i < v.length; i++) put(parts, v[i], d + 1)
     } else if (v instanceof CborMap) {
         // insertion sort of the key encodings (§4.2.1 order): linear for keys already in
@@ -337,14 +347,14 @@ function put(parts: Buffer[], v: CborValue, d: number): void {
             enc[j] = e
             ord[j] = i
         }
-        parts.push(head(5, enc.length))
+        parts.push(cborHead(5, enc.length))
         for (let i = 0; i < enc.length; i++) {
             parts.push(enc[i])
             put(parts, v.values[ord[i]], d + 1)
         }
     } else if (v instanceof CborTag) {
         if (!(v.tag >= 0 && v.tag <= CBOR_MAX_INT && Math.floor(v.tag) === v.tag)) refuse(CborReason.Unencodable)
-        parts.push(head(6, v.tag))
+        parts.push(cborHead(6, v.tag))
         put(parts, v.value, d + 1)
     } else refuse(CborReason.Unencodable)
 }

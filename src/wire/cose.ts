@@ -13,8 +13,8 @@
  * signed; the caller signs and verifies (firmware: src/crypto/ed25519.ts, head-end:
  * @noble/curves), always over the protected header bytes as received.
  */
-import { equalBytes } from "./bytes"
-import { CborMap, CborReason, CborTag, CborValue, decodeCbor, encodeCbor } from "./cbor"
+import { ascii, concatBytes, equalBytes } from "./bytes"
+import { CborMap, CborReason, CborTag, CborValue, cborHead, decodeCbor, encodeCbor } from "./cbor"
 
 /** CBOR tags of COSE_Sign1_Tagged and COSE_Sign_Tagged (RFC 9052 §2, table 1). */
 export const COSE_SIGN1_TAG = 18
@@ -88,10 +88,11 @@ export function decodeCose(b: Buffer): CoseMessage | number {
     const d = decodeCbor(b, [COSE_SIGN1_TAG, COSE_SIGN_TAG])
     if (d.reason !== CborReason.Ok) return d.reason
     const t = d.value
-    if (!(t instanceof CborTag) || !isArray(t.value, 4)) return CoseReason.NotCose
+    if (!(t instanceof CborTag) || !Array.isArray(t.value) || (t.value as CborValue[]).length !== 4) return CoseReason.NotCose
     const a = t.value as CborValue[]
     if (a[2] === null) return CoseReason.Detached
-    if (!(a[0] instanceof Buffer) || !(a[2] instanceof Buffer)) return CoseReason.NotCose
+    // (the protected header's type is checked with the headers)
+    if (!(a[2] instanceof Buffer)) return CoseReason.NotCose
     const m: CoseMessage = { tag: t.tag, bodyProtected: a[0] as Buffer, payload: a[2] as Buffer, signatures: [] }
     if (t.tag === COSE_SIGN1_TAG) return signer(m, a[0], a[1], a[3])
     // COSE_Sign: the body's headers carry nothing this profile reads, but must be sound
@@ -102,7 +103,7 @@ export function decodeCose(b: Buffer): CoseMessage | number {
     if (s.length < 1 || s.length > 2) return CoseReason.SignerCount
     for (let i = 0; i < s.length; i++) {
         const si = s[i]
-        if (!isArray(si, 3)) return CoseReason.NotCose
+        if (!Array.isArray(si) || (si as CborValue[]).length !== 3) return CoseReason.NotCose
         const sa = si as CborValue[]
         const r = signer(m, sa[0], sa[1], sa[2])
         if (typeof r === "number") return r
@@ -113,24 +114,27 @@ export function decodeCose(b: Buffer): CoseMessage | number {
 
 /**
  * The bytes signature `i` of `m` signs: the Sig_structure of RFC 9052 §4.4 with an empty
- * external_aad.
+ * external_aad, ["Signature1", body_protected, h'', payload] for a COSE_Sign1,
+ * ["Signature", body_protected, sign_protected, h'', payload] for a COSE_Sign. Written out
+ * head by head rather than through encodeCbor: the firmware then carries no encoder.
  */
 export function toBeSigned(m: CoseMessage, i: number): Buffer {
-    return sigStructure(m.bodyProtected, m.tag === COSE_SIGN1_TAG ? null : m.signatures[i].protectedBytes, m.payload)
+    const one = m.tag === COSE_SIGN1_TAG
+    const f: Buffer[] = [ascii(one ? "Signature1" : "Signature"), m.bodyProtected]
+    if (!one) f.push(m.signatures[i].protectedBytes)
+    f.push(Buffer.alloc(0))
+    f.push(m.payload)
+    // a text string, then byte strings
+    let out = cborHead(4, f.length)
+    for (let j = 0; j < f.length; j++) out = concatBytes(concatBytes(out, cborHead(j === 0 ? 3 : 2, f[j].length)), f[j])
+    return out
 }
 
-/**
- * Sig_structure (RFC 9052 §4.4): ["Signature1", body_protected, h'', payload] when
- * `signProtected` is null (COSE_Sign1), else ["Signature", body_protected,
- * sign_protected, h'', payload].
- */
+/** Sig_structure (RFC 9052 §4.4) of a COSE_Sign1 when `signProtected` is null, else of one COSE_Sign signature. */
 export function sigStructure(bodyProtected: Buffer, signProtected: Buffer | null, payload: Buffer): Buffer {
-    const aad = Buffer.alloc(0)
-    return encodeCbor(
-        signProtected === null
-            ? ["Signature1", bodyProtected, aad, payload]
-            : ["Signature", bodyProtected, signProtected, aad, payload]
-    )
+    const tag = signProtected === null ? COSE_SIGN1_TAG : COSE_SIGN_TAG
+    const sig: CoseSignature = { protectedBytes: signProtected as Buffer, kid: Buffer.alloc(0), signature: Buffer.alloc(0) }
+    return toBeSigned({ tag: tag, bodyProtected: bodyProtected, payload: payload, signatures: [sig] }, 0)
 }
 
 /** The protected header of a trustmeter signer: {1: −8, 4: kid}, deterministic. */
@@ -152,10 +156,6 @@ export function encodeCose(m: CoseMessage): Buffer {
         last = all
     }
     return encodeCbor(new CborTag(m.tag, [m.bodyProtected, none, m.payload, last]))
-}
-
-function isArray(v: CborValue, n: number): boolean {
-    return Array.isArray(v) && (v as CborValue[]).length === n
 }
 
 /** The protected map of a header pair, after the rules every COSE header obeys. */

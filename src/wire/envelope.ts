@@ -1,51 +1,51 @@
 /**
- * The command envelope (docs/commands.md §1), the one wire format in which the head-end
- * tells a meter to do something, and the arguments both ends encode (§3, §7). Written once:
- * the meter parses with it, the head-end builds with it (and signs the message
- * `signedMessage` returns with its own Ed25519). Decides nothing and touches no flash.
- *
- * Parsing is strict and checks every length and bound against the raw bytes before
- * anything is allocated, so a hostile envelope costs a few comparisons.
+ * Signed commands (docs/commands.md §1, docs/formats.cddl `command`), the one wire format
+ * in which the head-end tells a meter to do something, and the arguments both ends encode
+ * (§3, §7). A command is COSE (RFC 9052): a COSE_Sign1 signed by one key, or a COSE_Sign
+ * with exactly two signatures under dual control, EdDSA (alg −8), each signer's kid (its
+ * one-byte key-ring slot) in its protected header; the payload is a deterministic CBOR map
+ * with small integer keys (`CommandKey`). Written once, on the wire core's CBOR and COSE
+ * codec (src/wire/cbor.ts, src/wire/cose.ts): the meter parses with it, the head-end builds
+ * with it (and signs each `toBeSigned` with its own Ed25519). Decides nothing and touches
+ * no flash.
  */
-import { ascii, copyBytes, equalBytes, getU16BE, getU32BE, isIntIn, isU32, setU16BE, setU32BE, u32Bytes } from "./bytes"
+import { CborMap, decodeCbor, encodeCbor } from "./cbor"
+import { COSE_SIGN1_TAG, COSE_SIGN_TAG, CoseMessage, CoseReason, coseProtected, decodeCose, encodeCose, toBeSigned } from "./cose"
+import { ascii, copyBytes, getU32BE, isIntIn, isU32, setU16BE, setU32BE, U32_MAX, u32Bytes } from "./bytes"
 import { isKnownOpcode, Verdict } from "./opcodes"
 
-/** Envelope format version (byte 0). */
-export const ENVELOPE_VERSION = 1
-/** Domain-separation prefix of the signed message: signatures over anything else never verify as a command. */
-export const SIGNING_PREFIX = "trustmeter/cmd/v1"
 /** Largest argument block a meter accepts (a tariff calendar is the largest argument). */
 export const MAX_ARGS = 512
 /** Ed25519 signature size (RFC 8032 §5.1.6). */
 export const SIGNATURE_SIZE = 64
-
-/** Byte offsets of the envelope header (docs/commands.md §1). */
-export const enum EnvelopeOffset {
-    Version = 0,
-    MeterId = 1,
-    SignerKeyId = 9,
-    CounterHi = 10,
-    CounterLo = 14,
-    NotBefore = 18,
-    Expiry = 22,
-    Opcode = 26,
-    SignatureCount = 27,
-    ArgsLength = 28,
-    Args = 30,
-}
-
-/** Size of the header before the arguments. */
-export const HEADER_SIZE = 30
-/** Size of one signature block: key id (1) + Ed25519 signature (64). */
-export const SIGNATURE_BLOCK_SIZE = 65
 /** Size of a meter id. */
 export const METER_ID_SIZE = 8
+/** The largest counter a command carries: 2^53 − 1 (CBOR integers beyond are refused: no BigInt in the VM). */
+export const MAX_COUNTER = 9007199254740991
 
-/** The header fields a meter reads and the head-end writes (docs/commands.md §1). */
+/** The keys of the payload map (docs/commands.md §1): all seven, always, in this order. */
+export const enum CommandKey {
+    /** bstr .size 8 */
+    MeterId = 1,
+    /** uint: the key id (kid) of the first signature, whose counter this is */
+    Signer = 2,
+    /** uint ≤ 2^53 − 1: strictly increasing per signer */
+    Counter = 3,
+    /** uint32 UTC seconds, 0 = no lower bound */
+    NotBefore = 4,
+    /** uint32 UTC seconds, ≠ 0, ≥ not-before */
+    Expiry = 5,
+    /** uint: a known opcode */
+    Opcode = 6,
+    /** bstr .size (0..512): the opcode's arguments (§3) */
+    Args = 7,
+}
+
+/** The command fields a meter reads and the head-end writes (docs/commands.md §1). */
 export interface HeaderFields {
-    /** owns the counter; = key id of signature block 0 */
+    /** owns the counter; = the kid of the first signature */
     signerKeyId: number
-    /** the u64 counter as two u32 halves (no BigInt on the VM) */
+    /** the counter as two u32 halves (no BigInt on the VM) */
     counterHi: number
     counterLo: number
     /** UTC seconds, 0 = no lower bound */
@@ -53,102 +53,77 @@ export interface HeaderFields {
     /** UTC seconds, ≠ 0 */
     expiry: number
     opcode: number
-    /** 1, or 2 under dual control */
+    /** 1 (COSE_Sign1), or 2 under dual control (COSE_Sign) */
     signatureCount: number
 }
 
-/**
- * A parsed envelope. It keeps the raw bytes and offsets rather than copies: the
- * arguments are sliced out only once the command has been authenticated.
- */
+/** A parsed command: its fields, and the COSE message whose signatures are still to be verified. */
 export interface CommandEnvelope extends HeaderFields {
-    raw: Buffer
-    version: number
-    argsLength: number
-    /** key id of signature block 0 / 1 (block 0 is the signer's) */
+    meterId: Buffer
+    args: Buffer
+    cose: CoseMessage
+    /** key id of signature 0 / 1 (signature 0 is the signer's) */
     sigKeyIds: number[]
 }
 
 /**
- * Parses `raw` strictly. Returns the envelope, or the `Verdict` (Malformed, BadVersion)
- * that refuses it. Checks: exact total length, version, argument length ≤ MAX_ARGS,
- * 1 or 2 signatures, key ids ≠ 0, block 0 signed by the header's signer, two blocks
- * from different keys, expiry ≠ 0 and not before not-before, a known opcode.
+ * Parses `raw` strictly. Returns the command, or the `Verdict` that refuses it: BadVersion
+ * for a COSE message of another algorithm or with a critical header (a format this meter
+ * does not speak), Malformed for anything else not of docs/formats.cddl `command`: not
+ * deterministic CBOR, not a tagged COSE_Sign1 or COSE_Sign with two signatures, a kid that
+ * is not one byte, the same kid twice, a payload map without exactly the seven keys
+ * of `CommandKey` or with a value of the wrong type or range, a signer ≠ the first kid,
+ * expiry 0 or before not-before, an unknown opcode, arguments beyond MAX_ARGS.
  */
 export function parseEnvelope(raw: Buffer | undefined): CommandEnvelope | number {
-    if (!raw || raw.length < HEADER_SIZE + SIGNATURE_BLOCK_SIZE) return Verdict.Malformed
-    if (raw.length > HEADER_SIZE + MAX_ARGS + 2 * SIGNATURE_BLOCK_SIZE) return Verdict.Malformed
-    const version = raw[EnvelopeOffset.Version]
-    if (version !== ENVELOPE_VERSION) return Verdict.BadVersion
-    const argsLength = getU16BE(raw, EnvelopeOffset.ArgsLength)
-    if (argsLength > MAX_ARGS) return Verdict.Malformed
-    const sigCount = raw[EnvelopeOffset.SignatureCount]
-    if (sigCount !== 1 && sigCount !== 2) return Verdict.Malformed
-    if (raw.length !== HEADER_SIZE + argsLength + sigCount * SIGNATURE_BLOCK_SIZE) return Verdict.Malformed
-    const opcode = raw[EnvelopeOffset.Opcode]
-    if (!isKnownOpcode(opcode)) return Verdict.Malformed
-    const signer = raw[EnvelopeOffset.SignerKeyId]
-    if (signer === 0) return Verdict.Malformed
-    const sigBase = HEADER_SIZE + argsLength
-    const k0 = raw[sigBase]
-    if (k0 !== signer) return Verdict.Malformed
-    const ids = [k0]
-    if (sigCount === 2) {
-        const k1 = raw[sigBase + SIGNATURE_BLOCK_SIZE]
-        if (k1 === 0 || k1 === k0) return Verdict.Malformed
-        ids.push(k1)
+    if (!raw) return Verdict.Malformed
+    const c = decodeCose(raw)
+    if (typeof c === "number") return c === CoseReason.BadAlg || c === CoseReason.Critical ? Verdict.BadVersion : Verdict.Malformed
+    const n = c.signatures.length
+    // a COSE_Sign carries two signatures: each signs the same bytes whatever the count, so
+    // a single one stripped from a dual-control command must not pass as a command
+    if (c.tag === COSE_SIGN_TAG && n !== 2) return Verdict.Malformed
+    const ids: number[] = []
+    for (let i = 0; i < n; i++) {
+        const kid = c.signatures[i].kid
+        // (a kid of 0 names no key: rings hold 1..255, so it is UnknownKey)
+        if (kid.length !== 1) return Verdict.Malformed
+        ids.push(kid[0])
     }
-    const notBefore = getU32BE(raw, EnvelopeOffset.NotBefore)
-    const expiry = getU32BE(raw, EnvelopeOffset.Expiry)
-    if (expiry === 0 || expiry < notBefore) return Verdict.Malformed
+    const p = decodeCbor(c.payload, []).value
+    if (!(p instanceof CborMap) || p.keys.length !== 7) return Verdict.Malformed
+    const v = p.values
+    // keys 1..7 in order; 1 and 7 byte strings, 2..6 unsigned integers
+    for (let i = 0; i < 7; i++) {
+        const x = v[i]
+        if (p.keys[i] !== i + 1 || (i > 0 && i < 6 ? !(typeof x === "number" && x >= 0) : !(x instanceof Buffer))) return Verdict.Malformed
+    }
+    const meterId = v[0] as Buffer
+    const args = v[6] as Buffer
+    const counter = v[2] as number
+    const expiry = v[4] as number
+    if (meterId.length !== METER_ID_SIZE || args.length > MAX_ARGS || v[1] !== ids[0] || expiry === 0 || expiry > U32_MAX || expiry < (v[3] as number) || !isKnownOpcode(v[5] as number))
+        return Verdict.Malformed
+    const hi = Math.floor(counter / 4294967296)
     return {
-        raw: raw,
-        version: version,
-        signerKeyId: signer,
-        counterHi: getU32BE(raw, EnvelopeOffset.CounterHi),
-        counterLo: getU32BE(raw, EnvelopeOffset.CounterLo),
-        notBefore: notBefore,
+        meterId: meterId,
+        args: args,
+        cose: c,
+        signerKeyId: ids[0],
+        counterHi: hi,
+        counterLo: counter - hi * 4294967296,
+        notBefore: v[3] as number,
         expiry: expiry,
-        opcode: opcode,
-        argsLength: argsLength,
-        signatureCount: sigCount,
+        opcode: v[5] as number,
+        signatureCount: n,
         sigKeyIds: ids,
     }
-}
-
-/** The envelope's arguments (a copy). */
-export function envelopeArgs(env: CommandEnvelope): Buffer {
-    return copyBytes(env.raw, HEADER_SIZE, HEADER_SIZE + env.argsLength)
-}
-
-/** The 64-byte signature of block `i` (0 or 1), a copy. */
-export function signatureAt(env: CommandEnvelope, i: number): Buffer {
-    const off = HEADER_SIZE + env.argsLength + i * SIGNATURE_BLOCK_SIZE + 1
-    return copyBytes(env.raw, off, off + SIGNATURE_SIZE)
-}
-
-/**
- * The message every signature of an envelope signs: SIGNING_PREFIX ‖ the first
- * `bodyLength` bytes of `envelope` (header ‖ arguments). The signature count is in the
- * header, so a signer commits to whether a second signature follows.
- */
-export function signedMessage(envelope: Buffer, bodyLength: number): Buffer {
-    const prefix = ascii(SIGNING_PREFIX)
-    const m = Buffer.alloc(prefix.length + bodyLength)
-    m.set(prefix, 0)
-    m.set(envelope.slice(0, bodyLength), prefix.length)
-    return m
-}
-
-/** true when the 8 bytes of meter id at offset 1 equal `meterId`. */
-export function isForMeter(env: CommandEnvelope, meterId: Buffer): boolean {
-    return equalBytes(env.raw.slice(EnvelopeOffset.MeterId, EnvelopeOffset.MeterId + METER_ID_SIZE), meterId)
 }
 
 /**
  * How far one command may move a monotonic value (docs/commands.md §4, §3, §7), so that no
  * single command, even from a stolen key, can exhaust it: a signer's counter at most 2^20
- * beyond the larger of its last counter and the envelope's expiry in µs; the uplink epoch
+ * beyond the larger of its last counter and the command's expiry in µs; the uplink epoch
  * at most 16, the firmware sequence at most 1024 (a u32 lasts 2^28 and 2^22 commands).
  */
 export const MAX_COUNTER_STEP = 1048576
@@ -156,20 +131,20 @@ export const MAX_EPOCH_STEP = 16
 export const MAX_SEQUENCE_STEP = 1024
 
 /**
- * true when the header's counter is within one command's reach of the signer's last
+ * true when the command's counter is within one command's reach of the signer's last
  * counter `lastHi:lastLo`: at most MAX_COUNTER_STEP beyond the larger of that counter and
- * the envelope's expiry in µs. The head-end's counter is its clock in µs, which never
+ * the command's expiry in µs. The head-end's counter is its clock in µs, which never
  * passes the expiry it signs; a sequence counter steps by 1. Since the expiry is a u32, a
- * counter stays below 2^52 + n·2^20 after n commands: the u64 cannot run out. In doubles,
- * exactly: the difference is exact while the high halves differ by less than 2^21 (far
- * beyond 2^20 otherwise), and a counter at or above 2^53 stays above any u32 expiry in µs.
+ * counter stays below 2^52 + n·2^20 after n commands, and the payload caps it at 2^53 − 1.
+ * In doubles, exactly: the difference is exact while the high halves differ by less than
+ * 2^21 (far beyond 2^20 otherwise).
  */
 export function counterInReach(h: HeaderFields, lastHi: number, lastLo: number): boolean {
     return counterAdvance(h, lastHi, lastLo) <= MAX_COUNTER_STEP || counterAdvance(h, 0, 0) <= h.expiry * 1000000 + MAX_COUNTER_STEP
 }
 
 /**
- * The header's counter minus `lastHi:lastLo`, as a number: > 0 when the counter is newer
+ * The command's counter minus `lastHi:lastLo`, as a number: > 0 when the counter is newer
  * (the sign is always right), and exact while the high halves differ by less than 2^21.
  */
 export function counterAdvance(h: HeaderFields, lastHi: number, lastLo: number): number {
@@ -183,56 +158,68 @@ export function compareCounter(aHi: number, aLo: number, bHi: number, bLo: numbe
     return 0
 }
 
-/** What the head-end puts in an envelope before the signatures. */
-export interface EnvelopeHeader extends HeaderFields {
+/** What the head-end puts in a command before the signatures. */
+export interface CommandFields {
     /** 8 bytes */
     meterId: Buffer
+    /** the key ids of the signers, in order: [signer] or [signer, cosigner] (dual control) */
+    keyIds: number[]
+    /** 0 .. 2^53 − 1, strictly increasing per signer */
+    counter: number
+    notBefore: number
+    expiry: number
+    opcode: number
     args: Buffer
 }
 
 /**
- * The unsigned part of an envelope: header ‖ arguments. Throws a RangeError for a header
- * the parser would refuse (meter id length, key id, counter halves, window, opcode,
- * signature count, argument length): the head-end never sends what a meter calls Malformed.
+ * The command as a COSE message without its signatures (each 64 zero bytes): COSE_Sign1
+ * for one key id, COSE_Sign for two; sign each `toBeSigned(m, i)` into
+ * `m.signatures[i].signature`, then `encodeCose(m)` (or use `signCommand`). Throws a
+ * RangeError for fields the parser would refuse: the head-end never sends what a meter
+ * calls Malformed.
  */
-export function encodeEnvelopeBody(h: EnvelopeHeader): Buffer {
-    const args = h.args
-    if (!h.meterId || h.meterId.length !== METER_ID_SIZE) throw new RangeError("envelope: meter id must be 8 bytes")
-    if (!(h.signerKeyId >= 1 && h.signerKeyId <= 255)) throw new RangeError("envelope: signer key id must be 1..255")
-    if (!isU32(h.counterHi) || !isU32(h.counterLo)) throw new RangeError("envelope: counter must be a u64")
+export function unsignedCommand(h: CommandFields): CoseMessage {
+    const ids = h.keyIds
+    if (!h.meterId || h.meterId.length !== METER_ID_SIZE) throw new RangeError("command: meter id must be 8 bytes")
+    if (ids.length !== 1 && ids.length !== 2) throw new RangeError("command: 1 or 2 signers")
+    for (const id of ids) if (!(isU32(id) && id >= 1 && id <= 255)) throw new RangeError("command: a key id is 1..255")
+    if (ids.length === 2 && ids[0] === ids[1]) throw new RangeError("command: dual control needs two different keys")
+    if (!(Math.floor(h.counter) === h.counter && h.counter >= 0 && h.counter <= MAX_COUNTER)) throw new RangeError("command: counter must be 0..2^53-1")
     if (!isU32(h.notBefore) || !isU32(h.expiry) || h.expiry === 0 || h.expiry < h.notBefore)
-        throw new RangeError("envelope: need 0 ≤ not-before ≤ expiry, expiry ≠ 0 (u32 seconds)")
-    if (!counterInReach(h, 0, 0)) throw new RangeError("envelope: counter beyond what a meter accepts: at most the expiry in µs since 1970 + 2^20")
-    if (!isKnownOpcode(h.opcode)) throw new RangeError("envelope: unknown opcode " + h.opcode)
-    if (h.signatureCount !== 1 && h.signatureCount !== 2) throw new RangeError("envelope: 1 or 2 signatures")
-    if (args.length > MAX_ARGS) throw new RangeError("envelope: arguments longer than " + MAX_ARGS + " bytes")
-    const b = Buffer.alloc(HEADER_SIZE + args.length)
-    b[EnvelopeOffset.Version] = ENVELOPE_VERSION
-    b.set(h.meterId, EnvelopeOffset.MeterId)
-    b[EnvelopeOffset.SignerKeyId] = h.signerKeyId
-    setU32BE(b, EnvelopeOffset.CounterHi, h.counterHi)
-    setU32BE(b, EnvelopeOffset.CounterLo, h.counterLo)
-    setU32BE(b, EnvelopeOffset.NotBefore, h.notBefore)
-    setU32BE(b, EnvelopeOffset.Expiry, h.expiry)
-    b[EnvelopeOffset.Opcode] = h.opcode
-    b[EnvelopeOffset.SignatureCount] = h.signatureCount
-    setU16BE(b, EnvelopeOffset.ArgsLength, args.length)
-    b.set(args, EnvelopeOffset.Args)
-    return b
+        throw new RangeError("command: need 0 ≤ not-before ≤ expiry, expiry ≠ 0 (u32 seconds)")
+    const hi = Math.floor(h.counter / 4294967296)
+    const fields = { counterHi: hi, counterLo: h.counter - hi * 4294967296, expiry: h.expiry } as HeaderFields
+    if (!counterInReach(fields, 0, 0)) throw new RangeError("command: counter beyond what a meter accepts: at most the expiry in µs since 1970 + 2^20")
+    if (!isKnownOpcode(h.opcode)) throw new RangeError("command: unknown opcode " + h.opcode)
+    if (h.args.length > MAX_ARGS) throw new RangeError("command: arguments longer than " + MAX_ARGS + " bytes")
+    const payload = encodeCborMap([h.meterId, ids[0], h.counter, h.notBefore, h.expiry, h.opcode, h.args])
+    const sigs = ids.map(id => {
+        const kid = Buffer.from([id])
+        return { protectedBytes: coseProtected(kid), kid: kid, signature: Buffer.alloc(SIGNATURE_SIZE) }
+    })
+    return {
+        tag: ids.length === 1 ? COSE_SIGN1_TAG : COSE_SIGN_TAG,
+        // COSE_Sign: the body's protected header is empty (h''); each signer's names alg and kid
+        bodyProtected: ids.length === 1 ? sigs[0].protectedBytes : Buffer.alloc(0),
+        payload: payload,
+        signatures: sigs,
+    }
 }
 
-/** A complete envelope: `body` ‖ one signature block (key id ‖ 64-byte signature) per signer, in order. */
-export function appendSignatures(body: Buffer, keyIds: number[], signatures: Buffer[]): Buffer {
-    if (keyIds.length !== signatures.length) throw new RangeError("envelope: one signature per key id")
-    const b = Buffer.alloc(body.length + keyIds.length * SIGNATURE_BLOCK_SIZE)
-    b.set(body, 0)
-    for (let i = 0; i < keyIds.length; i++) {
-        if (signatures[i].length !== SIGNATURE_SIZE) throw new RangeError("envelope: a signature is 64 bytes")
-        const off = body.length + i * SIGNATURE_BLOCK_SIZE
-        b[off] = keyIds[i]
-        b.set(signatures[i], off + 1)
+/** A complete signed command: `sign(keyId, toBeSigned)` returns the Ed25519 signature (RFC 8032) of each signer in turn. */
+export function signCommand(h: CommandFields, sign: (keyId: number, toBeSigned: Buffer) => Buffer): Buffer {
+    const m = unsignedCommand(h)
+    for (let i = 0; i < m.signatures.length; i++) {
+        const s = sign(h.keyIds[i], toBeSigned(m, i))
+        if (s.length !== SIGNATURE_SIZE) throw new RangeError("command: a signature is 64 bytes")
+        m.signatures[i].signature = s
     }
-    return b
+    return encodeCose(m)
+}
+
+function encodeCborMap(values: (number | Buffer)[]): Buffer {
+    return encodeCbor(new CborMap(values.map((_, i) => i + 1), values))
 }
 
 // Arguments (docs/commands.md §3). Each encoder throws a RangeError for a value the meter

@@ -96,7 +96,7 @@ export function keyProblem(k: KeyEntry): string | undefined {
 
 /** The key with `id`, or undefined. */
 export function findKey(keys: KeyEntry[], id: number): KeyEntry | undefined {
-    for (const k of keys) if (k.id === id) return k
+    for (let i = 0; i < keys.length; i++) if (keys[i].id === id) return keys[i]
     return undefined
 }
 

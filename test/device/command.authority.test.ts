@@ -163,11 +163,11 @@ describe("command authority: one stolen non-root key cannot burn the meter", () 
         expect(m.handler.policy.firmwareSequence).toBe(2048)
     })
 
-    test("one command moves a counter at most 2^20 beyond the last one or the envelope's expiry in µs", async () => {
+    test("one command moves a counter at most 2^20 beyond the last one or the command's expiry in µs", async () => {
         const m = await TestMeter.provisioned()
         m.utc = NOW
-        // the attack: 2^64 - 1 would leave the signer no counter to use
-        expect(await m.send(testEnvelope({ signer: supplier, counterHi: U32_MAX, counter: U32_MAX, opcode: 2 }))).toBe(Verdict.CounterOutOfReach)
+        // the attack: 2^53 - 1, the largest counter a command carries, would leave the signer no counter to use
+        expect(await m.send(testEnvelope({ signer: supplier, counterHi: 2097151, counter: U32_MAX, opcode: 2 }))).toBe(Verdict.CounterOutOfReach)
         // expiry 2000000000 s = 2e15 µs = 465661 * 2^32 + 1233977344
         expect(await m.send(testEnvelope({ signer: supplier, counterHi: 465661, counter: 1233977344 + 1048577, opcode: 2 }))).toBe(Verdict.CounterOutOfReach)
         expect(await m.send(testEnvelope({ signer: supplier, counterHi: 465661, counter: 1233977344 + 1048576, opcode: 2 }))).toBe(Verdict.Accepted)

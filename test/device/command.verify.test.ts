@@ -30,8 +30,10 @@ describe("command verification: each refusal has its own reason", () => {
         const m = await TestMeter.provisioned()
         const raw = testEnvelope({ signer: supplier, counter: 5, opcode: 2 })
         expect(await m.send(raw.slice(0, raw.length - 1))).toBe(Verdict.Malformed)
+        // alg −7 (ES256) for −8 (EdDSA) in the protected header: d2 84 46 a2 01 27 …
         const v = raw.slice(0)
-        v[0] = 9
+        expect(v[5]).toBe(0x27)
+        v[5] = 0x26
         expect(await m.send(v)).toBe(Verdict.BadVersion)
         expect(m.events[0].kind).toBe(CommandEventKind.Rejected)
         expect(m.events[0].payload[0]).toBe(Verdict.Malformed)

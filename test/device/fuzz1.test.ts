@@ -1,9 +1,9 @@
-// @timeout 420000
+// @timeout 900000
 import { describe, test } from "@devicescript/test"
 import { fuzzPart } from "./fuzz_rig"
 
-describe("envelope fuzzing 1/4", () => {
-    test("2600 mutated and random envelopes, 260 of them reaching Ed25519: none accepted", async () => {
+describe("command (COSE) fuzzing 1/4", () => {
+    test("2600 mutated and random commands, 260 of them reaching Ed25519: none accepted", async () => {
         await fuzzPart(1)
     })
 })

@@ -5,12 +5,12 @@ import { REJECTION_BURST } from "../../src/commands/rejectionlog"
 
 /** Candidates per part: four parts (fuzz1..4) make 10,400 a run. */
 export const FUZZ_PART_COUNT = 2600
-/** Every tenth candidate mutates a fresh valid envelope: at least 260 a part reach Ed25519. */
+/** Every tenth candidate mutates a fresh valid command: at least 260 a part reach Ed25519. */
 export const FUZZ_TARGET_EVERY = 10
 
 /**
- * One part of the envelope fuzz run (test/device/vectors/envelope_fuzz.ts): 2600 mutated
- * and random envelopes from seed `0x5eed0000 + part`, of which at least 260 reach the
+ * One part of the command fuzz run (test/device/vectors/envelope_fuzz.ts): 2600 mutated
+ * and random COSE commands from seed `0x5eed0000 + part`, of which at least 260 reach the
  * signature check; none is accepted, the VM never throws, the refusals are spread over the
  * verifier's stages, and the flood is logged within its budget. Prints
  * `fuzz: N envelopes, M reached the signature check, 0 accepted`; test/run.ts repeats the
@@ -33,7 +33,7 @@ export async function fuzzPart(part: number) {
     expect(r.byVerdict[Verdict.UnknownKey] > 5).toBe(true)
     expect(r.byVerdict[Verdict.OpcodeNotAllowed] > 5).toBe(true)
     expect(r.byVerdict[Verdict.Replay] > 100).toBe(true)
-    // 3 base envelopes accepted, then at most REJECTION_BURST refusals recorded; the rest counted
+    // 3 base commands accepted, then at most REJECTION_BURST refusals recorded; the rest counted
     expect(r.eventsRecorded).toBe(3 + REJECTION_BURST)
     expect(r.suppressed).toBe(FUZZ_PART_COUNT - REJECTION_BURST)
 }

@@ -8,6 +8,10 @@ import { ed25519 } from "@noble/curves/ed25519.js"
 import { main } from "../../headend/src/cli.ts"
 import { ROOT } from "../../tools/devs.ts"
 import { loadKeystore } from "../../headend/src/keystore.ts"
+import { CborMap, decodeCbor } from "../../src/wire/cbor"
+import { CoseMessage, decodeCose, toBeSigned } from "../../src/wire/cose"
+import { Ed25519Key } from "@ldclabs/cose-ts/ed25519"
+import { Sign1Message } from "@ldclabs/cose-ts/sign1"
 
 /** Runs the CLI in-process; returns exit code and what it printed. */
 async function run(...argv: string[]) {
@@ -163,7 +167,7 @@ test("the package bin runs the CLI through tsx (npx trustmeter)", () => {
     assert.equal(bad.stderr.trim().split("\n").length, 1)
 })
 
-test("sign prints an envelope the meter's signer key verifies, for that meter only", async () => {
+test("sign prints a COSE command the meter's signer key verifies, for that meter only; --diag adds diagnostic notation", async () => {
     const d = tmp()
     const ks = join(d, "ks.json")
     await run("keys", "init", "--keystore", ks)
@@ -171,29 +175,49 @@ test("sign prints an envelope the meter's signer key verifies, for that meter on
     const k = loadKeystore(ks)
     const r = await run("sign", "disconnect", "--meter", "m1", "--counter", "42", "--keystore", ks)
     assert.equal(r.code, 0, r.err)
+    assert.equal(r.out.trim().split("\n").length, 1)
     const env = Buffer.from(r.out.trim(), "hex")
-    // docs/commands.md "Envelope": version, meter id, signer id, counter, ..., opcode, sig count, args length
-    assert.equal(env[0], 1)
-    assert.equal(env.subarray(1, 9).toString("hex"), k.meters[0].meterId)
-    assert.equal(env[9], k.roles.supplier.keyId)
-    assert.equal(env.readBigUInt64BE(10), 42n)
-    assert.equal(env[26], 1) // Disconnect
-    assert.equal(env[27], 1)
-    assert.equal(env.length, 30 + 65)
-    assert.equal(env[30], k.roles.supplier.keyId)
-    const msg = Buffer.concat([Buffer.from("trustmeter/cmd/v1"), env.subarray(0, 30)])
-    assert.ok(ed25519.verify(env.subarray(31), msg, Buffer.from(k.roles.supplier.publicKey, "hex"), { zip215: false }))
-    assert.ok(!ed25519.verify(env.subarray(31), msg, Buffer.from(k.roles.root.publicKey, "hex"), { zip215: false }))
-    // --role and --cosign choose the signers; arguments are checked
+    // docs/commands.md §1: 18([<<{1: -8, 4: kid}>>, {}, <<{1: meter, 2: signer, 3: counter, …, 6: opcode, 7: args}>>, sig])
+    const m = decodeCose(env) as CoseMessage
+    assert.equal(m.tag, 18)
+    assert.deepEqual(m.signatures[0].kid, Buffer.from([k.roles.supplier.keyId]))
+    const p = decodeCbor(m.payload, []).value as CborMap
+    assert.deepEqual(p.keys, [1, 2, 3, 4, 5, 6, 7])
+    assert.equal((p.get(1) as Buffer).toString("hex"), k.meters[0].meterId)
+    assert.equal(p.get(2), k.roles.supplier.keyId)
+    assert.equal(p.get(3), 42)
+    assert.equal(p.get(6), 1) // Disconnect
+    assert.equal((p.get(7) as Buffer).length, 0)
+    const msg = toBeSigned(m, 0)
+    assert.ok(ed25519.verify(m.signatures[0].signature, msg, Buffer.from(k.roles.supplier.publicKey, "hex"), { zip215: false }))
+    assert.ok(!ed25519.verify(m.signatures[0].signature, msg, Buffer.from(k.roles.root.publicKey, "hex"), { zip215: false }))
+    // an independent COSE implementation verifies it too: @ldclabs/cose-ts, with the supplier's public key only
+    const theirs = Sign1Message.fromBytes(Ed25519Key.fromPublic(new Uint8Array(Buffer.from(k.roles.supplier.publicKey, "hex"))), new Uint8Array(env))
+    assert.deepEqual(Buffer.from(theirs.payload), m.payload)
+    assert.equal(theirs.protected?.getInt(1), -8)
+    assert.throws(() => Sign1Message.fromBytes(Ed25519Key.fromPublic(new Uint8Array(Buffer.from(k.roles.root.publicKey, "hex"))), new Uint8Array(env)), /signature mismatch/)
+    // --role and --cosign choose the signers (dual control: a COSE_Sign of two); arguments are checked
     const two = await run("sign", "disconnect", "--meter", "m1", "--cosign", "networkOperator", "--keystore", ks)
-    assert.equal(Buffer.from(two.out.trim(), "hex")[27], 2)
+    const m2 = decodeCose(Buffer.from(two.out.trim(), "hex")) as CoseMessage
+    assert.equal(m2.tag, 98)
+    assert.deepEqual(m2.signatures.map(s => s.kid[0]), [k.roles.supplier.keyId, k.roles.networkOperator.keyId])
     const priv = await run("sign", "set-privacy", "daily", "--meter", "m1", "--keystore", ks)
-    assert.equal(Buffer.from(priv.out.trim(), "hex").subarray(28, 31).toString("hex"), "000101")
+    const pp = decodeCbor((decodeCose(Buffer.from(priv.out.trim(), "hex")) as CoseMessage).payload, []).value as CborMap
+    assert.equal((pp.get(7) as Buffer).toString("hex"), "01")
     for (const bad of [["set-privacy", "weekly"], ["set-random-limit", "99999"], ["disconnect", "now"], ["launch"]]) {
         const x = await run("sign", ...bad, "--meter", "m1", "--keystore", ks)
         assert.equal(x.code, 2, bad.join(" "))
         assert.equal(x.errLines, 1)
     }
+    // --diag: the hex line, then the same message in diagnostic notation, payload and headers decoded
+    const dg = await run("sign", "disconnect", "--meter", "m1", "--counter", "43", "--diag", "--keystore", ks)
+    assert.equal(dg.code, 0, dg.err)
+    const [hexLine, diag] = dg.out.split("\n")
+    assert.ok(/^[0-9a-f]+$/.test(hexLine))
+    const sid = k.roles.supplier.keyId.toString(16).padStart(2, "0")
+    assert.match(diag, new RegExp(`^18\\(\\[<<\\{1: -8, 4: h'${sid}'\\}>>, \\{\\}, <<\\{1: h'${k.meters[0].meterId}', 2: ${k.roles.supplier.keyId}, 3: 43, 4: 0, 5: \\d+, 6: 1, 7: h''\\}>>, h'[0-9a-f]{128}'\\]\\)$`))
+    const dg2 = await run("sign", "disconnect", "--meter", "m1", "--cosign", "networkOperator", "--diag", "--keystore", ks)
+    assert.match(dg2.out.split("\n")[1], /^98\(\[h'', \{\}, <<\{1: h'[0-9a-f]{16}', .*\}>>, \[\[<<\{1: -8, 4: h'[0-9a-f]{2}'\}>>, \{\}, h'[0-9a-f]{128}'\], \[<<\{1: -8, 4: h'[0-9a-f]{2}'\}>>, \{\}, h'[0-9a-f]{128}'\]\]\]\)$/)
 })
 
 test("sign refuses to move a counter or the uplink epoch beyond one command's reach, one line each", async () => {
@@ -202,7 +226,7 @@ test("sign refuses to move a counter or the uplink epoch beyond one command's re
     await run("keys", "init", "--keystore", ks)
     await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
     const clock = BigInt(Date.now()) * 1000n
-    // docs/commands.md §4: a counter at most 2^20 beyond the envelope's expiry in µs (default: 1 h from now)
+    // docs/commands.md §4: a counter at most 2^20 beyond the command's expiry in µs (default: 1 h from now)
     const cases: [string[], RegExp][] = [
         [["disconnect", "--counter", String(clock + 7_200_000_000n)], /counter beyond what a meter accepts/],
         // §3: an uplink epoch moves at most 16 a command, from the meter's current epoch
@@ -223,9 +247,9 @@ test("sign refuses to move a counter or the uplink epoch beyond one command's re
     for (const [from, to] of [["0", "16"], ["4294967294", "4294967295"]]) {
         const r = await run("sign", "rotate-uplink", from, to, "--meter", "m1", "--keystore", ks)
         assert.equal(r.code, 0, r.err)
-        const env = Buffer.from(r.out.trim(), "hex")
-        assert.equal(env[26], 7) // UplinkEpoch
-        assert.equal(env.readUInt32BE(30), Number(to))
+        const p = decodeCbor((decodeCose(Buffer.from(r.out.trim(), "hex")) as CoseMessage).payload, []).value as CborMap
+        assert.equal(p.get(6), 7) // UplinkEpoch
+        assert.equal((p.get(7) as Buffer).readUInt32BE(0), Number(to))
     }
 })
 

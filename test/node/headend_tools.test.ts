@@ -11,6 +11,8 @@ import { keyChangeCommand } from "../../headend/src/operations.ts"
 import { anchorRing, identityDigest, meterSettings } from "../../headend/src/provision.ts"
 import { describeRecord } from "../../headend/src/records.ts"
 import { Station } from "../../headend/src/station.ts"
+import { CommandEnvelope, parseEnvelope } from "../../src/wire/envelope"
+import { toBeSigned } from "../../src/wire/cose"
 
 test("jacdac frames: CRC-16-CCITT, round trip, and a corrupted frame decodes to nothing", () => {
     assert.equal(jdCrc(Buffer.from("123456789")), 0x29b1) // CRC-16/CCITT-FALSE check value
@@ -55,14 +57,14 @@ test("key changes: suppliers keep their id (KeyReplace), a new root gets a new i
     assert.equal(sup.keyId, ks.roles.supplier.keyId)
     assert.notEqual(sup.publicKey, ks.roles.supplier.publicKey)
     const env = keyChangeCommand(ks, m, "supplier", sup)
-    assert.equal(env[26], 18) // KeyReplace
-    assert.equal(env[9], ks.roles.root.keyId)
-    assert.equal(env.subarray(30 + 6, 30 + 38).toString("hex"), sup.publicKey)
-    const msg = Buffer.concat([Buffer.from("trustmeter/cmd/v1"), env.subarray(0, 30 + 38)])
-    assert.ok(ed25519.verify(env.subarray(30 + 38 + 1), msg, Buffer.from(ks.roles.root.publicKey, "hex"), { zip215: false }))
+    const e = parseEnvelope(env) as CommandEnvelope
+    assert.equal(e.opcode, 18) // KeyReplace
+    assert.equal(e.signerKeyId, ks.roles.root.keyId)
+    assert.equal(e.args.subarray(6, 38).toString("hex"), sup.publicKey)
+    assert.ok(ed25519.verify(e.cose.signatures[0].signature, toBeSigned(e.cose, 0), Buffer.from(ks.roles.root.publicKey, "hex"), { zip215: false }))
     const root = nextRoleKey(ks, "root")
     assert.ok(root.keyId > 3)
-    assert.equal(keyChangeCommand(ks, m, "root", root)[26], 19) // RootRotate
+    assert.equal((parseEnvelope(keyChangeCommand(ks, m, "root", root)) as CommandEnvelope).opcode, 19) // RootRotate
 })
 
 test("the stored-record attack finds exactly the newest authentic record in a flash image", () => {

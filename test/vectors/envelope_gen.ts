@@ -12,7 +12,13 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { appendSignatures } from "../../src/wire/envelope"
+import { CborMap, encodeCbor } from "../../src/wire/cbor"
+import { CoseMessage, decodeCose, encodeCose, toBeSigned } from "../../src/wire/cose"
+import { MAX_COUNTER } from "../../src/wire/envelope"
+import { encode as cbor2Encode } from "cbor2"
+import { Ed25519Key } from "@ldclabs/cose-ts/ed25519"
+import { Sign1Message } from "@ldclabs/cose-ts/sign1"
+import { Header } from "@ldclabs/cose-ts/header"
 import {
     ALL_OPCODES,
     buildEnvelope,
@@ -32,7 +38,6 @@ import {
     HeadEndKey,
     Opcode,
     Role,
-    signedMessage,
     timeSyncArgs,
     Verdict,
 } from "../../headend/src/commands.ts"
@@ -76,6 +81,12 @@ export interface EnvelopeVectors {
     /** one stolen non-root key does all it can sign, then the root removes it (command.stolen_key.test.ts) */
     stolenNetop: ScenarioStep[]
     stolenSupplier: ScenarioStep[]
+    /**
+     * commands made by an independent COSE implementation (@ldclabs/cose-ts signs, cbor2
+     * encodes the payload), run in order on a fresh meter provisioned with `anchor`
+     * (test/device/command.vectors.test.ts): what the head-end's wire core does not write
+     */
+    coseTs: EnvelopeStep[]
     /** fresh valid envelopes for the fuzz meter (its bases spent): their signatures and payloads are mutated (fuzz_rig.ts) */
     fuzzTargets: { name: string; hex: string }[]
 }
@@ -107,6 +118,13 @@ export function generate(): EnvelopeVectors {
     })
     const step = (name: string, now: number, env: Buffer, verdict: number, verifies: number) =>
         steps.push({ name, now, hex: env.toString("hex"), verdict, verifies })
+    // the counter's last byte: a small counter is the byte after key 3 in the payload map
+    // {1: h'<8>', 2: signer, 3: counter, …}, whose bytes follow its bstr head in the message
+    const flipCounter = (b: Buffer) => {
+        const c = Buffer.from(b)
+        c[b.indexOf(Buffer.from("a70148", "hex")) + 14] ^= 0x01
+        return c
+    }
     const flip = (b: Buffer, i: number) => {
         const c = Buffer.from(b)
         c[i < 0 ? c.length + i : i] ^= 0x01
@@ -121,15 +139,15 @@ export function generate(): EnvelopeVectors {
     step("a valid envelope for another meter", NOW,
         buildEnvelope(base(supplier, 2n, Opcode.ReconnectArm, { meterId: otherMeter })), Verdict.WrongMeter, 0)
     step("one bit flipped in the signature", NOW, flip(buildEnvelope(base(supplier, 2n, Opcode.ReconnectArm)), -1), Verdict.BadSignature, 1)
-    step("one bit flipped in the counter", NOW, flip(buildEnvelope(base(supplier, 2n, Opcode.ReconnectArm)), 17), Verdict.BadSignature, 1)
+    step("one bit flipped in the counter", NOW, flipCounter(buildEnvelope(base(supplier, 2n, Opcode.ReconnectArm))), Verdict.BadSignature, 1)
     // the network operator's key signs, but the envelope claims the supplier's key id
     const claimed = { ...netop, id: supplier.id, role: supplier.role, mask: supplier.mask }
     step("signed by another key under the supplier's id", NOW,
         buildEnvelope(base(claimed, 2n, Opcode.ReconnectArm)), Verdict.BadSignature, 1)
-    // a signature over the same bytes without the domain-separation prefix
-    const body = envelopeBody(base(supplier, 2n, Opcode.ReconnectArm))
-    const noPrefix = Buffer.concat([body, Buffer.from([supplier.id]), Buffer.from(ed25519.sign(body, supplier.secretKey))])
-    step("signature without the domain-separation prefix", NOW, noPrefix, Verdict.BadSignature, 1)
+    // a signature over the payload alone, not over its Sig_structure (RFC 9052 §4.4)
+    const bare = envelopeBody(base(supplier, 2n, Opcode.ReconnectArm))
+    bare.signatures[0].signature = Buffer.from(ed25519.sign(bare.payload, supplier.secretKey))
+    step("signature over the payload, not the Sig_structure", NOW, encodeCose(bare), Verdict.BadSignature, 1)
     step("disconnect (supplier)", NOW, buildEnvelope(base(supplier, 3n, Opcode.Disconnect)), Verdict.Accepted, 1)
     step("key change signed by the supplier", NOW,
         buildEnvelope(base(supplier, 4n, Opcode.KeyRemove, { args: Buffer.from([3]) })), Verdict.OpcodeNotAllowed, 0)
@@ -154,9 +172,17 @@ export function generate(): EnvelopeVectors {
     step("the new root signs", NOW, buildEnvelope(base(root2, 1n, Opcode.ReconnectArm)), Verdict.Accepted, 1)
     const good = buildEnvelope(base(root2, 2n, Opcode.ReconnectArm))
     step("truncated by one byte", NOW, good.subarray(0, good.length - 1), Verdict.Malformed, 0)
-    const v2 = Buffer.from(good)
-    v2[0] = 2
-    step("unknown version", NOW, v2, Verdict.BadVersion, 0)
+    // a COSE message this meter does not speak: alg ES256 (-7) in the protected header
+    const es256 = envelopeBody(base(root2, 2n, Opcode.ReconnectArm))
+    es256.bodyProtected = es256.signatures[0].protectedBytes = encodeCbor(new CborMap([1, 4], [-7, Buffer.from([root2.id])]))
+    es256.signatures[0].signature = Buffer.from(ed25519.sign(toBeSigned(es256, 0), root2.secretKey))
+    step("another algorithm (ES256)", NOW, encodeCose(es256), Verdict.BadVersion, 0)
+    // dual control: each signature signs the same bytes whatever the count, so the COSE_Sign
+    // must carry two; and the counter belongs to the first signer, named in the payload
+    const dual = decodeCose(buildEnvelope(base(supplier2, 4n, Opcode.Disconnect, { cosigner: netop }))) as CoseMessage
+    step("a dual-control disconnect stripped to one signature", NOW, encodeCose({ ...dual, signatures: [dual.signatures[0]] }), Verdict.Malformed, 0)
+    step("a dual-control disconnect with its signatures swapped", NOW,
+        encodeCose({ ...dual, signatures: [dual.signatures[1], dual.signatures[0]] }), Verdict.Malformed, 0)
 
     const fuzzTargets = [
         { name: "supplier arm, counter 1000", hex: buildEnvelope(base(supplier, 1000n, Opcode.ReconnectArm)).toString("hex") },
@@ -212,7 +238,39 @@ export function generate(): EnvelopeVectors {
         stolenNetop: stolenNetop(meterId, root, supplier, netop, netop2),
         stolenSupplier: stolenSupplier(meterId, root, supplier, netop, supplier3),
         fuzzTargets,
+        coseTs: coseTsSteps(meterId, supplier, netop, NOW),
     }
+}
+
+/**
+ * COSE_Sign1 commands signed by @ldclabs/cose-ts over payloads cbor2 encodes, for a fresh
+ * meter: the kid protected (as trustmeter writes it) or unprotected (cose-ts's own
+ * default), and one with a payload bit flipped after signing. cose-ts has no COSE_Sign, so
+ * dual control is not among them (test/node/commands_vectors.test.ts checks our COSE_Sign
+ * against cbor2 and @noble instead).
+ */
+function coseTsSteps(meterId: Buffer, supplier: HeadEndKey, netop: HeadEndKey, now: number): EnvelopeStep[] {
+    const sign = (k: HeadEndKey, kidProtected: boolean, counter: number, notBefore: number, expiry: number, opcode: number, args: Buffer) => {
+        const payload = cbor2Encode(new Map<number, unknown>([[1, new Uint8Array(meterId)], [2, k.id], [3, counter], [4, notBefore], [5, expiry], [6, opcode], [7, new Uint8Array(args)]]))
+        const key = Ed25519Key.fromSecret(k.secretKey)
+        // kid unprotected: cose-ts's own headers (alg protected, the key's kid unprotected)
+        key.kid = new Uint8Array([k.id])
+        const msg = kidProtected
+            ? new Sign1Message(payload, new Header().setParam(1, -8).setParam(4, new Uint8Array([k.id])), new Header())
+            : new Sign1Message(payload)
+        return Buffer.from(Sign1Message.withTag(msg.toBytes(key)))
+    }
+    const flipped = sign(supplier, true, 12, 0, now + 3600, Opcode.SetPrivacy, privacyArgs(PrivacyLevel.Daily))
+    flipped[flipped.indexOf(Buffer.from("0741", "hex")) + 2] ^= 0x02 // the privacy level inside the payload: 1 -> 3
+    const step = (name: string, at: number, hex: Buffer, verdict: number, verifies: number) => ({ name, now: at, hex: hex.toString("hex"), verdict, verifies })
+    return [
+        step("cose-ts: time sync while the time is unknown (network operator, kid unprotected)", 0, sign(netop, false, 10, now - 60, now + 600, Opcode.TimeSync, timeSyncArgs(now)), Verdict.Accepted, 1),
+        step("cose-ts: arm (supplier, kid protected)", now, sign(supplier, true, 10, 0, now + 3600, Opcode.ReconnectArm, Buffer.alloc(0)), Verdict.Accepted, 1),
+        step("cose-ts: privacy daily (supplier)", now, sign(supplier, true, 11, now - 60, now + 3600, Opcode.SetPrivacy, privacyArgs(PrivacyLevel.Daily)), Verdict.Accepted, 1),
+        step("cose-ts: the same command again", now, sign(supplier, true, 11, now - 60, now + 3600, Opcode.SetPrivacy, privacyArgs(PrivacyLevel.Daily)), Verdict.Replay, 0),
+        step("cose-ts: a payload bit flipped after signing", now, flipped, Verdict.BadSignature, 1),
+        step("cose-ts: disconnect (supplier, kid unprotected)", now, sign(supplier, false, 13, 0, now + 3600, Opcode.Disconnect, Buffer.alloc(0)), Verdict.Accepted, 1),
+    ]
 }
 
 /** Time of the stolen-key scenarios: past 2^31 (2039), so every u32 time is one the VM's truthiness gets wrong. */
@@ -232,10 +290,10 @@ function scenario(meterId: Buffer) {
     const at = (signer: HeadEndKey, counter: bigint, opcode: number, notBefore: number, expiry: number, args?: Buffer): Buffer => {
         const f: EnvelopeFields = { meterId, signer, counter, notBefore, expiry, opcode, args }
         // the head-end's encoder refuses a counter beyond reach: an attacker writes one anyway
-        const body = envelopeBody({ ...f, counter: 1n })
-        body.writeBigUInt64BE(counter, 10)
-        const sig = Buffer.from(ed25519.sign(signedMessage(body, body.length), signer.secretKey))
-        return appendSignatures(body, [signer.id], [sig])
+        const m = envelopeBody({ ...f, counter: 1n })
+        m.payload = encodeCbor(new CborMap([1, 2, 3, 4, 5, 6, 7], [meterId, signer.id, Number(counter), notBefore, expiry, opcode, args ?? Buffer.alloc(0)]))
+        m.signatures[0].signature = Buffer.from(ed25519.sign(toBeSigned(m, 0), signer.secretKey))
+        return encodeCose(m)
     }
     const step = (name: string, now: number, env: Buffer, verdict: number, verifies: number, more: { reboot?: boolean; uptimeMs?: number } = {}) =>
         steps.push({ name, now, reboot: more.reboot ? 1 : 0, uptimeMs: more.uptimeMs ?? 0, hex: env.toString("hex"), verdict, verifies })
@@ -266,7 +324,7 @@ function stolenNetop(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, ne
         at(netop, CMAX + (1n << 20n) + 1n, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(48, 32)), Verdict.CounterOutOfReach, 0)
     step("stolen network operator: 2^20 beyond it", -1,
         at(netop, CMAX + (1n << 20n), Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(48, 32)), Verdict.Accepted, 1)
-    step("stolen network operator: counter 2^64 - 1", -1, at(netop, (1n << 64n) - 1n, Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(49, 48)), Verdict.CounterOutOfReach, 0)
+    step("stolen network operator: counter 2^53 - 1", -1, at(netop, BigInt(MAX_COUNTER), Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(49, 48)), Verdict.CounterOutOfReach, 0)
     const c = CMAX + (1n << 20n)
     step("stolen network operator: firmware sequence 2^32 - 1", -1, at(netop, c + 1n, Opcode.FirmwareManifest, 0, U32, manifest(U32)), Verdict.FirmwareRejected, 1)
     step("stolen network operator: firmware sequence +1024", -1, at(netop, c + 2n, Opcode.FirmwareManifest, 0, U32, manifest(1024)), Verdict.Accepted, 1)
@@ -310,7 +368,7 @@ function stolenSupplier(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey,
     step("stolen supplier: add a key of its own", -1, at(supplier, 6n, Opcode.KeyAdd, 0, e, encodeKeyEntry({ ...supplier3, id: 9 })), Verdict.OpcodeNotAllowed, 0)
     step("stolen supplier: an uplink epoch", -1, at(supplier, 6n, Opcode.UplinkEpoch, 0, e, uplinkEpochArgs(1, 0)), Verdict.OpcodeNotAllowed, 0)
     step("stolen supplier: the furthest counter", -1, at(supplier, CMAX, Opcode.ReconnectArm, 0, U32), Verdict.Accepted, 1)
-    step("stolen supplier: counter 2^64 - 1", -1, at(supplier, (1n << 64n) - 1n, Opcode.ReconnectArm, 0, U32), Verdict.CounterOutOfReach, 0)
+    step("stolen supplier: counter 2^53 - 1", -1, at(supplier, BigInt(MAX_COUNTER), Opcode.ReconnectArm, 0, U32), Verdict.CounterOutOfReach, 0)
     step("the root replaces the stolen supplier key (same id)", -1, at(root, 1n, Opcode.KeyReplace, 0, e, encodeKeyEntry(supplier3)), Verdict.Accepted, 1)
     step("the stolen key's signatures no longer verify", -1, at(supplier, CMAX, Opcode.ReconnectArm, 0, U32), Verdict.BadSignature, 1)
     step("new supplier: arm, its counter from 1", -1, at(supplier3, 1n, Opcode.ReconnectArm, 0, e), Verdict.Accepted, 1)
@@ -346,6 +404,9 @@ export function tsText(v: EnvelopeVectors): string {
         "export const STOLEN_SUPPLIER: ScenarioStep[] = " + JSON.stringify(v.stolenSupplier, null, 4),
         "",
         "export const FUZZ_TARGETS: { name: string; hex: string }[] = " + JSON.stringify(v.fuzzTargets, null, 4),
+        "",
+        "// signed by @ldclabs/cose-ts, payloads encoded by cbor2: an independent COSE implementation",
+        "export const COSE_TS_STEPS: { name: string; now: number; hex: string; verdict: number; verifies: number }[] = " + JSON.stringify(v.coseTs, null, 4),
         "",
     ].join("\n")
 }

@@ -8,7 +8,7 @@
  * rate-limited CommandRejected with an alert) and answered with the 16-byte acknowledgement.
  *
  * The formats and the pure rules are the wire core's and the firmware's own where they can
- * run in Node: `parseEnvelope`, `signedMessage`, keys and rings (src/wire/), `decideTimeSync`
+ * run in Node: `parseEnvelope`, `toBeSigned`, keys and rings (src/wire/), `decideTimeSync`
  * (src/commands/timesync.ts), outcomes (src/wire/ack.ts). `precheck`
  * (src/crypto/verifier.ts), the key changes (src/crypto/keyring.ts), the policy and the
  * disconnect state machine import `@devicescript/core` through their flash layer, and the
@@ -25,17 +25,13 @@ import {
     counterAdvance,
     counterInReach,
     decodeManifest,
-    envelopeArgs,
-    HEADER_SIZE,
-    isForMeter,
     MAX_DISCONNECTS_PER_DAY,
     MAX_EPOCH_STEP,
     MAX_RANDOM_LIMIT_S,
     MAX_SEQUENCE_STEP,
     parseEnvelope,
-    signatureAt,
-    signedMessage,
 } from "../../../src/wire/envelope"
+import { toBeSigned } from "../../../src/wire/cose"
 import { decodeKeyEntry, decodeRing, encodeRing, findKey, KeyEntry, mayKeySign, ringProblem } from "../../../src/wire/keys"
 import { ARGS_VARIABLE, Opcode, opcodeArgsSize, Role, Verdict } from "../../../src/wire/opcodes"
 import { decodeCalendar } from "../../../src/wire/calendar"
@@ -242,11 +238,12 @@ export class CommandEndpoint {
         const last = this.lastCounter(signers[0])
         if (counterAdvance(env, last[0], last[1]) <= 0) return { verdict: Verdict.Replay, env, signers }
         if (!counterInReach(env, last[0], last[1])) return { verdict: Verdict.CounterOutOfReach, env, signers }
-        const msg = signedMessage(raw, HEADER_SIZE + env.argsLength)
         for (let i = 0; i < env.signatureCount; i++) {
             let ok = false
+            const msg = toBeSigned(env.cose, i)
+            const sig = env.cose.signatures[i].signature
             try {
-                ok = this.ports.fastSignatures ? nodeVerify(null, msg, publicKeyObject(signers[i].publicKey), signatureAt(env, i)) : ed25519.verify(signatureAt(env, i), msg, signers[i].publicKey, { zip215: false })
+                ok = this.ports.fastSignatures ? nodeVerify(null, msg, publicKeyObject(signers[i].publicKey), sig) : ed25519.verify(sig, msg, signers[i].publicKey, { zip215: false })
             } catch {
                 ok = false
             }
@@ -265,7 +262,7 @@ export class CommandEndpoint {
     private precheck(env: CommandEnvelope): { verdict: number; signers: KeyEntry[] } {
         const signers: KeyEntry[] = []
         if (this.keys.length === 0) return { verdict: Verdict.NotProvisioned, signers }
-        if (!isForMeter(env, this.ports.meterId)) return { verdict: Verdict.WrongMeter, signers }
+        if (!env.meterId.equals(this.ports.meterId)) return { verdict: Verdict.WrongMeter, signers }
         for (let i = 0; i < env.signatureCount; i++) {
             const k = findKey(this.keys, env.sigKeyIds[i])
             if (!k) return { verdict: Verdict.UnknownKey, signers }
@@ -297,7 +294,7 @@ export class CommandEndpoint {
 
     /** The opcode table's argument size, then the action (src/commands/actions.ts). */
     private execute(env: CommandEnvelope, signers: KeyEntry[], out: number[]): number {
-        const args = envelopeArgs(env)
+        const args = env.args
         const size = opcodeArgsSize(env.opcode)
         if (size !== ARGS_VARIABLE && args.length !== size) return Verdict.BadArguments
         const p = this.image.policy

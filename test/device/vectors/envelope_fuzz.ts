@@ -1,4 +1,6 @@
-import { CommandEnvelope, compareCounter, counterInReach, HEADER_SIZE, parseEnvelope, SIGNATURE_BLOCK_SIZE } from "../../../src/wire/envelope"
+import { CommandEnvelope, compareCounter, counterInReach, parseEnvelope } from "../../../src/wire/envelope"
+import { CborMap, CborTag, CborValue, decodeCbor, encodeCbor } from "../../../src/wire/cbor"
+import { COSE_SIGN1_TAG, COSE_SIGN_TAG, CoseMessage, CoseSignature, decodeCose, encodeCose } from "../../../src/wire/cose"
 import { Verdict } from "../../../src/wire/opcodes"
 import { CounterStore } from "../../../src/crypto/counters"
 import { precheck, Verification } from "../../../src/crypto/verifier"
@@ -6,13 +8,13 @@ import { ed25519Verify } from "../../../src/crypto/ed25519"
 import { METER, TestMeter } from "./envelope_kit"
 import { ENVELOPE_STEPS, FUZZ_TARGETS, VECTOR_ANCHOR } from "./envelope"
 import * as ds from "@devicescript/core"
-import { setU32BE } from "../../../src/wire/bytes"
 import { digest } from "@devicescript/crypto"
 
 /**
- * The envelope fuzzer behind test/device/fuzz*.test.ts: mutates the head-end's golden
- * envelopes (bit flips, truncations, extensions, swapped fields, other meters' commands,
- * random and length-consistent junk) and sends them to a meter on which every base
+ * The command fuzzer behind test/device/fuzz*.test.ts: mutates the head-end's golden
+ * commands (COSE_Sign1 and COSE_Sign: bit flips, truncations, extensions, payload fields
+ * swapped, other meters' commands, random bytes, random commands of the right shape,
+ * signatures duplicated, dropped or moved) and sends them to a meter on which every base
  * envelope has already been spent; those fail before the signature check, bar a few. Every
  * tenth candidate is instead a mutation of a fresh, valid envelope (FUZZ_TARGETS, signed by
  * the head-end for this meter): its signatures, arguments, counter or window change in ways
@@ -98,44 +100,76 @@ async function reachesSignature(m: TestMeter, counters: CounterStore, raw: Buffe
     return compareCounter(env.counterHi, env.counterLo, last[0], last[1]) > 0 && counterInReach(env, last[0], last[1])
 }
 
+/** The message and its payload map's values, decoded (a valid command: both decode). */
+function open(b: Buffer): { m: CoseMessage; v: CborValue[] } {
+    const m = decodeCose(b) as CoseMessage
+    return { m: m, v: (decodeCbor(m.payload, []).value as CborMap).values }
+}
+
+/** `m` with the payload map's values `v` (keys 1, 2, …), encoded. */
+function close(m: CoseMessage, v: CborValue[]): Buffer {
+    const keys: number[] = []
+    for (let i = 0; i < v.length; i++) keys.push(i + 1)
+    m.payload = encodeCbor(new CborMap(keys, v))
+    return encodeCose(m)
+}
+
 /**
  * A mutation of a fresh, valid `target` that still passes every check before Ed25519:
- * bits of a signature (R or S, either block), S or a whole signature replaced, a signature
- * of another target, bits of the arguments, the counter's low byte (it stays fresh and in
- * reach), not-before or expiry moved (the window still holds the meter's time). Never the
- * target itself.
+ * bits of a signature (R or S, either signature of a COSE_Sign), S or a whole signature
+ * replaced, a signature of another target, bits of the arguments, the counter's low byte
+ * (it stays fresh and in reach), not-before or expiry moved (the window still holds the
+ * meter's time). Never the target itself.
  */
 export function mutateTarget(rng: Rng, targets: Buffer[], now: number): Buffer {
     const t = targets[rng.below(targets.length)]
-    const b = t.slice(0)
-    const n = b[EnvelopeArgsLength] * 256 + b[EnvelopeArgsLength + 1]
-    const sigs = b[27]
-    const block = HEADER_SIZE + n + rng.below(sigs) * SIGNATURE_BLOCK_SIZE + 1
-    const v = rng.below(8)
-    if (v === 0 || v === 1) {
-        // 1..4 flipped bits in one signature, R (v = 0) or S (v = 1)
+    const o = open(t)
+    const m = o.m
+    const v = o.v
+    const sig = m.signatures[rng.below(m.signatures.length)]
+    const s = sig.signature.slice(0)
+    const k = rng.below(8)
+    const args = v[6] as Buffer
+    if (k === 0 || k === 1) {
+        // 1..4 flipped bits in one signature, R (k = 0) or S (k = 1)
         const flips = 1 + rng.below(4)
-        for (let i = 0; i < flips; i++) b[block + v * 32 + rng.below(32)] ^= 1 << rng.below(8)
-    } else if (v === 2) b.blitAt(block + 32, rng.bytes(32), 0, 32)
-    else if (v === 3) b.blitAt(block, rng.bytes(64), 0, 64)
-    else if (v === 4) {
-        // another target's first signature, over another message
-        const o = targets[rng.below(targets.length)]
-        b.blitAt(block, o, o.length - SIGNATURE_BLOCK_SIZE * o[27] + 1, 64)
-    } else if (v === 5 && n > 0) b[HEADER_SIZE + rng.below(n)] ^= 1 + rng.below(255)
-    else if (v === 6) b[17] ^= 1 + rng.below(255)
-    else {
-        // not-before in [0, now] or expiry in [now, now + 2^16]: the window still holds `now`
-        const at = rng.below(2) === 0 ? 18 : 22
-        setU32BE(b, at, at === 18 ? rng.below(now) : now + rng.below(65536))
+        for (let i = 0; i < flips; i++) s[k * 32 + rng.below(32)] ^= 1 << rng.below(8)
+    } else if (k === 2) s.blitAt(32, rng.bytes(32), 0, 32)
+    else if (k === 3) s.blitAt(0, rng.bytes(64), 0, 64)
+    else if (k === 4) s.blitAt(0, open(targets[rng.below(targets.length)]).m.signatures[0].signature, 0, 64)
+    else if (k === 5 && args.length > 0) {
+        const a = args.slice(0)
+        a[rng.below(a.length)] ^= 1 + rng.below(255)
+        v[6] = a
+    } else if (k === 6 || k === 5) v[2] = (v[2] as number) ^ (1 + rng.below(255))
+    else if (rng.below(2) === 0) v[3] = rng.below(now)
+    else v[4] = now + rng.below(65536)
+    sig.signature = s
+    let b = close(m, v)
+    if (b.toString("hex") === t.toString("hex")) {
+        s[63] ^= 1
+        b = close(m, v)
     }
-    let same = true
-    for (let i = 0; i < b.length && same; i++) same = b[i] === t[i]
-    if (same) b[block + 63] ^= 1
     return b
 }
 
-const EnvelopeArgsLength = 28
+/** A random command of the right shape: kid 1..5 (4 and 5 are not in the ring), mostly EdDSA, fields near the meter's. */
+function junk(rng: Rng): Buffer {
+    const sigs: CoseSignature[] = []
+    const n = 1 + rng.below(2)
+    const first = 1 + rng.below(5)
+    for (let i = 0; i < n; i++) {
+        const kid = Buffer.from([i === 0 ? first : 1 + rng.below(5)])
+        // a quarter of them name another algorithm
+        const alg = rng.below(4) === 0 ? -7 - rng.below(30) : -8
+        const prot = encodeCbor(new CborMap([1, 4], [alg, kid]))
+        sigs.push({ protectedBytes: prot, kid: kid, signature: rng.bytes(64) })
+    }
+    const m: CoseMessage = { tag: n === 1 ? COSE_SIGN1_TAG : COSE_SIGN_TAG, bodyProtected: n === 1 ? sigs[0].protectedBytes : Buffer.alloc(0), payload: Buffer.alloc(0), signatures: sigs }
+    const meter = rng.below(2) === 1 ? METER : rng.bytes(8)
+    const now = NOW
+    return close(m, [meter, first, rng.below(16777216), now - rng.below(7200), now + rng.below(7200) - 60, 1 + rng.below(19), rng.bytes(rng.below(64))])
+}
 
 /** One mutated candidate of kind `k` (0..7). */
 export function mutate(rng: Rng, bases: Buffer[], other: Buffer, k: number): Buffer {
@@ -149,51 +183,34 @@ export function mutate(rng: Rng, bases: Buffer[], other: Buffer, k: number): Buf
     if (k === 1) return base.slice(0, rng.below(base.length))
     if (k === 2) return base.concat(rng.bytes(1 + rng.below(40)))
     if (k === 3) {
-        // a field of another base pasted in: meter id, signer, counter, times, opcode, sig count, args length, signature block
-        const b = base.slice(0)
-        const src = bases[rng.below(bases.length)]
-        const fields = [1, 8, 9, 1, 10, 8, 18, 4, 22, 4, 26, 1, 27, 1, 28, 2]
-        const f = rng.below(9)
-        if (f === 8) {
-            const off = b.length - 65
-            b.blitAt(off, src, src.length - 65, 65)
-        } else b.blitAt(fields[2 * f], src, fields[2 * f], fields[2 * f + 1])
-        return b
+        // a payload field of another base pasted in: meter id, signer, counter, times, opcode, arguments
+        const o = open(base)
+        const f = rng.below(7)
+        o.v[f] = open(bases[rng.below(bases.length)]).v[f]
+        return close(o.m, o.v)
     }
     if (k === 4) return rng.bytes(rng.below(700))
     if (k === 5) {
         // another meter's valid command, as is or re-targeted at this meter
-        const b = other.slice(0)
-        if (rng.below(2) === 1) b.blitAt(1, METER, 0, 8)
-        return b
+        if (rng.below(2) === 0) return other
+        const o = open(other)
+        o.v[0] = METER
+        return close(o.m, o.v)
     }
-    if (k === 6) {
-        // length-consistent junk: passes the length checks, random content
-        const n = rng.below(64)
-        const sigs = 1 + rng.below(2)
-        const b = rng.bytes(30 + n + 65 * sigs)
-        b[0] = 1
-        b[27] = sigs
-        b[28] = 0
-        b[29] = n
-        if (rng.below(2) === 1) b.blitAt(1, METER, 0, 8)
-        // key ids 1..3 are in the ring, 4 and 5 are not
-        b[9] = 1 + rng.below(5)
-        b[30 + n] = b[9]
-        if (sigs === 2) b[30 + n + 65] = 1 + ((b[9] + rng.below(2)) % 5)
-        b[26] = 1 + rng.below(19)
-        return b
+    if (k === 6) return junk(rng)
+    // k === 7: a signature duplicated (a COSE_Sign of one signer twice), dropped, or taken from another base
+    const o = open(base)
+    const m = o.m
+    const w = rng.below(3)
+    if (w === 0) {
+        m.tag = COSE_SIGN_TAG
+        m.signatures = [m.signatures[0], m.signatures[0]]
+        m.bodyProtected = Buffer.alloc(0)
+        return encodeCose(m)
     }
-    // k === 7: a signature block duplicated, dropped or moved between envelopes
-    const b = base.slice(0)
-    const v = rng.below(3)
-    if (v === 0) {
-        b[27] = 2
-        return b.concat(b.slice(b.length - 65))
-    }
-    if (v === 1) return b.slice(0, b.length - 65)
-    const src = bases[rng.below(bases.length)]
-    return b.slice(0, b.length - 65).concat(src.slice(src.length - 65))
+    if (w === 1) return encodeCbor(new CborTag(m.tag, [m.bodyProtected, new CborMap([], []), m.payload]))
+    m.signatures[0].signature = open(bases[rng.below(bases.length)]).m.signatures[0].signature
+    return encodeCose(m)
 }
 
 /**
@@ -231,7 +248,8 @@ export async function fuzz(seed: number, count: number, targetEvery: number): Pr
             console.log(`fuzz seed ${seed}: ACCEPTED ${cand.toString("hex")}`)
         }
         if (v >= 0 && v <= 20) r.byVerdict[v]++
-        if ((r.sent & 7) === 0) await ds.sleep(0)
+        // every candidate: mutating, predicting and parsing a COSE message each take thousands of VM steps
+        await ds.sleep(0)
     }
     r.verifications = f.verifications[0] - before
     r.eventsRecorded = m.events.length

@@ -1,6 +1,8 @@
 import { digest } from "@devicescript/crypto"
-import { setU32BE, u32Bytes } from "../../../src/wire/bytes"
-import { appendSignatures, encodeEnvelopeBody, FirmwareManifest, signedMessage } from "../../../src/wire/envelope"
+import { u32Bytes } from "../../../src/wire/bytes"
+import { CborMap, encodeCbor } from "../../../src/wire/cbor"
+import { COSE_SIGN1_TAG, COSE_SIGN_TAG, CoseMessage, CoseSignature, coseProtected, encodeCose, toBeSigned } from "../../../src/wire/cose"
+import { FirmwareManifest } from "../../../src/wire/envelope"
 import { encodeKeyEntry, encodeRing, KeyEntry } from "../../../src/wire/keys"
 import { allOpcodes, maskOf, Opcode, Role } from "../../../src/wire/opcodes"
 import { Storage } from "../../../src/storage/storage"
@@ -11,7 +13,7 @@ import { ManualTimer } from "../../../src/commands/ports"
 import { SimulatedBoard, simulatedBoard } from "../../../src/board/simulated"
 
 /**
- * Test kit for the command device tests: envelopes built on the meter itself, "signed"
+ * Test kit for the command device tests: commands built on the meter itself, "signed"
  * with a stand-in signature (`fakeCheck`) so the state-machine tests need not wait for
  * Ed25519 in GC-stress mode. The stand-in still binds key and message: the signature is
  * SHA-256(key ‖ message) ‖ SHA-256(message ‖ key). Real signatures are in `envelope.ts`
@@ -68,30 +70,43 @@ export interface TestFields {
     args?: Buffer
 }
 
-/** An envelope with stand-in signatures, encoded by the wire core; the counter is `counterHi`:`counter` (high half 0 by default). */
+/**
+ * A command (COSE_Sign1, or COSE_Sign with a cosigner) with stand-in signatures, encoded
+ * by the wire core's CBOR and COSE codec; the counter is `counterHi` · 2^32 + `counter`
+ * (high half 0 by default, below 2^21). The payload is built here rather than by
+ * `unsignedCommand`: tests send fields the head-end's encoder refuses.
+ */
 export function testEnvelope(f: TestFields): Buffer {
     const signers = f.cosigner ? [f.signer, f.cosigner] : [f.signer]
-    const body = encodeEnvelopeBody({
-        meterId: f.meterId || METER,
-        signerKeyId: f.signer.id,
-        counterHi: 0,
-        counterLo: 0,
-        // explicit comparisons: in the VM a value >= 2^31 tests false in `x || y`
-        notBefore: f.notBefore === undefined ? 0 : f.notBefore,
-        expiry: f.expiry === undefined ? 2000000000 : f.expiry,
-        opcode: f.opcode,
-        signatureCount: signers.length,
-        args: f.args || Buffer.alloc(0),
-    })
-    // the counter goes in after encoding: tests send counters the head-end's encoder refuses
-    setU32BE(body, 10, f.counterHi === undefined ? 0 : f.counterHi)
-    setU32BE(body, 14, f.counter)
-    const msg = signedMessage(body, body.length)
-    return appendSignatures(
-        body,
-        signers.map(k => k.id),
-        signers.map(k => fakeSign(k.publicKey, msg))
+    const hi = f.counterHi === undefined ? 0 : f.counterHi
+    const payload = encodeCbor(
+        new CborMap(
+            [1, 2, 3, 4, 5, 6, 7],
+            [
+                f.meterId || METER,
+                f.signer.id,
+                hi * 4294967296 + f.counter,
+                // explicit comparisons: in the VM a value >= 2^31 tests false in `x || y`
+                f.notBefore === undefined ? 0 : f.notBefore,
+                f.expiry === undefined ? 2000000000 : f.expiry,
+                f.opcode,
+                f.args || Buffer.alloc(0),
+            ]
+        )
     )
+    const sigs: CoseSignature[] = []
+    for (let i = 0; i < signers.length; i++) {
+        const kid = Buffer.from([signers[i].id])
+        sigs.push({ protectedBytes: coseProtected(kid), kid: kid, signature: Buffer.alloc(64) })
+    }
+    const m: CoseMessage = {
+        tag: signers.length === 1 ? COSE_SIGN1_TAG : COSE_SIGN_TAG,
+        bodyProtected: signers.length === 1 ? sigs[0].protectedBytes : Buffer.alloc(0),
+        payload: payload,
+        signatures: sigs,
+    }
+    for (let i = 0; i < signers.length; i++) sigs[i].signature = fakeSign(signers[i].publicKey, toBeSigned(m, i))
+    return encodeCose(m)
 }
 
 /** u32 BE bytes. */
