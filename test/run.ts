@@ -9,12 +9,17 @@
  *   npm test -- chain        only files whose path contains "chain"
  *   npm test -- --device     only device suites; --node: only Node tests; --build: only the
  *                            three firmware builds and their code size; --no-build
+ *
+ * Firmware is compiled once per run: the run sets a fresh build cache
+ * ($TRUSTMETER_BUILD_CACHE, tools/devs.ts buildCached) that the builds below fill and the
+ * tests inherit (npm start's fleet, the e2e tests), and removes it at the end.
  */
 import { spawn } from "node:child_process"
-import { readdirSync, statSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
-import { ROOT, readSuiteTags, runDeviceSuite, SuiteResult } from "../tools/devs.ts"
-import { FIRMWARE_ENTRIES, buildPrivate, describeEnd, gateFailure } from "../tools/codesize.ts"
+import { BUILD_CACHE_ENV, ROOT, buildCached, imageCodeEnd, needsDevtools, readSuiteTags, runDeviceSuite, SuiteResult } from "../tools/devs.ts"
+import { FIRMWARE_ENTRIES, describeEnd, gateFailure } from "../tools/codesize.ts"
 
 const args = process.argv.slice(2)
 const filters = args.filter(a => !a.startsWith("--"))
@@ -25,6 +30,15 @@ const picked = ["build", "device", "node"].some(only)
 const wantDevice = picked ? only("device") : true
 const wantNode = picked ? only("node") : true
 const wantBuild = picked ? only("build") : !args.includes("--no-build") && filters.length === 0
+
+// one cache per run (unless the caller names one): content-addressed, so reusing it within
+// the run is exact, and nothing of it outlives the run
+const ownCache = !process.env[BUILD_CACHE_ENV]
+if (ownCache) {
+    const dir = mkdtempSync(join(tmpdir(), "tm-build-cache-"))
+    process.env[BUILD_CACHE_ENV] = dir
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
+}
 
 let passed = 0
 let failed = 0
@@ -49,21 +63,37 @@ function listTests(dir: string): string[] {
 
 async function builds() {
     // the same firmware for the simulator and each board; a board build proves the pin
-    // names and the board JSON agree. Each builds in a private directory (tools/codesize.ts)
-    // so a concurrent build cannot swap the image measured here. A build whose function
-    // code ends beyond 60 KB fails: the runtime refuses 64 KB, and a fix in the field must
-    // still fit.
-    for (const entry of FIRMWARE_ENTRIES) {
+    // names and the board JSON agree. Each builds in a private directory (tools/devs.ts
+    // buildCached) so a concurrent build cannot swap the image measured here; the image is
+    // kept in the run's build cache, where the tests that run src/main.ts find it. A build
+    // whose function code ends beyond 60 KB fails: the runtime refuses 64 KB, and a fix in
+    // the field must still fit.
+    // two at a time (the CI machine has two cores), reported in order
+    const jobs = FIRMWARE_ENTRIES.map(entry => {
+        let go!: () => void
+        const gate = new Promise<void>(r => (go = r))
+        return { entry, go, codeEnd: gate.then(() => buildCached(entry)).then(imageCodeEnd) }
+    })
+    let next = 0
+    const launch = () => {
+        const j = jobs[next++]
+        if (!j) return
+        j.go()
+        j.codeEnd.then(launch, launch)
+    }
+    launch()
+    launch()
+    for (const { entry, codeEnd: pending } of jobs) {
         try {
-            const b = await buildPrivate(entry)
-            const over = gateFailure(b.codeEnd)
+            const codeEnd = await pending
+            const over = gateFailure(codeEnd)
             if (over) {
                 failed++
                 failures.push(`build ${entry} (${over})`)
                 console.log(`FAIL build ${entry}: ${over}`)
             } else {
                 passed++
-                console.log(`ok   build ${entry} (${describeEnd(b.codeEnd)})`)
+                console.log(`ok   build ${entry} (${describeEnd(codeEnd)})`)
             }
         } catch (e) {
             failed++
@@ -124,32 +154,51 @@ function printFuzzSum(results: SuiteResult[]) {
     console.log(`fuzz: ${sum(1)} envelopes, ${sum(2)} reached the signature check, ${sum(3)} accepted`)
 }
 
-// One Node test file at a time: end-to-end tests share the devtools port (8081) and
-// start simulators that need both cores.
-function nodeTests(): Promise<void> {
+/**
+ * Node tests in two lanes at once: the files that start devtools or simulators one at a
+ * time (they share port 8081, and their simulators are timed), and beside them the other
+ * files, also one at a time. Both lanes together keep two test files running, as the
+ * device phase keeps two simulators. The devtools lane prints as it goes; the other
+ * lane's output is printed whole when it ends, so the two never interleave.
+ */
+async function nodeTests(): Promise<void> {
     const files = listTests(join(ROOT, "test/node")).map(f => relative(ROOT, f))
-    if (files.length === 0) return Promise.resolve()
+    if (files.length === 0) return
+    const serial = files.filter(f => needsDevtools(readFileSync(join(ROOT, f), "utf8")))
+    const other = files.filter(f => !serial.includes(f))
+    const lanes = await Promise.all([nodeLane(serial, true), nodeLane(other, false)])
+    if (other.length) {
+        console.log(`\n# Node tests without devtools (${other.length} files, run beside the devtools lane in ${lanes[1].secs} s):`)
+        process.stdout.write(lanes[1].out)
+    }
+    for (const [i, l] of lanes.entries()) {
+        if (!l.ran) continue
+        const num = (k: string) => Number(new RegExp(`^ℹ ${k} (\\d+)`, "m").exec(l.out)?.[1] ?? 0)
+        const p = num("pass")
+        let f = num("fail") + num("cancelled")
+        skipped += num("skipped") + num("todo")
+        if (l.code !== 0 && f === 0) f = 1 // the runner itself failed
+        passed += p
+        failed += f
+        if (f) failures.push(i === 0 ? "node tests (devtools lane)" : "node tests")
+    }
+}
+
+function nodeLane(files: string[], live: boolean): Promise<{ ran: boolean; code: number; out: string; secs: string }> {
+    if (files.length === 0) return Promise.resolve({ ran: false, code: 0, out: "", secs: "0" })
+    const t0 = Date.now()
     return new Promise(res => {
         const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
             cwd: ROOT,
-            stdio: ["ignore", "pipe", "inherit"],
+            stdio: ["ignore", "pipe", live ? "inherit" : "pipe"],
         })
         let out = ""
-        child.stdout.on("data", d => {
+        child.stdout!.on("data", d => {
             out += d
-            process.stdout.write(d)
+            if (live) process.stdout.write(d)
         })
-        child.on("close", code => {
-            const num = (k: string) => Number(new RegExp(`^ℹ ${k} (\\d+)`, "m").exec(out)?.[1] ?? 0)
-            const p = num("pass")
-            let f = num("fail") + num("cancelled")
-            skipped += num("skipped") + num("todo")
-            if (code !== 0 && f === 0) f = 1 // the runner itself failed
-            passed += p
-            failed += f
-            if (f) failures.push("node tests")
-            res()
-        })
+        child.stderr?.on("data", d => (out += d))
+        child.on("close", code => res({ ran: true, code: code ?? 1, out, secs: ((Date.now() - t0) / 1000).toFixed(0) }))
     })
 }
 

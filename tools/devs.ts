@@ -5,8 +5,10 @@
  */
 import { spawn, ChildProcess } from "node:child_process"
 import { connect } from "node:net"
-import { mkdirSync, readFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { tmpdir } from "node:os"
+import { basename, dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** The repository root (this file lives in tools/). */
@@ -110,6 +112,127 @@ export async function build(entry = "src/main.ts"): Promise<RunResult> {
     const r = await devs(["build", entry], { timeoutMs: 120_000 })
     if (r.code !== 0) throw new Error(`devs build ${entry} failed:\n${r.output}`)
     return r
+}
+
+/**
+ * Where `buildCached` keeps images: `TRUSTMETER_BUILD_CACHE` names a directory (`npm test`
+ * sets a fresh one for its run and removes it at the end, so one source tree is compiled
+ * once per run); unset, every build compiles.
+ */
+export const BUILD_CACHE_ENV = "TRUSTMETER_BUILD_CACHE"
+
+/**
+ * A digest of everything `devs build entry` reads: src/, boards/, the entry's own folder
+ * when it lives outside src/ (test or bench firmware), devsconfig.json, package.json and
+ * the compiler's version (it writes the builtin @devicescript packages itself).
+ */
+export function firmwareDigest(entry: string): string {
+    const h = createHash("sha256")
+    const walk = (dir: string) => {
+        let names: string[] = []
+        try {
+            names = readdirSync(dir).sort()
+        } catch {
+            return
+        }
+        for (const e of names) {
+            const p = join(dir, e)
+            if (statSync(p).isDirectory()) walk(p)
+            else if (/\.(ts|json)$/.test(e)) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0")
+        }
+    }
+    const abs = resolve(ROOT, entry)
+    h.update(relative(ROOT, abs)).update("\0")
+    walk(join(ROOT, "src"))
+    walk(join(ROOT, "boards"))
+    if (!abs.startsWith(join(ROOT, "src") + "/")) walk(dirname(abs))
+    for (const f of ["devsconfig.json", "package.json", "node_modules/@devicescript/cli/package.json"])
+        if (existsSync(join(ROOT, f))) h.update(f).update("\0").update(readFileSync(join(ROOT, f))).update("\0")
+    return h.digest("hex").slice(0, 32)
+}
+
+/** Where the build cache `cacheDir` keeps the image of `entry` as its sources are now. */
+export function cachedImagePath(cacheDir: string, entry: string, digest = firmwareDigest(entry)): string {
+    return join(cacheDir, `${relative(ROOT, resolve(ROOT, entry)).replace(/[^\w.-]+/g, "_").replace(/\.ts$/, "")}-${digest}.devs`)
+}
+
+/**
+ * Whether a Node test file needs the machine's devtools ports (8081-8083) to itself: it
+ * starts `devs devtools` or simulated devices, directly or through npm start, the fleet,
+ * the HIL runner or the e2e helpers. Such files say so in their first lines ("Starts `devs
+ * devtools`"); the patterns catch those that do not. `npm test` runs these one at a time.
+ */
+export function needsDevtools(testSource: string): boolean {
+    return /devtools|startDevtools|runSimulatedDevice|Fleet\.start|sim\/src\/(start|fleet|demo)\.ts|tools\/hil\.ts|uplink_e2e|firmware_rig/.test(testSource)
+}
+
+/** Private build directories still on disk: removed when this process exits (Ctrl-C mid-build). */
+const buildDirs = new Set<string>()
+let buildDirHook = false
+
+/**
+ * Compiles `entry` (a path relative to the repository root) in a private directory whose
+ * src/, boards/, package.json, devsconfig.json and node_modules are symlinks to the
+ * checkout, so no concurrent build (another test, another person) can swap its output,
+ * and returns the path of an image nobody else writes:
+ *
+ * - with a cache directory (`opts.cacheDir`, else `$TRUSTMETER_BUILD_CACHE`), the image is
+ *   kept there under `firmwareDigest(entry)`: the same sources compile once. The digest is
+ *   taken again after the build; if a source changed meanwhile the image is not cached.
+ *   Cached images are never rewritten (written beside, then renamed): copy one before
+ *   changing it.
+ * - without one, it is a fresh file in the temp directory.
+ *
+ * `opts.to`: copy the image there (written beside, then renamed) and return that path.
+ *
+ * `log` hears "building the firmware (entry)..." before a compile, or which cached image
+ * is used.
+ */
+export async function buildCached(entry: string, opts: { cacheDir?: string; to?: string; log?: (msg: string) => void } = {}): Promise<string> {
+    const log = opts.log ?? (() => {})
+    const cacheDir = opts.cacheDir ?? (process.env[BUILD_CACHE_ENV] || undefined)
+    const key = cacheDir ? firmwareDigest(entry) : ""
+    const name = cacheDir ? basename(cachedImagePath(cacheDir, entry, key)) : ""
+    const deliver = (image: string) => {
+        if (!opts.to) return image
+        copyFileSync(image, `${opts.to}.${process.pid}.tmp`)
+        renameSync(`${opts.to}.${process.pid}.tmp`, opts.to)
+        return opts.to
+    }
+    if (cacheDir && existsSync(join(cacheDir, name))) {
+        log(`firmware (${entry}) from the build cache, built from the same sources: ${join(cacheDir, name)}`)
+        return deliver(join(cacheDir, name))
+    }
+    log(`building the firmware (${entry})...`)
+    const dir = mkdtempSync(join(tmpdir(), "tm-build-"))
+    buildDirs.add(dir)
+    if (!buildDirHook) {
+        buildDirHook = true
+        process.once("exit", () => buildDirs.forEach(d => rmSync(d, { recursive: true, force: true })))
+    }
+    try {
+        for (const f of ["src", "boards", "package.json", "devsconfig.json", "node_modules"]) symlinkSync(join(ROOT, f), join(dir, f))
+        const abs = resolve(ROOT, entry)
+        // entries outside src/ (bench, test firmware) are compiled where they are
+        const arg = abs.startsWith(join(ROOT, "src") + "/") ? abs.slice(ROOT.length + 1) : abs
+        const r = await devs(["build", arg], { cwd: dir, timeoutMs: 180_000 })
+        if (r.code !== 0) throw new Error(`devs build ${entry} failed:\n${r.output}`)
+        const image = join(dir, ".devicescript/bin/bytecode.devs")
+        if (cacheDir && firmwareDigest(entry) === key) {
+            mkdirSync(cacheDir, { recursive: true })
+            const tmp = join(cacheDir, `${name}.${process.pid}.tmp`)
+            copyFileSync(image, tmp)
+            renameSync(tmp, join(cacheDir, name))
+            return deliver(join(cacheDir, name))
+        }
+        if (opts.to) return deliver(image)
+        const out = join(mkdtempSync(join(tmpdir(), "tm-image-")), "bytecode.devs")
+        copyFileSync(image, out)
+        return out
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+        buildDirs.delete(dir)
+    }
 }
 
 /**

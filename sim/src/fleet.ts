@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { createServer } from "node:net"
 import { lockRunDir } from "../../headend/src/run_lock.ts"
 import { join } from "node:path"
-import { BYTECODE, ROOT, SimulatedDevice, build, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
+import { ROOT, SimulatedDevice, buildCached, killTree, runSimulatedDevice, startDevtools } from "../../tools/devs.ts"
 import { Keystore, MeterEntry } from "../../headend/src/keystore.ts"
 import { BrokerAddress, meterSettings } from "../../headend/src/provision.ts"
 import { provisionSimulatedMeter } from "./provision.ts"
@@ -182,11 +182,9 @@ export class Fleet {
         mkdirSync(dir, { recursive: true })
         if (this.opts.firmware) this.firmware = this.opts.firmware
         else {
-            log("building the firmware (src/main.ts)...")
-            await build("src/main.ts")
-            this.firmware = join(dir, "firmware.devs")
-            // copy at once: any later build overwrites BYTECODE
-            copyFileSync(BYTECODE, this.firmware)
+            // a private build (nobody else's build can swap it), reused from the build cache
+            // when one is set ($TRUSTMETER_BUILD_CACHE: npm test compiles src/main.ts once per run)
+            this.firmware = await buildCached("src/main.ts", { to: join(dir, "firmware.devs"), log })
         }
         log("starting devs devtools (the simulators' Jacdac bus)...")
         // again right before: the build took a while, and a devtools already listening would be joined silently

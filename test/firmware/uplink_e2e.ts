@@ -3,13 +3,13 @@
  * firmware (test/firmware/uplink_meter.ts) in the simulator, provisioned over the Jacdac
  * bus like the fleet (sim/src/provision.ts), a broker, and the head-end with its bridge.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { spawn, spawnSync, ChildProcess } from "node:child_process"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { join, relative } from "node:path"
-import { createHash, randomBytes } from "node:crypto"
-import { BYTECODE, ROOT, build, killTree, runSimulatedDevice, startDevtools, SimulatedDevice, waitForPort } from "../../tools/devs.ts"
+import { join } from "node:path"
+import { randomBytes } from "node:crypto"
+import { BUILD_CACHE_ENV, buildCached, killTree, runSimulatedDevice, startDevtools, SimulatedDevice, waitForPort } from "../../tools/devs.ts"
 import { startBroker } from "../../headend/src/broker.ts"
 import { provisionSimulatedMeter } from "../../sim/src/provision.ts"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
@@ -33,45 +33,21 @@ export function phase(what: string) {
 }
 
 /**
- * Builds the test firmware and returns a private copy of its bytecode. The three e2e files
- * run one after the other with the same firmware: the bytecode is kept in the temp dir
- * under a digest of every firmware source (src/, test/firmware/, devsconfig.json), so a
- * source change always rebuilds and an unchanged tree builds once.
+ * Builds the test firmware and returns a private copy of its bytecode. The e2e tests run
+ * one after the other with the same firmware: the build is private (tools/devs.ts
+ * buildCached: another build in the checkout cannot swap it) and kept under a digest of
+ * every firmware source (src/, test/firmware/, devsconfig.json, the compiler's version),
+ * in npm test's build cache or else in the temp dir, so a source change always rebuilds
+ * and an unchanged tree builds once.
  */
 export async function buildMeterFirmware(): Promise<string> {
-    const ENTRY = "test/firmware/uplink_meter.ts"
-    const cached = join(tmpdir(), `tm-uplink-meter-${firmwareDigest()}.devs`)
-    for (let attempt = 1; !existsSync(cached); attempt++) {
-        await build(ENTRY)
-        const tmp = `${cached}.${process.pid}`
-        copyFileSync(BYTECODE, tmp)
-        // the tree is shared: another build may have replaced bytecode.devs in between
-        if (!readFileSync(tmp).includes(ENTRY.replace(/\.ts$/, ""))) {
-            if (attempt >= 3) throw new Error(`${BYTECODE} kept holding another program's build`)
-            phase("bytecode.devs was overwritten by another build: building again")
-            continue
-        }
-        renameSync(tmp, cached)
-        phase("firmware built")
-    }
     const code = join(mkdtempSync(join(tmpdir(), "tm-uplink-")), "meter.devs")
-    copyFileSync(cached, code)
+    await buildCached("test/firmware/uplink_meter.ts", {
+        cacheDir: process.env[BUILD_CACHE_ENV] || join(tmpdir(), "tm-firmware-cache"),
+        to: code,
+        log: m => phase(m.replace(/: \/.*/, "")),
+    })
     return code
-}
-
-function firmwareDigest(): string {
-    const h = createHash("sha256")
-    const walk = (dir: string) => {
-        for (const e of readdirSync(dir).sort()) {
-            const p = join(dir, e)
-            if (statSync(p).isDirectory()) walk(p)
-            else if (e.endsWith(".ts") || e.endsWith(".json")) h.update(relative(ROOT, p)).update("\0").update(readFileSync(p)).update("\0")
-        }
-    }
-    walk(join(ROOT, "src"))
-    walk(join(ROOT, "test/firmware"))
-    for (const f of ["devsconfig.json", "package.json"]) if (existsSync(join(ROOT, f))) h.update(f).update(readFileSync(join(ROOT, f)))
-    return h.digest("hex").slice(0, 24)
 }
 
 export interface E2E {

@@ -1,3 +1,4 @@
+// Starts `devs devtools` (ports 8081-8083): run under `flock /tmp/trustmeter-devtools.lock`.
 /**
  * The headless demo as a smoke test: `npm start -- --headless` with 2 meters running the
  * real firmware in the simulator, the embedded broker and the head-end, for a short run.

@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { ROOT } from "../../tools/devs.ts"
+import { BUILD_CACHE_ENV, ROOT } from "../../tools/devs.ts"
 
 const PORTS = [8081, 8082, 8083]
 
 /** `npm start` (the same entry, without npm in between) with its output collected. */
-function start(args: string[]) {
-    const child = spawn(process.execPath, ["--import", "tsx", "sim/src/start.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+function start(args: string[], env: NodeJS.ProcessEnv = process.env) {
+    const child = spawn(process.execPath, ["--import", "tsx", "sim/src/start.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     let err = ""
     child.stdout!.on("data", d => (out += d))
@@ -127,9 +127,9 @@ test("precondition: the devtools ports are free (run this file under the devtool
 })
 
 /** Interrupts a fleet with SIGINT once `phase` shows, and checks that nothing of it survives. */
-async function interruptDuring(phase: RegExp, minChildren: number, what: string) {
+async function interruptDuring(phase: RegExp, minChildren: number, what: string, env = process.env) {
     const { args } = fleetArgs()
-    const s = start(args)
+    const s = start(args, env)
     try {
         // a loaded machine (other suites building in parallel) can take minutes to get there
         await waitForOutput(s, phase, 240_000)
@@ -148,7 +148,10 @@ async function interruptDuring(phase: RegExp, minChildren: number, what: string)
 }
 
 test("Ctrl-C while the firmware builds ends every child (the build) and leaves the ports free", { timeout: 300_000 }, async () => {
-    await interruptDuring(/building the firmware/, 1, "SIGINT during the build")
+    // without npm test's build cache: src/main.ts is compiled now, whatever was built before
+    const env = { ...process.env }
+    delete env[BUILD_CACHE_ENV]
+    await interruptDuring(/building the firmware/, 1, "SIGINT during the build", env)
 })
 
 test("Ctrl-C while provisioning ends devtools and the provisioning VM", { timeout: 420_000 }, async () => {
