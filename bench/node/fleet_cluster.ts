@@ -203,6 +203,7 @@ export class FleetCluster {
         })
         // IPC write failures go to ipcSend's callbacks; anything else is logged, never an uncaught 'error'
         child.on("error", e => this.log(`${name}: ${e.message}`))
+        child.on("exit", (code, signal) => this.workerGone(name, code, signal))
         const w: Worker = { name, child, partition: o.partition }
         this.workers.push(w)
         await new Promise<void>((res, rej) => {
@@ -421,12 +422,20 @@ export class FleetCluster {
         this.log(`fleet of ${this.o.meters} meters started (clock ×${this.o.scale})`)
     }
 
-    private workerWaits = new Map<number, { res: (m: any) => void; rej: (e: Error) => void; type: string }>()
+    private workerWaits = new Map<number, { res: (m: any) => void; rej: (e: Error) => void; type: string; worker: string }>()
+
+    /** A worker's process ended: its unanswered requests fail now, not after their 60 s. */
+    private workerGone(name: string, code: number | null, signal: NodeJS.Signals | null) {
+        for (const [id, wait] of this.workerWaits)
+            if (wait.worker === name) {
+                this.workerWaits.delete(id)
+                wait.rej(new Error(`${name} ended (${signal ?? code}) before answering`))
+            }
+    }
 
     private askWorker(w: Worker, msg: Record<string, unknown>, reply: string): Promise<any> {
         const id = ++this.reqId
         return new Promise((res, rej) => {
-            this.workerWaits.set(id, { res, rej, type: reply })
             const t = setTimeout(() => {
                 this.workerWaits.delete(id)
                 rej(new Error(`${w.name} did not answer ${msg.type}`))
@@ -441,6 +450,7 @@ export class FleetCluster {
                     rej(e)
                 },
                 type: reply,
+                worker: w.name,
             })
             ipcSend(w.child, { ...msg, id }, e => {
                 this.workerWaits.delete(id)
@@ -472,11 +482,15 @@ export class FleetCluster {
         void this.sync(meterId)
     }
 
-    private async sync(meterId: string) {
+    private async sync(meterId: string, retry = true) {
         const t = Math.floor(this.simNow() / 1000)
         const env = this.networkOperatorEnvelope(meterId, Opcode.TimeSync, timeSyncArgs(t), t)
         this.syncsSent++
-        await this.sendCommand(meterId, env).catch(e => this.log(`time sync of ${meterId} not sent: ${(e as Error).message}`))
+        await this.sendCommand(meterId, env).catch(e => {
+            this.log(`time sync of ${meterId} not sent: ${(e as Error).message}`)
+            // once more through another worker (the one asked was killed); then the sweep's turn
+            if (retry) setTimeout(() => void (this.unsynced.has(meterId) && this.workers.length ? this.sync(meterId, false) : undefined), 2000).unref()
+        })
     }
 
     /**
