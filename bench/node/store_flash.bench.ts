@@ -1,0 +1,231 @@
+/**
+ * The index store's size, capacity and flash wear, measured at the flash of the real
+ * firmware (src/main.ts in the simulator, tools/firmware_rig.ts) with the real head-end
+ * acknowledging over MQTT: every settings write and every compaction of the settings area
+ * is accounted from the flash images the runtime saves (tools/flash_wear.cjs). Method:
+ * docs/index-store.md, "Measuring capacity and wear".
+ *
+ * - chain_record_bytes: one record as stored (value bytes, 8-byte alignment padding and
+ *   24-byte directory entry, whatever the layout packs together), from the live bytes of
+ *   the settings area when the store is full minus those before its first record, per
+ *   record held. Reference: the record's wire size (what the head-end stores).
+ * - store_capacity_hh_hours: acknowledgements dropped, half-hourly intervals with a time
+ *   sync (TimeSet and CommandAccepted records) every simulated day and the power-up
+ *   record, until the meter writes StoreFull; hours of intervals held.
+ * - flash_bytes_per_day: bytes programmed in one simulated day at half-hourly level with
+ *   acks (records, head, ack cursor, meter state, counters, policy, compaction copies: every
+ *   write the firmware made), plus the writes driven by the real-time clock that the
+ *   accelerated day does not reach (the periodic meter-state save, every
+ *   DEFAULT_SNAPSHOT_PERIOD_MS of real time), each at its measured cost. Reference: the
+ *   interval and event records' own wire bytes that day.
+ * - flash_life_years: 100,000 erase cycles over the most-erased page's measured erase
+ *   rate (a compaction erases the pages of the area it copies into).
+ */
+import { readFileSync, existsSync } from "node:fs"
+import { join } from "node:path"
+import { FirmwareRig } from "../../tools/firmware_rig.ts"
+import { decodeRecord } from "../../headend/src/chain.ts"
+import { RecordKind } from "../../src/wire/record"
+import { AlertKind } from "../../src/wire/report"
+import { ROOT } from "../../tools/devs.ts"
+
+interface WearLine {
+    t: number
+    gen: number
+    area: number
+    gc: boolean
+    /** a large setting (the program `devs run` deploys at start) */
+    deploy?: boolean
+    entries: [string, number][]
+    programmed: number
+    changed: number
+    erasedPages: number[]
+    liveBytes: number
+    error?: string
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+const log = (l: string) => console.log(`  store_flash: ${l}`)
+
+function wear(rig: FirmwareRig): WearLine[] {
+    const f = rig.flashFile + ".wear"
+    if (!existsSync(f)) return []
+    const out = readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map(l => JSON.parse(l) as WearLine)
+    const bad = out.find(l => l.error)
+    if (bad) throw new Error(`flash accounting failed: ${bad.error}`)
+    return out
+}
+
+async function waitFor<T>(f: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+    const end = Date.now() + timeoutMs
+    for (;;) {
+        const v = await f()
+        if (v !== undefined) return v
+        if (Date.now() > end) throw new Error(`store_flash: ${what} after ${timeoutMs} ms`)
+        await sleep(100)
+    }
+}
+
+/** The periodic (real-time) meter-state save of the firmware: its key and period, from src/store/indexstore.ts. */
+function periodicSave(): { key: string; periodS: number } {
+    const src = readFileSync(join(ROOT, "src/store/indexstore.ts"), "utf8")
+    const p = /DEFAULT_SNAPSHOT_PERIOD_MS\s*=\s*([\d_]+)/.exec(src)
+    const k = /KEY_SNAPSHOT\s*=\s*"([^"]+)"/.exec(src)
+    if (!p || !k) throw new Error("store_flash: src/store/indexstore.ts names no DEFAULT_SNAPSHOT_PERIOD_MS / KEY_SNAPSHOT: update the bench")
+    return { key: k[1], periodS: Number(p[1].replace(/_/g, "")) / 1000 }
+}
+
+/** Wire bytes and kinds of the records the head-end stored. */
+async function storedRecords(rig: FirmwareRig) {
+    return (await rig.station.service.records(rig.meterId)).map(r => ({ seq: r.seq, bytes: r.data.length, kind: decodeRecord(r.data)?.kind ?? -1 }))
+}
+
+/** Steady state with acks: one simulated day at half-hourly level. */
+async function day() {
+    const SCALE = 1800 // a half hour per real second, a day in 48 s
+    const rig = await FirmwareRig.start({ scale: SCALE, tickMs: 100, wear: true, settings: { "mt.solarW": Buffer.from("0") }, log })
+    try {
+        rig.powerOn()
+        await waitFor(async () => ((await storedRecords(rig)).length > 0 ? true : undefined), 90_000, "no frame from the meter")
+        await rig.timeSync()
+        // warm up: a few intervals acknowledged, so the store runs as it does for years
+        await sleep(8000)
+        const dayMs = (86400 / SCALE) * 1000
+        const t1 = Date.now()
+        const rec1 = await storedRecords(rig)
+        await sleep(dayMs / 2)
+        await rig.timeSync() // the day's time sync
+        await sleep(dayMs / 2)
+        const t2 = Date.now()
+        const rec2 = await storedRecords(rig)
+        const w = wear(rig).filter(l => l.t > t1 && l.t <= t2 && !l.deploy)
+        const byKey = new Map<string, { writes: number; bytes: number }>()
+        let programmed = 0
+        let gcs = 0
+        const erases = new Map<number, number>()
+        for (const l of w) {
+            programmed += l.programmed
+            if (l.gc) gcs++
+            for (const p of l.erasedPages) erases.set(p, (erases.get(p) ?? 0) + 1)
+            if (!l.gc)
+                for (const [k, size] of l.entries) {
+                    const e = byKey.get(k) ?? { writes: 0, bytes: 0 }
+                    e.writes++
+                    e.bytes += 24 + (size === 0 ? 8 : (size + 7) & ~7)
+                    byKey.set(k, e)
+                }
+        }
+        const gcBytes = w.filter(l => l.gc).reduce((n, l) => n + l.programmed, 0)
+        // the real-time periodic save: the accelerated day reaches few of them
+        const per = periodicSave()
+        const perKey = [...byKey.entries()].find(([k]) => k.replace(/^:/, "") === per.key)
+        const all = wear(rig)
+        const stateWrite = [...all].reverse().flatMap(l => (l.gc ? [] : l.entries)).find(([k]) => k.replace(/^:/, "") === per.key)
+        if (!stateWrite) throw new Error(`store_flash: the firmware never wrote ${per.key}`)
+        const stateCost = 24 + ((stateWrite[1] + 7) & ~7)
+        const periodicMissing = Math.max(0, 86400 / per.periodS - (dayMs / 1000 / per.periodS))
+        const periodicBytes = Math.round(periodicMissing * stateCost)
+        const perDay = programmed + periodicBytes
+        // each compaction is triggered by the bytes written: scale the measured erases with the added bytes
+        const scaleUp = programmed > 0 ? perDay / programmed : 1
+        const maxPageErases = Math.max(0, ...erases.values()) * scaleUp
+        const newRecs = rec2.filter(r => !rec1.some(q => q.seq === r.seq))
+        const recordBytes = newRecs.reduce((n, r) => n + r.bytes, 0)
+        const intervals = newRecs.filter(r => r.kind === RecordKind.IntervalClose).length
+        log(`day: ${w.length} flash operations, ${programmed} B programmed (${gcs} compactions: ${gcBytes} B), ${newRecs.length} records (${intervals} intervals, ${recordBytes} wire bytes); periodic ${per.key} every ${per.periodS} s: +${periodicBytes} B (${stateCost} B each)`)
+        for (const [k, e] of [...byKey.entries()].sort((a, b) => b[1].bytes - a[1].bytes)) log(`  ${k.padEnd(16)} ${String(e.writes).padStart(5)} writes ${String(e.bytes).padStart(7)} B`)
+        log(`  erases per page this day (pages ${[...erases.keys()].join(",") || "none"}): max ${Math.max(0, ...erases.values())}, scaled for the periodic writes ${maxPageErases.toFixed(2)}`)
+        return {
+            flash_bytes_per_day: perDay,
+            flash_bytes_per_day_records_ref: recordBytes,
+            flash_bytes_per_day_vs_records: recordBytes ? perDay / recordBytes : 0,
+            flash_compactions_per_day: gcs * scaleUp,
+            flash_life_years: maxPageErases > 0 ? 100_000 / maxPageErases / 365 : 100_000 / (1 / 365) / 365,
+            intervalsThatDay: intervals,
+        }
+    } finally {
+        await rig.stop()
+    }
+}
+
+/**
+ * Acks dropped: half-hourly intervals until the meter raises StoreFull; then acks again, so
+ * the meter drains everything it held to the head-end, StoreFull record included.
+ */
+async function fill() {
+    const SCALE = 7200 // a half hour in 0.25 s, a day in 12 s
+    let fullAt = 0
+    const rig = await FirmwareRig.start({
+        scale: SCALE,
+        tickMs: 100,
+        wear: true,
+        acks: false,
+        settings: { "mt.solarW": Buffer.from("0") },
+        events: { alert: (_m, kind) => (kind === AlertKind.StoreFull && !fullAt ? (fullAt = Date.now()) : undefined) },
+        log,
+    })
+    try {
+        rig.powerOn()
+        await waitFor(async () => ((await storedRecords(rig)).length > 0 ? true : undefined), 90_000, "no frame from the meter")
+        await sleep(300)
+        const w0 = wear(rig).filter(l => !l.deploy)
+        const base = w0.at(-1)?.liveBytes ?? 0
+        const baseRecords = (await storedRecords(rig)).length
+        await rig.timeSync()
+        const t0 = Date.now()
+        let lastSync = Date.now()
+        const limitMs = Number(process.env.TM_BENCH_FILL_MS ?? 600_000)
+        while (!fullAt && Date.now() - t0 < limitMs) {
+            await sleep(250)
+            if (Date.now() - lastSync > (86400 / SCALE) * 1000) {
+                lastSync = Date.now()
+                await rig.timeSync()
+            }
+        }
+        // the settings area when the meter said it is full
+        const liveFull = [...wear(rig)].reverse().find(l => l.t <= (fullAt || Date.now()))?.liveBytes ?? 0
+        let full: { seq: number } | undefined
+        if (fullAt) {
+            rig.acks = true
+            full = await waitFor(async () => (await storedRecords(rig)).find(r => r.kind === RecordKind.StoreFull), 300_000, "the StoreFull record never reached the head-end after acks resumed")
+        }
+        const recs = await storedRecords(rig)
+        const held = full ? recs.filter(r => r.seq < full!.seq) : recs
+        const intervals = held.filter(r => r.kind === RecordKind.IntervalClose).length
+        const heldAfterBase = held.length - baseRecords
+        const wire = held.reduce((n, r) => n + r.bytes, 0) / Math.max(1, held.length)
+        log(`fill: ${full ? `StoreFull at seq ${full.seq} after ${((fullAt - t0) / 1000).toFixed(0)} s` : `NOT full after ${limitMs} ms`}: ${held.length} records held (${intervals} intervals), live settings ${base} -> ${liveFull} B`)
+        return {
+            full: !!full,
+            store_capacity_hh_hours: intervals / 2,
+            chain_record_bytes: heldAfterBase > 0 ? Math.round((liveFull - base) / heldAfterBase) : 0,
+            chain_record_wire_bytes_ref: Math.round(wire),
+        }
+    } finally {
+        await rig.stop()
+    }
+}
+
+export default async function storeFlash(): Promise<Record<string, number>> {
+    const f = await fill()
+    const d = await day()
+    const r: Record<string, number> = {
+        chain_record_bytes: f.chain_record_bytes,
+        chain_record_wire_bytes_ref: f.chain_record_wire_bytes_ref,
+        store_capacity_hh_hours: f.store_capacity_hh_hours,
+        flash_bytes_per_day: d.flash_bytes_per_day,
+        flash_bytes_per_day_records_ref: d.flash_bytes_per_day_records_ref,
+        flash_bytes_per_day_vs_records: Number(d.flash_bytes_per_day_vs_records.toFixed(2)),
+        flash_life_years: Number(d.flash_life_years.toFixed(1)),
+    }
+    const goal = (k: string, ok: boolean, g: string) => console.log(`  ${k.padEnd(26)} ${String(r[k]).padStart(9)}  goal ${g.padEnd(9)} ${ok ? "met" : "NOT MET"}`)
+    console.log(`\n  store_flash (measured at the flash of src/main.ts; reference measured in the same run)`)
+    goal("chain_record_bytes", r.chain_record_bytes <= 64, "<= 64")
+    console.log(`  ${"  reference: wire record".padEnd(26)} ${String(r.chain_record_wire_bytes_ref).padStart(9)}  ratio ${(r.chain_record_bytes / r.chain_record_wire_bytes_ref).toFixed(2)}`)
+    goal("store_capacity_hh_hours", f.full && r.store_capacity_hh_hours >= 168, ">= 168")
+    goal("flash_bytes_per_day", r.flash_bytes_per_day <= 16384, "<= 16384")
+    console.log(`  ${"  reference: records' bytes".padEnd(26)} ${String(r.flash_bytes_per_day_records_ref).padStart(9)}  ratio ${r.flash_bytes_per_day_vs_records}`)
+    goal("flash_life_years", r.flash_life_years >= 20, ">= 20")
+    if (!f.full) console.log("  store_flash: the store never filled: store_capacity_hh_hours is a lower bound only (raise TM_BENCH_FILL_MS)")
+    return r
+}
