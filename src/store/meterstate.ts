@@ -1,9 +1,8 @@
-import { concatBytes, equalBytes, setU32BE } from "../wire/bytes"
+import { concatBytes, equalBytes, setU32BE, setUintLE } from "../wire/bytes"
 import { ChainHead, followRegisters } from "../wire/chain"
-import { encodeInterval } from "../wire/interval"
 import { IndexRecord, RecordKind, TamperReason, decodeRecord } from "../wire/record"
-import { encodeRegisters, registersFromValues, zeroRegisters } from "../wire/registers"
-import { decodeSnapshot, encodeSnapshot } from "../metrology/snapshot"
+import { encodeRegisters } from "../wire/registers"
+import { SnapshotWire, decodeSnapshot } from "../metrology/snapshot"
 import { IndexStore } from "./indexstore"
 
 /**
@@ -84,15 +83,21 @@ export async function recoverMeterState(store: IndexStore): Promise<{ state: Met
     let ok = raw !== null && (raw !== undefined || !c)
     if (ok && c)
         try {
-            const s = decodeSnapshot(st.snapshot)
-            const p = concatBytes(s.open ? encodeInterval(s.open) : Buffer.alloc(16), encodeRegisters(s.registers))
+            const b = st.snapshot
+            // the open interval (zeros if none) and the registers, as an interval record's payload
+            const p = concatBytes(b[3] ? b.slice(SnapshotWire.OpenAt, SnapshotWire.Bytes) : Buffer.alloc(16), encodeRegisters(decodeSnapshot(b).registers))
             ok = followRegisters(h, { kind: RecordKind.IntervalClose, payload: p } as IndexRecord)
         } catch (e) {
             ok = false
         }
     if (!ok) {
-        const regs = c ? registersFromValues(c, "chain") : zeroRegisters()
-        st = { dueSeq: 0, dueTime: 0, lastInterval: undefined, snapshot: encodeSnapshot({ lengthMin: 30, registers: regs, maxDemand: { watts: 0, start: 0 }, open: null }) }
+        // a snapshot (docs/metrology.md) of the chain's registers, no demand, no open interval
+        const b = Buffer.alloc(SnapshotWire.Bytes)
+        b[0] = 1
+        b[1] = 30
+        b[2] = 4
+        for (let j = 0; c && j < 10; j++) setUintLE(b, SnapshotWire.RegistersAt + 8 * j, 8, c[j])
+        st = { dueSeq: 0, dueTime: 0, lastInterval: undefined, snapshot: b }
         const p = Buffer.alloc(5)
         p[0] = TamperReason.Registers
         setU32BE(p, 1, store.head().seq)

@@ -105,30 +105,30 @@ export function next(crypto: WireCrypto, head: ChainHead, encoded: Buffer): Chai
  * `h.regs` onto record `r` and returns false when `r` is an interval record whose
  * registers (bytes 16..77 of its payload: the register block, `encodeRegisters`) are not
  * the previous interval's plus its energy (import and export totals), go backwards, or
- * whose TOU registers do not sum to the totals. An interval without registers (a v1
- * payload) moves the totals by its energy; after it, or after a `StoreFull` (intervals
- * were not stored), the next totals may only be at least that (`loose`).
+ * whose TOU registers do not sum to the totals. After an interval without registers (a
+ * v1 payload) or a `StoreFull` (intervals were not stored), the next registers need only
+ * be at least the previous plus the energy (`loose`).
  */
 export function followRegisters(h: ChainHead, r: IndexRecord): boolean {
     const p = h.regs
     const was = h.loose
     const b = r.payload
     if (r.kind === RecordKind.StoreFull) h.loose = true
-    if (r.kind !== RecordKind.IntervalClose || b.length < 16) return true
-    const full = b.length === 78 && b[16] === 1 && b[17] === 4
-    h.loose = !full
-    if (!full && !p) return true
+    if (r.kind !== RecordKind.IntervalClose) return true
+    // no register block (a v1 payload): the next registers need only be higher
+    h.loose = b.length !== 78 || b[16] !== 1 || b[17] !== 4
+    if (h.loose) return true
     const v: number[] = []
     let ok = true
     for (let j = 0; j < 10; j++) {
-        // the previous value plus this interval's energy (totals only)
-        const q = p ? p[j] + (j < 2 ? getUintLE(b, 8 + 4 * j, 4) : 0) : 0
-        const x = full ? getUintLE(b, 18 + 6 * j, 6) : q
+        const x = getUintLE(b, 18 + 6 * j, 6)
         v.push(x)
-        if (p && (x < q || (!was && j < 2 && x !== q))) ok = false
+        // the previous value plus this interval's energy (totals; exact unless loose)
+        const q = p ? p[j] + (j < 2 ? getUintLE(b, 8 + 4 * j, 4) : 0) : 0
+        if (x < q || (p && !was && j < 2 && x !== q)) ok = false
     }
     h.regs = v
-    return ok && (!full || (v[0] === v[2] + v[3] + v[4] + v[5] && v[1] === v[6] + v[7] + v[8] + v[9]))
+    return ok && v[0] === v[2] + v[3] + v[4] + v[5] && v[1] === v[6] + v[7] + v[8] + v[9]
 }
 
 /** true when `encoded` carries the right tag under `key` (the key for its own seq). */
@@ -153,7 +153,7 @@ export function checkNext(crypto: WireCrypto, head: ChainHead, encoded: Buffer |
     if (r.seq !== head.seq + 1) return TamperReason.Gap
     if (!equalBytes(r.prev, head.hash)) return TamperReason.BadLink
     if (key && !tagValid(crypto, key, encoded)) return TamperReason.BadTag
-    return followRegisters({ seq: 0, hash: head.hash, regs: head.regs, loose: head.loose }, r) ? TamperReason.None : TamperReason.Registers
+    return followRegisters({ regs: head.regs, loose: head.loose } as ChainHead, r) ? TamperReason.None : TamperReason.Registers
 }
 
 /**
