@@ -34,6 +34,8 @@ export class Metrology {
     /** position in the current time frame: UTC ms when `known`, else meter ms */
     private posMs = 0
     private known = false
+    /** UTC ms where the newest closed interval ended: no interval opens before it (issue 13) */
+    private floorMs = 0
     private open: OpenInterval = null
     private pendingSteps: ClockStep[] = []
     /** the interval that was open when the power failed, closed at the first tick */
@@ -274,9 +276,20 @@ export class Metrology {
         return this.lengthMin * 60000
     }
 
-    private openAt(status: number) {
+    /**
+     * The start of the slot the position is in, but never a slot already closed: after a
+     * backwards time sync (up to a day) the next interval opens where the newest closed one
+     * ended, and covers the time stepped back too (flagged ClockAdjusted), so no slot is
+     * ever recorded twice. A longer step back (a root correcting a wrong clock) is taken as is.
+     */
+    private slotStart(): number {
         const L = this.lengthMs()
-        const startMs = Math.floor(this.posMs / L) * L
+        const s = Math.floor(this.posMs / L) * L
+        return this.known && s < this.floorMs && this.floorMs - s <= 86400000 ? this.floorMs : s
+    }
+
+    private openAt(status: number) {
+        const startMs = this.slotStart()
         let st = status
         if (!this.known) st |= IntervalStatus.TimeUnknown
         if (this.faulty) st |= IntervalStatus.SourceFault
@@ -348,9 +361,8 @@ export class Metrology {
         // the frame of this step, not the clock's latest: several steps may lie in one tick
         this.known = true
         this.posMs = s.toUtc * 1000
-        const L = this.lengthMs()
         this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
-        if (wasKnown && this.known && Math.floor(this.posMs / L) * L === oldStart) {
+        if (wasKnown && this.known && this.slotStart() === oldStart) {
             // a small correction inside the same interval: no fragment, just the flag
             this.open.status |= IntervalStatus.ClockAdjusted
             return
@@ -383,6 +395,7 @@ export class Metrology {
         // demand = average import power over the nominal interval, W (mWh * 3600 / (1000 * s))
         const w = Math.floor((r.importMWh * 36) / (r.lengthMin * 600))
         if (w > this.md.watts) this.md = { watts: w, start: r.status & IntervalStatus.TimeUnknown ? 0 : r.start }
+        if ((r.status & IntervalStatus.TimeUnknown) === 0) this.floorMs = (r.start + r.lengthMin * 60) * 1000
         this.notify(this.closeHandlers, r, undefined)
     }
 }

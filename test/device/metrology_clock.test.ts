@@ -79,23 +79,38 @@ describe("metrology: clock", () => {
         conserved(r)
     })
 
-    test("a backward jump gives two flagged fragments of one slot, never a double count", async () => {
+    test("a backward jump never records a slot twice: the open interval takes the time stepped back", async () => {
+        // issue 13: two records for one slot (different energy) were stored after a backwards
+        // sync; the old engine closed 01:30 as a fragment and reopened 01:00 (3 closes here)
         const r = new Rig()
         r.clock.set(MONDAY + 3600 + 20 * 60, 0) // 01:20
         r.src.setPower(1000)
         await r.at(0)
         await r.run(20 * MIN, MIN) // 01:40
-        r.clock.set(MONDAY + 3600 + 10 * 60, 20 * MIN) // back to 01:10
-        await r.run(60 * MIN, MIN) // 01:50
-        // 01:00 (partial), 01:30 (cut by the step), 01:00 again (from 01:10), 01:30 again
-        expect(r.closed.length).toBe(3)
+        r.clock.set(MONDAY + 3600 + 10 * 60, 20 * MIN) // back to 01:10: 01:00 is closed already
+        await r.run(80 * MIN, MIN) // 02:10
+        // 01:00 (partial), then 01:30 flagged, covering 01:30-01:40 and 01:10-02:00
+        expect(r.closed.length).toBe(2)
         expect(r.closed[0].start).toBe(MONDAY + 3600)
         expect(r.closed[1].start).toBe(MONDAY + 5400)
         expect(r.closed[1].status).toBe(IntervalStatus.ClockAdjusted)
-        expect(r.closed[2].start).toBe(MONDAY + 3600)
-        expect(r.closed[2].status).toBe(IntervalStatus.ClockAdjusted)
-        expect(r.closed[2].coveredS).toBe(20 * 60)
-        expect(r.meter.registers().importMWh).toBe(1000000)
+        expect(r.closed[1].coveredS).toBe(30 * 60) // 60 min metered, clamped to the length
+        expect(r.closed[1].importMWh).toBe(1000000)
+        expect(r.meter.openInterval().start).toBe(MONDAY + 7200)
+        expect(r.meter.registers().importMWh).toBe(1333333) // 80 min at 1000 W
+        conserved(r)
+    })
+
+    test("a backward jump of more than a day (a root correcting a wrong clock) is taken as is", async () => {
+        const r = new Rig()
+        r.clock.set(MONDAY + 3 * 86400, 0)
+        r.src.setPower(1000)
+        await r.at(0)
+        await r.run(40 * MIN, MIN)
+        r.clock.set(MONDAY + 600, 40 * MIN)
+        await r.run(55 * MIN, MIN) // 00:25
+        expect(r.closed[r.closed.length - 1].start).toBe(MONDAY + 3 * 86400 + 1800)
+        expect(r.meter.openInterval().start).toBe(MONDAY)
         conserved(r)
     })
 
