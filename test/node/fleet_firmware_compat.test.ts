@@ -234,7 +234,7 @@ test("a protocol-level meter and the real firmware on one head-end: the same fra
         phase(`steady frames: real ${JSON.stringify(rSteady)}, protocol ${JSON.stringify(pSteady)}`)
         assert.ok(rSteady && pSteady, "both sent a steady interval frame")
         assert.deepEqual(pSteady, rSteady)
-        assert.equal(pSteady!.size, 76, "14 header + 3 + 5 records header + 38 wire record + 16 tag (docs/uplink.md §13)")
+        assert.equal(pSteady!.size, 76 + 62, "14 header + 3 + 5 records header + 38 wire record + 62 register block + 16 tag (docs/uplink.md §13)")
     } finally {
         const pids = realFleet?.processIds() ?? []
         await realFleet?.stop()

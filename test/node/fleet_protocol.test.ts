@@ -128,6 +128,8 @@ test("a protocol meter's chain reaches the head-end whole: genesis, power-up, ti
     const kinds = recs.map(x => x.data[1])
     assert.deepEqual(kinds.slice(0, 2), [RecordKind.Genesis, RecordKind.PowerUp])
     assert.ok(kinds.includes(RecordKind.TimeSet) && kinds.includes(RecordKind.CommandAccepted))
+    // each interval record carries the register block at its close, as the firmware's (16 + 62 bytes)
+    for (const x of recs) if (x.data[1] === RecordKind.IntervalClose) assert.equal(x.data[10], 78)
     const intervals = recs.filter(x => x.data[1] === RecordKind.IntervalClose).map(x => decodeInterval(x.data.subarray(11, 11 + x.data[10])))
     assert.ok(intervals.length >= 48, `${intervals.length} intervals in a day`)
     // the fragment before the sync was measured without time; after it, whole half hours aligned to UTC

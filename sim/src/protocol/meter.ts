@@ -682,7 +682,8 @@ export class ProtocolMeter {
     private closeRecord(o: OpenInterval) {
         const maxS = this.o.intervalMin * 60
         const r = { start: Math.floor(o.startMs / 1000), lengthMin: this.o.intervalMin, status: o.status, coveredS: Math.min(Math.round(o.coveredMs / 1000), maxS), importMWh: o.importMWh, exportMWh: o.exportMWh }
-        this.append(RecordKind.IntervalClose, r.status & IntervalStatus.TimeUnknown ? 0 : r.start, encodeInterval(r))
+        // the interval and the register block at its close (src/meter/interval_log.ts: the index in the chain)
+        this.append(RecordKind.IntervalClose, r.status & IntervalStatus.TimeUnknown ? 0 : r.start, Buffer.concat([encodeInterval(r), this.registers()]))
     }
 
     /** Energy of `ms` of meter time from sim time `t`: the household's load (none while the relay is open), some export. */
