@@ -22,8 +22,13 @@ import { ChainHead, ChainState, GENESIS_PREV, advance, chainKey0, checkNext, evo
 import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, recordSeq } from "../wire/record"
 import { verifySegment } from "./chain"
 
-/** Ring size that fits the 8 KB settings area of the simulator and the RP2040 (docs/index-store.md). */
-export const DEFAULT_SLOTS = 32
+/**
+ * Ring size that fits the 8 KB settings area of the simulator and the RP2040 (docs/index-store.md).
+ * 24, not 32, since interval records carry their registers (168 B a slot in the settings store):
+ * 32 such slots left no room after a compaction and the next st.snap write failed ("out of
+ * space", measured on the real firmware's flash image, tools/flash_wear.cjs).
+ */
+export const DEFAULT_SLOTS = 24
 /** Default period of metrology snapshots: bounds energy lost to a power cut vs flash wear. */
 export const DEFAULT_SNAPSHOT_PERIOD_MS = 900_000
 

@@ -13,7 +13,7 @@ import { ChainState, chainKey0 as wireKey0, genesisState, recordHash as wireReco
 import { RecordKind } from "../../../src/wire/record"
 
 /** The firmware's store size (src/store/indexstore.ts DEFAULT_SLOTS: the 8 KB settings area). */
-export const STORE_SLOTS = 32
+export const STORE_SLOTS = 24
 
 /** H(0x00 ‖ record): the record hash the next record's prev field holds. */
 export function recordHash(record: Buffer): Buffer {
