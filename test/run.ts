@@ -164,7 +164,12 @@ function printFuzzSum(results: SuiteResult[]) {
 async function nodeTests(): Promise<void> {
     const files = listTests(join(ROOT, "test/node")).map(f => relative(ROOT, f))
     if (files.length === 0) return
-    const serial = files.filter(f => needsDevtools(readFileSync(join(ROOT, f), "utf8")))
+    // the devtools lane also takes files marked `@lane serial`: heavy, timing-bound runs (a
+    // fleet, kill -9 at random moments) that must not share the CPU with another test
+    const serial = files.filter(f => {
+        const text = readFileSync(join(ROOT, f), "utf8")
+        return needsDevtools(text) || /@lane serial\b/.test(text)
+    })
     const other = files.filter(f => !serial.includes(f))
     const lanes = await Promise.all([nodeLane(serial, true), nodeLane(other, false)])
     if (other.length) {

@@ -6,6 +6,7 @@
 // Afterwards every interval the meters sealed is stored exactly once and every chain
 // verifies. Skipped, with the reason, when mosquitto or PostgreSQL is not installed.
 // @timeout 240
+// @lane serial (test/run.ts: a 200-meter fleet on accelerated time needs the CPU to itself)
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
