@@ -105,7 +105,12 @@ async function builds() {
 
 async function deviceSuites() {
     const files = listTests(join(ROOT, "test/device"))
-    const queue = [...files]
+    // longest first (by each suite's @timeout): the slow fuzz parts start at once and the
+    // short suites fill the other lane, so no long suite is left alone at the end
+    const queue = files
+        .map((f, i) => ({ f, i, t: readSuiteTags(f).timeoutMs }))
+        .sort((a, b) => b.t - a.t || a.i - b.i)
+        .map(x => x.f)
     const results: SuiteResult[] = []
     // two simulators at a time: the CI machine has two cores
     const worker = async () => {
