@@ -176,7 +176,19 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
             flags |= ReportFlag.Anchor
             parts.push(storedPrev(recs[0].data))
         }
-        for (const rec of recs) parts.push(wireRecordBytes(rec))
+        // each record's wire form (docs/uplink.md §4.1): u8 n, u8 kind, u32 time, n payload, 16 tag
+        for (const rec of recs) {
+            const w = decodeRecord(rec.data)
+            if (!w || w.seq !== rec.seq) throw new RangeError("report: not a v1 store record of its seq")
+            const n = w.payload.length
+            const b = Buffer.alloc(22 + n)
+            b[0] = n
+            b[1] = w.kind
+            setU32BE(b, 2, w.time)
+            b.set(w.payload, 6)
+            b.set(w.tag, 6 + n)
+            parts.push(b)
+        }
     }
     if (r.aggregates && r.aggregates.length) {
         flags |= ReportFlag.Aggregates
@@ -215,7 +227,10 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
         }
     }
     head[1] = flags
-    return joinParts(parts)
+    // a few parts of at most 2 KB: copying as it grows is fine
+    let out: Buffer = head
+    for (let i = 1; i < parts.length; i++) out = concatBytes(out, parts[i])
+    return out
 }
 
 /** Decodes a report body (docs/uplink.md §4.1); throws RangeError on anything malformed or over the limits. */
@@ -351,41 +366,21 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 /** The meter id in base64url without padding (RFC 4648 §5): 11 characters for 8 bytes. */
 export function topicId(id: Buffer): string {
     let out = ""
-    for (let i = 0; i < id.length; i += 3) {
-        const n = id.length - i
-        const v = id[i] * 65536 + (n > 1 ? id[i + 1] * 256 : 0) + (n > 2 ? id[i + 2] : 0)
-        const c0 = Math.floor(v / 262144)
-        const c1 = Math.floor(v / 4096) - c0 * 64
-        const c2 = Math.floor(v / 64) - Math.floor(v / 4096) * 64
-        const c3 = v - Math.floor(v / 64) * 64
-        out += B64URL.charAt(c0) + B64URL.charAt(c1)
-        if (n > 1) out += B64URL.charAt(c2)
-        if (n > 2) out += B64URL.charAt(c3)
+    let acc = 0
+    let bits = 0
+    for (let i = 0; i < id.length; i++) {
+        acc = acc * 256 + id[i]
+        bits += 8
+        while (bits >= 6) {
+            bits -= 6
+            const p = 1 << bits
+            const d = Math.floor(acc / p)
+            out += B64URL.charAt(d)
+            acc -= d * p
+        }
     }
-    return out
-}
-
-/**
- * The wire form of one stored v1 record (docs/uplink.md §4.1): u8 n, u8 kind, u32 time,
- * n payload, 16 tag. Throws when the bytes are not a v1 store record of that seq.
- */
-function wireRecordBytes(rec: UplinkRecord): Buffer {
-    const r = decodeRecord(rec.data)
-    if (!r || r.seq !== rec.seq) throw new RangeError("report: not a v1 store record of its seq")
-    const n = r.payload.length
-    const b = Buffer.alloc(22 + n)
-    b[0] = n
-    b[1] = r.kind
-    setU32BE(b, 2, r.time)
-    b.set(r.payload, 6)
-    b.set(r.tag, 6 + n)
-    return b
-}
-
-/** The parts in one fresh buffer (a few parts of at most 2 KB: copying as it grows is fine). */
-function joinParts(parts: Buffer[]): Buffer {
-    let out = parts[0]
-    for (let i = 1; i < parts.length; i++) out = concatBytes(out, parts[i])
+    // the last 2 or 4 bits, padded with zero bits to a character
+    if (bits > 0) out += B64URL.charAt(acc << (6 - bits))
     return out
 }
 
