@@ -70,7 +70,45 @@ export class IndexStore {
     /** Opens (or creates) the store, completes an interrupted append and verifies the chain. */
     static async open(opts: IndexStoreOptions): Promise<IndexStore> {
         const s = new IndexStore(opts)
-        await s.load()
+        await s.reload()
+        s.snapshot = await s.storage.get(KEY_SNAPSHOT)
+        s.snapshotMs = ds.millis()
+        const hd = s.storedHead
+        let empty = !hd
+        for (let i = 0; empty && i < s.slots; i++) if (s.cache[i]) empty = false
+        if (empty) {
+            // a new meter: start the chain at K_0 and forget K_0 once record 0 is sealed
+            s.state = genesisState(chainKey0(nativeCrypto, s.meterSecret, s.meterId))
+            await s.write(RecordKind.Genesis, s.now(), s.meterId)
+        } else if (hd) {
+            s.state = hd
+            // an append cut between writing the record and writing the head
+            const ahead = s.cache[(hd.head.seq + 1) % s.slots]
+            // (it must be the next record and carry the tag of the key the head holds)
+            if (!checkNext(nativeCrypto, hd.head, ahead, hd.key)) {
+                const st = advance(nativeCrypto, hd, ahead)
+                // if this write fails, the next boot completes the append again
+                await s.tryWrite(KEY_HEAD, s.encodeHead(st))
+                s.state = st
+                s.storedHead = st
+                s.resumed = true
+                // K_{head+1} tagged the completed record: forget it, as write() does
+                hd.key.fillAt(0, hd.key.length, 0)
+            }
+        } else {
+            // records without a head: rebuild the key from METER_SECRET and continue after
+            // the last record that links; verifyAtBoot reports it
+            const r = await verifySegment(s.consecutive(s.ack, -1), s.ack)
+            let key = chainKey0(nativeCrypto, s.meterSecret, s.meterId)
+            for (let i = 0; i <= r.head.seq; i++) {
+                if ((i & 63) === 0) await ds.sleep(0)
+                key = evolveKey(nativeCrypto, key)
+            }
+            s.state = { head: r.head, key: key }
+            await s.tryWrite(KEY_HEAD, s.encodeHead(s.state))
+            s.storedHead = s.state
+            s.pending = broken(TamperReason.HeadLost, r.head.seq + 1, 0)
+        }
         await s.verify(false)
         return s
     }
@@ -99,7 +137,8 @@ export class IndexStore {
      * full of unacknowledged records. Throws only if the flash itself fails.
      */
     async append(kind: RecordKind, time: number, payload: Buffer): Promise<IndexRecord> {
-        await this.lock()
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
         try {
             const next = this.state.head.seq + 1
             if (!this.slotFree(next)) return null
@@ -109,12 +148,12 @@ export class IndexStore {
                 setU32BE(p, 0, this.state.head.seq + 1)
                 setU32BE(p, 4, this.ack.seq < 0 ? 0 : this.ack.seq)
                 await this.write(RecordKind.StoreFull, this.now(), p)
-                this.alert(RecordKind.StoreFull, p)
+                if (this.onAlert) this.onAlert(RecordKind.StoreFull, p)
                 return null
             }
             return await this.write(kind, time, payload)
         } finally {
-            this.unlock()
+            this.busy = false
         }
     }
 
@@ -141,7 +180,8 @@ export class IndexStore {
      * ahead of the head, names another hash, or could not be written.
      */
     async acknowledge(seq: number, hash?: Buffer): Promise<boolean> {
-        await this.lock()
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
         try {
             if (seq <= this.ack.seq || seq > this.state.head.seq) return false
             const b = this.cache[seq % this.slots]
@@ -160,7 +200,7 @@ export class IndexStore {
             this.ack = { seq: seq, hash: h }
             return true
         } finally {
-            this.unlock()
+            this.busy = false
         }
     }
 
@@ -180,14 +220,15 @@ export class IndexStore {
     }
 
     private async verify(reread: boolean): Promise<BootVerdict> {
-        await this.lock()
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
         let v: BootVerdict
         try {
             if (reread) await this.reload()
             v = this.pending || (await this.check())
             this.pending = undefined
         } finally {
-            this.unlock()
+            this.busy = false
         }
         v.resumed = this.resumed
         this.lastVerdict = v
@@ -196,7 +237,7 @@ export class IndexStore {
             p[0] = v.reason
             setU32BE(p, 1, v.at < 0 ? 0 : v.at)
             console.log(`index store: tamper ${v.reason} at ${v.at}`)
-            this.alert(RecordKind.Tamper, p)
+            if (this.onAlert) this.onAlert(RecordKind.Tamper, p)
             await this.append(RecordKind.Tamper, this.now(), p)
         }
         return v
@@ -263,34 +304,17 @@ export class IndexStore {
         this.onAlert = opts.onAlert
     }
 
-    private stateTag(b: Buffer): Buffer {
-        return nativeCrypto.hmacSha256(this.meterSecret, b).slice(0, 16)
-    }
-
     private now(): number {
         return this.nowFn ? this.nowFn() : 0
     }
 
-    private alert(kind: RecordKind, payload: Buffer) {
-        if (this.onAlert) this.onAlert(kind, payload)
-    }
-
-    private async lock() {
-        while (this.busy) await ds.sleep(1)
-        this.busy = true
-    }
-
-    private unlock() {
-        this.busy = false
+    private stateTag(b: Buffer): Buffer {
+        return nativeCrypto.hmacSha256(this.meterSecret, b).slice(0, 16)
     }
 
     /** a record with this seq may go into its slot: the slot's previous record is acknowledged */
     private slotFree(seq: number): boolean {
         return seq - this.slots <= this.ack.seq
-    }
-
-    private slotKey(seq: number): string {
-        return KEY_SLOT_PREFIX + (seq % this.slots)
     }
 
     /** Seals one record, writes record then head, waits until both are in flash. */
@@ -301,7 +325,7 @@ export class IndexStore {
         // full, and the head must be durable before anyone (the uplink) can report it.
         // Record before head, so a failure leaves at most a record ahead of the head,
         // which the next boot completes.
-        await setChecked(this.storage, this.slotKey(seq), sealed.record.encoded)
+        await setChecked(this.storage, KEY_SLOT_PREFIX + (seq % this.slots), sealed.record.encoded)
         await setChecked(this.storage, KEY_HEAD, this.encodeHead(sealed.state))
         this.cache[seq % this.slots] = sealed.record.encoded
         this.storedHead = sealed.state
@@ -320,51 +344,13 @@ export class IndexStore {
         }
     }
 
-    private async load() {
-        await this.reload()
-        this.snapshot = await this.storage.get(KEY_SNAPSHOT)
-        this.snapshotMs = ds.millis()
-        const hd = this.storedHead
-        if (!hd && this.cacheEmpty()) {
-            // a new meter: start the chain at K_0 and forget K_0 once record 0 is sealed
-            this.state = genesisState(chainKey0(nativeCrypto, this.meterSecret, this.meterId))
-            await this.write(RecordKind.Genesis, this.now(), this.meterId)
-            return
-        }
-        if (hd) {
-            this.state = hd
-            // an append cut between writing the record and writing the head
-            const ahead = this.cache[(hd.head.seq + 1) % this.slots]
-            // (it must be the next record and carry the tag of the key the head holds)
-            if (!checkNext(nativeCrypto, hd.head, ahead, hd.key)) {
-                const st = advance(nativeCrypto, hd, ahead)
-                // if this write fails, the next boot completes the append again
-                await this.tryWrite(KEY_HEAD, this.encodeHead(st))
-                this.state = st
-                this.storedHead = st
-                this.resumed = true
-                // K_{head+1} tagged the completed record: forget it, as write() does
-                hd.key.fillAt(0, hd.key.length, 0)
-            }
-        } else {
-            // records without a head: rebuild the key from METER_SECRET and continue after
-            // the last record that links; verifyAtBoot reports it
-            const r = await verifySegment(this.consecutive(this.ack, -1), this.ack)
-            let key = chainKey0(nativeCrypto, this.meterSecret, this.meterId)
-            for (let i = 0; i <= r.head.seq; i++) {
-                if ((i & 63) === 0) await ds.sleep(0)
-                key = evolveKey(nativeCrypto, key)
-            }
-            this.state = { head: r.head, key: key }
-            await this.tryWrite(KEY_HEAD, this.encodeHead(this.state))
-            this.storedHead = this.state
-            this.pending = broken(TamperReason.HeadLost, r.head.seq + 1, 0)
-        }
-    }
-
     /** Reads every slot, the head and the ack from flash into RAM. */
     private async reload() {
-        this.storedHead = this.decodeHead(await this.storage.get(KEY_HEAD))
+        const b = await this.storage.get(KEY_HEAD)
+        this.storedHead =
+            b && b.length === 7 + 2 * HASH_SIZE && b[0] === 1 && getU16BE(b, 1) === this.slots
+                ? { head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) }, key: b.slice(7 + HASH_SIZE, 7 + 2 * HASH_SIZE) }
+                : undefined
         const ack = await this.storage.get(KEY_ACK)
         if (ack && ack.length === 4 + HASH_SIZE) {
             this.ack = { seq: getU32BE(ack, 0), hash: ack.slice(4, 4 + HASH_SIZE) }
@@ -373,11 +359,6 @@ export class IndexStore {
             if ((i & 7) === 0) await ds.sleep(0)
             this.cache[i] = await this.storage.get(KEY_SLOT_PREFIX + i)
         }
-    }
-
-    private cacheEmpty(): boolean {
-        for (let i = 0; i < this.slots; i++) if (this.cache[i]) return false
-        return true
     }
 
     /** The stored records from `anchor.seq + 1` up to `last` (-1: as far as seqs run on). */
@@ -422,15 +403,6 @@ export class IndexStore {
         b.set(st.head.hash, 7)
         b.set(st.key, 7 + HASH_SIZE)
         return b
-    }
-
-    private decodeHead(b: Buffer): ChainState {
-        if (!b || b.length !== 7 + 2 * HASH_SIZE || b[0] !== 1) return undefined
-        if (getU16BE(b, 1) !== this.slots) return undefined
-        return {
-            head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) },
-            key: b.slice(7 + HASH_SIZE, 7 + 2 * HASH_SIZE),
-        }
     }
 }
 

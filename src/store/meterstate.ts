@@ -74,7 +74,18 @@ export function decodeMeterState(b: Buffer): MeterState {
 export async function recoverMeterState(store: IndexStore): Promise<{ state: MeterState; repaired: boolean; tampered: boolean }> {
     const raw = store.loadSnapshot()
     let st = decodeMeterState(raw)
-    const repaired = st !== undefined && st.lastInterval !== undefined && !inChain(store, st)
+    let repaired = st !== undefined && st.lastInterval !== undefined
+    if (repaired) {
+        // does the chain hold the state's last interval record at or after its due seq?
+        const n = store.head().seq - st.dueSeq + 1
+        const recs = n > 0 ? store.recordsAfter(st.dueSeq - 1, n) : []
+        // evicted records were acknowledged by the head-end, so they were in the chain
+        if (n > 0 && recs.length < n) repaired = false
+        for (const b of recs) {
+            const r = decodeRecord(b)
+            if (r && r.kind === RecordKind.IntervalClose && equalBytes(r.payload, st.lastInterval)) repaired = false
+        }
+    }
     if (repaired) await store.append(RecordKind.IntervalClose, st.dueTime, st.lastInterval)
     // the registers the chain holds: its newest interval record's
     const h: ChainHead = { seq: 0, hash: undefined }
@@ -105,18 +116,4 @@ export async function recoverMeterState(store: IndexStore): Promise<{ state: Met
         await store.append(RecordKind.Tamper, 0, p)
     }
     return { state: st, repaired: repaired, tampered: !ok }
-}
-
-/** true when the chain holds the state's last interval record at or after its due seq. */
-function inChain(store: IndexStore, st: MeterState): boolean {
-    const n = store.head().seq - st.dueSeq + 1
-    if (n <= 0) return false
-    const recs = store.recordsAfter(st.dueSeq - 1, n)
-    // evicted records were acknowledged by the head-end, so they were in the chain
-    if (recs.length < n) return true
-    for (const b of recs) {
-        const r = decodeRecord(b)
-        if (r && r.kind === RecordKind.IntervalClose && equalBytes(r.payload, st.lastInterval)) return true
-    }
-    return false
 }
