@@ -100,7 +100,17 @@ export class Metrology {
             reason = (e as Error).message
             this.lastPowerW = 0
         }
-        this.setSourceHealth(ok, reason)
+        if (!ok) {
+            if (this.open) this.open.status |= IntervalStatus.SourceFault
+            if (!this.faulty) {
+                this.faulty = true
+                this.faultReason = reason
+                this.emit("source-fault", reason)
+            }
+        } else if (this.faulty) {
+            this.faulty = false
+            this.emit("source-recovered", this.faultReason)
+        }
         this.accumulate(n, imp, exp)
     }
 
@@ -114,7 +124,21 @@ export class Metrology {
             throw new RangeError(`metrology: energy ${importMWh}/${exportMWh} mWh is not whole and >= 0`)
         const m = this.clock.meterMs(nowMs)
         if (this.lastMeterMs < 0) {
-            this.start(m)
+            // the first tick after power-up
+            if (this.restored) {
+                const r = this.restored
+                this.restored = null
+                r.status |= IntervalStatus.PowerDown
+                this.emit("power-down", "interval " + r.start)
+                this.closeRecord(r)
+            }
+            // a clock set before the first tick is simply the frame we start in
+            this.pendingSteps = []
+            this.lastMeterMs = m
+            const u = this.clock.utcMsAtMeter(m)
+            this.known = u >= 0
+            this.posMs = this.known ? u : m
+            this.openAt(IntervalStatus.PartialPowerUp)
             this.add(importMWh, exportMWh, this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister)
             return
         }
@@ -138,7 +162,18 @@ export class Metrology {
             if (at < t) at = t
             this.advance(t - t0, at - t0)
             t = at
-            this.applyStep(s)
+            const wasKnown = this.known
+            const oldStart = this.open.startMs
+            // the frame of this step, not the clock's latest: several steps may lie in one tick
+            this.known = true
+            this.posMs = s.toUtc * 1000
+            this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
+            this.open.status |= IntervalStatus.ClockAdjusted
+            // a small correction inside the same interval: no fragment, just the flag
+            if (!(wasKnown && this.slotStart() === oldStart)) {
+                this.closeOpen()
+                this.openAt(IntervalStatus.ClockAdjusted)
+            }
         }
         this.advance(t - t0, end - t0)
         this.lastMeterMs = end
@@ -236,46 +271,6 @@ export class Metrology {
             }
     }
 
-    private setSourceHealth(ok: boolean, reason: string) {
-        if (!ok) {
-            if (this.open) this.open.status |= IntervalStatus.SourceFault
-            if (!this.faulty) {
-                this.faulty = true
-                this.faultReason = reason
-                this.emit("source-fault", reason)
-            }
-        } else if (this.faulty) {
-            this.faulty = false
-            this.emit("source-recovered", this.faultReason)
-        }
-    }
-
-    /** first tick after power-up */
-    private start(m: number) {
-        if (this.restored) {
-            const r = this.restored
-            this.restored = null
-            r.status |= IntervalStatus.PowerDown
-            this.emit("power-down", "interval " + r.start)
-            this.closeRecord(r)
-        }
-        // a clock set before the first tick is simply the frame we start in
-        this.pendingSteps = []
-        this.lastMeterMs = m
-        this.setFrame(m)
-        this.openAt(IntervalStatus.PartialPowerUp)
-    }
-
-    private setFrame(m: number) {
-        const u = this.clock.utcMsAtMeter(m)
-        this.known = u >= 0
-        this.posMs = this.known ? u : m
-    }
-
-    private lengthMs(): number {
-        return this.lengthMin * 60000
-    }
-
     /**
      * The start of the slot the position is in, but never a slot already closed: after a
      * backwards time sync (up to a day) the next interval opens where the newest closed one
@@ -283,7 +278,7 @@ export class Metrology {
      * ever recorded twice. A longer step back (a root correcting a wrong clock) is taken as is.
      */
     private slotStart(): number {
-        const L = this.lengthMs()
+        const L = this.lengthMin * 60000
         const s = Math.floor(this.posMs / L) * L
         return this.known && s < this.floorMs && this.floorMs - s <= 86400000 ? this.floorMs : s
     }
@@ -300,7 +295,7 @@ export class Metrology {
     private advance(from: number, to: number) {
         let t = from
         for (;;) {
-            const boundary = this.open.startMs + this.lengthMs()
+            const boundary = this.open.startMs + this.lengthMin * 60000
             let seg = to - t
             let last = true
             // the nearest of: the end of the span, the interval boundary, the next band edge
@@ -318,7 +313,17 @@ export class Metrology {
             const band = this.known ? registerAt(this.cal, this.posMs) : this.cal.defaultRegister
             // the span's end is set exactly, so rounding can never leave a sliver to loop over
             t = last ? to : t + seg
-            this.take(t, band)
+            // hand out the tick's energy up to offset t of its span into the band: the share
+            // of [0, t) not yet given, floor(E * t / D) cumulatively, so all shares add up to E
+            let i = this.tickImport
+            let e = this.tickExport
+            if (this.tickMs > 0 && t < this.tickMs) {
+                i = Math.floor((i * t) / this.tickMs)
+                e = Math.floor((e * t) / this.tickMs)
+            }
+            this.add(i - this.givenImport, e - this.givenExport, band)
+            this.givenImport = i
+            this.givenExport = e
             this.open.coveredMs += seg
             this.posMs += seg
             if (this.posMs >= boundary) {
@@ -330,22 +335,6 @@ export class Metrology {
         }
     }
 
-    /**
-     * Hands out the tick's energy up to offset `t` of its span into `band`: the share of
-     * [0, t) not yet given, floor(E * t / D) cumulatively, so all shares add up to exactly E.
-     */
-    private take(t: number, band: number) {
-        let i = this.tickImport
-        let e = this.tickExport
-        if (this.tickMs > 0 && t < this.tickMs) {
-            i = Math.floor((i * t) / this.tickMs)
-            e = Math.floor((e * t) / this.tickMs)
-        }
-        this.add(i - this.givenImport, e - this.givenExport, band)
-        this.givenImport = i
-        this.givenExport = e
-    }
-
     private add(imp: number, exp: number, band: number) {
         this.regs.importMWh += imp
         this.regs.exportMWh += exp
@@ -353,23 +342,6 @@ export class Metrology {
         this.regs.touExportMWh[band] += exp
         this.open.importMWh += imp
         this.open.exportMWh += exp
-    }
-
-    private applyStep(s: ClockStep) {
-        const wasKnown = this.known
-        const oldStart = this.open.startMs
-        // the frame of this step, not the clock's latest: several steps may lie in one tick
-        this.known = true
-        this.posMs = s.toUtc * 1000
-        this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
-        if (wasKnown && this.known && this.slotStart() === oldStart) {
-            // a small correction inside the same interval: no fragment, just the flag
-            this.open.status |= IntervalStatus.ClockAdjusted
-            return
-        }
-        this.open.status |= IntervalStatus.ClockAdjusted
-        this.closeOpen()
-        this.openAt(IntervalStatus.ClockAdjusted)
     }
 
     private record(o: OpenInterval): IntervalRecord {
