@@ -63,79 +63,67 @@ export class MqttLink implements UplinkTransport {
         if (this.started) return
         this.started = true
         const self = this
-        setTimeout(async () => await self.loop(), 0)
+        setTimeout(async () => {
+            let attempt = 0
+            for (;;) {
+                if (!self.isConnected()) {
+                    self.connected = false
+                    const old = self.client
+                    self.client = undefined
+                    if (old) await old.disconnect()
+                    const c = new MqttClient({
+                        host: self.cfg.host,
+                        port: self.cfg.port,
+                        proto: self.cfg.proto,
+                        username: self.cfg.username,
+                        password: self.cfg.password,
+                        clientId: `tm-${self.id}`,
+                        keepAliveS: self.cfg.keepAliveS || 255,
+                        subscribe: downlinkTopic(self.id),
+                        timeout: 10000,
+                    })
+                    // a lost connection shows as c.connected = false: this loop polls it every second
+                    c.onMessage = async (topic: string, payload: Buffer) => {
+                        if (self.handler) await self.handler(payload)
+                    }
+                    if (await c.connect()) {
+                        self.client = c
+                        self.connected = true
+                        console.log(`uplink: connected to ${self.cfg.host}:${self.cfg.port}`)
+                        attempt = 0
+                        self.connects++
+                    } else {
+                        self.failures++
+                        const d = backoffDelay(attempt, self.cfg.minBackoffMs || 1000, self.cfg.maxBackoffMs || 60000, Math.random())
+                        if (attempt < 30) attempt++
+                        console.log(`uplink: broker ${self.cfg.host}:${self.cfg.port} unreachable, retry in ${d} ms`)
+                        await ds.sleep(d)
+                        continue
+                    }
+                }
+                await ds.wait(self.kick, 1000)
+            }
+        }, 0)
     }
 
     async publish(frame: Buffer): Promise<boolean> {
         if (!this.isConnected()) return false
         try {
             const ok = await this.client.publish(uplinkTopic(this.id), frame)
-            if (!ok) await this.drop()
+            if (!ok) await this.reconnect()
             return ok
         } catch (e) {
-            await this.drop()
+            await this.reconnect()
             return false
         }
     }
 
+    /** Drops the connection; the loop connects again. */
     async reconnect() {
-        await this.drop()
-    }
-
-    private async drop() {
         this.connected = false
         const c = this.client
         this.client = undefined
         if (c) await c.disconnect()
         this.kick.emit(1)
-    }
-
-    private async loop() {
-        let attempt = 0
-        for (;;) {
-            if (!this.isConnected()) {
-                this.connected = false
-                if (await this.connectOnce()) {
-                    attempt = 0
-                    this.connects++
-                } else {
-                    this.failures++
-                    const d = backoffDelay(attempt, this.cfg.minBackoffMs || 1000, this.cfg.maxBackoffMs || 60000, Math.random())
-                    if (attempt < 30) attempt++
-                    console.log(`uplink: broker ${this.cfg.host}:${this.cfg.port} unreachable, retry in ${d} ms`)
-                    await ds.sleep(d)
-                    continue
-                }
-            }
-            await ds.wait(this.kick, 1000)
-        }
-    }
-
-    private async connectOnce(): Promise<boolean> {
-        const old = this.client
-        this.client = undefined
-        if (old) await old.disconnect()
-        const ka = this.cfg.keepAliveS || 255
-        const c = new MqttClient({
-            host: this.cfg.host,
-            port: this.cfg.port,
-            proto: this.cfg.proto,
-            username: this.cfg.username,
-            password: this.cfg.password,
-            clientId: `tm-${this.id}`,
-            keepAliveS: ka,
-            subscribe: downlinkTopic(this.id),
-            timeout: 10000,
-        })
-        // a lost connection shows as c.connected = false: loop() polls it every second
-        const self = this
-        c.onMessage = async (topic: string, payload: Buffer) => {
-            if (self.handler) await self.handler(payload)
-        }
-        if (!(await c.connect())) return false
-        this.client = c
-        this.connected = true
-        console.log(`uplink: connected to ${this.cfg.host}:${this.cfg.port}`)
-        return true
     }
 }

@@ -159,12 +159,28 @@ export class Uplink {
     async start(pump = true) {
         await this.setupEpoch(this.o.epoch ? this.o.epoch() : 0)
         this.maxSentSeq = this.o.source.acknowledged()
-        await this.loadAlerts()
+        // alerts owed to the head-end from before a reboot (docs/uplink.md §7): u16 count per
+        // kind 0..7 (kind 0 is never raised, so byte 0 is always 0). An earlier firmware's
+        // JSON object ("{…") is dropped: the counts are hints, and the kinds recur.
+        const b = await this.o.storage.get(KEY_ALERTS)
+        if (b !== undefined && b.length === 2 * ALERT_SLOTS && b[0] === 0)
+            for (let k = 1; k < ALERT_SLOTS; k++) this.alerts[k] += getU16BE(b, 2 * k)
         const self = this
-        this.o.transport.onDownlink(async f => await self.onDownlink(f))
+        // a method read from an object is bound to it in the VM
+        this.o.transport.onDownlink(this.onDownlink)
         if (this.running || !pump) return
         this.running = true
-        setTimeout(async () => await self.pump(), 0)
+        setTimeout(async () => {
+            for (;;) {
+                await ds.wait(self.wake, self.o.pollMs || 1000)
+                try {
+                    // drain: one frame per ack round trip; step() returns false when idle
+                    await self.step()
+                } catch (e) {
+                    console.log(`uplink: ${(e as Error).message}`)
+                }
+            }
+        }, 0)
     }
 
     /** Wakes the send loop now (call after a record was appended or an alert raised). */
@@ -188,7 +204,9 @@ export class Uplink {
     async rollEpoch(epoch: number) {
         // never in the middle of a reservation: the new epoch would inherit the old limit,
         // which flash holds for the old epoch only, and reuse counters after a power cut
-        await this.lock()
+        // one holder at a time of the counter and keys: a reservation or an epoch roll
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
         try {
             if (!(epoch > this.epoch)) throw new RangeError("uplink: epoch must grow")
             await this.setupEpoch(epoch)
@@ -208,7 +226,9 @@ export class Uplink {
     async step(): Promise<boolean> {
         if (this.alertsDirty) {
             this.alertsDirty = false
-            await this.saveAlerts()
+            const b = Buffer.alloc(2 * ALERT_SLOTS)
+            for (let k = 1; k < ALERT_SLOTS; k++) setU16BE(b, 2 * k, Math.min(this.alerts[k], 65535))
+            await this.o.storage.set(KEY_ALERTS, b)
         }
         if (!this.o.transport.isConnected()) return false
         if (this.inFlight) {
@@ -228,7 +248,8 @@ export class Uplink {
         if (!report) return false
         // the counter, the key and the epoch in the header come from one state: a roll
         // waits until the frame is sealed (docs/uplink.md §5)
-        await this.lock()
+        while (this.busy) await ds.sleep(1)
+        this.busy = true
         let ctr: number
         let frame: Buffer
         try {
@@ -285,8 +306,26 @@ export class Uplink {
             this.stats.downlinkRejected++
             return
         }
-        if (d.type === BodyType.Ack) await this.onAck(d.ackSeq, d.upCounter, d.ackHash)
-        else if (d.type === BodyType.Command && this.o.commands) {
+        if (d.type === BodyType.Ack) {
+            const ackSeq = d.ackSeq
+            // an ack can only confirm what this meter actually sent (never beyond maxSentSeq),
+            // and only the record it names: an ack for a clone's record 3 is not one for ours
+            if (ackSeq > this.o.source.acknowledged() && !(ackSeq <= this.maxSentSeq && (await this.o.source.acknowledge(ackSeq, d.ackHash)))) return
+            this.heldSeq = ackSeq
+            const f = this.inFlight
+            if (f && f.counter === d.upCounter) {
+                if (f.alerts)
+                    for (const a of f.alerts) {
+                        const left = this.alerts[a.kind] - a.count
+                        this.alerts[a.kind] = left > 0 ? left : 0
+                        if (left <= 0) this.alertsDirty = true
+                    }
+                this.responses = this.responses.slice(f.responses)
+                this.inFlight = undefined
+                this.timeouts = 0
+                this.notify()
+            }
+        } else if (d.type === BodyType.Command && this.o.commands) {
             let resp: Buffer
             try {
                 resp = await this.o.commands.handle(d.command)
@@ -300,67 +339,12 @@ export class Uplink {
         }
     }
 
-    private async onAck(ackSeq: number, upCounter: number, hash: Buffer) {
-        // an ack can only confirm what this meter actually sent (never beyond maxSentSeq),
-        // and only the record it names: an ack for a clone's record 3 is not one for ours
-        if (ackSeq > this.o.source.acknowledged() && !(ackSeq <= this.maxSentSeq && (await this.o.source.acknowledge(ackSeq, hash)))) return
-        this.heldSeq = ackSeq
-        const f = this.inFlight
-        if (f && f.counter === upCounter) {
-            if (f.alerts)
-                for (const a of f.alerts) {
-                    const left = this.alerts[a.kind] - a.count
-                    this.alerts[a.kind] = left > 0 ? left : 0
-                    if (left <= 0) this.alertsDirty = true
-                }
-            this.responses = this.responses.slice(f.responses)
-            this.inFlight = undefined
-            this.timeouts = 0
-            this.notify()
-        }
-    }
-
-    /** one holder at a time of the counter and keys: a reservation or an epoch roll */
-    private async lock() {
-        while (this.busy) await ds.sleep(1)
-        this.busy = true
-    }
-
     private async setupEpoch(epoch: number) {
         this.epoch = epoch
         this.upKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Uplink, epoch)
         this.downKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Downlink, epoch)
         await this.counter.open(epoch)
         this.downCounter = await readEpochCounter(this.o.storage, KEY_DOWN_COUNTER, epoch)
-    }
-
-    /**
-     * Alerts owed to the head-end from before a reboot (docs/uplink.md §7): u16 count per
-     * kind 0..7 (kind 0 is never raised, so byte 0 is always 0). An earlier firmware's JSON
-     * object ("{…") is dropped: the counts are hints, and the kinds recur.
-     */
-    private async loadAlerts() {
-        const b = await this.o.storage.get(KEY_ALERTS)
-        if (b === undefined || b.length !== 2 * ALERT_SLOTS || b[0] !== 0) return
-        for (let k = 1; k < ALERT_SLOTS; k++) this.alerts[k] += getU16BE(b, 2 * k)
-    }
-
-    private async saveAlerts() {
-        const b = Buffer.alloc(2 * ALERT_SLOTS)
-        for (let k = 1; k < ALERT_SLOTS; k++) setU16BE(b, 2 * k, Math.min(this.alerts[k], 65535))
-        await this.o.storage.set(KEY_ALERTS, b)
-    }
-
-    private async pump() {
-        for (;;) {
-            await ds.wait(this.wake, this.o.pollMs || 1000)
-            try {
-                // drain: one frame per ack round trip; step() returns false when idle
-                await this.step()
-            } catch (e) {
-                console.log(`uplink: ${(e as Error).message}`)
-            }
-        }
     }
 
     private async buildReport(): Promise<BuiltReport> {
