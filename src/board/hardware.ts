@@ -26,11 +26,33 @@ export interface MeterHardware {
 /** Pulse edges closer than this are contact bounce, not energy (S0 pulses are >= 30 ms). */
 export const PULSE_DEBOUNCE_MS = 20
 
-class HardwareRelay implements RelayPort {
+/**
+ * Every port of the board in one object (one constructor, one method table: firmware code
+ * is counted per function): relay, arm button, status LED, S0 pulse input, I2C bus.
+ */
+class HardwarePorts implements RelayPort, ArmButtonPort, StatusLedPort, PulseInputPort, I2CPort {
     private relay: ds.Relay
     private closed = false
-    constructor(relay: ds.Relay) {
-        this.relay = relay
+    private button: ds.Button
+    private on = false
+    private pin: ds.OutputPin
+    private n = 0
+    private last = -1
+    constructor(hw: MeterHardware) {
+        this.relay = hw.relay
+        this.button = hw.armButton
+        this.pin = hw.statusLed
+        hw.statusLed.setMode(ds.GPIOMode.Output)
+        const pulse = hw.pulse
+        pulse.setMode(ds.GPIOMode.InputPullUp)
+        // S0 outputs pull the line low for each pulse: count falling edges, debounced
+        const self = this
+        pulse.subscribe(v => {
+            const now = ds.millis()
+            if (v !== 0 || (self.last >= 0 && now - self.last < PULSE_DEBOUNCE_MS)) return
+            self.last = now
+            self.n = wrapAddU32(self.n, 1)
+        })
     }
     isClosed() {
         return this.closed
@@ -39,24 +61,8 @@ class HardwareRelay implements RelayPort {
         await this.relay.enabled.write(closed)
         this.closed = closed
     }
-}
-
-class HardwareArmButton implements ArmButtonPort {
-    private button: ds.Button
-    constructor(button: ds.Button) {
-        this.button = button
-    }
     onPress(handler: () => void) {
         this.button.down.subscribe(handler)
-    }
-}
-
-class HardwareStatusLed implements StatusLedPort {
-    private on = false
-    private pin: ds.OutputPin
-    constructor(pin: ds.OutputPin) {
-        this.pin = pin
-        pin.setMode(ds.GPIOMode.Output)
     }
     async set(on: boolean) {
         this.pin.write(on ? 1 : 0)
@@ -65,31 +71,12 @@ class HardwareStatusLed implements StatusLedPort {
     isOn() {
         return this.on
     }
-}
-
-class HardwarePulseInput implements PulseInputPort {
-    private n = 0
-    private last = -1
-    constructor(pin: ds.InputPin) {
-        pin.setMode(ds.GPIOMode.InputPullUp)
-        // S0 outputs pull the line low for each pulse: count falling edges, debounced
-        const self = this
-        pin.subscribe(v => {
-            const now = ds.millis()
-            if (v !== 0 || (self.last >= 0 && now - self.last < PULSE_DEBOUNCE_MS)) return
-            self.last = now
-            self.n = wrapAddU32(self.n, 1)
-        })
-    }
     count() {
         return this.n
     }
     lastPulseMillis() {
         return this.last
     }
-}
-
-class HardwareI2C implements I2CPort {
     async writeBuf(address: number, data: Buffer) {
         await i2c.xfer(address, data)
     }
@@ -100,13 +87,6 @@ class HardwareI2C implements I2CPort {
 
 /** Binds the board ports to real pins. Never call this in the simulator: pins hang there. */
 export function hardwareBoard(id: string, hw: MeterHardware): Board {
-    return {
-        id: id,
-        simulated: false,
-        relay: new HardwareRelay(hw.relay),
-        armButton: new HardwareArmButton(hw.armButton),
-        statusLed: new HardwareStatusLed(hw.statusLed),
-        pulseInput: new HardwarePulseInput(hw.pulse),
-        i2c: new HardwareI2C(),
-    }
+    const p = new HardwarePorts(hw)
+    return { id: id, simulated: false, relay: p, armButton: p, statusLed: p, pulseInput: p, i2c: p }
 }
