@@ -2,7 +2,7 @@ import * as ds from "@devicescript/core"
 import { randomBuffer } from "@devicescript/crypto"
 import { Board } from "./board/board"
 import { CommandHandler } from "./commands/handler"
-import { MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "./comms/index"
+import { MqttLink, Uplink, readUplinkConfig, storeRecordSource } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
 import { MeterEvents } from "./meter/events"
 import { IntervalLog, storedIntervalEnergy } from "./meter/interval_log"
@@ -25,6 +25,10 @@ import { encodeRegisters } from "./wire/registers"
  *
  * The protocols between the modules live in src/meter/: interval persistence, the register
  * block's cadence, alert translation and the `METER ` console protocol (status.ts).
+ *
+ * Callbacks are passed as method references (`events.storeAlert`): the VM binds a method
+ * read from an object to that object, and each arrow would be one more function in the
+ * image (its 64 KB code limit). This file runs only in DeviceScript.
  */
 export async function startMeter(board: Board, sources: SourceFactory) {
     console.log(`METER boot board=${board.id}`)
@@ -44,8 +48,8 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         meterId: cfg.meterId,
         meterSecret: cfg.secret,
         storage: settingsStorage,
-        now: () => mu.clock.utc(),
-        onAlert: kind => events.storeAlert(kind),
+        now: mu.clock.utc,
+        onAlert: events.storeAlert,
     })
     events.chain = store
     const verdict = store.verdict()
@@ -81,11 +85,11 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         meterId: cfg.meterId,
         secret: cfg.secret,
         storage: settingsStorage,
-        epoch: () => commands.uplinkEpoch(), // the command policy's; a roll arrives through `setEpoch`
-        source: new StoreRecordSource(store),
+        epoch: commands.uplinkEpoch, // the command policy's; a roll arrives through `setEpoch`
+        source: storeRecordSource(store),
         transport: link,
-        commands: { handle: async (b: Buffer) => await commands.handleCommand(b) },
-        privacyLevel: () => commands.privacyLevel(),
+        commands: { handle: commands.handleCommand },
+        privacyLevel: commands.privacyLevel,
         registers: registerCadence(perDay, () => encodeRegisters(mu.meter.registers())),
         energy: storedIntervalEnergy,
         intervalsPerDay: perDay,
@@ -95,7 +99,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
     events.uplink = uplink
     if (!verdict.ok || rec.tampered) events.storeAlert(RecordKind.Tamper)
     intervals.uplink = uplink
-    mu.meter.onEvent((kind, detail) => events.metrologyEvent(kind, detail))
+    mu.meter.onEvent(events.metrologyEvent)
     await uplink.start()
     link.start()
     mu.run()

@@ -1,26 +1,23 @@
 import { IndexStore } from "../store/indexstore"
 import { recordSeq } from "../wire/record"
-import { ChainHead, RecordSource } from "./uplink"
+import { RecordSource } from "./uplink"
 import { UplinkRecord } from "../wire/report"
 
-/** The index store (src/store) as the uplink's RecordSource: encoded records, as stored. */
-export class StoreRecordSource implements RecordSource {
-    private store: IndexStore
-    constructor(store: IndexStore) {
-        this.store = store
-    }
-    head(): ChainHead {
-        return this.store.head()
-    }
-    recordsAfter(seq: number, max: number): UplinkRecord[] {
-        const out: UplinkRecord[] = []
-        for (const b of this.store.recordsAfter(seq, max)) out.push({ seq: recordSeq(b), data: b })
-        return out
-    }
-    async acknowledge(seq: number, hash: Buffer) {
-        return await this.store.acknowledge(seq, hash)
-    }
-    acknowledged(): number {
-        return this.store.acknowledged()
+/**
+ * The index store (src/store) as the uplink's RecordSource: encoded records, as stored.
+ * The store's own methods (the VM binds a method read from an object to that object) and
+ * the one conversion the uplink needs: no wrapper class, whose every method would be one
+ * more function in the firmware image (its 64 KB code limit).
+ */
+export function storeRecordSource(store: IndexStore): RecordSource {
+    return {
+        head: store.head,
+        acknowledge: store.acknowledge,
+        acknowledged: store.acknowledged,
+        recordsAfter: (seq: number, max: number): UplinkRecord[] => {
+            const out: UplinkRecord[] = []
+            for (const b of store.recordsAfter(seq, max)) out.push({ seq: recordSeq(b), data: b })
+            return out
+        },
     }
 }

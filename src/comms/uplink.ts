@@ -156,7 +156,7 @@ export class Uplink {
      * Loads the persisted state, derives the keys and starts the send loop (tests pass
      * `pump = false` and call step() themselves).
      */
-    async start(pump = true) {
+    async start(pump?: boolean) {
         await this.setupEpoch(this.o.epoch ? this.o.epoch() : 0)
         this.maxSentSeq = this.o.source.acknowledged()
         // alerts owed to the head-end from before a reboot (docs/uplink.md §7): u16 count per
@@ -168,7 +168,7 @@ export class Uplink {
         const self = this
         // a method read from an object is bound to it in the VM
         this.o.transport.onDownlink(this.onDownlink)
-        if (this.running || !pump) return
+        if (this.running || pump === false) return
         this.running = true
         setTimeout(async () => {
             for (;;) {

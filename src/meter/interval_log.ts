@@ -60,8 +60,25 @@ export class IntervalLog {
         meter.onIntervalClose(r => {
             // the registers now are the ones at its close (the engine calls this synchronously)
             self.queue.push(concatBytes(encodeInterval(r), encodeRegisters(meter.registers())))
+            // persists the queued closes one at a time, in order
             setTimeout(async () => {
-                await self.drain()
+                if (self.draining) return
+                self.draining = true
+                try {
+                    while (self.queue.length) {
+                        const payload = self.queue.shift()
+                        const iv = decodeInterval(payload)
+                        const time = iv.status & IntervalStatus.TimeUnknown ? 0 : iv.start
+                        // state first, record second: recoverMeterState repairs a cut between the two
+                        self.state = { dueSeq: self.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: meter.snapshot() }
+                        await self.chain.saveSnapshot(encodeMeterState(self.state), true)
+                        await self.chain.append(RecordKind.IntervalClose, time, payload)
+                        console.log(`METER interval start=${iv.start} status=${iv.status} import=${iv.importMWh} export=${iv.exportMWh} seq=${self.chain.head().seq}`)
+                        if (self.uplink) self.uplink.notify()
+                    }
+                } finally {
+                    self.draining = false
+                }
             }, 0)
         })
     }
@@ -76,27 +93,6 @@ export class IntervalLog {
             self.state.snapshot = self.meter.snapshot()
             await self.chain.saveSnapshot(encodeMeterState(self.state))
         }, periodMs)
-    }
-
-    /** Persists the queued closes one at a time, in order. */
-    private async drain() {
-        if (this.draining) return
-        this.draining = true
-        try {
-            while (this.queue.length) {
-                const payload = this.queue.shift()
-                const r = decodeInterval(payload)
-                const time = r.status & IntervalStatus.TimeUnknown ? 0 : r.start
-                // state first, record second: recoverMeterState repairs a cut between the two
-                this.state = { dueSeq: this.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: this.meter.snapshot() }
-                await this.chain.saveSnapshot(encodeMeterState(this.state), true)
-                await this.chain.append(RecordKind.IntervalClose, time, payload)
-                console.log(`METER interval start=${r.start} status=${r.status} import=${r.importMWh} export=${r.exportMWh} seq=${this.chain.head().seq}`)
-                if (this.uplink) this.uplink.notify()
-            }
-        } finally {
-            this.draining = false
-        }
     }
 }
 

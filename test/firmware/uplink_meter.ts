@@ -2,7 +2,7 @@ import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
 import { settingsStorage } from "../../src/storage/settings"
 import { IndexStore } from "../../src/store/indexstore"
-import { MqttLink, StoreRecordSource, Uplink, readUplinkConfig } from "../../src/comms/index"
+import { MqttLink, Uplink, readUplinkConfig, storeRecordSource } from "../../src/comms/index"
 import { RecordKind } from "../../src/wire/record"
 
 // End-to-end test firmware (test/node/e2e_uplink_*.test.ts): the real index store and the
@@ -26,7 +26,7 @@ const uplink = new Uplink({
     meterId: cfg.meterId,
     secret: cfg.secret,
     storage: settingsStorage,
-    source: new StoreRecordSource(store),
+    source: storeRecordSource(store),
     transport: link,
     ackTimeoutMs: 2000,
     maxRecordsPerFrame: 8,
