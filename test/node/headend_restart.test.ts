@@ -5,8 +5,6 @@
  * firmware's store-and-forward rules, test/node/headend_service_kit.ts) keeps sending over an
  * embedded broker, and restarted each time.
  *
- * @lane serial (test/run.ts: kill -9 at random moments, timed; runs with the CPU to itself)
- *
  * Checked throughout: every downlink frame's nonce (meter, epoch, counter) is recorded and
  * never repeats; each uplink frame is acknowledged at most once (frames captured before a
  * restart and replayed after it get no ack); after every kill, no ack the meters received
