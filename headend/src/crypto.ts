@@ -1,12 +1,94 @@
 /**
  * The wire core's cryptography (src/wire/crypto.ts) on `node:crypto` (OpenSSL): the same
- * bytes as the firmware's native primitives, pinned by the golden vectors in test/vectors.
+ * bytes as the firmware's native primitives, pinned by the golden vectors in test/vectors
+ * and, for CCM, by test/node/headend_crypto.test.ts against Node's own `aes-256-ccm`.
  */
-import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync } from "node:crypto"
+import { Cipher, createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, timingSafeEqual } from "node:crypto"
 import type { WireCrypto } from "../../src/wire/crypto"
 
 /** One-shot SHA-256: no Hash object per call (the head-end hashes three times per record, docs/uplink.md §12). */
 const sha = (b: Uint8Array) => hash("sha256", b, "buffer") as unknown as Buffer
+
+/**
+ * AES-256-CCM (RFC 3610, NIST SP 800-38C) with a 13-byte nonce, a 16-byte tag and no
+ * associated data, on AES contexts kept per key. Node's `aes-256-ccm` needs a new cipher
+ * per nonce: a key schedule and an OpenSSL context for every frame, about a third of the
+ * head-end's ingestion (profiled, docs/headend-storage.md §8). A frame key is used for
+ * many frames (one per meter, direction and epoch), so its AES contexts are made once:
+ * - CBC-MAC on a CBC context with a zero IV, reused: the context keeps the last ciphertext
+ *   block C as its chaining value, so the first block goes in as B_0 ⊕ C, which makes
+ *   its output E(B_0) as under a fresh zero IV; the MAC is the last output block;
+ * - CTR on an ECB context: the key stream blocks E(A_0), E(A_1), ... in one call.
+ * Only what CCM defines is computed; a tag is compared in constant time and nothing of
+ * the plaintext is returned before it verifies. A key seen for the first time goes
+ * through Node's `aes-256-ccm` (a one-off key is not worth two contexts); from its second
+ * use on it gets contexts, kept for the newest `CCM_KEYS` keys.
+ */
+const CCM_KEYS = 4096
+/** L = 2 (15 − 13-byte nonce): messages below 2^16 bytes; flags of B_0 (M = 16, no AAD) and of A_i */
+const B0_FLAGS = 8 * ((16 - 2) / 2) + (2 - 1)
+const A_FLAGS = 2 - 1
+
+interface CcmKey {
+    cbc: Cipher
+    ecb: Cipher
+    /** the CBC context's chaining value (its last output block) */
+    chain: Buffer
+}
+const seen = new WeakSet<Buffer>()
+const contexts = new Map<Buffer, CcmKey>()
+
+function ccmKey(key: Buffer): CcmKey | undefined {
+    let k = contexts.get(key)
+    if (k) return k
+    if (!seen.has(key)) {
+        seen.add(key)
+        return undefined
+    }
+    const cbc = createCipheriv("aes-256-cbc", key, Buffer.alloc(16))
+    cbc.setAutoPadding(false)
+    const ecb = createCipheriv("aes-256-ecb", key, null)
+    ecb.setAutoPadding(false)
+    k = { cbc, ecb, chain: Buffer.alloc(16) }
+    if (contexts.size >= CCM_KEYS) contexts.delete(contexts.keys().next().value!)
+    contexts.set(key, k)
+    return k
+}
+
+/** The CBC-MAC T (16 bytes) of `msg` under `nonce` (B_0 ‖ msg zero-padded). */
+function cbcMac(k: CcmKey, nonce: Buffer, msg: Buffer): Buffer {
+    const n = msg.length
+    const blocks = Buffer.alloc(16 + Math.ceil(n / 16) * 16)
+    blocks[0] = B0_FLAGS
+    nonce.copy(blocks, 1, 0, 13)
+    blocks[14] = n >>> 8
+    blocks[15] = n & 0xff
+    msg.copy(blocks, 16)
+    const c = k.chain
+    for (let i = 0; i < 16; i++) blocks[i] ^= c[i]
+    const out = k.cbc.update(blocks)
+    out.copy(c, 0, out.length - 16)
+    return out.subarray(out.length - 16)
+}
+
+/** The key stream S_0 ‖ S_1 ‖ ... for `n` bytes of message (S_0 encrypts the tag). */
+function keyStream(k: CcmKey, nonce: Buffer, n: number): Buffer {
+    const count = 1 + Math.ceil(n / 16)
+    const ctr = Buffer.alloc(count * 16)
+    for (let i = 0; i < count; i++) {
+        const o = i * 16
+        ctr[o] = A_FLAGS
+        nonce.copy(ctr, o + 1, 0, 13)
+        ctr[o + 14] = i >>> 8
+        ctr[o + 15] = i & 0xff
+    }
+    return k.ecb.update(ctr)
+}
+
+function checkCcm(nonce: Buffer, n: number) {
+    if (nonce.length !== 13) throw new RangeError("ccm: nonce must be 13 bytes")
+    if (n >= 0x10000) throw new RangeError("ccm: message too long")
+}
 
 export const nodeCrypto: WireCrypto = {
     sha256(parts) {
@@ -31,21 +113,47 @@ export const nodeCrypto: WireCrypto = {
         return Buffer.from(hkdfSync("sha256", ikm, salt, info, 32))
     },
     ccmSeal(key, nonce, plaintext) {
-        const c = createCipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
-        const ct = c.update(plaintext)
-        c.final()
-        return Buffer.concat([ct, c.getAuthTag()])
+        const k = key.length === 32 ? ccmKey(key) : undefined
+        if (!k) {
+            const c = createCipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
+            const ct = c.update(plaintext)
+            c.final()
+            return Buffer.concat([ct, c.getAuthTag()])
+        }
+        const n = plaintext.length
+        checkCcm(nonce, n)
+        const t = cbcMac(k, nonce, plaintext)
+        const s = keyStream(k, nonce, n)
+        const out = Buffer.allocUnsafe(n + 16)
+        for (let i = 0; i < n; i++) out[i] = plaintext[i] ^ s[16 + i]
+        for (let i = 0; i < 16; i++) out[n + i] = t[i] ^ s[i]
+        return out
     },
     ccmOpen(key, nonce, sealed) {
         if (sealed.length < 16) throw new RangeError("ccm: truncated")
-        const d = createDecipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
-        d.setAuthTag(sealed.subarray(sealed.length - 16))
-        try {
-            const pt = d.update(sealed.subarray(0, sealed.length - 16))
-            d.final()
-            return pt
-        } catch {
+        const k = key.length === 32 ? ccmKey(key) : undefined
+        if (!k) {
+            const d = createDecipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
+            d.setAuthTag(sealed.subarray(sealed.length - 16))
+            try {
+                const pt = d.update(sealed.subarray(0, sealed.length - 16))
+                d.final()
+                return pt
+            } catch {
+                throw new RangeError("ccm: bad tag")
+            }
+        }
+        const n = sealed.length - 16
+        checkCcm(nonce, n)
+        const s = keyStream(k, nonce, n)
+        const pt = Buffer.allocUnsafe(n)
+        for (let i = 0; i < n; i++) pt[i] = sealed[i] ^ s[16 + i]
+        const t = cbcMac(k, nonce, pt)
+        for (let i = 0; i < 16; i++) t[i] ^= s[i]
+        if (!timingSafeEqual(t, sealed.subarray(n))) {
+            pt.fill(0)
             throw new RangeError("ccm: bad tag")
         }
+        return pt
     },
 }

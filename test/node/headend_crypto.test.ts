@@ -1,0 +1,74 @@
+// The head-end's AES-256-CCM (headend/src/crypto.ts: CBC-MAC and CTR on AES contexts kept
+// per key) gives the bytes of Node's own aes-256-ccm (OpenSSL), for every length a frame
+// can have, on first and repeated use of a key, with keys interleaved; and it refuses
+// every altered byte of a sealed message without returning plaintext.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import { nodeCrypto } from "../../headend/src/crypto.ts"
+
+function opensslSeal(key: Buffer, nonce: Buffer, pt: Buffer): Buffer {
+    const c = createCipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
+    const ct = c.update(pt)
+    c.final()
+    return Buffer.concat([ct, c.getAuthTag()])
+}
+
+function opensslOpen(key: Buffer, nonce: Buffer, sealed: Buffer): Buffer {
+    const d = createDecipheriv("aes-256-ccm", key, nonce, { authTagLength: 16 })
+    d.setAuthTag(sealed.subarray(sealed.length - 16))
+    const pt = d.update(sealed.subarray(0, sealed.length - 16))
+    d.final()
+    return pt
+}
+
+test("ccm: the same bytes as OpenSSL for lengths 1..2100 (a frame body has at least one byte), keys reused and interleaved", () => {
+    const keys = [randomBytes(32), randomBytes(32), randomBytes(32)]
+    let n = 0
+    for (let len = 1; len <= 2100; len += len < 80 ? 1 : 37) {
+        for (const key of keys) {
+            // three uses: the first through OpenSSL's ccm, later ones on the kept contexts
+            for (let rep = 0; rep < 3; rep++) {
+                const nonce = randomBytes(13)
+                const pt = randomBytes(len)
+                const sealed = nodeCrypto.ccmSeal(key, nonce, pt)
+                assert.equal(sealed.toString("hex"), opensslSeal(key, nonce, pt).toString("hex"), `seal len ${len} rep ${rep}`)
+                assert.equal(nodeCrypto.ccmOpen(key, nonce, sealed).toString("hex"), pt.toString("hex"), `open len ${len} rep ${rep}`)
+                assert.equal(opensslOpen(key, nonce, sealed).toString("hex"), pt.toString("hex"))
+                n++
+            }
+        }
+    }
+    assert.ok(n > 500)
+})
+
+test("ccm: every altered byte, a wrong nonce or key, and a truncation are refused", () => {
+    const key = randomBytes(32)
+    const nonce = randomBytes(13)
+    const pt = randomBytes(150)
+    nodeCrypto.ccmSeal(key, nonce, pt) // the key is on its kept contexts from here on
+    const sealed = nodeCrypto.ccmSeal(key, nonce, pt)
+    for (let i = 0; i < sealed.length; i++) {
+        for (const bit of [0x01, 0x80]) {
+            const bad = Buffer.from(sealed)
+            bad[i] ^= bit
+            assert.throws(() => nodeCrypto.ccmOpen(key, nonce, bad), /ccm: bad tag/, `byte ${i} bit ${bit}`)
+        }
+    }
+    const otherNonce = Buffer.from(nonce)
+    otherNonce[12] ^= 1
+    assert.throws(() => nodeCrypto.ccmOpen(key, otherNonce, sealed), /ccm: bad tag/)
+    const otherKey = Buffer.from(key)
+    otherKey[0] ^= 1
+    for (let rep = 0; rep < 2; rep++) assert.throws(() => nodeCrypto.ccmOpen(otherKey, nonce, sealed), /ccm: bad tag/)
+    assert.throws(() => nodeCrypto.ccmOpen(key, nonce, sealed.subarray(0, sealed.length - 1)), /ccm: bad tag/)
+    assert.throws(() => nodeCrypto.ccmOpen(key, nonce, sealed.subarray(0, 15)), /ccm: truncated/)
+    // a refused message leaves the contexts as they were: the next one still opens
+    assert.equal(nodeCrypto.ccmOpen(key, nonce, sealed).toString("hex"), pt.toString("hex"))
+})
+
+test("ccm: a 12-byte nonce is refused", () => {
+    const key = randomBytes(32)
+    nodeCrypto.ccmSeal(key, randomBytes(13), Buffer.alloc(1))
+    assert.throws(() => nodeCrypto.ccmSeal(key, randomBytes(12), Buffer.alloc(1)), /nonce/)
+})
