@@ -6,20 +6,14 @@
  *   node --import tsx bench/node/fleet_worker.ts --broker mqtt://127.0.0.1:PORT --database postgres://… --keystore FILE [--group trustmeter]
  *
  * A shared subscription hands each message to one subscriber of the group: mosquitto in
- * turn, so consecutive frames of one meter reach different workers. The service decides a
- * frame in memory against the meter's state (replay window, chain head and key), which
- * another worker may have moved on since. So the `MeterRouter` below:
- * - passes a meter's frames to the service one at a time (the next when the previous is
- *   committed and answered: a meter has one frame in flight anyway);
- * - before passing one, compares its header's counter with the state in memory: a counter
- *   that is not the next one (frames went to another worker since, or the epoch changed)
- *   drops the meter's state, which the service then reloads from the database
- *   (`loadMeter`). The header is not trusted for anything else: a forged counter costs a
- *   reload, nothing more.
- * Downlink counters come from a block of one reserved per ack (`--counter-block 1`, the default): every
- * reservation is above every earlier one of any worker, so acks of different workers reach
- * the meter in growing order (with blocks of 256, two workers' blocks interleave and the
- * meter refuses the lower ones as replays). What the database already guarantees keeps
+ * turn, so consecutive frames of one meter reach different workers. The `MeterRouter`
+ * (./fleet_router.ts) keeps a meter's frames in order and drops its state when another
+ * worker moved it on; the service reloads it in one statement (db/meter_state.ts
+ * loadMeterState). Downlink counters come from blocks reserved inside each batch's
+ * transaction (db/downlink.ts reserveDownlinkBlocksIn: no round trip of their own), of one
+ * counter per ack on the shared subscription (`--counter-block 1`, the default): every
+ * reservation is above every earlier one of any worker, so acks and commands of different
+ * workers reach the meter in growing order. What the database already guarantees keeps
  * ingestion idempotent when one frame reaches two workers, or a worker dies mid-batch:
  * a frame is applied once per (meter, epoch, counter), a record once per (meter, seq),
  * and an ack leaves only after its commit.
@@ -32,9 +26,9 @@ import { parseArgs } from "node:util"
 import mqtt from "mqtt"
 import { loadKeystore } from "../../headend/src/keystore.ts"
 import { parseBrokerUrl } from "../../headend/src/broker.ts"
-import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
+import { HeadEndService } from "../../headend/src/service.ts"
+import { MeterRouter } from "./fleet_router.ts"
 import { migrate, openPostgres } from "../../headend/src/db/index.ts"
-import { claimedMeterId, readHeader } from "../../src/wire/frame"
 import { RecordKind } from "../../src/wire/record"
 
 const { values: a } = parseArgs({
@@ -95,73 +89,7 @@ const service = HeadEndService.open({
     },
 })
 
-/** Per-meter order and stale-state checks in front of the service (see the file comment). */
-class MeterRouter {
-    reloads = 0
-    passed = 0
-    private busy = new Set<string>()
-    private waiting = new Map<string, (() => void)[]>()
-
-    /** Runs `job` for `meterId` once no earlier job of that meter is in the service. */
-    run<T>(meterId: string, job: () => Promise<T>): Promise<T> {
-        return new Promise<T>((resolve, reject) => {
-            const go = () => {
-                this.busy.add(meterId)
-                job()
-                    .then(resolve, reject)
-                    .finally(() => {
-                        const q = this.waiting.get(meterId)
-                        const next = q?.shift()
-                        if (q && !q.length) this.waiting.delete(meterId)
-                        if (next) next()
-                        else this.busy.delete(meterId)
-                    })
-            }
-            if (!this.busy.has(meterId)) go()
-            else {
-                const q = this.waiting.get(meterId) ?? []
-                q.push(go)
-                this.waiting.set(meterId, q)
-            }
-        })
-    }
-
-    /** One uplink frame: in order per meter, the meter's state dropped first when another worker moved it on. */
-    frame(topic: string, payload: Buffer): void {
-        let id: string
-        try {
-            id = claimedMeterId(payload)
-        } catch {
-            id = ""
-        }
-        if (!id) {
-            void service.receive(topic, payload)
-            return
-        }
-        void this.run(id, () => {
-            this.refresh(id, payload)
-            this.passed++
-            return service.receive(topic, payload) as Promise<ServiceVerdict>
-        })
-    }
-
-    private refresh(id: string, payload: Buffer) {
-        const st = service.headEnd.meters.get(id)
-        if (!st) return
-        let h
-        try {
-            h = readHeader(payload)
-        } catch {
-            return
-        }
-        if (h.epoch !== st.epoch || h.counter > st.lastCounter + 1) {
-            service.headEnd.forget(id)
-            this.reloads++
-        }
-    }
-}
-
-const router = new MeterRouter()
+const router = new MeterRouter(service)
 /**
  * `--partition i/n`: instead of a shared subscription, every worker subscribes to all of
  * `u/+` and keeps the frames of the meters whose id ends in a number ≡ i (mod n): a static
@@ -175,7 +103,7 @@ const client = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: `t
 client.on("error", () => {})
 service.setPublisher((topic, frame) => client.publishAsync(topic, frame, { qos: 0 }).then(() => {}))
 client.on("message", (topic, payload) => {
-    if (mine(payload)) router.frame(topic, Buffer.from(payload))
+    if (mine(payload)) void router.frame(topic, Buffer.from(payload))
 })
 await client.subscribeAsync(part ? "u/+" : `$share/${a.group}/u/+`, { qos: 0 })
 

@@ -32,11 +32,12 @@ import {
     FrameChange,
     FrameOutcome,
     applyFrames,
-    loadMeter,
     logCommand,
     readRecords,
     recordCloneEvidence,
 } from "./db/index.ts"
+import { loadMeterState } from "./db/meter_state.ts"
+import { reserveDownlinkBlocksIn } from "./db/downlink.ts"
 import { CloneAlert, HeadEnd, IngestResult, MAX_KEY_STEPS, RejectReason, evolveKeyBy } from "./ingest.ts"
 import { UPLINK_FILTER } from "./uplink.ts"
 import { commandSummary } from "./commands.ts"
@@ -127,6 +128,8 @@ export class HeadEndService {
     private closing = false
     private publisher?: (topic: string, frame: Buffer) => Promise<void>
     private topicCache = new Map<string, { up: string; down: string }>()
+    /** K_seq of each meter's chain as this service last derived it on a load (a key depends only on K_0 and seq) */
+    private chainKeys = new Map<string, { seq: number; key: Buffer; secret: Buffer }>()
 
     private constructor(private o: ServiceOptions) {
         this.db = o.db
@@ -199,6 +202,10 @@ export class HeadEndService {
         const st = this.headEnd.meters.get(id)
         if (!st || st.lastAcceptedAt === undefined) throw new Error(`meter ${id} has not sent an authenticated frame yet: no downlink session to carry the command`)
         const epoch = st.epoch
+        // a counter reserved now, above every one any head-end on the database used so far
+        // (another worker of a shared subscription may have answered the meter since this
+        // one's block was reserved)
+        this.pool.discard(id)
         const counter = await this.counter(id, epoch)
         // the command (a COSE message, docs/commands.md §1) read with the meter's parser
         const c = commandSummary(envelope)
@@ -346,17 +353,22 @@ export class HeadEndService {
             w.need++
             wants.set(k, w)
         }
+        // reserved in the batch's own transaction (one statement, no round trip of its own):
+        // committed with the frames before any of them is used, or rolled back with them and
+        // never used (db/downlink.ts reserveDownlinkBlocksIn)
+        const reqs = this.pool.plan([...wants.values()])
         let outcomes: FrameOutcome[] = []
         try {
-            const commit = changes.length || evidence.length
-                ? this.db.transaction(async tx => {
-                      const out = await applyFrames(tx, changes.map(c => c.change))
-                      await recordCloneEvidence(tx, evidence)
-                      return out
-                  })
-                : Promise.resolve([])
-            const prepare = this.prepareCounters([...wants.values()]).catch(e => this.failed("reserving downlink counters", e))
-            ;[outcomes] = await Promise.all([commit, prepare])
+            if (changes.length || evidence.length) {
+                const [out, ranges] = await this.db.transaction(async tx => {
+                    const out = await applyFrames(tx, changes.map(c => c.change))
+                    await recordCloneEvidence(tx, evidence)
+                    return [out, await reserveDownlinkBlocksIn(tx, reqs)] as const
+                })
+                outcomes = out
+                this.pool.install(reqs, ranges)
+                for (const r of reqs) this.reserved.add(`${r.meterId}:${r.epoch}`)
+            }
         } catch (e) {
             // nothing of the batch happened: no ack, and its meters start again from the database
             this.stats.commitFailures++
@@ -387,6 +399,7 @@ export class HeadEndService {
                     this.stats.accepted++
                     if (v.ackBody) {
                         // a counter of a block reserved with this batch's commit: no await unless it ran out
+                        // (or the meter's reservation ran elsewhere: a command's)
                         const counter = this.pool.take(v.meterId, v.epoch) ?? (await this.counter(v.meterId, v.epoch))
                         v.ack = this.headEnd.sealDownlink(v.meterId, v.epoch, v.ackBody, counter)
                         this.publish(v.meterId, v.epoch, counter, v.ack)?.catch(e => this.failed("publishing an ack", e))
@@ -436,43 +449,46 @@ export class HeadEndService {
     private async load(id: string) {
         const secret = this.o.secretOf(id)
         if (!secret) return
-        const snap = await loadMeter(this.db, id)
-        const keep = this.o.keepRecords ?? 64
-        const records = snap.head ? await readRecords(this.db, id, Math.max(snap.firstSeq ?? 0, snap.head.seq - keep + 1), keep) : []
-        const [age] = await this.db.query<{ s: number | null }>(
-            "SELECT EXTRACT(EPOCH FROM now() - received_at)::float8 AS s FROM uplink_frames WHERE meter_id = $1 AND epoch = $2 ORDER BY counter DESC LIMIT 1",
-            [Buffer.from(id, "hex"), snap.window.epoch]
-        )
-        // K_{head+1} from K_0: one SHA-256 per stored record, once per meter per start, in
-        // slices so that other meters' frames are served meanwhile
-        let key: Buffer = Buffer.from(chainKey0(secret, Buffer.from(id, "hex")))
-        for (let left = snap.head ? snap.head.seq + 1 : 0; left > 0; left -= MAX_KEY_STEPS * 16) {
-            key = evolveKeyBy(key, Math.min(left, MAX_KEY_STEPS * 16))
-            if (left > MAX_KEY_STEPS * 16) await new Promise(r => setImmediate(r))
+        // one statement: window, newest records, checkpoint, marks (db/meter_state.ts)
+        const snap = await loadMeterState(this.db, id, this.o.keepRecords ?? 64)
+        const head = snap.records[snap.records.length - 1]
+        // K_{head+1}: from the key this service derived when it last loaded the meter (a meter
+        // that moves between workers of a shared subscription comes back a record or two
+        // further on), else from K_0: one SHA-256 per record, in slices so that other
+        // meters' frames are served meanwhile
+        const want = head ? head.seq + 1 : 0
+        const known = this.chainKeys.get(id)
+        const reuse = known !== undefined && known.seq <= want && known.secret.equals(secret)
+        let at = reuse ? known.seq : 0
+        let key: Buffer = reuse ? known.key : Buffer.from(chainKey0(secret, Buffer.from(id, "hex")))
+        while (at < want) {
+            const n = Math.min(want - at, MAX_KEY_STEPS * 16)
+            key = evolveKeyBy(key, n)
+            at += n
+            if (at < want) await new Promise(r => setImmediate(r))
         }
         if (this.headEnd.meters.has(id)) return
+        if (this.chainKeys.size >= 1_000_000) this.chainKeys.clear()
+        this.chainKeys.set(id, { seq: want, key, secret })
         this.headEnd.restore({
             meterId: id,
             epoch: snap.window.epoch,
             lastCounter: snap.window.lastCounter,
             recent: snap.window.recent,
-            lastAcceptedAgoS: age?.s ?? undefined,
-            records,
+            lastAcceptedAgoS: snap.lastAcceptedAgoS,
+            records: snap.records,
             chainKey: key,
             checkpoint: snap.checkpoint,
             aggregatedUpTo: snap.aggregatedUpTo,
             cloneSuspected: snap.cloneSuspected,
         })
+        // what is left of this service's counter block may lie below counters another worker
+        // sent the meter since: the next downlink reserves above everything used so far
+        this.pool.discard(id)
         if (snap.downlinkReservedTo > 0) this.reserved.add(`${id}:${snap.window.epoch}`)
     }
 
-    private async prepareCounters(wants: { meterId: string; epoch: number; need: number }[]) {
-        if (!wants.length) return
-        await this.pool.prepare(wants)
-        for (const w of wants) this.reserved.add(`${w.meterId}:${w.epoch}`)
-    }
-
-    /** A downlink counter of a committed block (its reservation marked `reserved` by `prepareCounters` or here). */
+    /** A downlink counter of a committed block (its reservation marked `reserved` by the batch or here). */
     private async counter(meterId: string, epoch: number): Promise<number> {
         const c = this.pool.take(meterId, epoch) ?? (await this.pool.next(meterId, epoch))
         this.reserved.add(`${meterId}:${epoch}`)

@@ -18,7 +18,7 @@
  * lock serializes concurrent reservations of one meter (`INSERT ... ON CONFLICT DO UPDATE
  * ... RETURNING`), so two head-ends on one server get disjoint blocks.
  */
-import { Database } from "./adapter.ts"
+import { Database, Sql } from "./adapter.ts"
 import { meterBytes, u32 } from "./values.ts"
 
 /** Counters [first, last], both inclusive. */
@@ -55,11 +55,30 @@ export async function reserveDownlinkCounters(db: Database, meterId: string, epo
 /** `reserveDownlinkCounters` for many meters in one statement (one commit); ranges in request order. */
 export async function reserveDownlinkBlocks(db: Database, requests: readonly BlockRequest[]): Promise<CounterRange[]> {
     if (!requests.length) return []
+    const ranges = await db.transaction(tx => reserveDownlinkBlocksIn(tx, requests))
+    const bad = ranges.findIndex(r => r === undefined)
+    if (bad >= 0) throw exhausted(requests.length === 1 ? requests[0] : undefined)
+    return ranges as CounterRange[]
+}
+
+/**
+ * `reserveDownlinkBlocks` inside the caller's transaction `tx`, in one statement: the
+ * reservation commits with whatever else `tx` writes, or not at all. The caller must use
+ * no counter of the ranges before `tx` has committed (the service reserves the counters of
+ * a batch's acks with the batch's frames, and seals the acks after the commit), and none
+ * at all when it rolled back. A request whose counters would pass 2^32−1 gets undefined
+ * (roll the epoch) and reserves nothing; the others are reserved all the same.
+ *
+ * Rows are created and locked in (meter, epoch) order: concurrent transactions of several
+ * head-ends on one server queue on a meter's row instead of deadlocking, and each then
+ * reads the committed mark (INSERT … ON CONFLICT DO UPDATE takes the newest row version).
+ */
+export async function reserveDownlinkBlocksIn(tx: Sql, requests: readonly BlockRequest[]): Promise<(CounterRange | undefined)[]> {
+    if (!requests.length) return []
     const rs = requests.map(r => {
         u32("epoch", r.epoch)
         if (!Number.isInteger(r.blockSize) || r.blockSize < 1 || r.blockSize > 1 << 24) throw new RangeError(`block size must be 1..2^24: ${r.blockSize}`)
         const floor = u32("counter floor", r.floor ?? 0)
-        if (floor + r.blockSize > MAX_COUNTER) throw exhausted({ ...r })
         return { ...r, meter: meterBytes(r.meterId), floor }
     })
     // one row per (meter, epoch) per statement: ON CONFLICT DO UPDATE may not touch a row twice
@@ -72,44 +91,55 @@ export async function reserveDownlinkBlocks(db: Database, requests: readonly Blo
             m.floor = Math.max(m.floor, r.floor)
         } else merged.set(k, { meter: r.meter, epoch: r.epoch, size: r.blockSize, floor: r.floor })
     }
-    // sorted: concurrent batches lock rows in one order (no deadlock)
-    const ms = [...merged.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(e => e[1])
-    const params = [ms.map(m => m.meter), ms.map(m => m.epoch), ms.map(m => m.size), ms.map(m => m.floor)]
-    let rows: { meter_id: Buffer; epoch: number; reserved_to: number }[]
-    try {
-        rows = await db.transaction(async tx => {
-            await tx.query(
-                `INSERT INTO downlink_counters (meter_id, epoch, reserved_to)
-                 SELECT m, e, 0 FROM unnest($1::bytea[], $2::int8[]) AS u(m, e) ON CONFLICT DO NOTHING`,
-                params.slice(0, 2)
-            )
-            // row locks in key order, then the update: a concurrent reservation waits here
-            // and then reads the committed value
-            await tx.query(
-                `SELECT 1 FROM downlink_counters d JOIN unnest($1::bytea[], $2::int8[]) AS u(m, e) ON d.meter_id = u.m AND d.epoch = u.e
-                 ORDER BY d.meter_id, d.epoch FOR UPDATE OF d`,
-                params.slice(0, 2)
-            )
-            return tx.query(
-                `UPDATE downlink_counters d SET reserved_to = GREATEST(d.reserved_to, u.f) + u.n, updated_at = now()
-                 FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[]) AS u(m, e, n, f)
-                 WHERE d.meter_id = u.m AND d.epoch = u.e
-                 RETURNING d.meter_id, d.epoch, d.reserved_to`,
-                params
-            )
-        })
-    } catch (e) {
-        // check_violation: reserved_to would pass 2^32-1 (the schema's bound)
-        if ((e as { code?: string }).code === "23514") throw exhausted(rs.length === 1 ? rs[0] : undefined)
-        throw e
+    // a block that would pass 2^32−1 even on a fresh row: nothing to ask the database.
+    // Sorted: concurrent transactions create and lock rows in one order (no deadlock).
+    const asked = [...merged.entries()].filter(([, m]) => m.floor + m.size <= MAX_COUNTER).sort((x, y) => (x[0] < y[0] ? -1 : 1))
+    const top = new Map<string, number>()
+    const sizes = new Set(asked.map(e => e[1].size))
+    let rows: { meter_id: Buffer; epoch: number; reserved_to: number }[] = []
+    if (sizes.size === 1) {
+        // one statement (the service's batches: every block the same size S): the new mark is
+        // max(old mark, floor) + S = max(old + S, floor + S), and floor + S is what a fresh
+        // row is inserted with; a row it would take past 2^32−1 is locked, left, not returned
+        const size = asked[0][1].size
+        rows = await tx.query(
+            `INSERT INTO downlink_counters AS d (meter_id, epoch, reserved_to)
+             SELECT m, e, t FROM unnest($1::bytea[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(m, e, t, i) ORDER BY i
+             ON CONFLICT (meter_id, epoch) DO UPDATE SET reserved_to = GREATEST(d.reserved_to + $4::int8, EXCLUDED.reserved_to), updated_at = now()
+                 WHERE GREATEST(d.reserved_to + $4::int8, EXCLUDED.reserved_to) <= ${MAX_COUNTER}
+             RETURNING d.meter_id, d.epoch, d.reserved_to`,
+            [asked.map(e => e[1].meter), asked.map(e => e[1].epoch), asked.map(e => e[1].floor + size), size]
+        )
+    } else if (asked.length) {
+        // blocks of several sizes: the rows created, locked in order, then moved up each by its own size
+        const params = [asked.map(e => e[1].meter), asked.map(e => e[1].epoch), asked.map(e => e[1].size), asked.map(e => e[1].floor)]
+        await tx.query(
+            `INSERT INTO downlink_counters (meter_id, epoch, reserved_to)
+             SELECT m, e, 0 FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS u(m, e, i) ORDER BY i ON CONFLICT DO NOTHING`,
+            params.slice(0, 2)
+        )
+        await tx.query(
+            `SELECT 1 FROM downlink_counters d JOIN unnest($1::bytea[], $2::int8[]) AS u(m, e) ON d.meter_id = u.m AND d.epoch = u.e
+             ORDER BY d.meter_id, d.epoch FOR UPDATE OF d`,
+            params.slice(0, 2)
+        )
+        rows = await tx.query(
+            `UPDATE downlink_counters d SET reserved_to = GREATEST(d.reserved_to, u.f) + u.n, updated_at = now()
+             FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[]) AS u(m, e, n, f)
+             WHERE d.meter_id = u.m AND d.epoch = u.e AND GREATEST(d.reserved_to, u.f) + u.n <= ${MAX_COUNTER}
+             RETURNING d.meter_id, d.epoch, d.reserved_to`,
+            params
+        )
     }
-    const top = new Map(rows.map(r => [`${r.meter_id.toString("hex")}:${r.epoch}`, r.reserved_to]))
+    for (const r of rows) top.set(`${r.meter_id.toString("hex")}:${r.epoch}`, Number(r.reserved_to))
     // hand out each merged block to its requests, lowest counters first, in request order
     const next = new Map<string, number>()
     return rs.map(r => {
         const k = `${r.meter.toString("hex")}:${r.epoch}`
+        const t = top.get(k)
+        if (t === undefined) return undefined
         const m = merged.get(k)!
-        const first = next.get(k) ?? top.get(k)! - m.size + 1
+        const first = next.get(k) ?? t - m.size + 1
         next.set(k, first + r.blockSize)
         return { first, last: first + r.blockSize - 1 }
     })
@@ -190,9 +220,7 @@ export class DownlinkCounterPool {
         }
         if (lacking.size) {
             const reqs = [...lacking.values()]
-            const run = reserveDownlinkBlocks(this.db, reqs).then(ranges => {
-                reqs.forEach((r, i) => this.blocks.set(key(r.meterId, r.epoch), { next: ranges[i].first, last: ranges[i].last }))
-            })
+            const run = reserveDownlinkBlocks(this.db, reqs).then(ranges => this.install(reqs, ranges))
             const done = run.finally(() => {
                 for (const k of lacking.keys()) if (this.pending.get(k) === done) this.pending.delete(k)
             })
@@ -200,6 +228,49 @@ export class DownlinkCounterPool {
             waits.push(done)
         }
         await Promise.all(waits)
+    }
+
+    /**
+     * The reservations `wants` lacks (as `prepare`), for the caller to make inside its own
+     * transaction (`reserveDownlinkBlocksIn`) and `install` once that committed. Meters
+     * whose reservation is under way elsewhere are left out (their frames take `next`).
+     */
+    plan(wants: readonly { meterId: string; epoch: number; need?: number }[]): BlockRequest[] {
+        const out = new Map<string, BlockRequest>()
+        for (const w of wants) {
+            const k = key(w.meterId, w.epoch)
+            const need = w.need ?? 1
+            if (this.left(w.meterId, w.epoch) >= need || out.has(k) || this.pending.has(k)) continue
+            out.set(k, { meterId: w.meterId, epoch: w.epoch, blockSize: Math.max(this.blockSize, need), floor: this.o.floor?.(w.meterId, w.epoch) ?? 0 })
+        }
+        return [...out.values()]
+    }
+
+    /**
+     * Hands out committed ranges (undefined: none for that request). Only call it after the
+     * reservation committed. A range below the block in use (a concurrent reservation that
+     * committed later but was installed first) is skipped: counters only grow.
+     */
+    install(reqs: readonly BlockRequest[], ranges: readonly (CounterRange | undefined)[]) {
+        reqs.forEach((r, i) => {
+            const range = ranges[i]
+            if (!range) return
+            const k = key(r.meterId, r.epoch)
+            const b = this.blocks.get(k)
+            if (b && b.next > range.first) return
+            this.blocks.set(k, { next: range.first, last: range.last })
+        })
+    }
+
+    /**
+     * Forgets what is left of `meterId`'s blocks (every epoch): its next counter comes from
+     * a new reservation, above every counter any head-end on the database used so far. The
+     * service calls it when it (re)loads a meter, which another worker may have answered
+     * since with counters above this worker's block.
+     */
+    discard(meterId: string) {
+        const p = `${meterId.toLowerCase()}:`
+        for (const k of this.blocks.keys()) if (k.startsWith(p)) this.blocks.delete(k)
     }
 }
 

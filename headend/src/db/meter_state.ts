@@ -95,6 +95,87 @@ export async function loadMeter(q: Sql, meterId: string): Promise<MeterSnapshot>
     }
 }
 
+/** What the ingestion service resumes a meter with (`loadMeterState`): `MeterSnapshot`'s part it uses, and the newest records. */
+export interface MeterResume {
+    meterId: string
+    window: UplinkWindow
+    /** seconds since the newest frame of `window.epoch` was stored (undefined: none) */
+    lastAcceptedAgoS?: number
+    /** the stored records with seq in (head − keep, head], oldest first; the last is the chain head */
+    records: StoredRecord[]
+    checkpoint?: { seq: number; hash: Buffer }
+    aggregatedUpTo: number
+    cloneSuspected: boolean
+    downlinkReservedTo: number
+}
+
+/**
+ * `loadMeter`'s state for ingestion plus the newest `keep` records, in one statement (one
+ * round trip): what a worker of a shared subscription reads each time a meter's frame
+ * reaches it after another worker moved the meter on (docs/scale.md). Every part is an
+ * index range of one meter: the newest ≤ 256 frames of its newest epoch, its newest
+ * records, its newest checkpoint, the marks; nothing grows with the meter's history.
+ */
+export async function loadMeterState(q: Sql, meterId: string, keep = 64): Promise<MeterResume> {
+    const meter = meterBytes(meterId)
+    const [row] = await q.query<{
+        epoch: number | null
+        counters: (number | string | bigint)[] | null
+        tags: Uint8Array[] | null
+        age_s: number | null
+        seqs: (number | string | bigint)[] | null
+        datas: Uint8Array[] | null
+        cp_seq: number | null
+        cp_hash: Buffer | null
+        agg: number | null
+        clone: boolean
+        reserved: number | null
+    }>(
+        `SELECT w.epoch, w.counters, w.tags, w.age_s, r.seqs, r.datas, cp.seq AS cp_seq, cp.hash AS cp_hash,
+                (SELECT max(last_seq) FROM aggregates WHERE meter_id = $1) AS agg,
+                EXISTS (SELECT 1 FROM clone_evidence WHERE meter_id = $1) AS clone,
+                (SELECT reserved_to FROM downlink_counters WHERE meter_id = $1 AND epoch = w.epoch) AS reserved
+         FROM (SELECT e.epoch,
+                      array_agg(f.counter ORDER BY f.counter DESC) FILTER (WHERE f.counter IS NOT NULL) AS counters,
+                      array_agg(f.tag ORDER BY f.counter DESC) FILTER (WHERE f.counter IS NOT NULL) AS tags,
+                      EXTRACT(EPOCH FROM now() - max(f.received_at) FILTER (WHERE f.counter = f.top))::float8 AS age_s
+               FROM (SELECT max(epoch) AS epoch FROM uplink_frames WHERE meter_id = $1) e
+               LEFT JOIN LATERAL (SELECT counter, tag, received_at, max(counter) OVER () AS top FROM
+                                     (SELECT counter, tag, received_at FROM uplink_frames WHERE meter_id = $1 AND epoch = e.epoch
+                                      ORDER BY counter DESC LIMIT ${REPLAY_WINDOW}) n) f ON true
+               GROUP BY e.epoch) w
+         CROSS JOIN (SELECT array_agg(seq ORDER BY seq) AS seqs, array_agg(data ORDER BY seq) AS datas
+                     FROM records WHERE meter_id = $1 AND seq > (SELECT max(seq) FROM records WHERE meter_id = $1) - $2::int8) r
+         LEFT JOIN LATERAL (SELECT checkpoint_seq AS seq, checkpoint_hash AS hash FROM uplink_frames
+                            WHERE meter_id = $1 AND checkpoint_seq IS NOT NULL ORDER BY checkpoint_seq DESC LIMIT 1) cp ON true`,
+        [meter, keep]
+    )
+    const counters = (row.counters ?? []).map(Number)
+    const tags = row.tags ?? []
+    const seqs = (row.seqs ?? []).map(Number)
+    const datas = row.datas ?? []
+    return {
+        meterId: meter.toString("hex"),
+        window: {
+            epoch: row.epoch ?? 0,
+            lastCounter: counters.length ? counters[0] : 0,
+            recent: new Map(counters.map((c, i) => [c, asBuffer(tags[i])])),
+        },
+        lastAcceptedAgoS: row.age_s ?? undefined,
+        records: seqs.map((seq, i) => ({ seq, data: asBuffer(datas[i]) })),
+        checkpoint: row.cp_seq !== null && row.cp_hash ? { seq: Number(row.cp_seq), hash: asBuffer(row.cp_hash) } : undefined,
+        aggregatedUpTo: row.agg === null ? -1 : Number(row.agg),
+        cloneSuspected: row.clone,
+        downlinkReservedTo: row.reserved === null ? 0 : Number(row.reserved),
+    }
+}
+
+/** A bytea array element as a Buffer (pg parses them to Buffers; PGlite may give Uint8Array or hex text). */
+function asBuffer(x: Uint8Array | string): Buffer {
+    if (typeof x === "string") return Buffer.from(x.startsWith("\\x") ? x.slice(2) : x, "hex")
+    return Buffer.isBuffer(x) ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength)
+}
+
 /** Stored records of `meterId` from `fromSeq` on, oldest first, at most `limit`. */
 export async function readRecords(q: Sql, meterId: string, fromSeq = 0, limit = 10_000): Promise<StoredRecord[]> {
     const rows = await q.query<{ seq: number; data: Buffer }>("SELECT seq, data FROM records WHERE meter_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3", [meterBytes(meterId), fromSeq, limit])
