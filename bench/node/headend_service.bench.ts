@@ -3,8 +3,10 @@
  * ingestion service"), on PGlite and on a PostgreSQL server started here (tools/postgres.ts;
  * left out, with the reason, when it is not installed):
  *
- * - `headend_frames_per_s_<backend>`: half-hourly frames (one record, 16-byte registers)
- *   from 200 meters through `HeadEndService.receive`: CCM open, replay and clone checks,
+ * - `headend_frames_per_s_<backend>`: half-hourly frames as the firmware sends them (one
+ *   interval record: the 16-byte interval and the 62-byte register block at its close, so
+ *   137 bytes and the register continuity rule; the 62-byte registers; the checkpoint on
+ *   that record) from 200 meters through `HeadEndService.receive`: CCM open, replay and clone checks,
  *   record rebuilt and verified, the batch committed (commitFrames), each ack sealed with a
  *   committed downlink counter. Frames per CPU second of this process (PGlite runs here;
  *   a server's own CPU is reported apart, µs per frame from /proc), and per wall second.
@@ -37,11 +39,32 @@ import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keysto
 import { HeadEndService } from "../../headend/src/service.ts"
 import { HeadEnd } from "../../headend/src/ingest.ts"
 import { uplinkTopic } from "../../src/wire/report"
+import { encodeInterval } from "../../src/wire/interval"
+import { encodeRegisters, registersFromValues } from "../../src/wire/registers"
 import { PostgresServer, postgresSkipReason, startPostgres } from "../../tools/postgres.ts"
 import { ROOT } from "../../tools/devs.ts"
 import { ProtoMeter } from "../../test/node/headend_service_kit.ts"
 
 const METERS = 200
+
+/**
+ * A meter's half-hourly record payloads as the firmware writes them (src/meter/interval_log.ts):
+ * the interval (docs/metrology.md) and the register block at its close, the registers
+ * growing by the interval's energy (all import in TOU register 0); and the registers a
+ * frame carries.
+ */
+class Registers {
+    private v = Array.from({ length: 10 }, () => 0)
+    interval(seq: number): Buffer {
+        const e = 150_000 + (seq % 7) * 1000
+        this.v[0] += e
+        this.v[2] += e
+        return Buffer.concat([encodeInterval({ start: 1_700_000_000 + seq * 1800, lengthMin: 30, status: 0, coveredS: 1800, importMWh: e, exportMWh: 0 }), this.block()])
+    }
+    block(): Buffer {
+        return encodeRegisters(registersFromValues(this.v, "bench"))
+    }
+}
 
 interface Rate {
     frames: number
@@ -97,13 +120,14 @@ function offer(svc: HeadEndService, frames: { topic: string; f: Buffer }[]): Pro
 async function rate(target: DatabaseTarget, rounds: number, server?: PostgresServer): Promise<Rate> {
     const meters = Array.from({ length: METERS }, (_, i) => new ProtoMeter({ id: `be5e${i.toString(16).padStart(12, "0")}`, secret: randomBytes(32) }))
     const secrets = new Map(meters.map(m => [m.id, m.secret]))
+    const regs = meters.map(() => new Registers())
     // frames made beforehand (the meter's side is not the figure); each meter acked as it goes
     const frames: { m: ProtoMeter; f: Buffer }[][] = []
     for (let k = 0; k < WARM_ROUNDS + rounds; k++) {
         const round: { m: ProtoMeter; f: Buffer }[] = []
-        for (const m of meters) {
-            m.append(1)
-            const f = m.frame({ extra: { registers: Buffer.alloc(16, 3) } })
+        for (const [j, m] of meters.entries()) {
+            m.append(1, 0, seq => regs[j].interval(seq))
+            const f = m.frame({ extra: { registers: regs[j].block() } })
             m.acked = m.chain.length - 1 // the next frame carries only the next record, no anchor
             ;(m as unknown as { ackedSinceBoot: boolean }).ackedSinceBoot = true
             round.push({ m, f })
@@ -262,7 +286,7 @@ export default async function () {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     const res = await runAll({ quick: process.argv.includes("--quick"), rateOnly: process.argv.includes("--rate-only"), log: s => console.log(s) })
-    console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 record + 16 B registers), ${new Date().toISOString()}`)
+    console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 interval record of 137 B with its register block + 62 B registers), ${new Date().toISOString()}`)
     for (const b of res) {
         if (!b.rate) {
             console.log(`${b.backend.padEnd(9)} skipped: ${b.note}`)

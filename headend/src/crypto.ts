@@ -55,34 +55,44 @@ function ccmKey(key: Buffer): CcmKey | undefined {
     return k
 }
 
+/**
+ * Input blocks are built in one scratch buffer (`update` copies its input into OpenSSL
+ * before it returns), through a view kept per length: no buffer of our own per frame.
+ */
+const SCRATCH = 16 + 0x10000 + 16
+const scratch = Buffer.alloc(SCRATCH)
+const views: Buffer[] = []
+const view = (n: number) => views[n] ?? (views[n] = scratch.subarray(0, n))
+
 /** The CBC-MAC T (16 bytes) of `msg` under `nonce` (B_0 ‖ msg zero-padded). */
 function cbcMac(k: CcmKey, nonce: Buffer, msg: Buffer): Buffer {
     const n = msg.length
-    const blocks = Buffer.alloc(16 + Math.ceil(n / 16) * 16)
-    blocks[0] = B0_FLAGS
-    nonce.copy(blocks, 1, 0, 13)
-    blocks[14] = n >>> 8
-    blocks[15] = n & 0xff
-    msg.copy(blocks, 16)
+    const len = 16 + Math.ceil(n / 16) * 16
+    const b = scratch
     const c = k.chain
-    for (let i = 0; i < 16; i++) blocks[i] ^= c[i]
-    const out = k.cbc.update(blocks)
-    out.copy(c, 0, out.length - 16)
-    return out.subarray(out.length - 16)
+    b[0] = B0_FLAGS ^ c[0]
+    for (let i = 0; i < 13; i++) b[1 + i] = nonce[i] ^ c[1 + i]
+    b[14] = (n >>> 8) ^ c[14]
+    b[15] = (n & 0xff) ^ c[15]
+    b.set(msg, 16)
+    b.fill(0, 16 + n, len)
+    const out = k.cbc.update(view(len))
+    out.copy(c, 0, len - 16)
+    return out.subarray(len - 16)
 }
 
 /** The key stream S_0 ‖ S_1 ‖ ... for `n` bytes of message (S_0 encrypts the tag). */
 function keyStream(k: CcmKey, nonce: Buffer, n: number): Buffer {
     const count = 1 + Math.ceil(n / 16)
-    const ctr = Buffer.alloc(count * 16)
+    const b = scratch
     for (let i = 0; i < count; i++) {
         const o = i * 16
-        ctr[o] = A_FLAGS
-        nonce.copy(ctr, o + 1, 0, 13)
-        ctr[o + 14] = i >>> 8
-        ctr[o + 15] = i & 0xff
+        b[o] = A_FLAGS
+        for (let j = 0; j < 13; j++) b[o + 1 + j] = nonce[j]
+        b[o + 14] = i >>> 8
+        b[o + 15] = i & 0xff
     }
-    return k.ecb.update(ctr)
+    return k.ecb.update(view(count * 16))
 }
 
 function checkCcm(nonce: Buffer, n: number) {

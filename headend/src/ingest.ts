@@ -503,7 +503,7 @@ export class HeadEnd {
                 keySeq = c.seq
             }
             const steps = Math.min(w.seq - keySeq, MAX_KEY_STEPS)
-            for (let s = 0; s < steps; s++) key = core.evolveKey(nodeCrypto, Buffer.from(key))
+            for (let s = 0; s < steps; s++) key = core.evolveKey(nodeCrypto, asBuffer(key))
             keySeq += steps
             if (keySeq < w.seq) {
                 st.catchUp = { seq: keySeq, key }
@@ -512,12 +512,13 @@ export class HeadEnd {
             const data = U.rebuildRecord(w, prev)
             // the wire core's step: link, tag under K_seq, register continuity (src/wire/chain.ts)
             const before: core.ChainHead = { seq: w.seq - 1, hash: prev, regs: chainRegs, loose: chainLoose }
-            const why = core.checkNext(nodeCrypto, before, data, Buffer.from(key))
+            const k = asBuffer(key)
+            const why = core.checkNext(nodeCrypto, before, data, k)
             if (why) {
                 broken = { at: w.seq, reason: why }
                 break
             }
-            const after = core.advance(nodeCrypto, { head: before, key: Buffer.from(key) }, data)
+            const after = core.advance(nodeCrypto, { head: before, key: k }, data)
             chainKey = after.key
             chainKeySeq = w.seq + 1
             chainHash = after.head.hash
@@ -599,7 +600,7 @@ export class HeadEnd {
             tag: Buffer.from(tag),
             registers: wr.registers,
             checkpoint: explicit,
-            records: fresh.length || resent.length ? [...resent, ...fresh] : undefined,
+            records: resent.length ? [...resent, ...fresh] : fresh.length ? fresh : undefined,
             aggregates: newAggregates.length ? newAggregates : undefined,
             alerts: wr.alerts,
             responses: wr.responses?.map(responseOf),
@@ -669,6 +670,11 @@ export function evolveKeyBy(k: Uint8Array, n: number): Buffer {
     let key: Buffer = Buffer.from(k)
     for (let i = 0; i < n; i++) key = core.evolveKey(nodeCrypto, key)
     return key
+}
+
+/** A Buffer view of `u` (no copy): the wire core takes Buffers; the keys held here are Buffers already. */
+function asBuffer(u: Uint8Array): Buffer {
+    return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }
 
 /** True when stored record `rec` is wire record `w` rebuilt on its own prev hash (kind, time, payload, tag alike). */

@@ -120,12 +120,13 @@ export class ProtoMeter {
         return c
     }
 
-    /** Appends `n` interval records (payload: seq and a filler byte). */
-    append(n = 1, filler = 0): Buffer[] {
+    /** Appends `n` interval records (payload: seq and a filler byte, or `payload(seq)`, e.g. the firmware's interval and register block). */
+    append(n = 1, filler = 0, payload?: (seq: number) => Buffer): Buffer[] {
         const out: Buffer[] = []
         for (let i = 0; i < n; i++) {
             const seq = this.chain.length
-            const r = Buffer.from(sealRecord(this.key, 0x10, seq, 1_700_000_000 + seq * 1800, Buffer.from([seq & 255, (seq >> 8) & 255, filler, 1]), this.prev))
+            const p = payload ? payload(seq) : Buffer.from([seq & 255, (seq >> 8) & 255, filler, 1])
+            const r = Buffer.from(sealRecord(this.key, 0x10, seq, 1_700_000_000 + seq * 1800, p, this.prev))
             this.key = evolveKey(this.key)
             this.prev = recordHash(r)
             this.chain.push(r)
