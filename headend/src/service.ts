@@ -202,10 +202,9 @@ export class HeadEndService {
         const st = this.headEnd.meters.get(id)
         if (!st || st.lastAcceptedAt === undefined) throw new Error(`meter ${id} has not sent an authenticated frame yet: no downlink session to carry the command`)
         const epoch = st.epoch
-        // a counter reserved now, above every one any head-end on the database used so far
-        // (another worker of a shared subscription may have answered the meter since this
-        // one's block was reserved)
-        this.pool.discard(id)
+        // from this service's block when one is left (a single head-end, a static split);
+        // workers of a shared subscription run with blocks of one counter, so nothing is
+        // left and a command reserves above every counter any worker used so far
         const counter = await this.counter(id, epoch)
         // the command (a COSE message, docs/commands.md §1) read with the meter's parser
         const c = commandSummary(envelope)
