@@ -22,9 +22,11 @@ const sha = (b: Uint8Array) => hash("sha256", b, "buffer") as unknown as Buffer
  * Only what CCM defines is computed; a tag is compared in constant time and nothing of
  * the plaintext is returned before it verifies. A key seen for the first time goes
  * through Node's `aes-256-ccm` (a one-off key is not worth two contexts); from its second
- * use on it gets contexts, kept for the newest `CCM_KEYS` keys.
+ * use on it gets contexts, which live as long as the key's Buffer (a WeakMap: the head-end
+ * holds a meter's frame keys in its state, so a fleet of any size keeps them all, about
+ * 1 KB a key, and a key dropped with its meter or epoch takes its contexts along). The key's
+ * bytes are kept too and compared on each use: a Buffer changed in place gets new contexts.
  */
-const CCM_KEYS = 4096
 /** L = 2 (15 − 13-byte nonce): messages below 2^16 bytes; flags of B_0 (M = 16, no AAD) and of A_i */
 const B0_FLAGS = 8 * ((16 - 2) / 2) + (2 - 1)
 const A_FLAGS = 2 - 1
@@ -34,14 +36,21 @@ interface CcmKey {
     ecb: Cipher
     /** the CBC context's chaining value (its last output block) */
     chain: Buffer
+    /** the key the contexts were made with */
+    bytes: Buffer
 }
 const seen = new WeakSet<Buffer>()
-const contexts = new Map<Buffer, CcmKey>()
+const contexts = new WeakMap<Buffer, CcmKey>()
+
+function sameKey(a: Buffer, b: Buffer): boolean {
+    for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false
+    return true
+}
 
 function ccmKey(key: Buffer): CcmKey | undefined {
     let k = contexts.get(key)
-    if (k) return k
-    if (!seen.has(key)) {
+    if (k && sameKey(k.bytes, key)) return k
+    if (!k && !seen.has(key)) {
         seen.add(key)
         return undefined
     }
@@ -49,8 +58,7 @@ function ccmKey(key: Buffer): CcmKey | undefined {
     cbc.setAutoPadding(false)
     const ecb = createCipheriv("aes-256-ecb", key, null)
     ecb.setAutoPadding(false)
-    k = { cbc, ecb, chain: Buffer.alloc(16) }
-    if (contexts.size >= CCM_KEYS) contexts.delete(contexts.keys().next().value!)
+    k = { cbc, ecb, chain: Buffer.alloc(16), bytes: Buffer.from(key) }
     contexts.set(key, k)
     return k
 }

@@ -72,3 +72,26 @@ test("ccm: a 12-byte nonce is refused", () => {
     nodeCrypto.ccmSeal(key, randomBytes(13), Buffer.alloc(1))
     assert.throws(() => nodeCrypto.ccmSeal(key, randomBytes(12), Buffer.alloc(1)), /nonce/)
 })
+
+test("ccm: a key Buffer changed in place is used with its new bytes, not the contexts of the old ones", () => {
+    const key = randomBytes(32)
+    const nonce = randomBytes(13)
+    const pt = randomBytes(64)
+    for (let i = 0; i < 3; i++) nodeCrypto.ccmSeal(key, nonce, pt) // contexts made for the old bytes
+    randomBytes(32).copy(key)
+    const sealed = nodeCrypto.ccmSeal(key, nonce, pt)
+    assert.equal(sealed.toString("hex"), opensslSeal(key, nonce, pt).toString("hex"))
+    assert.equal(nodeCrypto.ccmOpen(key, nonce, opensslSeal(key, nonce, pt)).toString("hex"), pt.toString("hex"))
+})
+
+test("ccm: 6,000 keys in turn, each used again after all the others (a fleet's frame keys)", () => {
+    const keys = Array.from({ length: 6000 }, () => randomBytes(32))
+    const nonce = randomBytes(13)
+    const pt = randomBytes(40)
+    for (let round = 0; round < 3; round++) {
+        for (const [i, key] of keys.entries()) {
+            const sealed = nodeCrypto.ccmSeal(key, nonce, pt)
+            if (i % 97 === 0 || round === 2) assert.equal(sealed.toString("hex"), opensslSeal(key, nonce, pt).toString("hex"), `key ${i} round ${round}`)
+        }
+    }
+})
