@@ -165,7 +165,8 @@ export interface CounterPoolOptions {
  * last, and what is left of an old one is skipped.
  */
 export class DownlinkCounterPool {
-    private blocks = new Map<string, { next: number; last: number }>()
+    /** the block in use per meter (lower-case id) and epoch */
+    private blocks = new Map<string, Map<number, { next: number; last: number }>>()
     private pending = new Map<string, Promise<void>>()
     private readonly blockSize: number
 
@@ -178,7 +179,7 @@ export class DownlinkCounterPool {
 
     /** A committed counter for a frame to `meterId` under `epoch`, or undefined when `prepare` must run first. */
     take(meterId: string, epoch: number): number | undefined {
-        const b = this.blocks.get(key(meterId, epoch))
+        const b = this.blocks.get(meterId.toLowerCase())?.get(epoch)
         if (!b || b.next > b.last) return undefined
         return b.next++
     }
@@ -194,7 +195,7 @@ export class DownlinkCounterPool {
 
     /** Counters left for `meterId` under `epoch` without a reservation. */
     left(meterId: string, epoch: number): number {
-        const b = this.blocks.get(key(meterId, epoch))
+        const b = this.blocks.get(meterId.toLowerCase())?.get(epoch)
         return b ? b.last - b.next + 1 : 0
     }
 
@@ -255,10 +256,12 @@ export class DownlinkCounterPool {
         reqs.forEach((r, i) => {
             const range = ranges[i]
             if (!range) return
-            const k = key(r.meterId, r.epoch)
-            const b = this.blocks.get(k)
+            const id = r.meterId.toLowerCase()
+            const byEpoch = this.blocks.get(id) ?? new Map<number, { next: number; last: number }>()
+            const b = byEpoch.get(r.epoch)
             if (b && b.next > range.first) return
-            this.blocks.set(k, { next: range.first, last: range.last })
+            byEpoch.set(r.epoch, { next: range.first, last: range.last })
+            this.blocks.set(id, byEpoch)
         })
     }
 
@@ -269,8 +272,7 @@ export class DownlinkCounterPool {
      * since with counters above this worker's block.
      */
     discard(meterId: string) {
-        const p = `${meterId.toLowerCase()}:`
-        for (const k of this.blocks.keys()) if (k.startsWith(p)) this.blocks.delete(k)
+        this.blocks.delete(meterId.toLowerCase())
     }
 }
 
