@@ -2,63 +2,35 @@
  * The twisted Edwards curve edwards25519, -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 section
  * 5.1), in extended coordinates (X : Y : Z : T), x = X/Z, y = Y/Z, xy = T/Z (Hisil et al.
  * 2008). Only what verification needs: strict point decoding, doubling, addition of a
- * point in "cached" form, the double-scalar multiplication [s]B - [k]A, and the identity
- * test. Operations work on preallocated objects and never allocate.
+ * point in "cached" form (each a field program run by `fexec`: one call a formula), the
+ * double-scalar multiplication [s]B - [k]A on tables of 2^(64 c) multiples, and the
+ * identity test. Operations work on preallocated points and never allocate.
  */
 import * as ds from "@devicescript/core"
-import {
-    Fe,
-    fe,
-    fadd,
-    fsub,
-    fmul,
-    fcanon,
-    fcopy,
-    ZERO,
-    fequal,
-    funpackY,
-    fpow2523,
-} from "./field25519"
+import { Fe, fe, fexec, fcanon, fcopy, ZERO, fequal, funpackY, fpow2523 } from "./field25519"
 import { DIGIT_BIAS } from "./scalar25519"
 
-/** A point in extended coordinates. */
-export class Point {
-    X: Fe
-    Y: Fe
-    Z: Fe
-    T: Fe
-    constructor() {
-        this.X = fe()
-        this.Y = fe()
-        this.Z = fe()
-        this.T = fe()
-    }
-}
+/** A point in extended coordinates: [X, Y, Z, T]. */
+export type Point = Fe[]
+/** A point prepared for addition: [Y + X, Y - X, 2d T, 2 Z]. */
+export type Cached = Fe[]
 
-/** A point prepared for addition: (Y + X, Y - X, 2d T, 2 Z). */
-export class Cached {
-    YpX: Fe
-    YmX: Fe
-    T2d: Fe
-    Z2: Fe
-    constructor() {
-        this.YpX = fe()
-        this.YmX = fe()
-        this.T2d = fe()
-        this.Z2 = fe()
-    }
+/** A new point (or cached point): four zero field elements. */
+export function newPoint(): Fe[] {
+    return [fe(), fe(), fe(), fe()]
 }
 
 const ONE = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-// d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point B's x and y (RFC 8032
-// section 5.1), 32 bytes little-endian each: string data costs nothing against the image's
+// d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point B's x, y and xy (RFC
+// 8032 section 5.1), 32 bytes little-endian each: string data costs nothing against the image's
 // 64 KB code budget, where five arrays of 12 number literals cost ~400 bytes of code
 const CONSTANTS = hex`
     a3785913ca4deb75abd841414d0a700098e879777940c78c73fe6f2bee6c0352
     59f1b226949bd6eb56b183829a14e00030d1f3eef2808e19e7fcdf56dcd90624
     b0a00e4a271beec478e42fad0618432fa7d7fb3d99004d2b0bdfc14f8024832b
     1ad5258f602d56c9b2a7259560c72c695cdcd6fd31e2a4c0fe536ecdd3366921
-    5866666666666666666666666666666666666666666666666666666666666666`
+    5866666666666666666666666666666666666666666666666666666666666666
+    a3ddb7a5b38ade6df5525177809ff0207de3ab648e4eea6665768bd70f5f8767`
 /** The constant at index i of CONSTANTS as a field element. */
 function constant(i: number): Fe {
     const o = fe()
@@ -69,19 +41,23 @@ const D = constant(0)
 const D2 = constant(1)
 const SQRTM1 = constant(2)
 
-/** Number of odd multiples kept per table (P, 3P, ..., 15P): digits up to 15. */
-export const TABLE_SIZE = 8
+/** Number of odd multiples kept per table (P, 3P, as `fillTables` writes them): digits up to 3. */
+export const TABLE_SIZE = 2
 export const MAX_DIGIT = 2 * TABLE_SIZE - 1
+/** A scalar is taken in CHUNKS pieces of 64 bits, each on its own table: 64 doublings for all. */
+export const CHUNKS = 4
 
-// scratch field elements shared by the point operations below
-const t0 = fe()
-const t1 = fe()
-const t2 = fe()
-const t3 = fe()
-const t4 = fe()
-const t5 = fe()
-const t6 = fe()
-const t7 = fe()
+/**
+ * The field program of decodePoint (`fexec`) over the registers DR: 0 y, 1 x, 2 u, 3 v,
+ * 4 v^3, 5 v x^2, 6 d, 7 one, 8 zero, 9 sqrt(-1), 10 the point's T.
+ * 0..36: u = y^2 - 1, v = d y^2 + 1, x = u v^7; 36..52 (after x = x^((p-5)/8)):
+ * x = x v^3 u, vx2 = v x^2; 52..56: vx2 = vx2 + u; 56..60: x = x sqrt(-1); 60..64: x = -x;
+ * 64..68: T = x y.
+ */
+const DEC = hex`
+    00020000 00030206 02020207 01030307 00040303 00040403 00010404 00010103 00010102
+    00010104 00010102 00050101 00050503 01050502 00010109 02010801 000a0100`
+const DR: Fe[] = [null, null, fe(), fe(), fe(), fe(), D, ONE, ZERO, SQRTM1, null]
 
 /**
  * Decodes a 32-byte point encoding at `b[off..]` into `o` (RFC 8032 section 5.1.3),
@@ -90,205 +66,173 @@ const t7 = fe()
  * `@noble/curves` refuses with `zip215: false`.
  */
 export async function decodePoint(o: Point, b: Buffer, off: number): Promise<boolean> {
-    const y = o.Y
-    const x = o.X
-    const u = t0
-    const v = t1
-    const v3 = t2
-    const vx2 = t3
+    const r = DR
+    const y = o[1]
+    const x = o[0]
+    r[0] = y
+    r[1] = x
+    r[10] = o[3]
     if (!funpackY(y, b, off)) return false
-    fmul(u, y, y)
-    fmul(v, u, D)
-    fsub(u, u, ONE) // u = y^2 - 1
-    fadd(v, v, ONE) // v = d y^2 + 1
     // x = u v^3 (u v^7)^((p-5)/8)
-    fmul(v3, v, v)
-    fmul(v3, v3, v)
-    fmul(x, v3, v3)
-    fmul(x, x, v)
-    fmul(x, x, u)
+    fexec(r, DEC, 0, 36)
     await fpow2523(x, x)
-    fmul(x, x, v3)
-    fmul(x, x, u)
-    fmul(vx2, x, x)
-    fmul(vx2, vx2, v)
-    if (!fequal(vx2, u)) {
+    fexec(r, DEC, 36, 52)
+    if (!fequal(r[5], r[2])) {
         // v x^2 = -u: the root is x sqrt(-1); anything else: no root, not on the curve
-        fadd(vx2, vx2, u)
-        if (!fequal(vx2, ZERO)) return false
-        fmul(x, x, SQRTM1)
+        fexec(r, DEC, 52, 56)
+        if (!fequal(r[5], ZERO)) return false
+        fexec(r, DEC, 56, 60)
     }
     const sign = (b[off + 31] >> 7) & 1
     if (sign === 1 && fequal(x, ZERO)) return false
     fcanon(x, x)
     // the low bit of the canonical x is its sign ("negative", RFC 8032 §5.1.2)
     if ((x[0] & 1) !== sign) {
-        fsub(x, ZERO, x)
+        fexec(r, DEC, 60, 64)
         fcanon(x, x)
     }
     fcanon(y, y)
-    fcopy(o.Z, ONE)
-    fmul(o.T, x, y)
+    fcopy(o[2], ONE)
+    fexec(r, DEC, 64, 68)
     return true
 }
 
 /** o = the neutral element (0 : 1 : 1 : 0). */
 export function setIdentity(o: Point): void {
-    fcopy(o.X, ZERO)
-    fcopy(o.Y, ONE)
-    fcopy(o.Z, ONE)
-    fcopy(o.T, ZERO)
+    fcopy(o[0], ZERO)
+    fcopy(o[1], ONE)
+    fcopy(o[2], ONE)
+    fcopy(o[3], ZERO)
 }
 
 /** true if p is the neutral element: X = 0 and Y = Z (mod p). */
 export function isIdentity(p: Point): boolean {
-    return fequal(p.X, ZERO) && fequal(p.Y, p.Z)
+    return fequal(p[0], ZERO) && fequal(p[1], p[2])
 }
 
 /**
- * o = 2p ("dbl-2008-hwcd" for a = -1, signs folded so that no negation is needed);
- * o may be p. T is only computed if `withT`: a doubling followed by a doubling never
- * reads it.
+ * The point formulas as field programs (`fexec`, four bytes an instruction: op, d, x, y
+ * with op 0 product, 1 sum, 2 difference) over the registers of `pointOp`:
+ * 0..3 the result (X, Y, Z, T), 4..7 the point p, 8..11 the cached point q
+ * (Y + X, Y - X, 2d T, 2 Z), 12..19 scratch, 20 the constant 2d. Each formula writes the
+ * result last, so the result may be p. The last instruction of DBL, ADD and SUB computes T:
+ * left out when only a doubling follows, which never reads it.
+ *
+ * DBL, o = 2p ("dbl-2008-hwcd" for a = -1, signs folded so that no negation is needed):
+ *   A = X^2, B = Y^2, C = 2 Z^2, H = A + B, E = H - (X + Y)^2, G = A - B, F = C + G,
+ *   X3 = E F, Y3 = G H, Z3 = F G, T3 = E H.
+ * ADD, o = p + q ("add-2008-hwcd-3", q cached): A = (Y1 + X1)(Y2 + X2),
+ *   B = (Y1 - X1)(Y2 - X2), C = T1 2d T2, D = Z1 2 Z2, E = A - B, H = A + B, F = D - C,
+ *   G = D + C, then X3, Y3, Z3, T3 as above. SUB, o = p - q: the same with -q =
+ *   (Y - X, Y + X, -2d T, 2 Z): the halves of q swapped, F = D + C, G = D - C.
+ * TOC, q = p in cached form: Y + X, Y - X, 2d T, Z + Z.
  */
-export function pdouble(o: Point, p: Point, withT: boolean): void {
-    const A = t0
-    const B = t1
-    const C = t2
-    const H = t3
-    const E = t4
-    const G = t5
-    const F = t6
-    fmul(A, p.X, p.X)
-    fmul(B, p.Y, p.Y)
-    fmul(C, p.Z, p.Z)
-    fadd(C, C, C) // 2 Z^2
-    fadd(H, A, B) // X^2 + Y^2
-    fadd(E, p.X, p.Y)
-    fmul(E, E, E)
-    fsub(E, H, E) // -2XY
-    fsub(G, A, B) // X^2 - Y^2
-    fadd(F, C, G)
-    fmul(o.X, E, F)
-    fmul(o.Y, G, H)
-    fmul(o.Z, F, G)
-    if (withT) fmul(o.T, E, H)
-}
+const PROG = hex`
+    000c0404 000d0505 000e0606 010e0e0e 010f0c0d 01100405 00101010 02100f10 02110c0d 01120e11 00001012 0001110f 00021211 0003100f
+    010c0504 020d0504 000d0d09 000c0c08 000e070a 000f060b 02100c0d 01130c0d 02110f0e 01120f0e 00001011 00011213 00021112 00031013
+    010c0504 020d0504 000d0d08 000c0c09 000e070a 000f060b 02100c0d 01130c0d 01110f0e 02120f0e 00001011 00011213 00021112 00031013
+    01080504 02090504 000a0714 010b0606`
+/** Offsets of the programs in PROG. */
+export const DBL = 0
+export const ADD = 56
+export const SUB = 112
+export const TOC = 168
+
+/** The registers of the point programs (see PROG). */
+const R: Fe[] = []
+for (let i = 0; i < 12; i++) R.push(null)
+for (let i = 12; i < 20; i++) R.push(fe())
+R.push(D2)
 
 /**
- * o = p + q (sign > 0) or p - q (sign < 0), "add-2008-hwcd-3" with q cached; o may be p.
- * T is only computed if `withT`.
+ * Runs the point program at `prog` (DBL, ADD, SUB or TOC) with o, p and q in the registers:
+ * DBL o = 2p (q unused: pass p), ADD o = p + q, SUB o = p - q (q cached), TOC q = p cached
+ * (o unused: pass p). The T of the result is computed only `withT` (DBL, ADD, SUB: a
+ * doubling that follows never reads it). One call for a whole formula.
  */
-export function paddCached(o: Point, p: Point, q: Cached, sign: number, withT: boolean): void {
-    const A = t0
-    const B = t1
-    const C = t2
-    const D_ = t3
-    const E = t4
-    const F = t5
-    const G = t6
-    const H = t7
-    fadd(A, p.Y, p.X)
-    fsub(B, p.Y, p.X)
-    if (sign > 0) {
-        fmul(B, B, q.YmX) // (Y1 - X1)(Y2 - X2)
-        fmul(A, A, q.YpX) // (Y1 + X1)(Y2 + X2)
-    } else {
-        fmul(B, B, q.YpX)
-        fmul(A, A, q.YmX)
+export function pointOp(o: Point, p: Point, q: Cached, prog: number, withT: boolean): void {
+    for (let i = 0; i < 4; i++) {
+        R[i] = o[i]
+        R[i + 4] = p[i]
+        R[i + 8] = q[i]
     }
-    fmul(C, p.T, q.T2d)
-    fmul(D_, p.Z, q.Z2)
-    fsub(E, A, B)
-    fadd(H, A, B)
-    if (sign > 0) {
-        fsub(F, D_, C)
-        fadd(G, D_, C)
-    } else {
-        fadd(F, D_, C)
-        fsub(G, D_, C)
-    }
-    fmul(o.X, E, F)
-    fmul(o.Y, G, H)
-    fmul(o.Z, F, G)
-    if (withT) fmul(o.T, E, H)
+    fexec(R, PROG, prog, prog + (prog === TOC ? 16 : withT ? 56 : 52))
 }
 
-/** c = p in cached form; p's T must be valid. */
-export function toCached(c: Cached, p: Point): void {
-    fadd(c.YpX, p.Y, p.X)
-    fsub(c.YmX, p.Y, p.X)
-    fmul(c.T2d, p.T, D2)
-    fadd(c.Z2, p.Z, p.Z)
-}
+const tp = newPoint()
+const tq = newPoint()
 
-/** Allocates a table of TABLE_SIZE cached points. */
-export function newTable(): Cached[] {
-    const t: Cached[] = []
-    for (let i = 0; i < TABLE_SIZE; i++) t.push(new Cached())
+/** Allocates the CHUNKS tables of TABLE_SIZE cached points for one point. */
+export function newTables(): Cached[][] {
+    const t: Cached[][] = []
+    for (let c = 0; c < CHUNKS; c++) {
+        const tc: Cached[] = []
+        for (let i = 0; i < TABLE_SIZE; i++) tc.push(newPoint())
+        t.push(tc)
+    }
     return t
 }
 
-const tp = new Point()
-const tp2 = new Point()
-
-/** table[i] = (2i + 1) p, for i < TABLE_SIZE; p's T must be valid. */
-export async function fillTable(table: Cached[], p: Point): Promise<void> {
-    toCached(table[0], p)
-    pdouble(tp2, p, true) // 2p
-    const twoP = new Cached()
-    toCached(twoP, tp2)
-    fcopy(tp.X, p.X)
-    fcopy(tp.Y, p.Y)
-    fcopy(tp.Z, p.Z)
-    fcopy(tp.T, p.T)
-    for (let i = 1; i < TABLE_SIZE; i++) {
+/**
+ * tables[c] = (Q, 3Q) cached, Q = 2^(64 c) p, for c < CHUNKS (192 doublings: about a third
+ * of a verification, once per point); p's T must be valid, p is not changed.
+ */
+export async function fillTables(tables: Cached[][], p: Point): Promise<void> {
+    for (let i = 0; i < 4; i++) fcopy(tq[i], p[i])
+    for (let c = 0; c < CHUNKS; c++) {
+        for (let i = 0; c > 0 && i < 64; i++) {
+            await ds.sleep(0)
+            pointOp(tq, tq, tq, DBL, i === 63)
+        }
         await ds.sleep(0)
-        paddCached(tp, tp, twoP, 1, true)
-        toCached(table[i], tp)
+        const t = tables[c]
+        pointOp(tq, tq, t[0], TOC, true)
+        pointOp(tp, tq, tq, DBL, true)
+        pointOp(tp, tp, t[0], ADD, true)
+        pointOp(tp, tp, t[1], TOC, true)
     }
 }
 
-let baseTable: Cached[] = null
+let baseTables: Cached[][] = null
 
-/** The table of odd multiples of B, computed on first use and kept. */
-export async function getBaseTable(): Promise<Cached[]> {
-    if (!baseTable) {
-        const b = new Point()
-        funpackY(b.X, CONSTANTS, 96)
-        funpackY(b.Y, CONSTANTS, 128)
-        fcopy(b.Z, ONE)
-        fmul(b.T, b.X, b.Y)
-        const t = newTable()
-        await fillTable(t, b)
-        baseTable = t
+/** The tables of B (`fillTables`), computed on first use and kept. */
+export async function getBaseTables(): Promise<Cached[][]> {
+    if (!baseTables) {
+        const b = newPoint()
+        funpackY(b[0], CONSTANTS, 96)
+        funpackY(b[1], CONSTANTS, 128)
+        fcopy(b[2], ONE)
+        funpackY(b[3], CONSTANTS, 160)
+        const t = newTables()
+        await fillTables(t, b)
+        baseTables = t
     }
-    return baseTable
+    return baseTables
 }
 
 /**
- * o = [s]B - [k]A given the signed digits of s and k (`scalarSlide`, biased by
- * DIGIT_BIAS) and the tables of odd multiples of B and A: one shared chain of doublings
- * (Straus-Shamir), most significant digit first. o's T is valid on return. Yields every
- * two digits.
+ * o = [s]B - [k]A given the signed digits of s and k (`scalarSlide`, biased by DIGIT_BIAS)
+ * and the tables of B and A (`fillTables`): the digit at 64 c + j of a scalar multiplies
+ * 2^j (2^(64 c) P), so one shared chain of 64 doublings serves the eight 64-bit pieces
+ * (Straus-Shamir), most significant first. o's T is valid on return. Yields every doubling
+ * and before every addition.
  */
-export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[], kd: Buffer, at: Cached[]): Promise<void> {
+export async function doubleScalarMul(o: Point, sd: Buffer, bt: Cached[][], kd: Buffer, at: Cached[][]): Promise<void> {
     setIdentity(o)
-    let i = 255
-    while (i >= 0 && sd[i] === DIGIT_BIAS && kd[i] === DIGIT_BIAS) i--
-    for (; i >= 0; i--) {
+    for (let j = 63; j >= 0; j--) {
         await ds.sleep(0)
-        const s = sd[i] - DIGIT_BIAS
-        const k = kd[i] - DIGIT_BIAS
-        // T is only needed by a following addition, and by the caller after the last step
-        const last = i === 0
-        pdouble(o, o, s !== 0 || k !== 0 || last)
-        // table entry |d| >> 1 holds |d| times the point; the digit's sign says add or subtract
-        if (s !== 0) paddCached(o, o, bt[(s < 0 ? -s : s) >> 1], s, k !== 0 || last)
-        // minus [k]A: a positive digit subtracts
-        if (k !== 0) {
-            // a field multiplication in loops costs ~3,000 VM steps: a yield between the additions
+        // the additions of this step: T is needed by each but the last, and after the last step
+        let n = 0
+        for (let c = 0; c < 2 * CHUNKS; c++) if ((c < CHUNKS ? sd : kd)[64 * (c & 3) + j] !== DIGIT_BIAS) n++
+        pointOp(o, o, o, DBL, n > 0 || j === 0)
+        for (let c = 0; c < 2 * CHUNKS; c++) {
+            const d = (c < CHUNKS ? sd : kd)[64 * (c & 3) + j] - DIGIT_BIAS
+            if (d === 0) continue
+            n--
             await ds.sleep(0)
-            paddCached(o, o, at[(k < 0 ? -k : k) >> 1], -k, last)
+            // table entry |d| >> 1 holds |d| times the point; plus [s]B, minus [k]A
+            const t = (c < CHUNKS ? bt : at)[c & 3][(d < 0 ? -d : d) >> 1]
+            pointOp(o, o, t, (d > 0) === c < CHUNKS ? ADD : SUB, n > 0 || j === 0)
         }
     }
 }

@@ -4,17 +4,18 @@
  * A field element (`Fe`) is 12 limbs of 22 bits (264 bits) in plain numbers (doubles): the
  * VM has no BigInt and no typed arrays, and twelve 24.3 x 24.3-bit products summed stay
  * below 2^53, exact in a double. (16 limbs of 16 bits work too but need 256 products per
- * multiplication instead of 144: about 30% slower here.) Limbs are kept "loose": results
- * of `fmul` have limbs of at most 2^22, sums and differences stay below 2^24.3, and
- * `fmul` accepts either; every column sum stays below 2^52, so a floor division by 2^22 is
- * exact. `2^264 = 2^9 * 19 = 9728 (mod p)` folds the high half of a product, each high
- * column carried down to 22 bits before it is folded (so the fold cannot overflow). Nothing here
- * allocates after module load; nothing is secret (this is verification only), so nothing
- * here is constant-time.
+ * multiplication instead of 144: about 30% slower here.) Limbs are signed and "loose":
+ * |limb| <= 2^21 + 1 after a product (carries round to the nearest), sums and differences
+ * of those stay below 2^24.3, and a product accepts either. `2^264 = 2^9 * 19 = 9728
+ * (mod p)` folds the high half of a product. Only comparisons canonicalise (`fcanon`).
+ * Nothing here allocates after module load; nothing is secret (this is verification only),
+ * so nothing here is constant-time.
  *
- * `fmul` (which also squares: `fmul(o, a, a)`) sums nine calls of a 4 x 4-limb straight-line
- * kernel, both written by tools/field25519-gen.ts: straight-line code for the whole product
- * costs fewer VM steps but ~1.9 KB more of the firmware's 64 KB code budget (docs/ed25519.md).
+ * The arithmetic runs as field programs (`fexec`): a string of 4-byte instructions (product,
+ * sum, difference, run of squarings) over an array of registers, so that a whole point
+ * doubling or addition, a square-root chain step or a decoding step is one function call.
+ * Under the test VM's GC stress a call costs about as much as 100 arithmetic steps, and the
+ * programs are string data, free against the firmware's 64 KB code budget (docs/ed25519.md).
  */
 import * as ds from "@devicescript/core"
 
@@ -35,26 +36,10 @@ export function fcopy(o: Fe, a: Fe): void {
     for (let i = 0; i < 12; i++) o[i] = a[i]
 }
 
-/** o = a + b (no carry: limbs grow by one bit) */
-export function fadd(o: Fe, a: Fe, b: Fe): void {
-    for (let i = 0; i < 12; i++) o[i] = a[i] + b[i]
-}
-
-/**
- * o = a - b + K, K a multiple of p whose limbs (2^22 + 64 .. 2^23) exceed b's, so every
- * limb stays non-negative: b must be an `fmul` result or canonical, which is how
- * every caller uses it.
- */
-export function fsub(o: Fe, a: Fe, b: Fe): void {
-    o[0] = a[0] - b[0] + 0x7fd9ed
-    for (let i = 1; i < 11; i++) o[i] = a[i] - b[i] + 0x7ffffe
-    o[11] = a[11] - b[11] + 0x401ffe
-}
-
-
 /**
  * o = a reduced to its canonical representative: limbs in [0, 2^22), value < p; a's limbs
- * must be non-negative and below 2^26.
+ * may be negative, |limb| < 2^26. (A negative value: the carries fold -19 per 2^255 until
+ * the value is back in [0, 2^255).)
  */
 export function fcanon(o: Fe, a: Fe): void {
     fcopy(o, a)
@@ -112,49 +97,36 @@ export function funpackY(o: Fe, b: Buffer, off: number): boolean {
 }
 
 /**
- * o = a^(2^k) for k >= 1; yields first and then every 16 squarings (a squaring is about
- * 2,500 VM steps, the VM aborts a fiber after 128K steps without a yield).
+ * The addition chain of `fpow2523` as a field program (`fexec`) over the registers
+ * 0 z, 1 t0, 2 t1, 3 o, 4 p2: z^(2^5 - 1) written out, then 2^10 - 1, 2^20 - 1, 2^40 - 1,
+ * 2^50 - 1, 2^100 - 1, 2^200 - 1, 2^250 - 1 and (2^250 - 1) 2^2 + 1 = 2^252 - 3, each a run
+ * of squarings into p2 (at most 16 an instruction: a squaring is about 2,000 VM steps and
+ * the VM aborts a fiber after 128K steps without a yield) times an earlier power. z is
+ * read last by the last instruction, which writes o: z may be o.
  */
-export async function fsqn(o: Fe, a: Fe, k: number): Promise<void> {
-    await ds.sleep(0)
-    fmul(o, a, a)
-    for (let i = 1; i < k; i++) {
-        if ((i & 15) === 0) await ds.sleep(0)
-        fmul(o, o, o)
-    }
-}
-
-const p0 = fe()
-const p1 = fe()
-const p2 = fe()
-
-/**
- * The rest of the addition chain of `fpow2523`, four bytes a step: D = S^(2^n) * M, as
- * S, n, M, D indices into [z, t0, t1, o] (string data: free against the 64 KB code budget).
- */
-const CHAIN = hex`01050101 010a0102 02140202 020a0101 01320102 02640202 02320101 01020003`
+const POW = hex`
+    00010000 00020101 00020202 00020002 00010102 00010101 00010201
+    03040105 00010401
+    0304010a 00020401
+    03040210 03040404 00020402
+    0304020a 00010401
+    03040110 03040410 03040410 03040402 00020401
+    03040210 03040410 03040410 03040410 03040410 03040410 03040404 00020402
+    03040210 03040410 03040410 03040402 00010401
+    03040102 00030400`
+const PR: Fe[] = [null, fe(), fe(), null, fe()]
 
 /**
  * o = z^((p-5)/8) = z^(2^252 - 3), the exponent of the square root in RFC 8032 section
- * 5.1.3, by the addition chain of ref10 (251 squarings, 11 multiplications): z^(2^5 - 1)
- * written out, then CHAIN: 2^10 - 1, 2^20 - 1, 2^40 - 1, 2^50 - 1, 2^100 - 1, 2^200 - 1,
- * 2^250 - 1, and (2^250 - 1) 2^2 + 1 = 2^252 - 3.
+ * 5.1.3, by the addition chain of ref10 (251 squarings, 11 multiplications; POW), yielding
+ * before each of its 36 instructions. o may be z.
  */
 export async function fpow2523(o: Fe, z: Fe): Promise<void> {
-    const t0 = p0
-    const t1 = p1
-    fmul(t0, z, z) // 2
-    fmul(t1, t0, t0)
-    fmul(t1, t1, t1) // 8
-    fmul(t1, z, t1) // 9
-    fmul(t0, t0, t1) // 11
-    fmul(t0, t0, t0) // 22
-    fmul(t0, t1, t0) // 2^5 - 1
-    const r = [z, t0, t1, o]
-    for (let i = 0; i < 32; i += 4) {
-        // squarings into p2, never an operand: S and M may be the same register as D
-        await fsqn(p2, r[CHAIN[i]], CHAIN[i + 1])
-        fmul(r[CHAIN[i + 3]], p2, r[CHAIN[i + 2]])
+    PR[0] = z
+    PR[3] = o
+    for (let pc = 0; pc < 144; pc += 4) {
+        await ds.sleep(0)
+        fexec(PR, POW, pc, pc + 4)
     }
 }
 
@@ -162,56 +134,100 @@ export async function fpow2523(o: Fe, z: Fe): Promise<void> {
 const T: number[] = []
 for (let i = 0; i < 24; i++) T.push(0)
 
-/**
- * o = a * b (also squares: `fmul(o, a, a)`); o may alias a or b. The schoolbook product in
- * 4 x 4-limb blocks (`fmul4`) into 23 columns (each below 12 x 2^48.6 < 2^52.2: exact),
- * the high columns carried to 22 bits and folded in with 2^264 = 9728 (mod p) in one pass,
- * then one carry pass over the low columns and a second fold. Generated by tools/field25519-gen.ts.
- */
-export function fmul(o: Fe, a: Fe, b: Fe): void {
-    const t = T
-    for (let k = 0; k < 24; k++) t[k] = 0
-    for (let i = 0; i < 12; i += 4) for (let j = 0; j < 12; j += 4) fmul4(t, a, i, b, j)
-    // the high columns 12..22: each carried to 22 bits into the next, its rest folded into
-    // column k - 12 with 2^264 = 9728 (mod p): below 2^52.2 + 2^35.3, still exact
-    let q = 0
-    let v = 0
-    for (let k = 12; k < 23; k++) {
-        v = t[k] + q
-        q = Math.floor(v / RADIX)
-        t[k - 12] = t[k - 12] + 9728 * (v - q * RADIX)
-    }
-    // column 23 (below 2^27) folds into column 11; then the low columns into o, the carry out
-    // of column 11 folded into limb 0 and carried two limbs on
-    t[11] = t[11] + 9728 * q
-    q = 0
-    for (let k = 0; k < 12; k++) {
-        v = t[k] + q
-        q = Math.floor(v / RADIX)
-        o[k] = v - q * RADIX
-    }
-    o[0] = o[0] + 9728 * q
-    fcols(o, 0, 2)
-}
+/** 1.5 * 2^52: (x + ROUND) - ROUND is x rounded to the nearest integer, for |x| < 2^51 */
+const ROUND = 6755399441055744
+/** 2^-22 */
+const INV_RADIX = 2.384185791015625e-7
 
-/** t[i + j ..] += a[i .. i + 4) * b[j .. j + 4), straight-line over locals. Generated by tools/field25519-gen.ts. */
-function fmul4(t: number[], a: Fe, i: number, b: Fe, j: number): void {
-    const a0 = a[i]
-    const a1 = a[i + 1]
-    const a2 = a[i + 2]
-    const a3 = a[i + 3]
-    const b0 = b[j]
-    const b1 = b[j + 1]
-    const b2 = b[j + 2]
-    const b3 = b[j + 3]
-    const k = i + j
-    t[k] = t[k] + a0 * b0
-    t[k + 1] = t[k + 1] + a0 * b1 + a1 * b0
-    t[k + 2] = t[k + 2] + a0 * b2 + a1 * b1 + a2 * b0
-    t[k + 3] = t[k + 3] + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
-    t[k + 4] = t[k + 4] + a1 * b3 + a2 * b2 + a3 * b1
-    t[k + 5] = t[k + 5] + a2 * b3 + a3 * b2
-    t[k + 6] = t[k + 6] + a3 * b3
+/**
+ * Runs the field program `prog[from .. to)` on the registers `r` (field elements), four
+ * bytes an instruction (op, d, x, y):
+ * - op 0: r[d] = r[x] * r[y]
+ * - op 1: r[d] = r[x] + r[y]; op 2: r[d] = r[x] - r[y] (limb by limb, no carry)
+ * - op 3: r[d] = r[x]^(2^y), y squarings (y >= 1)
+ * r[d] may be r[x] or r[y]: a product reads its operands before it writes. The point
+ * formulas of edwards25519.ts are such programs (string data): a whole doubling or addition
+ * is one call, where a function call costs about 100 arithmetic steps under the test VM's
+ * GC stress, and the programs cost nothing against the 64 KB code budget.
+ *
+ * A product is the schoolbook product in nine 4 x 4-limb blocks (six for a square: the
+ * blocks above the diagonal doubled), each straight-line code over locals (the block's code
+ * is written by tools/field25519-gen.ts), into 23 columns (each below 12 x 2^48.6 < 2^52.2
+ * for limbs below 2^24.3: exact); the high columns carried to 22 bits and folded in with
+ * 2^264 = 9728 (mod p) in one pass, then one carry pass over the low columns and a second
+ * fold. Each carry rounds to the nearest, q = round(v / 2^22) computed as
+ * v 2^-22 + 1.5 * 2^52 - 1.5 * 2^52 (no Math.floor call): limbs are signed,
+ * |limb| <= 2^21 + 1 in a product.
+ */
+export function fexec(r: Fe[], prog: Buffer, from: number, to: number): void {
+    const t = T
+    for (let pc = from; pc < to; pc += 4) {
+        const op = prog[pc]
+        const o = r[prog[pc + 1]]
+        let a = r[prog[pc + 2]]
+        if (op === 1 || op === 2) {
+            const b = r[prog[pc + 3]]
+            const s = op === 1 ? 1 : -1
+            for (let i = 0; i < 12; i++) o[i] = a[i] + s * b[i]
+            continue
+        }
+        let b = op === 3 ? a : r[prog[pc + 3]]
+        for (let n = op === 3 ? prog[pc + 3] : 1; n > 0; n--) {
+            for (let k = 0; k < 24; k++) t[k] = 0
+            // block (i, j): t[i + j ..] += a[i .. i + 4) * b[j .. j + 4); a square (a = b)
+            // takes the blocks j >= i only, those with j > i twice (b doubled)
+            const sq = a === b
+            for (let i = 0; i < 12; i += 4)
+                for (let j = sq ? i : 0; j < 12; j += 4) {
+                    const f = sq && j > i ? 2 : 1
+                    // generated by tools/field25519-gen.ts: begin
+                    const a0 = a[i]
+                    const a1 = a[i + 1]
+                    const a2 = a[i + 2]
+                    const a3 = a[i + 3]
+                    const b0 = f * b[j]
+                    const b1 = f * b[j + 1]
+                    const b2 = f * b[j + 2]
+                    const b3 = f * b[j + 3]
+                    const k = i + j
+                    t[k] = t[k] + a0 * b0
+                    t[k + 1] = t[k + 1] + a0 * b1 + a1 * b0
+                    t[k + 2] = t[k + 2] + a0 * b2 + a1 * b1 + a2 * b0
+                    t[k + 3] = t[k + 3] + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
+                    t[k + 4] = t[k + 4] + a1 * b3 + a2 * b2 + a3 * b1
+                    t[k + 5] = t[k + 5] + a2 * b3 + a3 * b2
+                    t[k + 6] = t[k + 6] + a3 * b3
+                    // generated by tools/field25519-gen.ts: end
+                }
+            // the high columns 12..22: each carried to 22 bits into the next, its rest
+            // (|rest| <= 2^21) folded into column k - 12 with 2^264 = 9728 (mod p): still exact
+            let q = 0
+            let v = 0
+            for (let k = 12; k < 23; k++) {
+                v = t[k] + q
+                q = v * INV_RADIX + ROUND - ROUND
+                t[k - 12] = t[k - 12] + 9728 * (v - q * RADIX)
+            }
+            // the carry out of column 22 folds into column 11; then the low columns are carried
+            // into o, the carry out of limb 11 (below 2^31) folded into limb 0 and carried two limbs on
+            t[11] = t[11] + 9728 * q
+            q = 0
+            for (let k = 0; k < 12; k++) {
+                v = t[k] + q
+                q = v * INV_RADIX + ROUND - ROUND
+                o[k] = v - q * RADIX
+            }
+            o[0] = o[0] + 9728 * q
+            for (let k = 0; k < 2; k++) {
+                v = o[k]
+                q = v * INV_RADIX + ROUND - ROUND
+                o[k] = v - q * RADIX
+                o[k + 1] = o[k + 1] + q
+            }
+            a = o
+            b = o
+        }
+    }
 }
 
 /** Carries columns `from` .. `to` − 1 of `t` (each below 2^53 in magnitude) to 22 bits, each into the next (floor division). */
