@@ -15,6 +15,11 @@ async function settle() {
     await ds.sleep(20)
 }
 
+/** waits (up to 5 s) until `cond` holds: the button's handler persists state before it acts, which under load and GC stress takes longer than one short sleep */
+async function until(cond: () => boolean) {
+    for (let i = 0; i < 250 && !cond(); i++) await ds.sleep(20)
+}
+
 describe("disconnect control (DLMS class 70, GB Arm)", () => {
     const ring = testRing()
     const root = ring[0]
@@ -74,7 +79,7 @@ describe("disconnect control (DLMS class 70, GB Arm)", () => {
         expect(m.handler.disconnect.state()).toBe(DisconnectState.ReadyForReconnection)
         expect(m.board.relay.isClosed()).toBe(false)
         m.board.armButton.press()
-        await settle()
+        await until(() => m.board.relay.isClosed())
         expect(m.handler.disconnect.state()).toBe(DisconnectState.Connected)
         expect(m.board.relay.isClosed()).toBe(true)
     })
