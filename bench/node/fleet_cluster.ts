@@ -23,8 +23,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ROOT, killTree, waitForPort } from "../../tools/devs.ts"
 import { startPostgres, PostgresServer } from "../../tools/postgres.ts"
-import { Keystore, MeterEntry, addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
-import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
+import { Keystore, MeterEntry, addMeter, chainKeyOf, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { verifyChain } from "../../headend/src/chain.ts"
 import { nextCounter } from "../../headend/src/operations.ts"
 import { Database, migrate, openPostgres } from "../../headend/src/db/index.ts"
 import { signCommand, timeSyncArgs } from "../../src/wire/envelope"
@@ -353,7 +353,7 @@ export class FleetCluster {
             }
             for (const m of page) {
                 const chain = by.get(m.meterId) ?? []
-                const res = verifyChain(chain, chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex")))
+                const res = verifyChain(chain, chainKeyOf(this.keystore.meters.find(e => e.meterId === m.meterId)!))
                 if (!res.ok) v.brokenChains.push(`${m.meterId}: ${res.reason} at ${res.at}`)
                 else if (m.store && res.head.seq !== m.store.headSeq) v.brokenChains.push(`${m.meterId}: stored up to ${res.head.seq}, the meter's head is ${m.store.headSeq}`)
             }

@@ -24,7 +24,7 @@
  */
 import { parseArgs } from "node:util"
 import mqtt from "mqtt"
-import { loadKeystore } from "../../headend/src/keystore.ts"
+import { chainKeyOf, loadKeystore } from "../../headend/src/keystore.ts"
 import { parseBrokerUrl } from "../../headend/src/broker.ts"
 import { HeadEndService } from "../../headend/src/service.ts"
 import { MeterRouter } from "./fleet_router.ts"
@@ -51,6 +51,7 @@ if (!a.broker || !a.database || !a.keystore) {
 
 const ks = loadKeystore(a.keystore)
 const secrets = new Map(ks.meters.map(m => [m.meterId, Buffer.from(m.secret, "hex")]))
+const chainKeys = new Map(ks.meters.map(m => [m.meterId, chainKeyOf(m)]))
 /** A message to the parent over IPC; dropped once the parent is gone (no EPIPE, no uncaught 'error': the 'disconnect' handler ends this process). */
 function toParent(msg: object) {
     if (process.connected) process.send!(msg, undefined, undefined, () => {})
@@ -67,6 +68,7 @@ const service = HeadEndService.open({
     db,
     ownsDatabase: true,
     secretOf: id => secrets.get(id),
+    chainKeyOf: id => chainKeys.get(id),
     counterBlock: Number(a["counter-block"]),
     keepRecords: 16,
     maxBatch: Number(a["max-batch"]),

@@ -35,7 +35,8 @@ import { randomBytes } from "node:crypto"
 import mqtt from "mqtt"
 import { startBroker } from "../../headend/src/broker.ts"
 import { DatabaseTarget, openDatabase } from "../../headend/src/db/index.ts"
-import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { addMeter, chainKeyOf, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { chainKey0 } from "../../test/fixtures/chain_k0.ts"
 import { HeadEndService } from "../../headend/src/service.ts"
 import { HeadEnd } from "../../headend/src/ingest.ts"
 import { uplinkTopic } from "../../src/wire/report"
@@ -82,7 +83,7 @@ const IN_FLIGHT = 2000
 
 /** The deciding part alone on `rounds` of frames, after the warm-up rounds: frames per CPU second. */
 function ingestRate(secrets: Map<string, Buffer>, rounds: { f: Buffer }[][]): number {
-    const he = new HeadEnd({ secretOf: id => secrets.get(id) })
+    const he = new HeadEnd({ secretOf: id => secrets.get(id), chainKeyOf: id => chainKey0(secrets.get(id)!, Buffer.from(id, "hex")) })
     for (const r of rounds.slice(0, WARM_ROUNDS)) for (const x of r) he.ingest(x.f)
     const all = rounds.slice(WARM_ROUNDS).flat()
     const c0 = process.cpuUsage()
@@ -136,7 +137,7 @@ async function rate(target: DatabaseTarget, rounds: number, server?: PostgresSer
     }
     const ingestBefore = ingestRate(secrets, frames)
     const db = await openDatabase(target)
-    const svc = HeadEndService.open({ db, secretOf: id => secrets.get(id) })
+    const svc = HeadEndService.open({ db, secretOf: id => secrets.get(id), chainKeyOf: id => chainKey0(secrets.get(id)!, Buffer.from(id, "hex")) })
     try {
         // warm-up: every meter loaded, statements planned, counter blocks reserved, code compiled
         for (const round of frames.slice(0, WARM_ROUNDS)) await Promise.all(round.map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
@@ -165,7 +166,7 @@ async function restart(database: string, kills: number, log: (s: string) => void
     const ks = createKeystore()
     const meters = Array.from({ length: METERS }, (_, i) => {
         const e = addMeter(ks, `m${i}`)
-        return new ProtoMeter({ id: e.meterId, secret: Buffer.from(e.secret, "hex") })
+        return new ProtoMeter({ id: e.meterId, secret: Buffer.from(e.secret, "hex"), chainKey: chainKeyOf(e) })
     })
     const byId = new Map(meters.map(m => [m.id, m]))
     saveKeystore(ks, join(dir, "ks.json"))

@@ -18,7 +18,8 @@ import * as F from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
 import { nodeCrypto as C } from "../../headend/src/crypto.ts"
 import { mqttPublishSize } from "../../headend/src/uplink.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { chainKey0 } from "../../test/fixtures/chain_k0.ts"
 import { HeadEnd } from "../../headend/src/ingest.ts"
 
 const PER_DAY = 48
@@ -58,7 +59,7 @@ function bytesPerDay(level: number, days: number) {
     const id = "7e57000000000001"
     const secret = randomBytes(32)
     const m = meter(id, secret)
-    const he = new HeadEnd({ secretOf: x => (x === id ? secret : undefined) })
+    const he = new HeadEnd({ secretOf: x => (x === id ? secret : undefined), chainKeyOf: x => (x === id ? chainKey0(secret, Buffer.from(id, "hex")) : undefined) })
     const regs = Buffer.alloc(16, 3)
     let up = 0
     let down = 0
@@ -128,7 +129,7 @@ function headEndRate() {
     const cpu: number[] = []
     const wall: number[] = []
     for (let run = 0; run < 7; run++) {
-        const he = new HeadEnd({ secretOf: id => secrets.get(id) })
+        const he = new HeadEnd({ secretOf: id => secrets.get(id), chainKeyOf: id => chainKey0(secrets.get(id)!, Buffer.from(id, "hex")) })
         const t0 = performance.now()
         const c0 = process.cpuUsage()
         let stored = 0

@@ -41,6 +41,7 @@ export async function startBridge(headEnd: HeadEnd, url: string, onResult?: (r: 
         ownsDatabase: !o.db,
         headEnd,
         secretOf: id => headEnd.secretOf(id),
+        chainKeyOf: id => headEnd.chainKeyOf(id),
         events: {
             accepted: v => record(v),
             refused: v => record(v),

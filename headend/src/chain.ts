@@ -5,8 +5,9 @@
  * The rest are the core's functions bound to `node:crypto` for Node callers, taking the
  * `Uint8Array`s they hold.
  *
- * The head-end holds K_0 and checks what the meter cannot after a reboot: every record's
- * HMAC tag (Schneier–Kelsey), besides links, sequence and the checkpoint from the uplink.
+ * The head-end holds K_0 (random per meter, escrowed in its keystore: `chainKeyOf`) and
+ * checks what the meter cannot after a reboot: every record's HMAC tag (Schneier–Kelsey),
+ * besides links, sequence and the checkpoint from the uplink.
  */
 import * as core from "../../src/wire/chain"
 import { IndexRecord, TamperReason, decodeRecord as decode } from "../../src/wire/record"
@@ -52,7 +53,7 @@ export type ChainVerdict = { ok: true; head: Checkpoint } | { ok: false; reason:
  * the last record must name one of these records). Reports the first failure with the
  * seq where it is.
  *
- * @example verifyChain(records, chainKey0(secret, meterId), { checkpoint: { seq, hash } })
+ * @example verifyChain(records, chainKeyOf(meterEntry), { checkpoint: { seq, hash } })  // K_0 escrowed in the keystore
  */
 export function verifyChain(records: Uint8Array[], initialKey: Uint8Array, opts: VerifyOptions = {}): ChainVerdict {
     if (initialKey.length !== 32) throw new RangeError("initial key must be 32 bytes")
@@ -88,11 +89,6 @@ export function verifyChain(records: Uint8Array[], initialKey: Uint8Array, opts:
     }
     if (!head) return fail(TamperReason.Truncated, 0)
     return { ok: true, head }
-}
-
-/** K_0 from the meter's secret and id (`core.chainKey0`). */
-export function chainKey0(meterSecret: Uint8Array, meterId: Uint8Array): Buffer {
-    return core.chainKey0(nodeCrypto, buf(meterSecret), buf(meterId))
 }
 
 /** K_{i+1} from K_i (`core.evolveKey`). */

@@ -20,8 +20,8 @@
  * hashes (an hour of CPU) before.
  */
 import { HEADER_SIZE, MAX_PAYLOAD, RECORD_OVERHEAD } from "../../src/wire/record"
-import { Checkpoint, chainKey0, decodeRecord, evolveKey, recordHash, tagValid, verifyChain } from "./chain.ts"
-import { MeterEntry } from "./keystore.ts"
+import { Checkpoint, decodeRecord, evolveKey, recordHash, tagValid, verifyChain } from "./chain.ts"
+import { MeterEntry, chainKeyOf } from "./keystore.ts"
 
 /** A chain file that cannot be read as records; `line` is 1-based (0: binary input). */
 export class ChainFileError extends Error {
@@ -94,7 +94,7 @@ export function verifyChainRecords(meter: MeterEntry, records: Uint8Array[], anc
         if (last > MAX_CHAIN_SEQ)
             return notVerified(`the file claims records up to seq ${last}, beyond any meter's chain (seq ${MAX_CHAIN_SEQ} at most: a meter writes about 20,000 records a year): nothing in it was checked`)
     }
-    const v = verifyChain(records, chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex")))
+    const v = verifyChain(records, chainKeyOf(meter))
     if (!v.ok) return broken(`${v.reason} at record ${v.at}`)
     const first = decodeRecord(records[0])!.seq
     const head = v.head
@@ -158,7 +158,7 @@ export function exportFromFlash(img: Uint8Array, meter: MeterEntry): FlashExport
     }
     // tags: K_seq by evolving K_0 once over the sorted seqs
     cands.sort((a, b) => a.seq - b.seq)
-    let key = chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex"))
+    let key = chainKeyOf(meter)
     let keySeq = 0
     for (const c of cands) {
         for (; keySeq < c.seq; keySeq++) key = evolveKey(key)

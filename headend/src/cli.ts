@@ -39,6 +39,7 @@ import {
     ROLES,
     Role,
     addMeter,
+    chainKeyOf,
     createKeystore,
     findMeter,
     loadKeystore,
@@ -374,11 +375,13 @@ async function serve(rest: string[], opts: Record<string, string>, ksPath: strin
         throw e
     }
     const secrets = new Map(ks.meters.map(m => [m.meterId, Buffer.from(m.secret, "hex")]))
+    const chainKeys = new Map(ks.meters.map(m => [m.meterId, chainKeyOf(m)]))
     const names = new Map(ks.meters.map(m => [m.meterId, m.name]))
     const service = HeadEndService.open({
         db,
         ownsDatabase: true,
         secretOf: id => secrets.get(id),
+        chainKeyOf: id => chainKeys.get(id),
         log: line => err(line),
         events: { clone: a => out(`clone alert: ${names.get(a.meterId) ?? a.meterId}: ${a.evidence}: ${a.detail}`) },
     })

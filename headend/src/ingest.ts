@@ -28,7 +28,6 @@
  */
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
-import { chainKey0 } from "./chain.ts"
 import * as core from "../../src/wire/chain"
 import { parseAck } from "./commands.ts"
 import { nodeCrypto } from "./crypto.ts"
@@ -100,6 +99,11 @@ export interface CloneAlert {
 export interface HeadEndOptions {
     /** the meter's 32-byte secret, or undefined for an unknown meter */
     secretOf(meterIdHex: string): Buffer | undefined
+    /**
+     * the meter's chain key K_0 as escrowed at provisioning (keystore `chainKey`; nothing
+     * derives it), or undefined for an unknown meter: every record's tag is checked from it
+     */
+    chainKeyOf(meterIdHex: string): Uint8Array | undefined
     onClone?(a: CloneAlert): void
     /** meter alerts (tamper, store full, ...) as reported in frames */
     onMeterAlert?(meterId: string, kind: number, count: number): void
@@ -221,6 +225,11 @@ export class HeadEnd {
         return this.o.secretOf(meterIdHex)
     }
 
+    /** The escrowed chain key K_0 of a meter this head-end serves, or undefined. */
+    chainKeyOf(meterIdHex: string): Uint8Array | undefined {
+        return this.o.chainKeyOf(meterIdHex)
+    }
+
     /** Seals a signed command envelope for a meter's downlink topic (in-memory counter: tests). */
     commandFrame(meterIdHex: string, envelope: Buffer): Buffer {
         const st = this.meters.get(meterIdHex)
@@ -252,7 +261,7 @@ export class HeadEnd {
         const id = r.meterId.toLowerCase()
         const secret = this.o.secretOf(id)
         if (!secret) throw new Error(`unknown meter ${id}`)
-        const st = this.fresh(id, Buffer.from(id, "hex"), secret, r.epoch)
+        const st = this.fresh(id, Buffer.from(id, "hex"), secret, r.chainKey, r.epoch)
         st.lastCounter = r.lastCounter
         for (const [c, t] of [...r.recent.entries()].sort((a, b) => a[0] - b[0])) st.recent.set(c, t.toString("latin1"))
         if (r.lastAcceptedAgoS !== undefined) st.lastAcceptedAt = this.now() - r.lastAcceptedAgoS * 1000
@@ -298,7 +307,7 @@ export class HeadEnd {
         return this.reject("clone", id, { evidence })
     }
 
-    private fresh(id: string, meterId: Buffer, secret: Buffer, epoch: number): MeterState {
+    private fresh(id: string, meterId: Buffer, secret: Buffer, key0: Uint8Array, epoch: number): MeterState {
         return {
             meterId,
             secret,
@@ -311,7 +320,7 @@ export class HeadEnd {
             downCounter: 0,
             records: new Map(),
             contiguous: -1,
-            chainKey: chainKey0(secret, meterId),
+            chainKey: Buffer.from(key0),
             chainKeySeq: 0,
             aggregates: new Map(),
             aggregatedUpTo: -1,
@@ -324,8 +333,9 @@ export class HeadEnd {
         let st = this.meters.get(meterIdHex)
         if (st) return st
         const secret = this.o.secretOf(meterIdHex)
-        if (!secret) return undefined
-        st = this.fresh(meterIdHex, Buffer.from(meterId), secret, 0)
+        const k0 = this.o.chainKeyOf(meterIdHex)
+        if (!secret || !k0) return undefined
+        st = this.fresh(meterIdHex, Buffer.from(meterId), secret, k0, 0)
         this.meters.set(meterIdHex, st)
         return st
     }

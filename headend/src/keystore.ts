@@ -1,6 +1,7 @@
 /**
  * The head-end's keystore: the utility's Ed25519 signing keys (root, supplier, network
- * operator) and each meter's 32-byte secret, in one local JSON file.
+ * operator) and each meter's 32-byte secret and escrowed chain key K_0, in one local JSON
+ * file.
  *
  * Threat: whoever reads this file can sign commands for the whole fleet and read every
  * meter's uplink. It is therefore created with mode 0600, ignored by git (`.keystore*`),
@@ -33,8 +34,15 @@ export interface MeterEntry {
     name: string
     /** 8-byte meter id, 16 hex chars (settings `METER_ID`; also the simulator's device id) */
     meterId: string
-    /** 32-byte per-meter secret, 64 hex chars (settings `METER_SECRET`): every symmetric key of the meter derives from it */
+    /** 32-byte per-meter secret, 64 hex chars (settings `METER_SECRET`): the uplink's frame keys and the tags of the meter's flash state derive from it */
     secret: string
+    /**
+     * The index chain's initial key K_0, 64 hex chars: random, independent of `secret`,
+     * written to the meter once (setting `st.k0`, which the meter deletes after its genesis
+     * record) and escrowed here: the head-end verifies every record's tag from it
+     * (docs/index-store.md, "Forward security").
+     */
+    chainKey: string
 }
 
 export interface Keystore {
@@ -87,7 +95,7 @@ export function nextRoleKey(ks: Keystore, role: Role): RoleKey {
     return { keyId: ks.roles[role].keyId, secretKey: hex(sk), publicKey: hex(ed25519.getPublicKey(sk)) }
 }
 
-/** Adds (or returns the existing) meter `name`; new meters get a random 32-byte secret. */
+/** Adds (or returns the existing) meter `name`; new meters get a random 32-byte secret and a random chain key K_0. */
 export function addMeter(ks: Keystore, name: string, meterId?: string): MeterEntry {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
         throw new KeystoreError(`bad meter name "${name}": use 1-32 letters, digits, "-" or "_"`)
@@ -100,9 +108,14 @@ export function addMeter(ks: Keystore, name: string, meterId?: string): MeterEnt
     const id = (meterId ?? nextMeterId(ks)).toLowerCase()
     if (!/^[0-9a-f]{16}$/.test(id)) throw new KeystoreError(`bad meter id "${meterId}": it must be 16 hex characters`)
     if (ks.meters.some(m => m.meterId === id)) throw new KeystoreError(`meter id ${id} is already used`)
-    const m = { name, meterId: id, secret: randomBytes(32).toString("hex") }
+    const m = { name, meterId: id, secret: randomBytes(32).toString("hex"), chainKey: randomBytes(32).toString("hex") }
     ks.meters.push(m)
     return m
+}
+
+/** The escrowed K_0 of `meter` (the head-end's anchor for its chain tags). */
+export function chainKeyOf(meter: MeterEntry): Buffer {
+    return Buffer.from(meter.chainKey, "hex")
 }
 
 /** Finds a meter by name or id. */
@@ -216,6 +229,8 @@ export function checkKeystore(ks: any): string | undefined {
         if (!m || typeof m.name !== "string") return "a meter has no name"
         if (!/^[0-9a-f]{16}$/.test(m.meterId)) return `meter ${m.name} has a bad id`
         if (!/^[0-9a-f]{64}$/.test(m.secret)) return `meter ${m.name} has a bad secret`
+        if (m.chainKey === undefined) return `meter ${m.name} has no chain key K_0 (a keystore from before the random K_0; its meters must be provisioned again on erased flash)`
+        if (!/^[0-9a-f]{64}$/.test(m.chainKey) || m.chainKey === m.secret) return `meter ${m.name} has a bad chain key`
         if (seen.has(m.meterId) || seen.has(m.name)) return `meter ${m.name} appears twice`
         seen.add(m.meterId)
         seen.add(m.name)

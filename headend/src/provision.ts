@@ -1,6 +1,6 @@
 /**
- * Provisioning: what a meter must hold before it first boots (its id, its secret, the
- * utility's trust anchors, where its broker is), and how it gets there.
+ * Provisioning: what a meter must hold before it first boots (its id, its secret, its
+ * chain key K_0, the utility's trust anchors, where its broker is), and how it gets there.
  *
  * - `meterSettings` computes the settings of one meter from the keystore (pure).
  * - `provisionSimulatedMeter` (sim/src/provision.ts) writes them into a simulated meter's
@@ -46,12 +46,17 @@ export function anchorRing(ks: Keystore): Buffer {
 /**
  * The settings of one meter, as the bytes stored under each key. Text values are JSON
  * (what `readSetting` parses); `cv.anchor` is binary (read with `settings.get`).
+ * `st.k0` is the chain's initial key K_0 escrowed in the keystore (a JSON hex string, as
+ * METER_SECRET): the meter starts its chain with it and deletes it once its genesis record
+ * is sealed (src/store/indexstore.ts `KEY_K0`); written again over a running chain, it is
+ * deleted at the next boot and changes nothing.
  */
 export function meterSettings(ks: Keystore, meter: MeterEntry, opts: MeterSettingsOptions): Record<string, Buffer> {
     const json = (v: unknown) => Buffer.from(JSON.stringify(v))
     return {
         METER_ID: json(meter.meterId),
         METER_SECRET: json(meter.secret),
+        [CHAIN_KEY_SETTING]: json(meter.chainKey),
         "cv.anchor": anchorRing(ks),
         UP_HOST: json(opts.broker.host),
         UP_PORT: json(opts.broker.port),
@@ -60,6 +65,9 @@ export function meterSettings(ks: Keystore, meter: MeterEntry, opts: MeterSettin
         "mt.seed": json(opts.seed ?? 1),
     }
 }
+
+/** The setting that carries K_0 (src/store/indexstore.ts `KEY_K0`). */
+export const CHAIN_KEY_SETTING = "st.k0"
 
 /** A digest of the settings that identify a meter (secret and anchors), to notice a re-keyed fleet. */
 export function identityDigest(settings: Record<string, Buffer>): string {

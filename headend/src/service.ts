@@ -23,7 +23,6 @@ import mqtt, { MqttClient } from "mqtt"
 import { Direction, claimedMeterId, deriveFrameKey } from "../../src/wire/frame"
 import { encodeCommand, downlinkTopic, uplinkTopic } from "../../src/wire/report"
 import { parseBrokerUrl } from "./broker.ts"
-import { chainKey0 } from "./chain.ts"
 import { nodeCrypto } from "./crypto.ts"
 import {
     CloneEvidence,
@@ -73,6 +72,8 @@ export interface ServiceOptions {
     db: Database
     /** the meter's 32-byte secret, or undefined for an unknown meter */
     secretOf(meterIdHex: string): Buffer | undefined
+    /** the meter's escrowed chain key K_0 (keystore `chainKey`), or undefined for an unknown meter */
+    chainKeyOf(meterIdHex: string): Uint8Array | undefined
     events?: ServiceEvents
     /** one line per error (handler errors, failed commits) */
     log?(line: string): void
@@ -133,7 +134,7 @@ export class HeadEndService {
 
     private constructor(private o: ServiceOptions) {
         this.db = o.db
-        this.headEnd = o.headEnd ?? new HeadEnd({ secretOf: o.secretOf, deferAcks: true, keepRecords: o.keepRecords ?? 64 })
+        this.headEnd = o.headEnd ?? new HeadEnd({ secretOf: o.secretOf, chainKeyOf: o.chainKeyOf, deferAcks: true, keepRecords: o.keepRecords ?? 64 })
         this.pool = new DownlinkCounterPool(o.db, {
             blockSize: o.counterBlock ?? 256,
             // a meter whose counters the database never reserved may hold a higher one from
@@ -447,7 +448,8 @@ export class HeadEndService {
 
     private async load(id: string) {
         const secret = this.o.secretOf(id)
-        if (!secret) return
+        const k0 = this.o.chainKeyOf(id)
+        if (!secret || !k0) return
         // one statement: window, newest records, checkpoint, marks (db/meter_state.ts)
         const snap = await loadMeterState(this.db, id, this.o.keepRecords ?? 64)
         const head = snap.records[snap.records.length - 1]
@@ -459,7 +461,7 @@ export class HeadEndService {
         const known = this.chainKeys.get(id)
         const reuse = known !== undefined && known.seq <= want && known.secret.equals(secret)
         let at = reuse ? known.seq : 0
-        let key: Buffer = reuse ? known.key : Buffer.from(chainKey0(secret, Buffer.from(id, "hex")))
+        let key: Buffer = reuse ? known.key : Buffer.from(k0)
         while (at < want) {
             const n = Math.min(want - at, MAX_KEY_STEPS * 16)
             key = evolveKeyBy(key, n)

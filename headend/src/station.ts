@@ -18,7 +18,7 @@ import { Checkpoint, decodeRecord } from "./chain.ts"
 import { CommandAck, parseAck } from "./commands.ts"
 import { Database } from "./db/index.ts"
 import { HeadEnd } from "./ingest.ts"
-import { Keystore, MeterEntry } from "./keystore.ts"
+import { Keystore, MeterEntry, chainKeyOf } from "./keystore.ts"
 import { HeadEndService, ServiceVerdict, connectBroker } from "./service.ts"
 import { Report } from "../../src/wire/report"
 
@@ -81,6 +81,10 @@ export class Station {
             secretOf: id => {
                 const m = this.ks.meters.find(x => x.meterId === id)
                 return m ? Buffer.from(m.secret, "hex") : undefined
+            },
+            chainKeyOf: id => {
+                const m = this.ks.meters.find(x => x.meterId === id)
+                return m ? chainKeyOf(m) : undefined
             },
             log: line => this.events.error?.(line),
             events: {

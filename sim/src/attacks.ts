@@ -6,10 +6,10 @@
  * as a success of the defence.
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { chainKey0, decodeRecord, evolveKey, tagValid } from "../../headend/src/chain.ts"
+import { decodeRecord, evolveKey, tagValid } from "../../headend/src/chain.ts"
 import { buildEnvelope, headEndKey, Opcode, Verdict, verdictName } from "../../headend/src/commands.ts"
 import { Demo } from "./demo.ts"
-import { MeterEntry } from "../../headend/src/keystore.ts"
+import { MeterEntry, chainKeyOf } from "../../headend/src/keystore.ts"
 import { uplinkTopic } from "../../src/wire/report"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -140,12 +140,11 @@ export const ATTACKS: Attack[] = [
 
 /**
  * Finds the newest chain record in a meter's flash image: the one with the highest seq
- * whose HMAC tag verifies under K_seq (the head-end knows K_0), so nothing else in flash
+ * whose HMAC tag verifies under K_seq (the head-end escrows K_0), so nothing else in flash
  * can be mistaken for a record.
  */
 export function findNewestRecord(img: Buffer, meter: MeterEntry): { off: number; seq: number } | undefined {
-    const k0 = chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex"))
-    const keys: Uint8Array[] = [k0]
+    const keys: Uint8Array[] = [chainKeyOf(meter)]
     const keyAt = (seq: number) => {
         while (keys.length <= seq) keys.push(evolveKey(keys[keys.length - 1]))
         return keys[seq]

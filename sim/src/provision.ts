@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { DEVS, killTree, trackChild } from "../../tools/devs.ts"
 import { JacdacBus } from "../../tools/jacdac.ts"
-import { identityDigest } from "../../headend/src/provision.ts"
+import { CHAIN_KEY_SETTING } from "../../headend/src/provision.ts"
 import { writeFileAtomic } from "../../headend/src/keystore.ts"
 
 /**
@@ -18,6 +18,10 @@ import { writeFileAtomic } from "../../headend/src/keystore.ts"
  * chain and counters belong to keys that no longer exist. A key rotation is no reason:
  * the meter received it as a signed command (KeyReplace, RootRotate), and a ring already
  * in force ignores the `cv.anchor` written again here (docs/commands.md §2).
+ *
+ * The chain key K_0 (`st.k0`) is written only to a blank flash: a kept flash holds a chain
+ * that carries its own key (the meter deleted K_0 after its genesis record), and writing
+ * K_0 again would put it back in flash until the next boot deletes it.
  */
 export async function provisionSimulatedMeter(dir: string, meterId: string, settings: Record<string, Buffer>, timeoutMs = 30_000, log?: (msg: string) => void) {
     mkdirSync(dir, { recursive: true })
@@ -27,6 +31,7 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
         rmSync(join(dir, FLASH_DIR), { recursive: true, force: true })
         rmSync(join(dir, TAMPER_MARK), { force: true })
     }
+    const write = settingsToWrite(dir, settings)
     const vm = trackChild(
         spawn(DEVS, ["run", "--wait", "--device-id", meterId, "--no-colors"], {
             cwd: dir,
@@ -40,7 +45,7 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
     let bus: JacdacBus | undefined
     try {
         bus = await JacdacBus.connect()
-        await bus.writeSettings(meterId, settings, timeoutMs)
+        await bus.writeSettings(meterId, write, timeoutMs)
     } catch (e) {
         throw new Error(`provisioning meter ${meterId} failed: ${(e as Error).message}\n${out.slice(-1500)}`)
     } finally {
@@ -49,6 +54,13 @@ export async function provisionSimulatedMeter(dir: string, meterId: string, sett
         await new Promise(r => (vm.exitCode !== null ? r(0) : vm.once("close", r)))
     }
     writeProvisionStamp(dir, settings)
+}
+
+/** What goes onto the meter in `dir` now: `settings` without K_0 when its flash is kept (it holds a chain). */
+export function settingsToWrite(dir: string, settings: Record<string, Buffer>): Record<string, Buffer> {
+    const write = { ...settings }
+    if (existsSync(join(dir, FLASH_DIR))) delete write[CHAIN_KEY_SETTING]
+    return write
 }
 
 const FLASH_DIR = ".devicescript/flash"
@@ -61,14 +73,17 @@ const STAMP = "provisioned"
 export const TAMPER_MARK = "tampered-by-demo"
 
 /**
- * Which meter a flash belongs to: a digest of its id and secret, the settings every key of
- * the meter derives from. Not the anchor ring: the meter's ring changes by signed commands
- * after provisioning, so the provisioning-time ring says nothing about the flash.
+ * Which meter a flash belongs to: a digest of its id, its secret and its chain key K_0, the
+ * settings every key of the meter comes from. Not the anchor ring: the meter's ring changes
+ * by signed commands after provisioning, so the provisioning-time ring says nothing about
+ * the flash. A stamp names the digest when the flash was first provisioned; later runs
+ * write no K_0 (`provisionSimulatedMeter`) but the keystore still holds it, so the digest
+ * is the same.
  */
 export function meterIdentity(settings: Record<string, Buffer>): string {
-    const h = createHash("sha256").update("trustmeter/sim-identity/v2")
-    for (const k of ["METER_ID", "METER_SECRET"]) h.update(k).update(settings[k] ?? Buffer.alloc(0))
-    return "v2:" + h.digest("hex").slice(0, 32)
+    const h = createHash("sha256").update("trustmeter/sim-identity/v3")
+    for (const k of ["METER_ID", "METER_SECRET", CHAIN_KEY_SETTING]) h.update(k).update(settings[k] ?? Buffer.alloc(0))
+    return "v3:" + h.digest("hex").slice(0, 32)
 }
 
 /**
@@ -84,10 +99,10 @@ export function flashWipeReason(dir: string, settings: Record<string, Buffer>): 
     const stampFile = join(dir, STAMP)
     if (!existsSync(stampFile)) return "it has no provisioning stamp (provisioned by something else): its chain cannot be tied to this keystore"
     const stamp = readFileSync(stampFile, "utf8").trim()
-    if (stamp === meterIdentity(settings) || stamp === identityDigest(settings)) return undefined
-    if (!stamp.startsWith("v2:"))
-        return "it was provisioned with another secret, or before a key rotation that an older stamp cannot tell apart (keystore recreated?): its chain and counters belong to other keys"
-    return "it was provisioned with another secret (keystore recreated?): its chain and counters belong to keys that no longer exist"
+    if (stamp === meterIdentity(settings)) return undefined
+    if (!stamp.startsWith("v3:"))
+        return "it was provisioned before the random chain key K_0 (its chain's key derives from METER_SECRET, which the firmware no longer accepts): its chain starts again from genesis"
+    return "it was provisioned with another secret or chain key (keystore recreated?): its chain and counters belong to keys that no longer exist"
 }
 
 /** Records which identity the flash in `dir` now belongs to. */

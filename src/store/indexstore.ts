@@ -2,7 +2,9 @@
  * `IndexStore`: the meter's index chain persisted in flash (docs/index-store.md).
  *
  * Records live in a ring of `slots` settings keys (`st.r0` ...); the head (seq, hash and
- * the key for the next record) in `st.hd`, rewritten after every record; the last
+ * the key for the next record, tagged under METER_SECRET) in `st.hd`, rewritten after
+ * every record; the chain starts at the K_0 provisioning wrote to `st.k0`, which is
+ * deleted once the genesis record is sealed (forward security: docs/index-store.md); the last
  * checkpoint the head-end acknowledged in `st.ack`; the metrology snapshot in `st.snap`.
  * A slot is reused only when its record has been acknowledged; when none is free the
  * store writes one `StoreFull` record and refuses further records until an ack arrives.
@@ -15,10 +17,11 @@
  * the boot walk is src/store/chain.ts; every byte goes through the storage port.
  */
 import * as ds from "@devicescript/core"
+import { randomBuffer } from "@devicescript/crypto"
 import { nativeCrypto } from "../crypto/native"
 import { Storage, setChecked } from "../storage/storage"
 import { concatBytes, equalBytes, getU16BE, getU32BE, setU16BE, setU32BE } from "../wire/bytes"
-import { ChainHead, ChainState, GENESIS_PREV, advance, chainKey0, checkNext, evolveKey, genesisState, recordHash, seal } from "../wire/chain"
+import { ChainHead, ChainState, GENESIS_PREV, advance, checkNext, recordHash, seal } from "../wire/chain"
 import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, recordSeq } from "../wire/record"
 import { verifySegment } from "./chain"
 
@@ -35,13 +38,19 @@ export const DEFAULT_SNAPSHOT_PERIOD_MS = 900_000
 export const KEY_HEAD = "st.hd"
 export const KEY_ACK = "st.ack"
 export const KEY_SNAPSHOT = "st.snap"
+/**
+ * The chain's initial key K_0 as provisioning writes it: a JSON string of 64 hex digits,
+ * random per meter and escrowed in the head-end's keystore. Deleted once the chain holds
+ * its key (after the genesis record; at every open where it is found again).
+ */
+export const KEY_K0 = "st.k0"
 /** Prefix of the record slots: `st.r0` ... `st.r<slots-1>`. */
 export const KEY_SLOT_PREFIX = "st.r"
 
 export interface IndexStoreOptions {
     /** the 8-byte meter id (settings `METER_ID`) */
     meterId: Buffer
-    /** the 32-byte per-meter secret (settings `METER_SECRET`); used only to start a chain */
+    /** the 32-byte per-meter secret (settings `METER_SECRET`): the tags of `st.hd` and `st.snap`, never a chain key */
     meterSecret: Buffer
     /** ring size; fixed for the life of a store (recorded in `st.hd`) */
     slots?: number
@@ -76,9 +85,12 @@ export class IndexStore {
         const hd = s.storedHead
         let empty = !hd
         for (let i = 0; empty && i < s.slots; i++) if (s.cache[i]) empty = false
+        // K_0 as provisioning wrote it (a JSON hex string, as METER_SECRET)
+        const k0 = await s.storage.get(KEY_K0)
         if (empty) {
-            // a new meter: start the chain at K_0 and forget K_0 once record 0 is sealed
-            s.state = genesisState(chainKey0(nativeCrypto, s.meterSecret, s.meterId))
+            // a new meter: start the chain at K_0; a meter without one still records, under a
+            // key nobody holds (the head-end then reports a bad tag at genesis)
+            s.state = { head: { seq: -1, hash: GENESIS_PREV }, key: k0 && k0.length === 66 ? Buffer.from(k0.slice(1, 65).toString(), "hex") : randomBuffer(32) }
             await s.write(RecordKind.Genesis, s.now(), s.meterId)
         } else if (hd) {
             s.state = hd
@@ -96,20 +108,18 @@ export class IndexStore {
                 hd.key.fillAt(0, hd.key.length, 0)
             }
         } else {
-            // records without a head: rebuild the key from METER_SECRET and continue after
-            // the last record that links; verifyAtBoot reports it
+            // records without an authentic head: the key state was in it and is lost (it
+            // cannot be rebuilt: nothing the meter keeps derives it). Continue after the last
+            // record that links under a fresh random key; verifyAtBoot reports HeadLost
             const r = await verifySegment(s.consecutive(s.ack, -1), s.ack)
-            let key = chainKey0(nativeCrypto, s.meterSecret, s.meterId)
-            for (let i = 0; i <= r.head.seq; i++) {
-                if ((i & 63) === 0) await ds.sleep(0)
-                key = evolveKey(nativeCrypto, key)
-            }
-            s.state = { head: r.head, key: key }
+            s.state = { head: r.head, key: randomBuffer(32) }
             await s.tryWrite(KEY_HEAD, s.encodeHead(s.state))
             s.storedHead = s.state
             s.pending = broken(TamperReason.HeadLost, r.head.seq + 1, 0)
         }
-        await s.verify(false)
+        // the chain holds its own key now: no copy of K_0 stays in flash
+        if (k0) await s.storage.delete(KEY_K0)
+        await s.verifyAtBoot(true)
         return s
     }
 
@@ -210,21 +220,13 @@ export class IndexStore {
      * keys are gone). On failure appends a `Tamper` record (reason u8, at u32), raises an
      * alert and keeps going: the meter must never brick itself.
      */
-    async verifyAtBoot(): Promise<BootVerdict> {
-        return await this.verify(true)
-    }
-
-    /** The verdict of the last `verifyAtBoot()`. */
-    verdict(): BootVerdict {
-        return this.lastVerdict
-    }
-
-    private async verify(reread: boolean): Promise<BootVerdict> {
+    async verifyAtBoot(opened?: boolean): Promise<BootVerdict> {
         while (this.busy) await ds.sleep(1)
         this.busy = true
         let v: BootVerdict
         try {
-            if (reread) await this.reload()
+            // `opened`: `open` has just read the flash (and may hold a finding of its own)
+            if (!opened) await this.reload()
             v = this.pending || (await this.check())
             this.pending = undefined
         } finally {
@@ -241,6 +243,11 @@ export class IndexStore {
             await this.append(RecordKind.Tamper, this.now(), p)
         }
         return v
+    }
+
+    /** The verdict of the last `verifyAtBoot()`. */
+    verdict(): BootVerdict {
+        return this.lastVerdict
     }
 
     /**
@@ -347,9 +354,10 @@ export class IndexStore {
     /** Reads every slot, the head and the ack from flash into RAM. */
     private async reload() {
         const b = await this.storage.get(KEY_HEAD)
+        // authentic (its tag), this version and this ring size; otherwise lost
         this.storedHead =
-            b && b.length === 7 + 2 * HASH_SIZE && b[0] === 1 && getU16BE(b, 1) === this.slots
-                ? { head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) }, key: b.slice(7 + HASH_SIZE, 7 + 2 * HASH_SIZE) }
+            b && b.length === HEAD_BYTES + 16 && b[0] === 2 && getU16BE(b, 1) === this.slots && equalBytes(this.stateTag(b.slice(0, HEAD_BYTES)), b.slice(HEAD_BYTES, HEAD_BYTES + 16))
+                ? { head: { seq: getU32BE(b, 3), hash: b.slice(7, 7 + HASH_SIZE) }, key: b.slice(7 + HASH_SIZE, HEAD_BYTES) }
                 : undefined
         const ack = await this.storage.get(KEY_ACK)
         if (ack && ack.length === 4 + HASH_SIZE) {
@@ -394,17 +402,24 @@ export class IndexStore {
         return { ok: true, checked: n, resumed: false }
     }
 
-    /** `st.hd`: version u8 = 1, slots u16, seq u32, hash 32, next key 32 (71 bytes). */
+    /**
+     * `st.hd`: version u8 = 2, slots u16, seq u32, hash 32, next key 32, then the first 16
+     * bytes of HMAC-SHA256(METER_SECRET, those 71 bytes) (87 bytes).
+     */
     private encodeHead(st: ChainState): Buffer {
-        const b = Buffer.alloc(7 + 2 * HASH_SIZE)
-        b[0] = 1
+        const b = Buffer.alloc(HEAD_BYTES + 16)
+        b[0] = 2
         setU16BE(b, 1, this.slots)
         setU32BE(b, 3, st.head.seq)
         b.set(st.head.hash, 7)
         b.set(st.key, 7 + HASH_SIZE)
+        b.set(this.stateTag(b.slice(0, HEAD_BYTES)), HEAD_BYTES)
         return b
     }
 }
+
+/** `st.hd` without its tag */
+const HEAD_BYTES = 7 + 2 * HASH_SIZE
 
 function broken(reason: TamperReason, at: number, checked: number): BootVerdict {
     return { ok: false, reason: reason, at: at, checked: checked, resumed: false }

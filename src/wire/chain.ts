@@ -1,7 +1,7 @@
 /**
  * The index chain's rules (docs/index-store.md), written once for the firmware (which
  * writes the chain and walks its links at boot, src/store) and the head-end (which checks
- * every tag, headend/src/chain.ts): key derivation and evolution, record hash, checkpoint
+ * every tag, headend/src/chain.ts): key evolution, record hash, checkpoint
  * digest, sealing a record onto a head, and the one verification step both ends loop over.
  * Pure: Buffers in, Buffers out; the cryptography is passed in (`WireCrypto`).
  *
@@ -9,8 +9,12 @@
  *   0x00 record hash     H(0x00 || encoded record)
  *   0x01 checkpoint      H(0x01 || meter id || seq u32 || record hash)
  *   0x02 key evolution   K_{i+1} = H(0x02 || K_i)
+ *
+ * K_0 is random per meter: issued at provisioning, escrowed in the head-end's keystore and
+ * written to the meter's `st.k0`, which the meter deletes once its genesis record is sealed.
+ * Nothing derives it, so a reader of the meter's flash cannot recompute it.
  */
-import { ascii, concatBytes, equalBytes, getUintLE, u32Bytes } from "./bytes"
+import { concatBytes, equalBytes, getUintLE, u32Bytes } from "./bytes"
 import { WireCrypto } from "./crypto"
 import { IndexRecord, RecordKind, TamperReason, HASH_SIZE, TAG_SIZE, decodeRecord, encodeBody } from "./record"
 
@@ -42,11 +46,6 @@ export interface Sealed {
 
 /** The prev hash of record 0. */
 export const GENESIS_PREV = Buffer.alloc(HASH_SIZE)
-
-/** K_0 = HKDF-SHA256(ikm = METER_SECRET, salt = meter id, info = "trustmeter/chain/v1"), 32 bytes. */
-export function chainKey0(crypto: WireCrypto, meterSecret: Buffer, meterId: Buffer): Buffer {
-    return crypto.hkdfSha256(meterSecret, meterId, ascii("trustmeter/chain/v1"))
-}
 
 /** K_{i+1} = SHA-256(0x02 || K_i): one-way, so a key read from flash cannot tag past records. */
 export function evolveKey(crypto: WireCrypto, key: Buffer): Buffer {

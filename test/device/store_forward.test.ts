@@ -1,11 +1,12 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { nativeCrypto } from "../../src/crypto/native"
-import { RamStorage } from "../../src/storage/twins"
+import { PowerCutStorage, RamStorage } from "../../src/storage/twins"
+import { KEY_K0 } from "../../src/store/indexstore"
 import { ascii } from "../../src/wire/bytes"
 import { ChainHead, ChainState, GENESIS_PREV, checkNext, evolveKey, next, recordTag, seal } from "../../src/wire/chain"
 import { RecordKind, TamperReason, TAG_SIZE, decodeRecord } from "../../src/wire/record"
-import { ID, SECRET, interval, keyFor, open } from "./store_rig"
+import { ID, SECRET, headEndCheck, interval, keyFor, open } from "./store_rig"
 
 /**
  * Forward security (issue 13, docs/index-store.md "What a reader of the flash can forge"):
@@ -140,4 +141,53 @@ describe("index store: forward security against a reader of the flash", () => {
         expect(verifierAccepts(recs)).toBe(true)
         expect(await attack(f, recs)).toBe(0)
     })
+    test("K_0 leaves the flash once the genesis record is sealed (also after a power cut before the delete)", async () => {
+        const f = new RamStorage()
+        const s = await open(f)
+        expect(f.raw[KEY_K0] === undefined).toBe(true)
+        expect(tagValidUnder(keyFor(0), records(s)[0])).toBe(true)
+        // cut after the genesis record and head, before st.k0 is deleted
+        const g = new PowerCutStorage(new RamStorage())
+        g.cutAfter(2)
+        let threw = false
+        try {
+            await open(g)
+        } catch (e) {
+            threw = true
+        }
+        expect(threw).toBe(true)
+        g.restore()
+        const inner = g.inner as RamStorage
+        expect(inner.raw[KEY_K0] === undefined).toBe(false)
+        const s2 = await open(g)
+        expect(inner.raw[KEY_K0] === undefined).toBe(true)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.head().seq).toBe(0)
+        await s2.append(RecordKind.IntervalClose, 0, interval(1))
+        await headEndCheck(s2)
+    })
+    test("K_0 written again over a live chain is deleted at boot and changes nothing", async () => {
+        const f = new RamStorage()
+        const s = await open(f)
+        await s.append(RecordKind.IntervalClose, 0, interval(1))
+        f.raw[KEY_K0] = Buffer.from('"abababababababababababababababababababababababababababababababab"')
+        const s2 = await open(f)
+        expect(f.raw[KEY_K0] === undefined).toBe(true)
+        expect(s2.verdict().ok).toBe(true)
+        await s2.append(RecordKind.IntervalClose, 0, interval(2))
+        await headEndCheck(s2)
+    })
+    test("a blank flash without K_0 still records, under a key nobody holds", async () => {
+        const f = new RamStorage()
+        f.raw["x.y"] = Buffer.from("not blank") // the rig provisions only a blank flash
+        const s = await open(f)
+        expect(s.head().seq).toBe(0)
+        expect(tagValidUnder(keyFor(0), records(s)[0])).toBe(false)
+        expect(await attack(f, records(s))).toBe(0)
+    })
 })
+
+function tagValidUnder(key: Buffer, rec: Buffer): boolean {
+    const n = rec.length - TAG_SIZE
+    return recordTag(nativeCrypto, key, rec.slice(0, n)).toString("hex") === rec.slice(n, n + TAG_SIZE).toString("hex")
+}

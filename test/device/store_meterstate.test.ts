@@ -1,5 +1,6 @@
 import { describe, test, expect } from "@devicescript/test"
 import { IndexStore } from "../../src/store/indexstore"
+import { provision } from "./store_rig"
 import { Storage } from "../../src/storage/storage"
 import { RamStorage } from "../../src/storage/twins"
 import { RecordKind, decodeRecord } from "../../src/wire/record"
@@ -13,6 +14,7 @@ const SECRET = Buffer.from("000102030405060708090a0b0c0d0e0f10111213141516171819
 const SNAP = Buffer.from("0102030405", "hex")
 
 async function open(f: Storage) {
+    provision(f)
     return await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: f, slots: 8, snapshotPeriodMs: 1 })
 }
 function interval(n: number) {

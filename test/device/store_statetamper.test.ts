@@ -1,5 +1,6 @@
 import { describe, test, expect } from "@devicescript/test"
 import { IndexStore } from "../../src/store/indexstore"
+import { provision } from "./store_rig"
 import { RamStorage } from "../../src/storage/twins"
 import { RecordKind, TamperReason, decodeRecord } from "../../src/wire/record"
 import { encodeMeterState, recoverMeterState } from "../../src/store/meterstate"
@@ -18,6 +19,7 @@ const SECRET = Buffer.from("000102030405060708090a0b0c0d0e0f10111213141516171819
 const T0 = 1764000000
 
 async function open(f: RamStorage, secret?: Buffer) {
+    provision(f)
     return await IndexStore.open({ meterId: ID, meterSecret: secret || SECRET, storage: f, slots: 8, snapshotPeriodMs: 1 })
 }
 

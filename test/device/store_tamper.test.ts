@@ -5,11 +5,12 @@ import { RamStorage } from "../../src/storage/twins"
 import { getU32BE } from "../../src/wire/bytes"
 import { tagValid } from "../../src/wire/chain"
 import { RecordKind, TamperReason, decodeRecord } from "../../src/wire/record"
-import { ID, SECRET, keyFor } from "./store_rig"
+import { ID, SECRET, keyFor, provision } from "./store_rig"
 
 const SLOTS = 10
 
 async function open(f: RamStorage, onAlert?: (k: number, p: Buffer) => void) {
+    provision(f)
     return await IndexStore.open({ meterId: ID, meterSecret: SECRET, storage: f, slots: SLOTS, onAlert: onAlert })
 }
 
@@ -25,8 +26,12 @@ async function filled(): Promise<RamStorage> {
     return f
 }
 
-/** Reopens a tampered store: expects the verdict, a Tamper record at the head, an alert, and metering going on. */
-async function expectTamper(f: RamStorage, reason: number, at: number) {
+/**
+ * Reopens a tampered store: expects the verdict, a Tamper record at the head, an alert, and
+ * metering going on. `keyLost`: the head (which holds the key) was lost, so the records from
+ * the Tamper record on carry tags of a fresh key nobody holds (the head-end: bad tag there).
+ */
+async function expectTamper(f: RamStorage, reason: number, at: number, keyLost?: boolean) {
     const alerts: Buffer[] = []
     const s = await open(f, (k, p) => {
         if (k === RecordKind.Tamper) alerts.push(p)
@@ -45,7 +50,7 @@ async function expectTamper(f: RamStorage, reason: number, at: number) {
     // never brick: the meter keeps recording, with valid tags
     const r = await s.append(RecordKind.IntervalClose, 0, Buffer.alloc(4))
     expect(r.seq).toBe(t.seq + 1)
-    expect(tagValid(nativeCrypto, keyFor(r.seq), r.encoded)).toBe(true)
+    expect(tagValid(nativeCrypto, keyFor(r.seq), r.encoded)).toBe(!keyLost)
 }
 
 function flip(f: RamStorage, seq: number, off: number) {
@@ -135,10 +140,37 @@ describe("index store: tamper in flash is found at boot", () => {
         flip(f, 3, 12)
         await expectTamper(f, TamperReason.BadAnchor, 3)
     })
-    test("a lost head: the chain continues from the last linked record", async () => {
+    test("a lost head: the chain continues from the last linked record, under a key nobody holds", async () => {
         const f = await filled()
         delete f.raw[KEY_HEAD]
-        await expectTamper(f, TamperReason.HeadLost, 6)
+        // before issue 13 the store re-derived the key from METER_SECRET here; nothing derives it now
+        await expectTamper(f, TamperReason.HeadLost, 6, true)
+    })
+    test("an edited head (each field, meter off) fails its tag: HeadLost at boot", async () => {
+        // version, slots, seq, hash, next key, tag (st.hd: 71 bytes + 16-byte tag)
+        const offs = [0, 2, 6, 7 + 9, 39 + 9, 71 + 15]
+        for (let i = 0; i < offs.length; i++) {
+            const f = await filled()
+            const b = f.raw[KEY_HEAD].slice(0)
+            expect(b.length).toBe(87)
+            b[offs[i]] ^= 1
+            f.raw[KEY_HEAD] = b
+            await expectTamper(f, TamperReason.HeadLost, 6, true)
+        }
+    })
+    test("the previous authentic head put back: the newer record completes it, as after a power cut", async () => {
+        // an older copy of st.hd carries a valid tag; the record after it, tagged with the
+        // key that head holds, moves it forward again (nothing lost, nothing re-keyed)
+        const f = await filled()
+        const s = await open(f)
+        expect(await s.acknowledge(2)).toBe(true)
+        const old = f.raw[KEY_HEAD]
+        await s.append(RecordKind.IntervalClose, 0, Buffer.alloc(4))
+        f.raw[KEY_HEAD] = old
+        const s2 = await open(f)
+        expect(s2.verdict().ok).toBe(true)
+        expect(s2.verdict().resumed).toBe(true)
+        expect(s2.head().seq).toBe(6)
     })
     test("garbage everywhere still opens", async () => {
         const f = await filled()

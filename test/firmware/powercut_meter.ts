@@ -10,7 +10,7 @@
  */
 import * as ds from "@devicescript/core"
 import { settingsStorage } from "../../src/storage/settings"
-import { IndexStore } from "../../src/store/indexstore"
+import { IndexStore, KEY_HEAD, KEY_K0 } from "../../src/store/indexstore"
 import { RecordKind, decodeRecord } from "../../src/wire/record"
 
 const TICK_MS = 40
@@ -27,6 +27,10 @@ function encodeState(energy: number, interval: number): Buffer {
     return b
 }
 
+// provisioning, on a flash without a chain head: K_0 (test/fixtures/chain_k0.ts for this
+// meter's secret and id, what test/node/powercut.test.ts verifies with); the store deletes
+// it once the genesis record is sealed
+if (!(await settingsStorage.get(KEY_HEAD))) await settingsStorage.set(KEY_K0, Buffer.from('"07cecc88e252189a6c1e3753941bff0878be1055532861647dbf1fd56ed4b96f"'))
 const store = await IndexStore.open({
     meterId: Buffer.from("7e570000000000c7", "hex"),
     meterSecret: Buffer.from("c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf", "hex"),

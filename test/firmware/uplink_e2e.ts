@@ -14,7 +14,7 @@ import { startBroker } from "../../headend/src/broker.ts"
 import { provisionSimulatedMeter } from "../../sim/src/provision.ts"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
 import { startBridge, Bridge } from "../../headend/src/bridge.ts"
-import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
+import { verifyChain } from "../../headend/src/chain.ts"
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
@@ -85,12 +85,15 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
     const devtools = await sharedDevtools()
     const meterId = "7e57" + randomBytes(6).toString("hex")
     const secret = randomBytes(32)
+    // the chain key K_0: random, written to st.k0 (the meter deletes it after genesis), kept here as the keystore escrows it
+    const k0 = randomBytes(32)
     const dir = mkdtempSync(join(tmpdir(), "tm-meter-"))
     const json = (v: unknown) => Buffer.from(JSON.stringify(v))
     try {
         await provisionSimulatedMeter(dir, meterId, {
             METER_ID: json(meterId),
             METER_SECRET: json(secret.toString("hex")),
+            "st.k0": json(k0.toString("hex")),
             UP_HOST: json(broker.host),
             UP_PORT: json(broker.port),
             "tf.iv": json(intervalMs),
@@ -108,7 +111,7 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
         throw e
     }
     const clones: CloneAlert[] = []
-    const headEnd = new HeadEnd({ secretOf: id => (id === meterId ? secret : undefined), onClone: a => clones.push(a) })
+    const headEnd = new HeadEnd({ secretOf: id => (id === meterId ? secret : undefined), chainKeyOf: id => (id === meterId ? k0 : undefined), onClone: a => clones.push(a) })
     const e: E2E = {
         meterId,
         secret,
@@ -145,7 +148,7 @@ export async function setup(broker: { host: string; port: number }, intervalMs =
                 throw new Error(`head-end holds seqs ${JSON.stringify(seqs)}, expected 0..${n - 1}`)
             const v = verifyChain(
                 rs.map(r => r.data),
-                chainKey0(secret, Buffer.from(meterId, "hex"))
+                k0
             )
             if (!v.ok) throw new Error(`stored chain does not verify: ${JSON.stringify(v)}`)
         },

@@ -11,7 +11,8 @@ import { encodeInterval } from "../../src/wire/interval"
 import { encodeRegisters } from "../../src/wire/registers"
 import { TamperReason } from "../../src/wire/record"
 import { nodeCrypto as C } from "../../headend/src/crypto.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { chainKey0 } from "../fixtures/chain_k0.ts"
 import { HeadEnd } from "../../headend/src/ingest.ts"
 
 const secret = Buffer.alloc(32, 9)
@@ -73,7 +74,7 @@ test("registers that follow the intervals verify, across events, band changes an
     m.regs.touImportMWh[0] += 7777
     m.interval(100, 0)
     assert.equal(verifyChain(m.records, key0()).ok, true)
-    const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined) })
+    const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined), chainKeyOf: id => (id === idHex ? key0() : undefined) })
     const r = he.ingest(m.frame(0, m.records.length - 1))
     assert.ok(r.ok && r.stored === m.records.length, JSON.stringify(r))
 })
@@ -98,7 +99,7 @@ for (const [name, edit] of [
         m.interval(500, 0) // validly tagged by the meter itself: only the continuity rule sees it
         m.interval(500, 0)
         assert.deepEqual(verifyChain(m.records, key0()), { ok: false, reason: "registers", at: 3 })
-        const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined) })
+        const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined), chainKeyOf: id => (id === idHex ? key0() : undefined) })
         const r = he.ingest(m.frame(0, 4))
         assert.ok(!r.ok && r.reason === "bad-chain", JSON.stringify(r))
         assert.equal(r.brokenAt, 3)

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { main } from "../../headend/src/cli.ts"
 import { ROOT } from "../../tools/devs.ts"
-import { loadKeystore } from "../../headend/src/keystore.ts"
+import { chainKeyOf, loadKeystore } from "../../headend/src/keystore.ts"
 import { CborMap, decodeCbor } from "../../src/wire/cbor"
 import { CoseMessage, decodeCose, toBeSigned } from "../../src/wire/cose"
 import { Ed25519Key } from "@ldclabs/cose-ts/ed25519"
@@ -254,13 +254,13 @@ test("sign refuses to move a counter or the uplink epoch beyond one command's re
 })
 
 test("verify-chain accepts an exported chain and names the first altered record", async () => {
-    const { chainKey0, evolveKey, recordHash, sealRecord } = await import("../../headend/src/chain.ts")
+    const { evolveKey, recordHash, sealRecord } = await import("../../headend/src/chain.ts")
     const d = tmp()
     const ks = join(d, "ks.json")
     await run("keys", "init", "--keystore", ks)
     await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
     const m = loadKeystore(ks).meters[0]
-    let key = chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex"))
+    let key = chainKeyOf(m)
     let prev: Uint8Array = new Uint8Array(32)
     const recs: Uint8Array[] = []
     for (let i = 0; i < 6; i++) {

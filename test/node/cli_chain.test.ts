@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { main } from "../../headend/src/cli.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
-import { loadKeystore } from "../../headend/src/keystore.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { chainKeyOf, loadKeystore } from "../../headend/src/keystore.ts"
 import { ROOT } from "../../tools/devs.ts"
 
 async function run(...argv: string[]) {
@@ -23,7 +23,7 @@ async function setup(n = 8) {
     await run("keys", "init", "--keystore", ks)
     await run("provision", "m1", "--keystore", ks, "--out", join(d, "m1.env"))
     const m = loadKeystore(ks).meters[0]
-    let key = chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex"))
+    let key = chainKeyOf(m)
     let prev: Uint8Array = new Uint8Array(32)
     const recs: Buffer[] = []
     for (let i = 0; i < n; i++) {

@@ -19,10 +19,10 @@ import mqtt from "mqtt"
 import { ROOT, devs } from "../../tools/devs.ts"
 import { Fleet, checkDevtoolsPorts } from "../../sim/src/fleet.ts"
 import { ProtocolFleet } from "../../sim/src/protocol/fleet.ts"
-import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { addMeter, chainKeyOf, createKeystore } from "../../headend/src/keystore.ts"
 import { openDatabase, readRecords } from "../../headend/src/db/index.ts"
 import { HeadEndService } from "../../headend/src/service.ts"
-import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
+import { verifyChain } from "../../headend/src/chain.ts"
 import { signOpcode } from "../../headend/src/operations.ts"
 import { parseAck } from "../../headend/src/commands.ts"
 import { nodeCrypto } from "../../headend/src/crypto.ts"
@@ -100,6 +100,7 @@ test("a protocol-level meter and the real firmware on one head-end: the same fra
         service = HeadEndService.open({
             db,
             secretOf: id => (seen.has(id) ? secret(id) : undefined),
+            chainKeyOf: id => (seen.has(id) ? chainKeyOf(ks.meters.find(m => m.meterId === id)!) : undefined),
             events: {
                 accepted(v) {
                     for (const r of v.change.responses ?? []) seen.get(v.meterId)!.answers.push(r.body)
@@ -181,7 +182,7 @@ test("a protocol-level meter and the real firmware on one head-end: the same fra
         const stored = new Map<string, Buffer[]>()
         for (const m of [real, proto]) {
             const recs = (await readRecords(db, m.meterId)).map(r => r.data)
-            const v = verifyChain(recs, chainKey0(secret(m.meterId), Buffer.from(m.meterId, "hex")))
+            const v = verifyChain(recs, chainKeyOf(m))
             assert.equal(v.ok, true, `${m.name}: ${JSON.stringify(v)}`)
             stored.set(m.meterId, recs)
         }

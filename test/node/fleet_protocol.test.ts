@@ -5,8 +5,8 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
-import { chainKey0, verifyChain } from "../../headend/src/chain.ts"
-import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { verifyChain } from "../../headend/src/chain.ts"
+import { addMeter, chainKeyOf, createKeystore } from "../../headend/src/keystore.ts"
 import { anchorRing } from "../../headend/src/provision.ts"
 import { signOpcode } from "../../headend/src/operations.ts"
 import { parseAck } from "../../headend/src/commands.ts"
@@ -60,7 +60,7 @@ function rig(opts: { image?: MeterImage; ackTimeoutMs?: number } = {}) {
     const entry = addMeter(ks, "meter-1")
     const image = opts.image ?? provisionedImage(entry, anchorRing(ks), 1)
     const clones: CloneAlert[] = []
-    const he = new HeadEnd({ secretOf: id => (id === entry.meterId ? Buffer.from(entry.secret, "hex") : undefined), onClone: a => clones.push(a) })
+    const he = new HeadEnd({ secretOf: id => (id === entry.meterId ? Buffer.from(entry.secret, "hex") : undefined), chainKeyOf: id => (id === entry.meterId ? chainKeyOf(entry) : undefined), onClone: a => clones.push(a) })
     let up = true
     let dropAcks = false
     const sent: Buffer[] = []
@@ -137,7 +137,7 @@ test("a protocol meter's chain reaches the head-end whole: genesis, power-up, ti
     const whole = intervals.filter(i => i.status === IntervalStatus.Complete)
     assert.ok(whole.length >= 46)
     for (const i of whole) assert.equal(i.start % 1800, 0)
-    const v = verifyChain(recs.map(x => x.data), chainKey0(Buffer.from(r.entry.secret, "hex"), Buffer.from(r.entry.meterId, "hex")))
+    const v = verifyChain(recs.map(x => x.data), chainKeyOf(r.entry))
     assert.equal(v.ok, true, JSON.stringify(v))
     const st = r.meter.chainState()
     assert.equal(st.acked, st.head)
@@ -162,7 +162,7 @@ test("a lost ack: resent after the timeout with a new counter and the anchor; a 
     const recs = r.he.readings(r.entry.meterId)
     assert.ok(recs.some(x => x.data[1] === RecordKind.StoreFull))
     assert.equal(r.meter.chainState().full, false)
-    const v = verifyChain(recs.map(x => x.data), chainKey0(Buffer.from(r.entry.secret, "hex"), Buffer.from(r.entry.meterId, "hex")))
+    const v = verifyChain(recs.map(x => x.data), chainKeyOf(r.entry))
     assert.equal(v.ok, true)
     assert.equal(r.clones.length, 0)
     // every interval the store took reached the head-end
@@ -265,7 +265,7 @@ test("the flash image survives JSON and a reboot: counters resume above their bl
     assert.equal(kinds.filter(k => k === RecordKind.PowerUp).length, 2)
     assert.ok(recs.some(x => x.data[1] === RecordKind.IntervalClose && decodeInterval(x.data.subarray(11, 27)).status & IntervalStatus.PowerDown))
     assert.equal(r.clones.length, 0)
-    assert.equal(verifyChain(recs.map(x => x.data), chainKey0(Buffer.from(r.entry.secret, "hex"), Buffer.from(r.entry.meterId, "hex"))).ok, true)
+    assert.equal(verifyChain(recs.map(x => x.data), chainKeyOf(r.entry)).ok, true)
 })
 
 test("CONNECT and SUBSCRIBE are the firmware client's bytes", () => {

@@ -1,7 +1,7 @@
 import { after, test } from "node:test"
 import assert from "node:assert/strict"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
-import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { addMeter, chainKeyOf, createKeystore } from "../../headend/src/keystore.ts"
 import { Station, StoredRecord } from "../../headend/src/station.ts"
 import { Direction, FrameConst, deriveFrameKey, sealFrame } from "../../src/wire/frame"
 import { Report, encodeReport, uplinkTopic } from "../../src/wire/report"
@@ -15,7 +15,7 @@ function fakeMeter() {
     const other = addMeter(ks, "m2")
     const id = Buffer.from(m.meterId, "hex")
     const secret = Buffer.from(m.secret, "hex")
-    let key = chainKey0(secret, id)
+    let key = chainKeyOf(m)
     let prev: Uint8Array = new Uint8Array(32)
     const chain: Buffer[] = []
     const append = (payload: number[]) => {

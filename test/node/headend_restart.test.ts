@@ -19,9 +19,9 @@ import { join } from "node:path"
 import { rmSync, writeFileSync } from "node:fs"
 import mqtt from "mqtt"
 import { startBroker } from "../../headend/src/broker.ts"
-import { chainKey0, recordHash, verifyChain } from "../../headend/src/chain.ts"
+import { recordHash, verifyChain } from "../../headend/src/chain.ts"
 import { openDatabase, readCloneEvidence, readRecords } from "../../headend/src/db/index.ts"
-import { MeterEntry, addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { MeterEntry, addMeter, chainKeyOf, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
 import { readHeader } from "../../src/wire/frame"
 import { downlinkTopic, uplinkTopic } from "../../src/wire/report"
 import { ROOT } from "../../tools/devs.ts"
@@ -51,7 +51,7 @@ test("kill -9 at random moments, 22 times: nothing lost or stored twice, chains 
     const entries: MeterEntry[] = []
     for (let i = 1; i <= METERS; i++) entries.push(addMeter(ks, `meter-${i}`))
     saveKeystore(ks, ksPath)
-    const meters = entries.map(e => new ProtoMeter({ id: e.meterId, secret: Buffer.from(e.secret, "hex") }))
+    const meters = entries.map(e => new ProtoMeter({ id: e.meterId, secret: Buffer.from(e.secret, "hex"), chainKey: chainKeyOf(e) }))
     const byId = new Map(meters.map(m => [m.id, m]))
 
     // what crossed the broker
@@ -186,7 +186,7 @@ test("kill -9 at random moments, 22 times: nothing lost or stored twice, chains 
                 assert.equal(r.seq, i)
                 assert.ok(r.data.equals(m.chain[i]), `${m.id}: record ${i} stored with other bytes`)
             })
-            const v = verifyChain(rs.map(r => r.data), chainKey0(m.secret, m.idBytes), { checkpoint: { seq: m.chain.length - 1, hash: recordHash(m.chain[m.chain.length - 1]) } })
+            const v = verifyChain(rs.map(r => r.data), m.k0, { checkpoint: { seq: m.chain.length - 1, hash: recordHash(m.chain[m.chain.length - 1]) } })
             assert.ok(v.ok, `${m.id}: ${JSON.stringify(v)}`)
             assert.deepEqual(await readCloneEvidence(db, m.id), [], `${m.id}: clone evidence`)
             assert.equal(m.badDownlink, 0, `${m.id}: ${m.badDownlink} downlink frame(s) refused (a false "bad downlink" alert)`)

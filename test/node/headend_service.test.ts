@@ -16,11 +16,11 @@ import assert from "node:assert/strict"
 import { performance } from "node:perf_hooks"
 import { randomBytes } from "node:crypto"
 import { startBroker } from "../../headend/src/broker.ts"
-import { chainKey0, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
 import { nodeCrypto } from "../../headend/src/crypto.ts"
 import { Database, openDatabase, readCloneEvidence, readMeterAlerts, readRecords } from "../../headend/src/db/index.ts"
 import { CloneAlert, MAX_KEY_STEPS } from "../../headend/src/ingest.ts"
-import { addMeter, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
+import { addMeter, chainKeyOf, createKeystore, saveKeystore } from "../../headend/src/keystore.ts"
 import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
 import { Station } from "../../headend/src/station.ts"
 import { Direction, FrameConst, deriveFrameKey, sealFrame } from "../../src/wire/frame"
@@ -41,7 +41,8 @@ async function rig(meters: ProtoMeter[], db?: Database) {
     const clones: CloneAlert[] = []
     const logs: string[] = []
     const secrets = new Map(meters.map(m => [m.id, m.secret]))
-    const svc = HeadEndService.open({ db: ownDb, secretOf: id => secrets.get(id), events: { clone: a => clones.push(a) }, log: l => logs.push(l) })
+    const k0s = new Map(meters.map(m => [m.id, m.k0]))
+    const svc = HeadEndService.open({ db: ownDb, secretOf: id => secrets.get(id), chainKeyOf: id => k0s.get(id), events: { clone: a => clones.push(a) }, log: l => logs.push(l) })
     /** sends `frame` (default: the meter's next) from `m`, and hands the ack back to `m` */
     const send = async (m: ProtoMeter, frame?: Buffer): Promise<ServiceVerdict> => {
         const v = await svc.receive(uplinkTopic(m.id), frame ?? m.frame())
@@ -285,7 +286,7 @@ describe("bounded work per frame", () => {
         assert.equal(frames, Math.ceil(2990 / MAX_KEY_STEPS))
         const rs = await readRecords(r.db, a.id)
         assert.deepEqual(rs.map(x => x.seq), Array.from({ length: 10 }, (_, i) => 2990 + i))
-        assert.ok(verifyChain(rs.map(x => x.data), chainKey0(a.secret, a.idBytes), { anchor: { seq: 2989, hash: recordHash(a.chain[2989]) } }).ok)
+        assert.ok(verifyChain(rs.map(x => x.data), a.k0, { anchor: { seq: 2989, hash: recordHash(a.chain[2989]) } }).ok)
         await r.close()
     })
 })
@@ -297,7 +298,7 @@ test("a frame whose chain breaks keeps the records before the break and still de
     a.chain[2][11] ^= 0x40 // altered in the meter's flash: its tag fails
     const alerts: string[] = []
     const db = await freshDatabase()
-    const svc = HeadEndService.open({ db, secretOf: id => (id === a.id ? a.secret : undefined), events: { meterAlert: (id, kind, count) => alerts.push(`${id}:${kind}x${count}`) } })
+    const svc = HeadEndService.open({ db, secretOf: id => (id === a.id ? a.secret : undefined), chainKeyOf: id => (id === a.id ? a.k0 : undefined), events: { meterAlert: (id, kind, count) => alerts.push(`${id}:${kind}x${count}`) } })
     const answer = Buffer.from("0102030405", "hex")
     const f = a.frame({ extra: { alerts: [{ kind: 1, count: 1 }], responses: [answer] } })
     const v = await svc.receive(uplinkTopic(a.id), f)
@@ -322,8 +323,8 @@ describe("failures are caught, counted and logged; the others are served", () =>
         const ks = createKeystore()
         const e1 = addMeter(ks, "m1")
         const e2 = addMeter(ks, "m2")
-        const m1 = new ProtoMeter({ id: e1.meterId, secret: Buffer.from(e1.secret, "hex") })
-        const m2 = new ProtoMeter({ id: e2.meterId, secret: Buffer.from(e2.secret, "hex") })
+        const m1 = new ProtoMeter({ id: e1.meterId, secret: Buffer.from(e1.secret, "hex"), chainKey: chainKeyOf(e1) })
+        const m2 = new ProtoMeter({ id: e2.meterId, secret: Buffer.from(e2.secret, "hex"), chainKey: chainKeyOf(e2) })
         const errors: string[] = []
         const db = await freshDatabase()
         const s = await Station.connect(broker.url, ks, {
@@ -448,7 +449,7 @@ for (const b of backends) {
         assert.equal(a.badDownlink, 0)
         assert.equal(a.acked, 6)
         const rs = await readRecords(db2, a.id)
-        assert.ok(verifyChain(rs.map(x => x.data), chainKey0(a.secret, a.idBytes)).ok)
+        assert.ok(verifyChain(rs.map(x => x.data), a.k0).ok)
         assert.equal(rs.length, 7)
         assert.deepEqual(r2.clones, [])
         await r2.close()

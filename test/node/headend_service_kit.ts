@@ -9,7 +9,8 @@ import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createHash, randomBytes } from "node:crypto"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { chainKey0 } from "../fixtures/chain_k0.ts"
 import { nodeCrypto } from "../../headend/src/crypto.ts"
 import { Database, loadMigrations, openDatabase } from "../../headend/src/db/index.ts"
 import { Direction, FrameConst, deriveFrameKey, openFrame, readHeader, sealFrame } from "../../src/wire/frame"
@@ -72,6 +73,8 @@ export interface ProtoMeterOptions {
     id: string
     /** 32 bytes */
     secret: Buffer
+    /** the chain key K_0 (a keystore entry's `chainKey`); default: the test fixture's for `secret` */
+    chainKey?: Uint8Array
     /** uplink counter reservation block (the firmware's 64) */
     counterBlock?: number
 }
@@ -85,6 +88,8 @@ export class ProtoMeter {
     readonly id: string
     readonly idBytes: Buffer
     readonly secret: Buffer
+    /** K_0, what the head-end's `chainKeyOf` must give for this meter */
+    readonly k0: Buffer
     /** every record of the chain, by seq */
     readonly chain: Buffer[] = []
     /** highest seq the head-end acknowledged authentically (−1: none) */
@@ -108,13 +113,14 @@ export class ProtoMeter {
         this.id = o.id
         this.idBytes = Buffer.from(o.id, "hex")
         this.secret = o.secret
-        this.key = chainKey0(o.secret, this.idBytes)
+        this.k0 = o.chainKey ? Buffer.from(o.chainKey) : chainKey0(o.secret, this.idBytes)
+        this.key = this.k0
         this.block = o.counterBlock ?? 64
     }
 
     /** A second device with this meter's identity and a copy of its state now (chain, counters, acks): a clone. */
     cloneDevice(): ProtoMeter {
-        const c = new ProtoMeter({ id: this.id, secret: this.secret, counterBlock: this.block })
+        const c = new ProtoMeter({ id: this.id, secret: this.secret, chainKey: this.k0, counterBlock: this.block })
         c.chain.push(...this.chain.map(r => Buffer.from(r)))
         Object.assign(c, { acked: this.acked, epoch: this.epoch, counter: this.counter, downCounter: this.downCounter, ackedSinceBoot: this.ackedSinceBoot, highestSent: this.highestSent, key: this.key, prev: this.prev, limit: this.limit })
         return c

@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import { findNewestRecord } from "../../sim/src/attacks.ts"
 import { parseBrokerUrl, startBroker } from "../../headend/src/broker.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
 import { Jd, decodeFrame, encodeFrame, jdCrc } from "../../tools/jacdac.ts"
-import { addMeter, createKeystore, nextRoleKey } from "../../headend/src/keystore.ts"
+import { addMeter, chainKeyOf, createKeystore, nextRoleKey } from "../../headend/src/keystore.ts"
 import { keyChangeCommand } from "../../headend/src/operations.ts"
 import { anchorRing, identityDigest, meterSettings } from "../../headend/src/provision.ts"
 import { describeRecord } from "../../headend/src/records.ts"
@@ -70,7 +70,7 @@ test("key changes: suppliers keep their id (KeyReplace), a new root gets a new i
 test("the stored-record attack finds exactly the newest authentic record in a flash image", () => {
     const ks = createKeystore()
     const m = addMeter(ks, "m1")
-    let key = chainKey0(Buffer.from(m.secret, "hex"), Buffer.from(m.meterId, "hex"))
+    let key = chainKeyOf(m)
     let prev: Uint8Array = new Uint8Array(32)
     const parts: Buffer[] = [randomBytes(100)]
     const offs: number[] = []

@@ -12,8 +12,8 @@ import assert from "node:assert/strict"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
-import { addMeter, createKeystore } from "../../headend/src/keystore.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { addMeter, chainKeyOf, createKeystore } from "../../headend/src/keystore.ts"
 import { ATTACKS } from "../../sim/src/attacks.ts"
 import { TAMPER_MARK, flashWipeReason, writeProvisionStamp } from "../../sim/src/provision.ts"
 
@@ -25,7 +25,7 @@ test("the stored-record attack (S) leaves its meter's flash to be wiped by the n
         // a provisioned meter whose flash holds its chain (records among other settings)
         const settings = { METER_ID: Buffer.from(meter.meterId, "hex"), METER_SECRET: Buffer.from(meter.secret, "hex") }
         writeProvisionStamp(dir, settings)
-        let key = chainKey0(Buffer.from(meter.secret, "hex"), Buffer.from(meter.meterId, "hex"))
+        let key = chainKeyOf(meter)
         let prev: Uint8Array = new Uint8Array(32)
         const parts: Buffer[] = [Buffer.from("cv.c2a\0noise")]
         for (let seq = 0; seq < 4; seq++) {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { addMeter, createKeystore, nextRoleKey } from "../../headend/src/keystore.ts"
 import { identityDigest, meterSettings } from "../../headend/src/provision.ts"
-import { flashWipeReason, writeProvisionStamp } from "../../sim/src/provision.ts"
+import { flashWipeReason, settingsToWrite, writeProvisionStamp } from "../../sim/src/provision.ts"
 
 const broker = { host: "127.0.0.1", port: 1883 }
 
@@ -48,11 +48,31 @@ test("a meter provisioned with another secret (keystore recreated) is wiped, and
     assert.equal(flashWipeReason(meterDir(false), meterSettings(ks, m, { broker })), undefined)
 })
 
-test("a stamp written before this change (digest over id, secret and anchors) still counts when it matches", () => {
+test("a stamp written before the random chain key K_0 wipes the flash: that chain's key derived from METER_SECRET", () => {
     const ks = createKeystore()
     const m = addMeter(ks, "meter-1")
     const dir = meterDir()
     const s = meterSettings(ks, m, { broker })
     writeFileSync(join(dir, "provisioned"), identityDigest(s) + "\n")
+    assert.match(flashWipeReason(dir, s) ?? "", /before the random chain key/)
+    writeFileSync(join(dir, "provisioned"), "v2:0123456789abcdef0123456789abcdef\n")
+    assert.match(flashWipeReason(dir, s) ?? "", /before the random chain key/)
+})
+
+test("K_0 goes onto a blank flash only: a kept flash holds a chain with its own key", () => {
+    const ks = createKeystore()
+    const m = addMeter(ks, "meter-1")
+    const s = meterSettings(ks, m, { broker })
+    assert.equal(s["st.k0"].toString(), `"${m.chainKey}"`)
+    assert.notEqual(m.chainKey, m.secret)
+    assert.equal(settingsToWrite(meterDir(false), s)["st.k0"].toString(), `"${m.chainKey}"`)
+    const kept = settingsToWrite(meterDir(), s)
+    assert.equal(kept["st.k0"], undefined)
+    assert.equal(kept.METER_SECRET.toString(), `"${m.secret}"`)
+    // the stamp still names the K_0 the keystore holds: another K_0 is another identity
+    const dir = meterDir()
+    writeProvisionStamp(dir, s)
     assert.equal(flashWipeReason(dir, s), undefined)
+    const other = { ...s, "st.k0": Buffer.from(`"${"ab".repeat(32)}"`) }
+    assert.match(flashWipeReason(dir, other) ?? "", /another secret or chain key/)
 })

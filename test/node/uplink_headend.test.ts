@@ -3,7 +3,8 @@ import assert from "node:assert/strict"
 import * as F from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
 import { nodeCrypto as C } from "../../headend/src/crypto.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord, verifyChain } from "../../headend/src/chain.ts"
+import { chainKey0 } from "../fixtures/chain_k0.ts"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
 
 const secret = Buffer.alloc(32, 7)
@@ -47,7 +48,7 @@ function meter() {
 
 function headEnd() {
     const clones: CloneAlert[] = []
-    const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined), onClone: a => clones.push(a) })
+    const he = new HeadEnd({ secretOf: id => (id === idHex ? secret : undefined), chainKeyOf: id => (id === idHex ? chainKey0(secret, meterId) : undefined), onClone: a => clones.push(a) })
     return { he, clones }
 }
 

@@ -9,7 +9,8 @@ import { join, dirname } from "node:path"
 import * as F from "../../src/wire/frame"
 import * as U from "../../src/wire/report"
 import { nodeCrypto as C } from "../../headend/src/crypto.ts"
-import { chainKey0, evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { evolveKey, recordHash, sealRecord } from "../../headend/src/chain.ts"
+import { chainKey0 } from "../fixtures/chain_k0.ts"
 
 const DIR = dirname(fileURLToPath(import.meta.url))
 export const JSON_FILE = join(DIR, "uplink.json")

@@ -94,6 +94,12 @@ export interface MeterImage {
     meterId: string
     /** 64 hex digits (METER_SECRET) */
     secret: string
+    /**
+     * 64 hex digits: the chain key K_0 provisioning wrote (`st.k0`, the keystore's
+     * `chainKey`); deleted at the first boot once the genesis record is sealed, as the
+     * firmware's store does (src/store/indexstore.ts `KEY_K0`)
+     */
+    k0?: string
     /** the household profile's seed */
     seed: number
     /** absent before the first boot (the genesis record is written then) */
@@ -118,12 +124,13 @@ export interface MeterStats {
     commandsRefused: number
 }
 
-/** A new meter's flash after provisioning: its identity and the anchor ring (`cv.anchor`), nothing else. */
-export function provisionedImage(entry: { name: string; meterId: string; secret: string }, anchorRing: Buffer, seed: number): MeterImage {
+/** A new meter's flash after provisioning: its identity, its chain key K_0 and the anchor ring (`cv.anchor`), nothing else. */
+export function provisionedImage(entry: { name: string; meterId: string; secret: string; chainKey: string }, anchorRing: Buffer, seed: number): MeterImage {
     return {
         name: entry.name,
         meterId: entry.meterId,
         secret: entry.secret,
+        k0: entry.chainKey,
         seed,
         commands: CommandEndpoint.provisioned(anchorRing),
         up: { fcEpoch: 0, fcLimit: 0, dlEpoch: 0, dl: 0, alerts: [0, 0, 0, 0, 0, 0, 0, 0] },
@@ -249,7 +256,9 @@ export class ProtocolMeter {
         this.restored = im.metrology.open
         this.open = undefined
         this.disconnectDue = undefined
-        this.store = new ChainStore(this.idBytes, this.secret, 0, kind => this.storeAlert(kind), im.store)
+        this.store = new ChainStore(this.idBytes, im.k0 === undefined ? undefined : Buffer.from(im.k0, "hex"), 0, kind => this.storeAlert(kind), im.store)
+        // the chain holds its own key now: K_0 leaves the flash (the firmware deletes st.k0 at open)
+        delete im.k0
         const self = this
         this.commands = new CommandEndpoint(
             {

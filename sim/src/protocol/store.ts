@@ -8,8 +8,9 @@
  * (src/wire/chain.ts), the function the firmware's store calls, here with node:crypto
  * (headend/src/crypto.ts).
  */
+import { randomBytes } from "node:crypto"
 import { nodeCrypto } from "../../../headend/src/crypto.ts"
-import { ChainState, chainKey0 as wireKey0, genesisState, recordHash as wireRecordHash, seal } from "../../../src/wire/chain"
+import { ChainState, genesisState, recordHash as wireRecordHash, seal } from "../../../src/wire/chain"
 import { RecordKind } from "../../../src/wire/record"
 
 /** The firmware's store size (src/store/indexstore.ts DEFAULT_SLOTS: the 8 KB settings area). */
@@ -40,12 +41,14 @@ export class ChainStore {
 
     /**
      * A store for `meterId`; `image` resumes a persisted one, otherwise the chain starts at
-     * K_0 and the genesis record (payload: the meter id) is written at `now`.
+     * `key0` (K_0 as provisioned: the firmware's `st.k0`; without one, a random key nobody
+     * holds, as the firmware does) and the genesis record (payload: the meter id) is written
+     * at `now`. The caller drops its copy of K_0 afterwards (the firmware deletes `st.k0`).
      * `onAlert(kind)` is told of a StoreFull record (the firmware's `onAlert`).
      */
     constructor(
         readonly meterId: Buffer,
-        secret: Buffer,
+        key0: Buffer | undefined,
         now: number,
         private onAlert: (kind: number) => void,
         image?: StoreImage,
@@ -60,7 +63,7 @@ export class ChainStore {
             this.ack = image.ackSeq
             this.full = !this.slotFree(image.headSeq + 2)
         } else {
-            this.state = genesisState(wireKey0(nodeCrypto, secret, meterId))
+            this.state = genesisState(key0 ? Buffer.from(key0) : randomBytes(32))
             this.write(RecordKind.Genesis, now, meterId)
         }
     }
