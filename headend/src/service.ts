@@ -107,8 +107,14 @@ interface Pending {
     done: (v: ServiceVerdict) => void
 }
 
-/** Meters loaded from the database for one batch at most (see `batchLength`). */
-const LOADS_PER_BATCH = 16
+/**
+ * Meters loaded from the database for one batch at most (see `batchLength`). A load is one
+ * statement (db/meter_state.ts loadMeterState), run side by side on the connection pool: 256 loads hold
+ * the first commit after a restart back by a few tenths of a second, and a worker of a
+ * shared subscription, which reloads about every other meter of a batch, still commits
+ * batches of hundreds of frames (with 16, batches of about 32 frames: a transaction each).
+ */
+const LOADS_PER_BATCH = 256
 
 /** The time-based floor of the head-end before the database: tenths of a second since 2024 (headend/src/station.ts had it). */
 export function timeFloor(): number {

@@ -111,8 +111,9 @@ export interface MeterResume {
 
 /**
  * `loadMeter`'s state for ingestion plus the newest `keep` records, in one statement (one
- * round trip): what a worker of a shared subscription reads each time a meter's frame
- * reaches it after another worker moved the meter on (docs/scale.md). Every part is an
+ * round trip: the function `meter_resume`, migrations/004_meter_resume.sql): what a worker
+ * of a shared subscription reads each time a meter's frame reaches it after another worker
+ * moved the meter on (docs/scale.md). Every part is an
  * index range of one meter: the newest ≤ 256 frames of its newest epoch, its newest
  * records, its newest checkpoint, the marks; nothing grows with the meter's history.
  */
@@ -131,23 +132,9 @@ export async function loadMeterState(q: Sql, meterId: string, keep = 64): Promis
         clone: boolean
         reserved: number | null
     }>(
-        `SELECT w.epoch, w.counters, w.tags, w.age_s, r.seqs, r.datas, cp.seq AS cp_seq, cp.hash AS cp_hash,
-                (SELECT max(last_seq) FROM aggregates WHERE meter_id = $1) AS agg,
-                EXISTS (SELECT 1 FROM clone_evidence WHERE meter_id = $1) AS clone,
-                (SELECT reserved_to FROM downlink_counters WHERE meter_id = $1 AND epoch = w.epoch) AS reserved
-         FROM (SELECT e.epoch,
-                      array_agg(f.counter ORDER BY f.counter DESC) FILTER (WHERE f.counter IS NOT NULL) AS counters,
-                      array_agg(f.tag ORDER BY f.counter DESC) FILTER (WHERE f.counter IS NOT NULL) AS tags,
-                      EXTRACT(EPOCH FROM now() - max(f.received_at) FILTER (WHERE f.counter = f.top))::float8 AS age_s
-               FROM (SELECT max(epoch) AS epoch FROM uplink_frames WHERE meter_id = $1) e
-               LEFT JOIN LATERAL (SELECT counter, tag, received_at, max(counter) OVER () AS top FROM
-                                     (SELECT counter, tag, received_at FROM uplink_frames WHERE meter_id = $1 AND epoch = e.epoch
-                                      ORDER BY counter DESC LIMIT ${REPLAY_WINDOW}) n) f ON true
-               GROUP BY e.epoch) w
-         CROSS JOIN (SELECT array_agg(seq ORDER BY seq) AS seqs, array_agg(data ORDER BY seq) AS datas
-                     FROM records WHERE meter_id = $1 AND seq > (SELECT max(seq) FROM records WHERE meter_id = $1) - $2::int8) r
-         LEFT JOIN LATERAL (SELECT checkpoint_seq AS seq, checkpoint_hash AS hash FROM uplink_frames
-                            WHERE meter_id = $1 AND checkpoint_seq IS NOT NULL ORDER BY checkpoint_seq DESC LIMIT 1) cp ON true`,
+        // migration 004: the query as a PL/pgSQL function, whose plan each connection keeps
+        // (planned per call, the statement cost more to plan than to run)
+        "SELECT * FROM meter_resume($1, $2::int8)",
         [meter, keep]
     )
     const counters = (row.counters ?? []).map(Number)
