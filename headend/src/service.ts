@@ -136,7 +136,7 @@ export class HeadEndService {
     private publisher?: (topic: string, frame: Buffer) => Promise<void>
     private topicCache = new Map<string, { up: string; down: string }>()
     /** K_seq of each meter's chain as this service last derived it on a load (a key depends only on K_0 and seq) */
-    private chainKeys = new Map<string, { seq: number; key: Buffer; secret: Buffer }>()
+    private chainKeys = new Map<string, { seq: number; key: Buffer; k0: Buffer }>()
 
     private constructor(private o: ServiceOptions) {
         this.db = o.db
@@ -465,7 +465,7 @@ export class HeadEndService {
         // meters' frames are served meanwhile
         const want = head ? head.seq + 1 : 0
         const known = this.chainKeys.get(id)
-        const reuse = known !== undefined && known.seq <= want && known.secret.equals(secret)
+        const reuse = known !== undefined && known.seq <= want && known.k0.equals(k0)
         let at = reuse ? known.seq : 0
         let key: Buffer = reuse ? known.key : Buffer.from(k0)
         while (at < want) {
@@ -476,7 +476,7 @@ export class HeadEndService {
         }
         if (this.headEnd.meters.has(id)) return
         if (this.chainKeys.size >= 1_000_000) this.chainKeys.clear()
-        this.chainKeys.set(id, { seq: want, key, secret })
+        this.chainKeys.set(id, { seq: want, key, k0: Buffer.from(k0) })
         this.headEnd.restore({
             meterId: id,
             epoch: snap.window.epoch,
