@@ -5,7 +5,7 @@ import { CommandHandler } from "./commands/handler"
 import { MqttLink, Uplink, readUplinkConfig, storeRecordSource } from "./comms/index"
 import { ed25519Verify } from "./crypto/ed25519"
 import { MeterEvents } from "./meter/events"
-import { IntervalLog, storedIntervalEnergy } from "./meter/interval_log"
+import { IntervalLog } from "./meter/interval_log"
 import { registerCadence } from "./meter/register_cadence"
 import { startStatusReport } from "./meter/status"
 import { SourceFactory, startMetrology } from "./metrology/config"
@@ -91,9 +91,7 @@ export async function startMeter(board: Board, sources: SourceFactory) {
         commands: { handle: commands.handleCommand },
         privacyLevel: commands.privacyLevel,
         registers: registerCadence(perDay, () => encodeRegisters(mu.meter.registers())),
-        energy: storedIntervalEnergy,
-        intervalsPerDay: perDay,
-        // a daily or monthly total spans at most 3/4 of the store (docs/uplink.md §8)
+        // at a privacy level, records wait for their period's read up to 3/4 of the store (docs/uplink.md §8)
         maxAggregateRecords: (DEFAULT_SLOTS * 3) / 4,
     })
     events.uplink = uplink

@@ -456,6 +456,7 @@ export class HeadEnd {
         /** resent records the head-end no longer holds in memory, rebuilt for the database to compare */
         const resent: StoredRecord[] = []
         let broken: { at: number; reason?: number } | undefined
+        let unplaced = false
         const recs = wr.records ?? []
         let prevData: Buffer | undefined // the record before recs[i], rebuilt from this frame
         for (let i = 0; i < recs.length; i++) {
@@ -484,8 +485,24 @@ export class HeadEnd {
                 continue
             }
             let prev: Buffer
-            if (contiguous >= 0) {
-                if (w.seq !== contiguous + 1) break // a gap: wait for the resend
+            // records passed over at a privacy level (docs/uplink.md §8): the meter's next
+            // record comes after a gap, with its anchor; the head-end acked the passage (or
+            // the meter reported a head beyond it) and knows the passed record's name
+            const passed = st.aggregates.get(w.seq - 1)
+            if (contiguous >= 0 && w.seq > contiguous + 1 && i === 0 && wr.anchor && w.seq - 1 <= Math.max(st.aggregatedUpTo, st.checkpoint ? st.checkpoint.seq : -1)) {
+                if (passed && passed.lastHash && !wr.anchor.subarray(0, U.ReportLimit.RecordName).equals(passed.lastHash.subarray(0, U.ReportLimit.RecordName))) {
+                    broken = { at: w.seq }
+                    break
+                }
+                prev = wr.anchor
+                // the registers of the records passed over are not known here: the next ones need only be higher
+                chainLoose = true
+            } else if (contiguous >= 0) {
+                if (w.seq !== contiguous + 1) {
+                    // a gap: wait for the resend with the anchor, and do not ack (the meter's timeout brings it)
+                    unplaced = i === 0
+                    break
+                }
                 prev = chainHash!
                 if (i === 0 && wr.anchor && !wr.anchor.equals(prev)) {
                     // the meter's record seq−1 is not ours: a second chain if its record is the meter's own
@@ -570,23 +587,29 @@ export class HeadEnd {
                 return this.clone(id, st, { kind: "checkpoint-mismatch", atSeq: cs, stored: held, offered: Buffer.from(checkpointHash), detail: `checkpoint ${cs} names another record` })
             if (!checkpoint || cs >= checkpoint.seq) checkpoint = { seq: cs, hash: Buffer.from(checkpointHash) }
         }
+        // privacy levels (docs/uplink.md §8): reads at fixed period ends (the registers at the
+        // close of a day's or month's last interval record) and passages (records passed over,
+        // no values). Both cover records up to their last seq, which the ack then names; the
+        // meter's ack cursor decides only where one starts (firstSeq), never what it says
         let aggregatedUpTo = st.aggregatedUpTo
         const newAggregates: U.Aggregate[] = []
+        const covers: U.Aggregate[] = []
         for (const g of wr.aggregates ?? []) {
             const have = st.aggregates.get(g.lastSeq)
-            if (have && (have.firstSeq !== g.firstSeq || have.importWh !== g.importWh || have.exportWh !== g.exportWh))
+            if (have && (have.importWh !== g.importWh || have.exportWh !== g.exportWh))
                 return this.clone(id, st, { kind: "forked-chain", atSeq: g.lastSeq, detail: `aggregate up to ${g.lastSeq} differs` })
-            if (!have && g.firstSeq === Math.max(contiguous, aggregatedUpTo) + 1) {
-                newAggregates.push(g)
+            if (!have && g.lastSeq > Math.max(contiguous, aggregatedUpTo) && g.firstSeq <= g.lastSeq) {
+                if (g.importWh !== U.NO_READ) newAggregates.push(g)
+                covers.push(g)
                 aggregatedUpTo = g.lastSeq
                 stored++
-            } else if (have || g.lastSeq <= aggregatedUpTo) duplicates++
+            } else duplicates++
         }
 
         // accepted: the meter's state moves
         this.apply(st, { epoch, newEpoch, counter, fp, contiguous, chainHash, chainKey, chainKeySeq, chainRegs, chainLoose, fresh })
         st.checkpoint = checkpoint
-        for (const g of newAggregates) st.aggregates.set(g.lastSeq, g)
+        for (const g of covers) st.aggregates.set(g.lastSeq, g)
         st.aggregatedUpTo = aggregatedUpTo
         for (const a of wr.alerts ?? []) this.o.onMeterAlert?.(id, a.kind, a.count)
         for (const r of wr.responses ?? []) st.responses.push(Buffer.from(r))
@@ -596,7 +619,7 @@ export class HeadEnd {
         // aggregate's record name (from this frame after a restart); nothing stored or no
         // name known: an ack would be a lie, so stay silent
         const ackName = ackSeq < 0 ? undefined : ackSeq === st.contiguous ? st.chainHash : (st.aggregates.get(ackSeq) ?? wr.aggregates?.find(g => g.lastSeq === ackSeq))?.lastHash
-        const ackBody = ackName ? U.encodeAck(ackSeq, counter, ackName) : undefined
+        const ackBody = ackName && !unplaced ? U.encodeAck(ackSeq, counter, ackName) : undefined
         let ack: Buffer | undefined
         if (ackBody && !this.o.deferAcks) {
             st.downCounter++

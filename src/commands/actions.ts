@@ -101,7 +101,8 @@ async function setTariff(c: ActionContext, v: Verification, args: Buffer, out: n
 }
 
 /**
- * A policy setting, stored: SetPrivacy (a PrivacyLevel: what the uplink may carry),
+ * A policy setting, stored: SetPrivacy (a PrivacyLevel: what the uplink may carry; detail:
+ * the old level × 256 + the new one),
  * SetRandomLimit (the disconnect randomisation limit, ≤ 3600 s, root only),
  * SetDisconnectPolicy (dual control 0/1 and disconnects a day ≤ 48, root only).
  */
@@ -110,6 +111,9 @@ async function setPolicy(c: ActionContext, v: Verification, args: Buffer, out: n
     const op = v.env.opcode
     if (op === Opcode.SetPrivacy) {
         if (args[0] > PrivacyLevel.Monthly) return Verdict.BadArguments
+        // old × 256 + new in the chain's CommandAccepted record: the uplink learns from the
+        // chain which level each record was taken under (docs/uplink.md §8)
+        out[0] = p.privacy * 256 + args[0]
         p.privacy = args[0]
     } else if (op === Opcode.SetRandomLimit) {
         const s = getU16BE(args, 0)

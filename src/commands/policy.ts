@@ -11,11 +11,11 @@ import { PrivacyLevel } from "../wire/opcodes"
  */
 
 /**
- * Defaults before any command: DCUSA DCP 204's 600 s offset, and half-hourly reads. GB's
- * default without consent is daily, but a daily or monthly aggregate needs a whole period
- * of unacknowledged intervals in the meter, and the 8 KB settings area holds 32 records
- * (docs/index-store.md, "Capacity"): the meter would fill its store and stop reporting.
- * Half-hourly data leaves the meter only encrypted for the head-end (docs/uplink.md).
+ * Defaults before any command: DCUSA DCP 204's 600 s offset, and half-hourly reads (GB's
+ * default without consent is daily: a supplier's SetPrivacy sets it; the daily and monthly
+ * levels send the registers at each UTC day's or calendar month's close and pass the rest
+ * over, so the 24-record store never jams: docs/uplink.md §8). Half-hourly data leaves the
+ * meter only encrypted for the head-end (docs/uplink.md).
  */
 export const DEFAULT_RANDOM_LIMIT_S = 600
 export const DEFAULT_DISCONNECTS_PER_DAY = 2

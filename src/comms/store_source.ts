@@ -14,10 +14,6 @@ export function storeRecordSource(store: IndexStore): RecordSource {
         head: store.head,
         acknowledge: store.acknowledge,
         acknowledged: store.acknowledged,
-        recordsAfter: (seq: number, max: number): UplinkRecord[] => {
-            const out: UplinkRecord[] = []
-            for (const b of store.recordsAfter(seq, max)) out.push({ seq: recordSeq(b), data: b })
-            return out
-        },
+        recordsAfter: (seq: number, max: number): UplinkRecord[] => store.recordsAfter(seq, max).map(b => ({ seq: recordSeq(b), data: b })),
     }
 }

@@ -2,10 +2,8 @@ import * as ds from "@devicescript/core"
 import { nativeCrypto } from "../crypto/native"
 import { Storage } from "../storage/storage"
 import { equalBytes, getU16BE, setU16BE } from "../wire/bytes"
-import { recordHash } from "../wire/chain"
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../wire/frame"
 import {
-    Aggregate,
     AlertCount,
     AlertKind,
     BodyType,
@@ -14,6 +12,8 @@ import {
     UplinkRecord,
     decodeDownlink,
     encodeReport,
+    privacyCover,
+    PrivacyCover,
 } from "../wire/report"
 import { PrivacyLevel } from "../wire/opcodes"
 import { FrameCounter, readEpochCounter, writeEpochCounter } from "./counter"
@@ -55,12 +55,6 @@ export interface CommandSink {
     handle(envelope: Buffer): Promise<Buffer>
 }
 
-/** Reads the energy of one interval record, for privacy aggregates (src/metrology). */
-export interface IntervalEnergy {
-    importWh(data: Buffer): number
-    exportWh(data: Buffer): number
-}
-
 /** A link that carries whole frames (MQTT in production, fakes in tests). */
 export interface UplinkTransport {
     /** publishes one uplink frame; false when it could not be handed to the network */
@@ -90,16 +84,12 @@ export interface UplinkOptions {
     commands?: CommandSink
     /** the current registers, encoded by src/metrology (≤ 64 bytes) */
     registers?: () => Buffer
-    /** the current privacy level (PrivacyLevel); default half-hourly */
+    /** the privacy level at boot (PrivacyLevel; default half-hourly): then the chain's level changes count (docs/uplink.md §8) */
     privacyLevel?: () => number
-    /** needed for the daily and monthly levels */
-    energy?: IntervalEnergy
-    /** intervals in one day (48 at half-hourly); a month is 30 days */
-    intervalsPerDay?: number
     /**
-     * the most records one aggregate may span: below the store's capacity, or a store full
-     * of unacknowledged records would wait for a period that can never complete (the 8 KB
-     * store holds 32 records, less than a day; docs/uplink.md §8)
+     * records waiting without a read at a privacy level before they are passed over (default
+     * 18): below the store's capacity, or a store full of unacknowledged records would wait
+     * for a period that can never complete (docs/uplink.md §8)
      */
     maxAggregateRecords?: number
     /** resend when no ack came after this long (default 20000 ms) */
@@ -124,10 +114,11 @@ export class Uplink {
     private counter: FrameCounter
     private upKey: Buffer
     private downKey: Buffer
-    private epoch = 0
-    private downCounter = 0
-    /** highest record/aggregate seq put in any frame since boot: acks beyond it are bogus */
-    private maxSentSeq = -1
+    /** the key epoch, its downlink counter high-water mark and the highest record/aggregate seq sent: all set by start() */
+    private epoch: number
+    private downCounter: number
+    /** highest record/aggregate seq put in any frame since boot (from the acked one): acks beyond it are bogus */
+    private maxSentSeq: number
     /**
      * the ack seq of the last authentic ack since the last ack timeout or boot (-2: none):
      * the head-end holds that record, so a frame starting right after it needs no anchor
@@ -144,6 +135,8 @@ export class Uplink {
     private running = false
     /** held while a counter is reserved and its frame sealed, or the epoch rolls */
     private busy = false
+    /** the level the newest records were taken under, as far as the records show (privacyCover's `was`) */
+    private level = 0
 
     constructor(o: UplinkOptions) {
         if (o.meterId.length !== 8) throw new RangeError("uplink: meter id must be 8 bytes")
@@ -157,17 +150,19 @@ export class Uplink {
      * `pump = false` and call step() themselves).
      */
     async start(pump?: boolean) {
-        await this.setupEpoch(this.o.epoch ? this.o.epoch() : 0)
-        this.maxSentSeq = this.o.source.acknowledged()
+        const o = this.o
+        await this.setupEpoch(o.epoch ? o.epoch() : 0)
+        if (o.privacyLevel) this.level = o.privacyLevel()
+        this.maxSentSeq = o.source.acknowledged()
         // alerts owed to the head-end from before a reboot (docs/uplink.md §7): u16 count per
         // kind 0..7 (kind 0 is never raised, so byte 0 is always 0). An earlier firmware's
         // JSON object ("{…") is dropped: the counts are hints, and the kinds recur.
-        const b = await this.o.storage.get(KEY_ALERTS)
+        const b = await o.storage.get(KEY_ALERTS)
         if (b !== undefined && b.length === 2 * ALERT_SLOTS && b[0] === 0)
             for (let k = 1; k < ALERT_SLOTS; k++) this.alerts[k] += getU16BE(b, 2 * k)
         const self = this
         // a method read from an object is bound to it in the VM
-        this.o.transport.onDownlink(this.onDownlink)
+        o.transport.onDownlink(this.onDownlink)
         if (this.running || pump === false) return
         this.running = true
         setTimeout(async () => {
@@ -224,15 +219,16 @@ export class Uplink {
 
     /** One decision of the send loop; public so that tests can step it without timers. */
     async step(): Promise<boolean> {
+        const o = this.o
         if (this.alertsDirty) {
             this.alertsDirty = false
             const b = Buffer.alloc(2 * ALERT_SLOTS)
             for (let k = 1; k < ALERT_SLOTS; k++) setU16BE(b, 2 * k, Math.min(this.alerts[k], 65535))
-            await this.o.storage.set(KEY_ALERTS, b)
+            await o.storage.set(KEY_ALERTS, b)
         }
-        if (!this.o.transport.isConnected()) return false
+        if (!o.transport.isConnected()) return false
         if (this.inFlight) {
-            if (ds.millis() - this.inFlight.sentAt < (this.o.ackTimeoutMs || 20000)) return false
+            if (ds.millis() - this.inFlight.sentAt < (o.ackTimeoutMs || 20000)) return false
             // QoS 0: silence means the frame or its ack was lost; resend with a new counter
             this.inFlight = undefined
             this.timeouts++
@@ -240,12 +236,64 @@ export class Uplink {
             this.heldSeq = -2
             if (this.timeouts >= 3) {
                 this.timeouts = 0
-                await this.o.transport.reconnect()
+                await o.transport.reconnect()
                 return false
             }
         }
-        const report = await this.buildReport()
-        if (!report) return false
+        // the report (docs/uplink.md §4.1, §8)
+        await ds.sleep(0)
+        const head = await o.source.head()
+        const acked = o.source.acknowledged()
+        let lastSeq = -1
+        let due = false
+        let p: PrivacyCover
+        let recs: UplinkRecord[]
+        if (head.seq > acked) {
+            recs = await o.source.recordsAfter(acked, ReportLimit.MaxRecords)
+            // records, or reads and passages for those taken or to be sent at a stricter
+            // level; the level now is the chain's (docs/uplink.md §8)
+            p = privacyCover(nativeCrypto, recs, this.level, o.maxAggregateRecords || 18)
+            this.level = p.taken
+        }
+        const report: Report = { privacyLevel: this.level }
+        // the register block: at half-hourly from the registers port (after boot, then daily);
+        // at a privacy level only a read's, never the running registers
+        if (this.level === PrivacyLevel.HalfHourly && o.registers) report.registers = o.registers()
+        if (p) {
+            const n = Math.min(p.records, o.maxRecordsPerFrame || 12)
+            const gs = p.aggregates
+            if (n) {
+                report.records = recs.slice(0, n)
+                // the head-end rebuilds each record's prev hash from the record before it;
+                // unless it just acked that record, send the first one's (docs/uplink.md §4.1)
+                const first = recs[0].seq
+                report.anchor = first > 0 && first !== this.heldSeq + 1
+                lastSeq = recs[n - 1].seq
+                due = true
+            } else if (gs.length) {
+                report.aggregates = gs
+                if (p.registers) report.registers = p.registers
+                lastSeq = gs[gs.length - 1].lastSeq
+                due = true
+            }
+        }
+        if (head.seq >= 0) {
+            report.checkpointSeq = head.seq
+            report.checkpointHash = head.hash
+        }
+        const alerts: AlertCount[] = []
+        // at most 7 kinds: within ReportLimit.MaxAlerts
+        for (let k = 1; k < ALERT_SLOTS; k++) {
+            if (this.alerts[k] === 0) continue
+            alerts.push({ kind: k, count: this.alerts[k] })
+            if (k !== AlertKind.BadDownlink) due = true
+        }
+        if (alerts.length) report.alerts = alerts
+        if (this.responses.length) {
+            report.responses = this.responses.slice(0)
+            due = true
+        }
+        if (!due) return false
         // the counter, the key and the epoch in the header come from one state: a roll
         // waits until the frame is sealed (docs/uplink.md §5)
         while (this.busy) await ds.sleep(1)
@@ -260,40 +308,35 @@ export class Uplink {
                 {
                     version: FrameConst.Version,
                     direction: Direction.Uplink,
-                    meterId: this.o.meterId,
+                    meterId: o.meterId,
                     epoch: this.epoch,
                     counter: ctr,
                 },
-                encodeReport(nativeCrypto, report.report)
+                encodeReport(nativeCrypto, report)
             )
         } finally {
             this.busy = false
         }
-        const ok = await this.o.transport.publish(frame)
-        if (!ok) return false
+        if (!(await o.transport.publish(frame))) return false
         this.stats.framesSent++
-        if (report.lastSeq > this.maxSentSeq) this.maxSentSeq = report.lastSeq
-        this.inFlight = {
-            counter: ctr,
-            sentAt: ds.millis(),
-            alerts: report.report.alerts,
-            responses: report.report.responses ? report.report.responses.length : 0,
-        }
+        if (lastSeq > this.maxSentSeq) this.maxSentSeq = lastSeq
+        this.inFlight = { counter: ctr, sentAt: ds.millis(), report: report }
         return true
     }
 
     /** Handles one downlink frame; anything unauthentic or replayed is counted and dropped. */
     async onDownlink(frame: Buffer) {
+        const o = this.o
         let body: Buffer
         try {
             const h = readHeader(frame)
-            if (h.epoch !== this.epoch || !equalBytes(h.meterId, this.o.meterId)) throw new RangeError("downlink: not ours")
+            if (h.epoch !== this.epoch || !equalBytes(h.meterId, o.meterId)) throw new RangeError("downlink: not ours")
             // the downlink key and nonce: an uplink frame reflected back never opens
             body = openParsed(nativeCrypto, this.downKey, frame, h, Direction.Downlink)
             // replay: the head-end's counter must grow (persisted, so also across reboots)
             if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
             this.downCounter = h.counter
-            await writeEpochCounter(this.o.storage, KEY_DOWN_COUNTER, this.epoch, h.counter)
+            await writeEpochCounter(o.storage, KEY_DOWN_COUNTER, this.epoch, h.counter)
         } catch (e) {
             this.stats.downlinkRejected++
             this.raiseAlert(AlertKind.BadDownlink)
@@ -310,25 +353,27 @@ export class Uplink {
             const ackSeq = d.ackSeq
             // an ack can only confirm what this meter actually sent (never beyond maxSentSeq),
             // and only the record it names: an ack for a clone's record 3 is not one for ours
-            if (ackSeq > this.o.source.acknowledged() && !(ackSeq <= this.maxSentSeq && (await this.o.source.acknowledge(ackSeq, d.ackHash)))) return
-            this.heldSeq = ackSeq
+            if (ackSeq > o.source.acknowledged() && !(ackSeq <= this.maxSentSeq && (await o.source.acknowledge(ackSeq, d.ackHash)))) return
             const f = this.inFlight
+            // the head-end holds that record, unless the frame covered it by a read or passage
+            this.heldSeq = f && f.report.aggregates ? -2 : ackSeq
             if (f && f.counter === d.upCounter) {
-                if (f.alerts)
-                    for (const a of f.alerts) {
+                const sent = f.report
+                if (sent.alerts)
+                    for (const a of sent.alerts) {
                         const left = this.alerts[a.kind] - a.count
                         this.alerts[a.kind] = left > 0 ? left : 0
                         if (left <= 0) this.alertsDirty = true
                     }
-                this.responses = this.responses.slice(f.responses)
+                if (sent.responses) this.responses = this.responses.slice(sent.responses.length)
                 this.inFlight = undefined
                 this.timeouts = 0
                 this.notify()
             }
-        } else if (d.type === BodyType.Command && this.o.commands) {
+        } else if (d.type === BodyType.Command && o.commands) {
             let resp: Buffer
             try {
-                resp = await this.o.commands.handle(d.command)
+                resp = await o.commands.handle(d.command)
             } catch (e) {
                 resp = Buffer.from("error")
                 this.raiseAlert(AlertKind.CommandRejected)
@@ -340,98 +385,12 @@ export class Uplink {
     }
 
     private async setupEpoch(epoch: number) {
+        const o = this.o
         this.epoch = epoch
-        this.upKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Uplink, epoch)
-        this.downKey = deriveFrameKey(nativeCrypto, this.o.secret, this.o.meterId, Direction.Downlink, epoch)
+        this.upKey = deriveFrameKey(nativeCrypto, o.secret, o.meterId, Direction.Uplink, epoch)
+        this.downKey = deriveFrameKey(nativeCrypto, o.secret, o.meterId, Direction.Downlink, epoch)
         await this.counter.open(epoch)
-        this.downCounter = await readEpochCounter(this.o.storage, KEY_DOWN_COUNTER, epoch)
-    }
-
-    private async buildReport(): Promise<BuiltReport> {
-        await ds.sleep(0)
-        const level = this.o.privacyLevel ? this.o.privacyLevel() : PrivacyLevel.HalfHourly
-        const head = await this.o.source.head()
-        const report: Report = { privacyLevel: level }
-        let lastSeq = -1
-        let due = false
-        if (level === PrivacyLevel.HalfHourly) {
-            const acked = this.o.source.acknowledged()
-            if (head.seq > acked) {
-                const max = Math.min(this.o.maxRecordsPerFrame || 12, ReportLimit.MaxRecords)
-                const recs = await this.o.source.recordsAfter(acked, max)
-                if (recs.length) {
-                    report.records = recs
-                    // the head-end rebuilds each record's prev hash from the record before it;
-                    // unless it just acked that record, send the first one's (docs/uplink.md §4.1)
-                    report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
-                    lastSeq = recs[recs.length - 1].seq
-                    due = true
-                }
-            }
-            if (this.o.registers) report.registers = this.o.registers()
-            if (head.seq >= 0) {
-                report.checkpointSeq = head.seq
-                report.checkpointHash = head.hash
-            }
-        } else {
-            const aggs = await this.aggregates(level, head.seq)
-            if (aggs.length) {
-                report.aggregates = aggs
-                lastSeq = aggs[aggs.length - 1].lastSeq
-                due = true
-                // registers and checkpoint only at period ends: per-interval values would
-                // reveal the half-hourly profile the consumer opted out of
-                if (this.o.registers) report.registers = this.o.registers()
-                report.checkpointSeq = head.seq
-                report.checkpointHash = head.hash
-            }
-        }
-        const alerts: AlertCount[] = []
-        // at most 7 kinds: within ReportLimit.MaxAlerts
-        for (let k = 1; k < ALERT_SLOTS; k++) {
-            if (this.alerts[k] === 0) continue
-            alerts.push({ kind: k, count: this.alerts[k] })
-            if (k !== AlertKind.BadDownlink) due = true
-        }
-        if (alerts.length) report.alerts = alerts
-        if (this.responses.length) {
-            report.responses = this.responses.slice(0)
-            due = true
-        }
-        if (!due) return undefined
-        return { report: report, lastSeq: lastSeq }
-    }
-
-    /** Whole periods of records after the acked cursor, summed (docs/uplink.md §8). */
-    private async aggregates(level: number, headSeq: number): Promise<Aggregate[]> {
-        const perDay = this.o.intervalsPerDay || 48
-        let period = level === PrivacyLevel.Daily ? perDay : perDay * 30
-        if (this.o.maxAggregateRecords && period > this.o.maxAggregateRecords) period = this.o.maxAggregateRecords
-        const out: Aggregate[] = []
-        const en = this.o.energy
-        if (!en) return out
-        let from = this.o.source.acknowledged()
-        while (headSeq - from >= period && out.length < 4) {
-            let imp = 0
-            let exp = 0
-            let last: Buffer
-            let seq = from
-            while (seq < from + period) {
-                await ds.sleep(0)
-                const recs = await this.o.source.recordsAfter(seq, Math.min(32, from + period - seq))
-                if (!recs.length) return out
-                for (const r of recs) {
-                    imp += en.importWh(r.data)
-                    exp += en.exportWh(r.data)
-                }
-                // the record the head-end's ack will name (docs/uplink.md §4.2)
-                last = recordHash(nativeCrypto, recs[recs.length - 1].data)
-                seq = recs[recs.length - 1].seq
-            }
-            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp, lastHash: last })
-            from = seq
-        }
-        return out
+        this.downCounter = await readEpochCounter(o.storage, KEY_DOWN_COUNTER, epoch)
     }
 }
 
@@ -445,11 +404,6 @@ const ALERT_SLOTS = 8
 interface InFlight {
     counter: number
     sentAt: number
-    alerts: AlertCount[]
-    responses: number
-}
-
-interface BuiltReport {
+    /** what the frame carried: its alerts and responses are cleared by the ack, its reads or passage (docs/uplink.md §8) mean the head-end holds no record */
     report: Report
-    lastSeq: number
 }

@@ -8,7 +8,7 @@
  * those writes to its snapshot period: flash wear).
  */
 import { MeterState, encodeMeterState } from "../store/meterstate"
-import { RecordKind, decodeRecord } from "../wire/record"
+import { RecordKind } from "../wire/record"
 import { IntervalRecord, IntervalStatus, decodeInterval, encodeInterval } from "../wire/interval"
 import { Registers, encodeRegisters } from "../wire/registers"
 import { concatBytes } from "../wire/bytes"
@@ -93,25 +93,5 @@ export class IntervalLog {
             self.state.snapshot = self.meter.snapshot()
             await self.chain.saveSnapshot(encodeMeterState(self.state))
         }, periodMs)
-    }
-}
-
-/**
- * Whole Wh of a stored record if it is an interval (0 otherwise), for the uplink's daily and
- * monthly privacy aggregates (docs/uplink.md §8, "Privacy").
- */
-export const storedIntervalEnergy = {
-    importWh: (stored: Buffer) => intervalWh(stored, true),
-    exportWh: (stored: Buffer) => intervalWh(stored, false),
-}
-
-function intervalWh(stored: Buffer, imported: boolean): number {
-    const r = decodeRecord(stored)
-    if (!r || r.kind !== RecordKind.IntervalClose) return 0
-    try {
-        const iv = decodeInterval(r.payload)
-        return Math.floor((imported ? iv.importMWh : iv.exportMWh) / 1000)
-    } catch (e) {
-        return 0
     }
 }

@@ -7,8 +7,10 @@
  */
 import { recordHash } from "./chain"
 import { WireCrypto } from "./crypto"
-import { concatBytes, equalBytes, getU16BE, getU32BE, isU32, setU16BE, setU32BE } from "./bytes"
-import { HASH_SIZE, HEADER_SIZE, TAG_SIZE, decodeRecord, encodeBody } from "./record"
+import { concatBytes, equalBytes, getU16BE, getU32BE, getUintLE, isU32, setU16BE, setU32BE } from "./bytes"
+import { HASH_SIZE, HEADER_SIZE, RecordKind, TAG_SIZE, decodeRecord, encodeBody } from "./record"
+import { Opcode } from "./opcodes"
+import { FrameConst } from "./frame"
 
 /** Body type, first body byte (docs/uplink.md §4). */
 export const enum BodyType {
@@ -145,92 +147,203 @@ export interface Downlink {
  * a record is not a v1 store record of its seq.
  */
 export function encodeReport(c: WireCrypto, r: Report): Buffer {
+    // written in place, then cut to its length: a body is below a frame's 2048 bytes
+    const b = Buffer.alloc(2 * FrameConst.MaxFrameSize)
+    b[0] = BodyType.Report
+    b[2] = r.privacyLevel
+    let o = 3
     let flags = 0
-    const head = Buffer.from([BodyType.Report, 0, r.privacyLevel])
-    const parts: Buffer[] = [head]
-    if (r.registers) {
+    const reg = r.registers
+    if (reg) {
         flags |= ReportFlag.Registers
-        parts.push(Buffer.from([r.registers.length]), r.registers)
+        b[o] = reg.length
+        b.set(reg, o + 1)
+        o += 1 + reg.length
     }
-    const recs = r.records && r.records.length ? r.records : undefined
-    const cpSeq = r.checkpointSeq === undefined ? -1 : r.checkpointSeq
+    const recs = r.records as UplinkRecord[]
+    const nr = recs ? recs.length : 0
     if (r.checkpointHash) {
-        const last = recs ? recs[recs.length - 1] : undefined
-        if (last && cpSeq === last.seq && equalBytes(recordHash(c, last.data), r.checkpointHash))
-            flags |= ReportFlag.CheckpointAtLast
+        const cpSeq = r.checkpointSeq === undefined ? -1 : r.checkpointSeq
+        const last = nr ? recs[nr - 1] : undefined
+        if (last && cpSeq === last.seq && equalBytes(recordHash(c, last.data), r.checkpointHash)) flags |= ReportFlag.CheckpointAtLast
         else {
             flags |= ReportFlag.Checkpoint
-            const cp = Buffer.alloc(36)
-            setU32BE(cp, 0, cpSeq)
-            cp.set(r.checkpointHash, 4)
-            parts.push(cp)
+            setU32BE(b, o, cpSeq)
+            b.set(r.checkpointHash, o + 4)
+            o += 36
         }
     }
-    if (recs) {
+    if (nr) {
         flags |= ReportFlag.Records
-        const h = Buffer.alloc(5)
-        h[0] = recs.length
-        setU32BE(h, 1, recs[0].seq)
-        parts.push(h)
+        b[o] = nr
+        setU32BE(b, o + 1, recs[0].seq)
+        o += 5
         if (r.anchor) {
             flags |= ReportFlag.Anchor
-            parts.push(storedPrev(recs[0].data))
+            b.set(storedPrev(recs[0].data), o)
+            o += HASH_SIZE
         }
         // each record's wire form (docs/uplink.md §4.1): u8 n, u8 kind, u32 time, n payload, 16 tag
         for (const rec of recs) {
             const w = decodeRecord(rec.data)
             if (!w || w.seq !== rec.seq) throw new RangeError("report: not a v1 store record of its seq")
             const n = w.payload.length
-            const b = Buffer.alloc(22 + n)
-            b[0] = n
-            b[1] = w.kind
-            setU32BE(b, 2, w.time)
-            b.set(w.payload, 6)
-            b.set(w.tag, 6 + n)
-            parts.push(b)
+            b[o] = n
+            b[o + 1] = w.kind
+            setU32BE(b, o + 2, w.time)
+            b.set(w.payload, o + 6)
+            b.set(w.tag, o + 6 + n)
+            o += 22 + n
         }
     }
-    if (r.aggregates && r.aggregates.length) {
+    const gs = r.aggregates
+    if (gs && gs.length) {
         flags |= ReportFlag.Aggregates
-        const gs = r.aggregates
-        const a = Buffer.alloc(1 + 32 * gs.length)
-        a[0] = gs.length
-        for (let i = 0; i < gs.length; i++) {
-            const o = 1 + 32 * i
-            setU32BE(a, o, gs[i].firstSeq)
-            setU32BE(a, o + 4, gs[i].lastSeq)
-            setU32BE(a, o + 8, gs[i].importWh)
-            setU32BE(a, o + 12, gs[i].exportWh)
-            const h = gs[i].lastHash
-            if (h) a.set(h.slice(0, ReportLimit.RecordName), o + 16)
+        b[o++] = gs.length
+        for (const g of gs) {
+            setU32BE(b, o, g.firstSeq)
+            setU32BE(b, o + 4, g.lastSeq)
+            setU32BE(b, o + 8, g.importWh)
+            setU32BE(b, o + 12, g.exportWh)
+            if (g.lastHash) b.set(g.lastHash.slice(0, ReportLimit.RecordName), o + 16)
+            o += 32
         }
-        parts.push(a)
     }
-    if (r.alerts && r.alerts.length) {
+    const xs = r.alerts
+    if (xs && xs.length) {
         flags |= ReportFlag.Alerts
-        const xs = r.alerts
-        const a = Buffer.alloc(1 + 3 * xs.length)
-        a[0] = xs.length
-        for (let i = 0; i < xs.length; i++) {
-            a[1 + 3 * i] = xs[i].kind
-            setU16BE(a, 2 + 3 * i, Math.min(xs[i].count, 65535))
+        b[o++] = xs.length
+        for (const x of xs) {
+            b[o] = x.kind
+            setU16BE(b, o + 1, Math.min(x.count, 65535))
+            o += 3
         }
-        parts.push(a)
     }
-    if (r.responses && r.responses.length) {
+    const rs = r.responses
+    if (rs && rs.length) {
         flags |= ReportFlag.Responses
-        parts.push(Buffer.from([r.responses.length]))
-        for (const x of r.responses) {
-            const l = Buffer.alloc(2)
-            setU16BE(l, 0, x.length)
-            parts.push(l, x)
+        b[o++] = rs.length
+        for (const x of rs) {
+            setU16BE(b, o, x.length)
+            b.set(x, o + 2)
+            o += 2 + x.length
         }
     }
-    head[1] = flags
-    // a few parts of at most 2 KB: copying as it grows is fine
-    let out: Buffer = head
-    for (let i = 1; i < parts.length; i++) out = concatBytes(out, parts[i])
+    b[1] = flags
+    return b.slice(0, o)
+}
+
+/**
+ * A passage's totals (docs/uplink.md §8): the records firstSeq..lastSeq are passed over at
+ * a privacy level, no read. A read's Wh stay below it (4.29 GWh).
+ */
+export const NO_READ = 4294967295
+
+/** A record's kind × 256 + its first payload byte: the chain's CommandAccepted record of SetPrivacy */
+const PRIVACY_CHANGE = RecordKind.CommandAccepted * 256 + Opcode.SetPrivacy
+
+/** What a report may carry of the records not yet acknowledged, at a privacy level (docs/uplink.md §8). */
+export interface PrivacyCover {
+    /** how many leading records may go as records: taken and sent at half-hourly */
+    records: number
+    /** the period-end reads and at most one passage that cover the records taken or sent at a stricter level */
+    aggregates: Aggregate[]
+    /** the register block of the newest read */
+    registers?: Buffer
+    /** the level the newest record was taken under: the level now, and `was` for the next call */
+    taken: number
+}
+
+/**
+ * The privacy rule (docs/uplink.md §8), one implementation for the firmware's uplink and
+ * the protocol meter. `recs`: the records after the acknowledged one, oldest first. The
+ * chain says under which level each record was taken: a level change is the chain's
+ * CommandAccepted record of SetPrivacy, whose detail is old level × 256 + new level;
+ * records before the first change among them were taken under its old level, or, without
+ * one, under `was` (the last call's `taken`; at boot the policy's level). The level now is
+ * the newest record's (so a change counts once its record is in the chain), and a record
+ * counts at the stricter of the two. Half-hourly records go as records. The others never
+ * do: the interval record that closes a UTC day (a calendar month at the monthly level) is
+ * a read, its import and export registers in Wh and its register block; a run of records
+ * that a half-hourly record follows, or `passAt` records without a read, are passed over
+ * up to the newest interval record (which may close its period). The head-end's acks move
+ * nothing here: the periods are fixed by the records' times.
+ */
+export function privacyCover(c: WireCrypto, recs: UplinkRecord[], was: number, passAt: number): PrivacyCover {
+    const out: PrivacyCover = { records: 0, aggregates: [], taken: was }
+    // the level before the first change among them (that change's old level), and after the last
+    let taken = -1
+    for (const r of recs) {
+        const d = r.data
+        if (d[1] * 256 + d[HEADER_SIZE] === PRIVACY_CHANGE) {
+            if (taken < 0) taken = d[HEADER_SIZE + 12]
+            out.taken = d[HEADER_SIZE + 13]
+        }
+    }
+    if (taken < 0) taken = was
+    const level = out.taken
+    let from = 0 // index of the first record not covered
+    // covers records from..i by a read (its registers) or a passage (NO_READ)
+    const cover = (i: number, read: boolean) => {
+        const b = recs[i].data
+        // within the report's limit (ReportLimit.MaxAggregates); the rest goes in the next frame
+        if (out.aggregates.length < 8) {
+            out.aggregates.push({
+                firstSeq: recs[from].seq,
+                lastSeq: recs[i].seq,
+                importWh: read ? Math.floor(getUintLE(b, HEADER_SIZE + 18, 6) / 1000) : NO_READ,
+                exportWh: read ? Math.floor(getUintLE(b, HEADER_SIZE + 24, 6) / 1000) : NO_READ,
+                lastHash: recordHash(c, b),
+            })
+            if (read) out.registers = b.slice(HEADER_SIZE + 16, HEADER_SIZE + 78)
+        }
+        from = i + 1
+    }
+    let n = 0 // the leading run: records alike, half-hourly or not
+    let hh = false
+    let iv = -1 // index of the newest interval record with registers, its period and level
+    let ivKey = 0
+    let ivLevel = 0
+    for (let i = 0; i < recs.length; i++) {
+        const d = recs[i].data
+        if (d[1] * 256 + d[HEADER_SIZE] === PRIVACY_CHANGE) taken = d[HEADER_SIZE + 13]
+        const e = taken > level ? taken : level
+        if (i === 0) hh = e === 0
+        if ((e === 0) !== hh) break
+        n = i + 1
+        const t = getU32BE(d, 6)
+        // an interval record with its registers (kind, payload length), with a UTC time
+        if (hh || t === 0 || d[1] * 256 + d[10] !== RecordKind.IntervalClose * 256 + 78) continue
+        if (iv >= 0 && privacyPeriod(t, ivLevel) !== ivKey) cover(iv, true)
+        iv = i
+        ivKey = privacyPeriod(t, e)
+        ivLevel = e
+    }
+    if (hh) out.records = n
+    else if (n < recs.length || n - from >= passAt) {
+        // a half-hourly record follows: the rest of the run is passed over; else, once passAt
+        // records wait without a read, all before the newest interval record
+        const last = n < recs.length || iv < 0 ? n - 1 : iv - 1
+        if (last >= from) cover(last, false)
+    }
     return out
+}
+
+/**
+ * The privacy period of UTC time `t` (seconds) at `level`: its UTC day, or at the monthly
+ * level its calendar month, counted from March 1968 in 4-year cycles of 1461 days, with
+ * the day 2100 (no leap year) does not have added from March 2100 on: exact for every u32
+ * time (checked against Date for every day in test/node/privacy_levels.test.ts).
+ */
+export function privacyPeriod(t: number, level: number): number {
+    let d = Math.floor(t / 86400)
+    if (level !== 2) return d
+    if (d >= 47541) d++
+    d += 671
+    const r = d % 1461
+    let y = Math.floor(r / 365)
+    if (y > 3) y = 3
+    return (Math.floor(d / 1461) * 4 + y) * 12 + Math.floor((5 * (r - 365 * y) + 2) / 153)
 }
 
 /** Decodes a report body (docs/uplink.md §4.1); throws RangeError on anything malformed or over the limits. */

@@ -2,7 +2,7 @@
 import * as ds from "@devicescript/core"
 import { describe, test, expect } from "@devicescript/test"
 import { MeterEvents } from "../../src/meter/events"
-import { IntervalLog, storedIntervalEnergy } from "../../src/meter/interval_log"
+import { IntervalLog } from "../../src/meter/interval_log"
 import { registerCadence } from "../../src/meter/register_cadence"
 import { statusLine } from "../../src/meter/status"
 import { decodeMeterState } from "../../src/store/meterstate"
@@ -144,17 +144,6 @@ describe("meter: interval persistence (state first, record second)", () => {
         const bad = new IntervalLog(new FakeChain(), m2, { dueSeq: 1, dueTime: 0, lastInterval: undefined, snapshot: Buffer.from("01", "hex") })
         expect(m2.restored === undefined).toBe(true)
         expect(log !== undefined && bad !== undefined).toBe(true)
-    })
-
-    test("the privacy aggregates read whole Wh of stored interval records, 0 for others", () => {
-        const prev = Buffer.alloc(32)
-        const tag = Buffer.alloc(16)
-        const rec = concatBytes(encodeBody(RecordKind.IntervalClose, 3, MONDAY, encodeInterval(interval(7, 0)), prev), tag)
-        expect(storedIntervalEnergy.importWh(rec)).toBe(7)
-        expect(storedIntervalEnergy.exportWh(rec)).toBe(2)
-        const other = concatBytes(encodeBody(RecordKind.PowerUp, 4, MONDAY, Buffer.alloc(0), prev), tag)
-        expect(storedIntervalEnergy.importWh(other)).toBe(0)
-        expect(storedIntervalEnergy.importWh(Buffer.alloc(3))).toBe(0)
     })
 })
 

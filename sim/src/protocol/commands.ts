@@ -339,6 +339,8 @@ export class CommandEndpoint {
             }
             case Opcode.SetPrivacy:
                 if (args[0] > 2) return Verdict.BadArguments
+                // src/commands/actions.ts: old × 256 + new, for the uplink's privacy rule
+                out[0] = p.privacy * 256 + args[0]
                 p.privacy = args[0]
                 return Verdict.Accepted
             case Opcode.TimeSync: {

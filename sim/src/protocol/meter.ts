@@ -14,7 +14,8 @@
  *   seq−1, the checkpoint, registers after boot and then daily, alerts and command
  *   responses, one frame in flight, a resend with a new counter after `ackTimeoutMs`, a
  *   reconnect after three silent timeouts, counters reserved in blocks of 64 and resumed
- *   above the block after a reboot, privacy aggregates at levels 1 and 2; an ack frees
+ *   above the block after a reboot, at levels 1 and 2 the reads and passages of the wire
+ *   core's privacy rule (src/wire/report.ts privacyCover, the firmware's); an ack frees
  *   records only when it authenticates, its counter grows, its seq is at most what this
  *   boot sent and it names that record's hash (a clone's ack for its own record `seq` frees
  *   nothing; aggregates carry the name of their last record for the ack to name);
@@ -37,7 +38,7 @@
 import { nodeCrypto } from "../../../headend/src/crypto.ts"
 import { RecordKind } from "../../../src/wire/record"
 import { Direction, FrameConst, deriveFrameKey, openParsed, readHeader, sealFrame } from "../../../src/wire/frame"
-import { Aggregate, AlertCount, AlertKind, BodyType, Report, ReportLimit, decodeDownlink, encodeReport } from "../../../src/wire/report"
+import { AlertCount, AlertKind, BodyType, PrivacyCover, Report, ReportLimit, UplinkRecord, decodeDownlink, encodeReport, privacyCover } from "../../../src/wire/report"
 import { IntervalStatus, decodeInterval, encodeInterval } from "../../../src/wire/interval"
 import { encodeRegisters } from "../../../src/wire/registers"
 import { CommandEndpoint, CommandImage } from "./commands.ts"
@@ -147,9 +148,11 @@ interface InFlight {
     sentWall: number
     alerts?: AlertCount[]
     responses: number
+    /** reads or a passage (src/comms/uplink.ts): the head-end holds no record */
+    passed: boolean
 }
 
-/** Records one aggregate may span at most: 3/4 of the store (src/app.ts maxAggregateRecords). */
+/** Records that wait for a read at a privacy level before a passage: 3/4 of the store (src/app.ts maxAggregateRecords). */
 const MAX_AGGREGATE_RECORDS = (STORE_SLOTS * 3) / 4
 const ALERT_SLOTS = 8
 
@@ -179,6 +182,8 @@ export class ProtocolMeter {
     private wake = true
     private nextPoll = 0
     private framesSinceRegisters = Infinity
+    /** the level the newest records were taken under, as the chain shows (privacyCover's `was`; the policy's at boot) */
+    private level = 0
     // clock and metrology (RAM)
     private bootSimMs = 0
     private clockOffsetMs = -1
@@ -289,6 +294,7 @@ export class ProtocolMeter {
         this.timeouts = 0
         this.responses = []
         this.framesSinceRegisters = Infinity
+        this.level = this.commands.privacyLevel()
         this.wakeUp()
         this.nextPoll = realMs
     }
@@ -367,7 +373,8 @@ export class ProtocolMeter {
     /** Whether everything recorded has been acknowledged (nothing in the store waits). */
     drained(): boolean {
         const h = this.store.head().seq
-        return this.store.acknowledged() >= h || (this.commands.privacyLevel() !== 0 && h - this.store.acknowledged() < this.aggregatePeriod())
+        // at a privacy level, records wait for their period's read or a passage (src/wire/report.ts privacyCover)
+        return this.store.acknowledged() >= h || (this.level !== 0 && h - this.store.acknowledged() < MAX_AGGREGATE_RECORDS)
     }
 
     // ---- uplink (src/comms/uplink.ts) ----------------------------------------------------------
@@ -402,7 +409,7 @@ export class ProtocolMeter {
         if (built.report.registers) this.framesSinceRegisters = 0
         this.framesSinceRegisters++
         if (built.lastSeq > this.maxSentSeq) this.maxSentSeq = built.lastSeq
-        this.inFlight = { counter: ctr, sentAt: realMs, sentWall: Date.now(), alerts: built.report.alerts, responses: built.report.responses ? built.report.responses.length : 0 }
+        this.inFlight = { counter: ctr, sentAt: realMs, sentWall: Date.now(), alerts: built.report.alerts, responses: built.report.responses ? built.report.responses.length : 0, passed: built.report.aggregates !== undefined }
         return true
     }
 
@@ -460,8 +467,9 @@ export class ProtocolMeter {
      */
     private onAck(ackSeq: number, upCounter: number, hash: Buffer, realMs: number) {
         if (ackSeq > this.store.acknowledged() && !(ackSeq <= this.maxSentSeq && this.store.acknowledge(ackSeq, hash))) return
-        this.heldSeq = ackSeq
         const f = this.inFlight
+        // the head-end holds that record, unless the frame covered it by a read or passage
+        this.heldSeq = f && f.passed ? -2 : ackSeq
         if (f && f.counter === upCounter) {
             this.stats.acks++
             this.ackLog.push(f.sentWall, Date.now())
@@ -503,35 +511,38 @@ export class ProtocolMeter {
     }
 
     private buildReport(): { report: Report; lastSeq: number } | undefined {
-        const level = this.commands.privacyLevel()
         const head = this.store.head()
-        const report: Report = { privacyLevel: level }
         let lastSeq = -1
         let due = false
         const acked = this.store.acknowledged()
-        if (level === 0) {
-            if (head.seq > acked) {
-                const recs = this.store.recordsAfter(acked, Math.min(this.o.maxRecordsPerFrame, ReportLimit.MaxRecords))
-                if (recs.length) {
-                    report.records = recs
-                    report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
-                    lastSeq = recs[recs.length - 1].seq
-                    due = true
-                }
-            }
-            if (head.seq >= 0) {
-                report.checkpointSeq = head.seq
-                report.checkpointHash = head.hash
-            }
-        } else {
-            const aggs = this.aggregates(level, head.seq)
-            if (aggs.length) {
-                report.aggregates = aggs
-                lastSeq = aggs[aggs.length - 1].lastSeq
+        let p: PrivacyCover | undefined
+        let recs: UplinkRecord[] = []
+        if (head.seq > acked) {
+            // the records, or reads and passages for those taken or to be sent at a stricter
+            // level; the level now is the chain's (src/wire/report.ts privacyCover, as Uplink.buildReport)
+            recs = this.store.recordsAfter(acked, ReportLimit.MaxRecords)
+            p = privacyCover(nodeCrypto, recs, this.level, MAX_AGGREGATE_RECORDS)
+            this.level = p.taken
+        }
+        const level = this.level
+        const report: Report = { privacyLevel: level }
+        if (p) {
+            const n = Math.min(p.records, this.o.maxRecordsPerFrame, ReportLimit.MaxRecords)
+            if (n) {
+                report.records = recs.slice(0, n)
+                report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
+                lastSeq = recs[n - 1].seq
                 due = true
-                report.checkpointSeq = head.seq
-                report.checkpointHash = head.hash
+            } else if (p.aggregates.length) {
+                report.aggregates = p.aggregates
+                if (p.registers) report.registers = p.registers
+                lastSeq = p.aggregates[p.aggregates.length - 1].lastSeq
+                due = true
             }
+        }
+        if (head.seq >= 0) {
+            report.checkpointSeq = head.seq
+            report.checkpointHash = head.hash
         }
         const alerts: AlertCount[] = []
         const al = this.image.up.alerts
@@ -547,45 +558,13 @@ export class ProtocolMeter {
         }
         if (!due) return undefined
         // the register block: first frame after boot, then daily (src/meter/register_cadence.ts);
-        // at levels 1 and 2 only in the frames that carry aggregates, which are the only ones then
-        if (this.framesSinceRegisters >= this.perDay() && (level === 0 || report.aggregates)) report.registers = this.registers()
+        // at levels 1 and 2 only a read's (above), never the running registers
+        if (this.framesSinceRegisters >= this.perDay() && level === 0) report.registers = this.registers()
         return { report, lastSeq }
     }
 
     private perDay(): number {
         return (24 * 60) / this.o.intervalMin
-    }
-
-    private aggregatePeriod(): number {
-        const level = this.commands.privacyLevel()
-        return Math.min(level === 1 ? this.perDay() : this.perDay() * 30, MAX_AGGREGATE_RECORDS)
-    }
-
-    /** Whole periods of records after the acknowledged one, summed (Uplink.aggregates). */
-    private aggregates(level: number, headSeq: number): Aggregate[] {
-        const period = this.aggregatePeriod()
-        const out: Aggregate[] = []
-        let from = this.store.acknowledged()
-        while (headSeq - from >= period && out.length < 4) {
-            let imp = 0
-            let exp = 0
-            let seq = from
-            let last: Buffer = Buffer.alloc(0)
-            while (seq < from + period) {
-                const recs = this.store.recordsAfter(seq, Math.min(32, from + period - seq))
-                if (!recs.length) return out
-                for (const r of recs) {
-                    imp += intervalWh(r.data, true)
-                    exp += intervalWh(r.data, false)
-                }
-                last = recs[recs.length - 1].data
-                seq = recs[recs.length - 1].seq
-            }
-            // the record the head-end's ack will name (docs/uplink.md §4.2)
-            out.push({ firstSeq: from + 1, lastSeq: seq, importWh: imp, exportWh: exp, lastHash: recordHash(last) })
-            from = seq
-        }
-        return out
     }
 
     private registers(): Buffer {
@@ -713,17 +692,6 @@ export class ProtocolMeter {
         m.touExport[0] += exp
         this.open!.importMWh += imp
         this.open!.exportMWh += exp
-    }
-}
-
-/** Whole Wh of a stored interval record (0 for other kinds): src/meter/interval_log.ts storedIntervalEnergy. */
-export function intervalWh(stored: Buffer, imported: boolean): number {
-    if (stored[1] !== RecordKind.IntervalClose) return 0
-    try {
-        const iv = decodeInterval(stored.subarray(11, 11 + stored[10]))
-        return Math.floor((imported ? iv.importMWh : iv.exportMWh) / 1000)
-    } catch {
-        return 0
     }
 }
 
