@@ -34,8 +34,9 @@ import {
 /**
  * true if `signature` (R || S, 64 bytes) is a valid Ed25519 signature of `message` by
  * `publicKey` (32 bytes) under strict RFC 8032 rules; false for every invalid or
- * malformed input, never throws. Yields to other fibers while it works (about 100 ms in
- * the simulator); calls are serialised, so concurrent callers wait their turn.
+ * malformed input, never throws. Yields to other fibers while it works (about 0.16 s in
+ * the simulator for one of the last two keys, 0.25 s for another: docs/ed25519.md); calls
+ * are serialised, so concurrent callers wait their turn.
  * @example if (await ed25519Verify(rootKey, body, sig)) execute(body)
  */
 export async function ed25519Verify(publicKey: Buffer, message: Buffer, signature: Buffer): Promise<boolean> {
