@@ -119,7 +119,7 @@ test("obis: registers, load profile, maximum demand and logs of stored frames, n
         assert.equal(at(i + 1, OBIS.profileStatus), i === 2 ? 2 : 0)
     })
 
-    // a privacy aggregate: the same channels over its records
+    // a privacy aggregate: a read of the import and export registers at its last record's close (migration 005)
     const ag = await db.query<{ first_seq: number; last_seq: number; obis: string; value_wh: string }>(
         "SELECT first_seq, last_seq, obis, value_wh::text FROM obis_aggregates WHERE meter_id = $1 ORDER BY obis",
         [m]
@@ -127,8 +127,8 @@ test("obis: registers, load profile, maximum demand and logs of stored frames, n
     assert.deepEqual(
         ag.map(a => [a.first_seq, a.last_seq, a.obis, Number(a.value_wh)]),
         [
-            [1, 3, OBIS.intervalImport, 1140],
-            [1, 3, OBIS.intervalExport, 0],
+            [1, 3, OBIS.importTotal, 1140],
+            [1, 3, OBIS.exportTotal, 0],
         ]
     )
 
