@@ -5,7 +5,7 @@ import { sha512 } from "../../src/crypto/sha512"
 
 // Ed25519 verification on a long-running simulated device (no GC stress): RFC 8032
 // section 7.1 TEST 1, TEST 2 and TEST SHA(abc) in turn, so every call decodes its public key
-// and builds its tables (the verifier keeps those of the last two keys), after one warm-up
+// and builds its tables (the verifier keeps those of the last key only), after one warm-up
 // call (the first call also builds the base point's tables, which are then kept); then the
 // same signer again (its tables reused: a meter's usual case).
 const pk1 = hex`d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a`
@@ -29,7 +29,7 @@ async function loop1e5() {
 }
 
 let t0 = ds.millis()
-// (TEST SHA(abc) first: then each of the three calls of a round finds its key evicted)
+// (TEST SHA(abc) first: then each call of a round finds another key cached)
 const ok0 = await ed25519Verify(pkAbc, msgAbc, sigAbc)
 console.log(`BENCH ed25519_first_verify_ms ${ds.millis() - t0}`)
 const times: number[] = []

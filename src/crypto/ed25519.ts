@@ -35,8 +35,8 @@ import {
  * true if `signature` (R || S, 64 bytes) is a valid Ed25519 signature of `message` by
  * `publicKey` (32 bytes) under strict RFC 8032 rules; false for every invalid or
  * malformed input, never throws. Yields to other fibers while it works (about 0.16 s in
- * the simulator for one of the last two keys, 0.25 s for another: docs/ed25519.md); calls
- * are serialised, so concurrent callers wait their turn.
+ * the simulator when the last key signs again, 0.25 s for another: docs/ed25519.md);
+ * calls are serialised, so concurrent callers wait their turn.
  * @example if (await ed25519Verify(rootKey, body, sig)) execute(body)
  */
 export async function ed25519Verify(publicKey: Buffer, message: Buffer, signature: Buffer): Promise<boolean> {
@@ -57,11 +57,9 @@ let A: Point = null
 let R: Point = null
 let P: Point = null
 let Rc: Cached = null
-/** the tables of the last two public keys (`fillTables`), and those keys (null: none) */
-let aTables: Cached[][][] = null
-const tableKeys: Buffer[] = [null, null]
-/** the entry used last */
-let lastKey = 0
+/** the tables (`fillTables`) of the last public key A, and that key (null: none valid) */
+let aTables: Cached[][] = null
+let tableKey: Buffer = null
 let sDigits: Buffer = null
 let kDigits: Buffer = null
 
@@ -82,27 +80,24 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
         R = newPoint()
         P = newPoint()
         Rc = newPoint()
-        aTables = [newTables(), newTables()]
+        aTables = newTables()
         sDigits = Buffer.alloc(256)
         kDigits = Buffer.alloc(256)
     }
     await ds.sleep(0)
-    let e = equalBytes(tableKeys[0], publicKey) ? 0 : equalBytes(tableKeys[1], publicKey) ? 1 : -1
-    if (e < 0) {
-        // a new signer: decode A and build its tables (about a third of the work, skipped
-        // when one of the last two keys signs again, the usual case for a meter's few
-        // signers); it replaces the entry not used last
-        e = 1 - lastKey
-        tableKeys[e] = null
+    if (!equalBytes(tableKey, publicKey)) {
+        // a new signer: decode A and build its tables (about half the work of a new key's
+        // verification, skipped when the same key signs again). One key only: a second
+        // key's tables are ~4.5 KB of heap, and the firmware's 64 KB heap has no room
+        tableKey = null
         if (!(await decodePoint(A, publicKey, 0))) return false
         // a small-order public key verifies signatures on many messages (noble's strict
         // mode and libsodium refuse it); [8]A = identity
         await times8(P, A)
         if (isIdentity(P)) return false
-        await fillTables(aTables[e], A)
-        tableKeys[e] = publicKey.slice(0)
+        await fillTables(aTables, A, P, Rc)
+        tableKey = publicKey.slice(0)
     }
-    lastKey = e
     await ds.sleep(0)
     if (!(await decodePoint(R, signature, 0))) return false
     // k = SHA-512(R || A || M) mod L over the bytes as received
@@ -112,9 +107,9 @@ async function verifyStrict(publicKey: Buffer, message: Buffer, signature: Buffe
     scalarSlide(sDigits, signature, 32, MAX_DIGIT)
     await ds.sleep(0)
     scalarSlide(kDigits, k, 0, MAX_DIGIT)
-    const bt = await getBaseTables()
+    const bt = await getBaseTables(P, Rc)
     await ds.sleep(0)
-    await doubleScalarMul(P, sDigits, bt, kDigits, aTables[e])
+    await doubleScalarMul(P, sDigits, bt, kDigits, aTables)
     await ds.sleep(0)
     // cofactored check: [8]([S]B - [k]A - R) = identity
     pointOp(R, R, Rc, TOC, true)

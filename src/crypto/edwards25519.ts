@@ -159,8 +159,6 @@ export function pointOp(o: Point, p: Point, q: Cached, prog: number, withT: bool
     fexec(R, PROG, prog, prog + (prog === TOC ? 16 : withT ? 56 : 52))
 }
 
-const tp = newPoint()
-const tq = newPoint()
 
 /** Allocates the CHUNKS tables of TABLE_SIZE cached points for one point. */
 export function newTables(): Cached[][] {
@@ -174,10 +172,11 @@ export function newTables(): Cached[][] {
 }
 
 /**
- * tables[c] = (Q, 3Q) cached, Q = 2^(64 c) p, for c < CHUNKS (192 doublings: about a third
- * of a verification, once per point); p's T must be valid, p is not changed.
+ * tables[c] = (Q, 3Q) cached, Q = 2^(64 c) p, for c < CHUNKS (192 doublings, once per
+ * point); p's T must be valid, p is not changed; tq and tp are scratch points (the
+ * caller's: no heap of its own).
  */
-export async function fillTables(tables: Cached[][], p: Point): Promise<void> {
+export async function fillTables(tables: Cached[][], p: Point, tq: Point, tp: Point): Promise<void> {
     for (let i = 0; i < 4; i++) fcopy(tq[i], p[i])
     for (let c = 0; c < CHUNKS; c++) {
         for (let i = 0; c > 0 && i < 64; i++) {
@@ -195,8 +194,8 @@ export async function fillTables(tables: Cached[][], p: Point): Promise<void> {
 
 let baseTables: Cached[][] = null
 
-/** The tables of B (`fillTables`), computed on first use and kept. */
-export async function getBaseTables(): Promise<Cached[][]> {
+/** The tables of B (`fillTables`), computed on first use and kept; tq, tp: scratch points. */
+export async function getBaseTables(tq: Point, tp: Point): Promise<Cached[][]> {
     if (!baseTables) {
         const b = newPoint()
         funpackY(b[0], CONSTANTS, 96)
@@ -204,7 +203,7 @@ export async function getBaseTables(): Promise<Cached[][]> {
         fcopy(b[2], ONE)
         funpackY(b[3], CONSTANTS, 160)
         const t = newTables()
-        await fillTables(t, b)
+        await fillTables(t, b, tq, tp)
         baseTables = t
     }
     return baseTables

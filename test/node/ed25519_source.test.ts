@@ -198,7 +198,7 @@ test("ed25519Verify gives noble's strict answer on every vector of test/vectors/
     }
 })
 
-test("ed25519Verify against noble: random keys and messages, valid and corrupted, keys alternating", async () => {
+test("ed25519Verify against noble: random keys and messages, valid and corrupted, keys alternating (the cached key replaced)", async () => {
     const keys = Array.from({ length: 3 }, (_, i) => {
         const sk = createHash("sha256").update(`key ${i}`).digest()
         return { sk, pk: Buffer.from(ed25519.getPublicKey(sk)) }
