@@ -140,8 +140,11 @@ export const ATTACKS: Attack[] = [
 
 /**
  * Finds the newest chain record in a meter's flash image: the one with the highest seq
- * whose HMAC tag verifies under K_seq (the head-end escrows K_0), so nothing else in flash
- * can be mistaken for a record.
+ * whose HMAC tag verifies under K_seq, so nothing else in flash can be mistaken for a record.
+ * The demo plays the operator here and takes K_0 from the keystore's escrow; an attacker
+ * who holds only the flash (and METER_SECRET) has no key for a stored record (K_0 is
+ * random, the meter deleted it after genesis and overwrote every later key), so `S` can
+ * only alter the record, never re-seal it (test/device/store_forward.test.ts).
  */
 export function findNewestRecord(img: Buffer, meter: MeterEntry): { off: number; seq: number } | undefined {
     const keys: Uint8Array[] = [chainKeyOf(meter)]
