@@ -34,7 +34,7 @@ import {
 /**
  * true if `signature` (R || S, 64 bytes) is a valid Ed25519 signature of `message` by
  * `publicKey` (32 bytes) under strict RFC 8032 rules; false for every invalid or
- * malformed input, never throws. Yields to other fibers while it works (about 0.16 s in
+ * malformed input, never throws. Yields to other fibers while it works (about 0.13 s in
  * the simulator when the last key signs again, 0.25 s for another: docs/ed25519.md);
  * calls are serialised, so concurrent callers wait their turn.
  * @example if (await ed25519Verify(rootKey, body, sig)) execute(body)
