@@ -14,17 +14,20 @@
  * - `acks: false`: the broker drops the head-end's acknowledgements (commands still pass),
  *   so nothing the meter stores is ever freed (filling the store).
  *
- * Starts `devs devtools` (ports 8081-8083): callers run under
+ * - `sharedDevtools`: several rigs on one devtools bus (the caller starts and stops it), each
+ *   meter with its own id (`meterId`), flash, broker and head-end.
+ *
+ * Starts `devs devtools` (ports 8081-8083) unless it is shared: callers run under
  * `flock /tmp/trustmeter-devtools.lock` when other runs may share the machine.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, Server, Socket } from "node:net"
 import { spawn, spawnSync, ChildProcess } from "node:child_process"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import mqtt, { MqttClient } from "mqtt"
 import { Aedes } from "aedes"
-import { ROOT, SimulatedDevice, devs, killTree, runSimulatedDevice, startDevtools, trackChild, waitForPort } from "./devs.ts"
+import { ROOT, SimulatedDevice, buildCached, killTree, runSimulatedDevice, startDevtools, trackChild, waitForPort } from "./devs.ts"
 import { checkDevtoolsPorts } from "../sim/src/fleet.ts"
 import { provisionSimulatedMeter } from "../sim/src/provision.ts"
 import { meterSettings } from "../headend/src/provision.ts"
@@ -51,6 +54,13 @@ export interface RigOptions {
     settings?: Record<string, Buffer>
     events?: StationEvents
     log?: (line: string) => void
+    /** the meter's id (16 hex characters; default the keystore's first) */
+    meterId?: string
+    /**
+     * true: the caller started `devs devtools` (tools/devs.ts startDevtools) and stops it;
+     * several rigs then share its bus, each meter its own id, flash, broker and head-end
+     */
+    sharedDevtools?: boolean
 }
 
 /** A broker the rig started: its URL, and whether it passes a downlink frame on. */
@@ -118,19 +128,12 @@ async function startAedes(pass: (topic: string, payload: Buffer) => boolean): Pr
 }
 
 /**
- * Builds src/main.ts in a private directory (as tools/codesize.ts does: a concurrent build
- * elsewhere cannot swap the image) and copies its bytecode to `file`.
+ * src/main.ts's bytecode at `file`: from the run's build cache when `npm test` built it
+ * already (tools/devs.ts buildCached, keyed by the sources' digest), else built in a private
+ * directory (a concurrent build elsewhere cannot swap the image).
  */
 export async function buildFirmware(file: string) {
-    const dir = mkdtempSync(join(tmpdir(), "tm-rig-build-"))
-    try {
-        for (const f of ["src", "boards", "package.json", "devsconfig.json", "node_modules"]) symlinkSync(join(ROOT, f), join(dir, f))
-        const r = await devs(["build", "src/main.ts"], { cwd: dir, timeoutMs: 180_000 })
-        if (r.code !== 0) throw new Error(`devs build src/main.ts failed:\n${r.output}`)
-        copyFileSync(join(dir, ".devicescript/bin/bytecode.devs"), file)
-    } finally {
-        rmSync(dir, { recursive: true, force: true })
-    }
+    await buildCached("src/main.ts", { to: file })
 }
 
 export class FirmwareRig {
@@ -157,7 +160,7 @@ export class FirmwareRig {
     private constructor(readonly o: RigOptions) {
         this.dir = mkdtempSync(join(tmpdir(), "tm-rig-"))
         this.ks = createKeystore()
-        this.entry = addMeter(this.ks, "meter-1")
+        this.entry = addMeter(this.ks, "meter-1", o.meterId)
         this.acks = o.acks !== false
     }
 
@@ -213,8 +216,10 @@ export class FirmwareRig {
         this.station = await Station.connect(this.broker.url, this.ks, this.o.events ?? {}, 5000, { database: () => openDatabase({ backend: "pglite", dir: dbDir }) })
         this.spy = await mqtt.connectAsync(this.broker.url, { clientId: `tm-rig-spy-${process.pid}` })
         await this.spy.subscribeAsync([uplinkTopic(this.meterId), downlinkTopic(this.meterId)], { qos: 0 })
-        await checkDevtoolsPorts()
-        this.devtools = await startDevtools(90_000)
+        if (!this.o.sharedDevtools) {
+            await checkDevtoolsPorts()
+            this.devtools = await startDevtools(90_000)
+        }
         const b = new URL(this.broker.url)
         const settings = {
             ...meterSettings(this.ks, this.entry, { broker: { host: b.hostname, port: Number(b.port) }, clockScale: this.o.scale, seed: 1 }),
