@@ -35,7 +35,7 @@ import {
     readRecords,
     recordCloneEvidence,
 } from "./db/index.ts"
-import { loadMeterState } from "./db/meter_state.ts"
+import { MeterResume, loadMeterState, loadMeterStates } from "./db/meter_state.ts"
 import { reserveDownlinkBlocksIn } from "./db/downlink.ts"
 import { CloneAlert, HeadEnd, IngestResult, MAX_KEY_STEPS, RejectReason, evolveKeyBy } from "./ingest.ts"
 import { UPLINK_FILTER } from "./uplink.ts"
@@ -108,8 +108,8 @@ interface Pending {
 }
 
 /**
- * Meters loaded from the database for one batch at most (see `batchLength`). A load is one
- * statement (db/meter_state.ts loadMeterState), run side by side on the connection pool: 256 loads hold
+ * Meters loaded from the database for one batch at most (see `batchLength`). A batch's
+ * loads are one statement (db/meter_state.ts loadMeterStates): 256 loads hold
  * the first commit after a restart back by a few tenths of a second, and a worker of a
  * shared subscription, which reloads about every other meter of a batch, still commits
  * batches of hundreds of frames (with 16, batches of about 32 frames: a transaction each).
@@ -323,14 +323,10 @@ export class HeadEndService {
             else ids.set(i, id)
         })
         const unavailable = new Set<string>()
-        await Promise.all(
-            [...new Set(ids.values())].map(id =>
-                this.ensureLoaded(id).catch(e => {
-                    unavailable.add(id)
-                    this.failed(`loading meter ${id}`, e)
-                })
-            )
-        )
+        await this.loadAll([...new Set(ids.values())], (id, e) => {
+            unavailable.add(id)
+            this.failed(`loading meter ${id}`, e)
+        })
         // 2. decide, in memory, in arrival order
         batch.forEach((f, i) => {
             if (verdicts[i]) return
@@ -452,12 +448,33 @@ export class HeadEndService {
         return p
     }
 
+    /**
+     * Loads every meter of `ids` not in memory, in one statement for all of them
+     * (db/meter_state.ts loadMeterStates); a meter whose load fails goes to `failed`.
+     */
+    private async loadAll(ids: string[], failed: (id: string, e: unknown) => void): Promise<void> {
+        const fresh = ids.filter(id => !this.headEnd.meters.has(id) && !this.loading.has(id) && this.o.secretOf(id) && this.o.chainKeyOf(id))
+        if (fresh.length) {
+            const snaps = loadMeterStates(this.db, fresh, this.o.keepRecords ?? 64)
+            for (const id of fresh) {
+                const p = snaps.then(m => this.restoreFrom(id, m.get(id)!)).finally(() => this.loading.delete(id))
+                this.loading.set(id, p)
+            }
+        }
+        await Promise.all(ids.map(id => (this.loading.get(id) ?? Promise.resolve()).catch(e => failed(id, e))))
+    }
+
     private async load(id: string) {
+        if (!this.o.secretOf(id) || !this.o.chainKeyOf(id)) return
+        // one statement: window, newest records, checkpoint, marks (db/meter_state.ts)
+        await this.restoreFrom(id, await loadMeterState(this.db, id, this.o.keepRecords ?? 64))
+    }
+
+    /** Puts `id` into the deciding state from what the database holds (`snap`). */
+    private async restoreFrom(id: string, snap: MeterResume) {
         const secret = this.o.secretOf(id)
         const k0 = this.o.chainKeyOf(id)
         if (!secret || !k0) return
-        // one statement: window, newest records, checkpoint, marks (db/meter_state.ts)
-        const snap = await loadMeterState(this.db, id, this.o.keepRecords ?? 64)
         const head = snap.records[snap.records.length - 1]
         // K_{head+1}: from the key this service derived when it last loaded the meter (a meter
         // that moves between workers of a shared subscription comes back a record or two

@@ -23,7 +23,7 @@ import { after, before, describe, test } from "node:test"
 import { MeterRouter } from "../../bench/node/fleet_router.ts"
 import { verifyChain } from "../../headend/src/chain.ts"
 import { Database, Sql, openDatabase, readRecords } from "../../headend/src/db/index.ts"
-import { loadMeter, loadMeterState } from "../../headend/src/db/meter_state.ts"
+import { loadMeter, loadMeterState, loadMeterStates } from "../../headend/src/db/meter_state.ts"
 import { HeadEndService, ServiceVerdict } from "../../headend/src/service.ts"
 import { signCommand, timeSyncArgs } from "../../src/wire/envelope"
 import { Opcode } from "../../src/wire/opcodes"
@@ -229,7 +229,7 @@ for (const b of backends) {
             for (const w of ws) await w.close()
         })
 
-        test("loadMeterState: in one statement what loadMeter and readRecords give", async () => {
+        test("loadMeterState: in one statement what loadMeter and readRecords give; loadMeterStates the same for many meters at once", async () => {
             const db = await env.db()
             for (const m of [...meters, randomMeter(0x5199)]) {
                 for (const keep of [1, 16, 1000]) {
@@ -243,6 +243,12 @@ for (const b of backends) {
                     assert.equal(s.lastAcceptedAgoS === undefined, old.window.lastCounter === 0)
                 }
             }
+            // and for many meters in one statement (a batch's reloads)
+            const all = [...meters, randomMeter(0x5199)]
+            const many = await loadMeterStates(db, all.map(m => m.id), 16)
+            assert.equal(many.size, all.length)
+            const ageless = (r: object | undefined) => ({ ...r, lastAcceptedAgoS: undefined })
+            for (const m of all) assert.deepEqual(ageless(many.get(m.id)), ageless(await loadMeterState(db, m.id, 16)))
             if (b.name === "PostgreSQL") await db.close()
         })
     })

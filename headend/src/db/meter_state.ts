@@ -119,32 +119,36 @@ export interface MeterResume {
  */
 export async function loadMeterState(q: Sql, meterId: string, keep = 64): Promise<MeterResume> {
     const meter = meterBytes(meterId)
-    const [row] = await q.query<{
-        epoch: number | null
-        counters: (number | string | bigint)[] | null
-        tags: Uint8Array[] | null
-        age_s: number | null
-        seqs: (number | string | bigint)[] | null
-        datas: Uint8Array[] | null
-        cp_seq: number | null
-        cp_hash: Buffer | null
-        agg: number | null
-        clone: boolean
-        reserved: number | null
-    }>(
-        // migration 004: the query as a PL/pgSQL function, whose plan each connection keeps
-        // (planned per call, the statement cost more to plan than to run)
-        "SELECT * FROM meter_resume($1, $2::int8)",
-        [meter, keep]
-    )
+    // migration 004: the query as a PL/pgSQL function, whose plan each connection keeps
+    // (planned per call, the statement cost more to plan than to run)
+    const [row] = await q.query<ResumeRow>("SELECT * FROM meter_resume($1, $2::int8)", [meter, keep])
+    return resumeOf(meter.toString("hex"), row)
+}
+
+/** A row of `meter_resume` (migrations/004_meter_resume.sql). */
+type ResumeRow = {
+    epoch: number | null
+    counters: (number | string | bigint)[] | null
+    tags: Uint8Array[] | null
+    age_s: number | null
+    seqs: (number | string | bigint)[] | null
+    datas: Uint8Array[] | null
+    cp_seq: number | null
+    cp_hash: Buffer | null
+    agg: number | null
+    clone: boolean
+    reserved: number | null
+}
+
+function resumeOf(meterId: string, row: ResumeRow): MeterResume {
     const counters = (row.counters ?? []).map(Number)
     const tags = row.tags ?? []
     const seqs = (row.seqs ?? []).map(Number)
     const datas = row.datas ?? []
     return {
-        meterId: meter.toString("hex"),
+        meterId,
         window: {
-            epoch: row.epoch ?? 0,
+            epoch: row.epoch === null ? 0 : Number(row.epoch),
             lastCounter: counters.length ? counters[0] : 0,
             recent: new Map(counters.map((c, i) => [c, asBuffer(tags[i])])),
         },
@@ -155,6 +159,26 @@ export async function loadMeterState(q: Sql, meterId: string, keep = 64): Promis
         cloneSuspected: row.clone,
         downlinkReservedTo: row.reserved === null ? 0 : Number(row.reserved),
     }
+}
+
+/**
+ * `loadMeterState` for several meters in one statement (one round trip for a whole batch's
+ * reloads: a worker of a shared subscription reloads hundreds of meters a batch, and on a
+ * loaded host each round trip's socket writes cost more than the query).
+ */
+export async function loadMeterStates(q: Sql, meterIds: readonly string[], keep = 64): Promise<Map<string, MeterResume>> {
+    const out = new Map<string, MeterResume>()
+    if (!meterIds.length) return out
+    const meters = meterIds.map(meterBytes)
+    const rows = await q.query<ResumeRow & { meter_id: Buffer }>(
+        "SELECT u.m AS meter_id, r.* FROM unnest($1::bytea[]) AS u(m) CROSS JOIN LATERAL meter_resume(u.m, $2::int8) AS r",
+        [meters, keep]
+    )
+    for (const row of rows) {
+        const id = asBuffer(row.meter_id).toString("hex")
+        out.set(id, resumeOf(id, row))
+    }
+    return out
 }
 
 /** A bytea array element as a Buffer (pg parses them to Buffers; PGlite may give Uint8Array or hex text). */
