@@ -173,6 +173,7 @@ async function meterLives(index: number, cuts: number, seed: number, stop: { why
         else if (payload.length < ACK_MAX_BYTES) downlinks.push(Date.now())
     })
     let lines: string[] = []
+    let prevLines: string[] = [] // the life before's console (failures quote it)
     rig.onLine(l => lines.push(l))
 
     const stats: LifeStats = { cuts: 0, boot: 0, sync: 0, ack: 0, run: 0, duringSync: 0, duringAck: 0, backSyncs: 0, verdicts: 0, frames: 0, records: 0, intervals: 0, powerUps: 0 }
@@ -182,6 +183,7 @@ async function meterLives(index: number, cuts: number, seed: number, stop: { why
             if (stop.why) throw new Error(`${tag} stopped at life ${life}: ${stop.why}`)
             const last = life === cuts
             const plan: Plan = last ? "run" : life === 0 ? "run" : (["boot", "boot", "sync", "ack", "run"] as Plan[])[Math.floor(random() * 5)]
+            prevLines = lines
             lines = []
             const tOn = Date.now()
             rig.powerOn()
@@ -278,7 +280,8 @@ async function meterLives(index: number, cuts: number, seed: number, stop: { why
         const slots = new Map<number, number>()
         for (const r of records) {
             const d = decodeRecord(r.data)!
-            assert.notEqual(d.kind, RecordKind.Tamper, `${tag}, life ${life}: a tamper record (${d.seq}) after plain power cuts`)
+            if (d.kind === RecordKind.Tamper)
+                assert.fail(`${tag}, life ${life}: a tamper record (${d.seq}, payload ${Buffer.from(d.payload).toString("hex")}) after plain power cuts; console of the life before:\n${prevLines.slice(-25).join("\n")}\nconsole of this life:\n${lines.slice(-30).join("\n")}`)
             if (d.kind !== RecordKind.IntervalClose) continue
             const iv = decodeInterval(Buffer.from(d.payload))
             sum += iv.importMWh
