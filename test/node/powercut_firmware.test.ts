@@ -34,12 +34,16 @@
  * Starts `devs devtools` (8081-8083): run under `flock /tmp/trustmeter-devtools.lock`.
  *
  * Runs only with TM_POWERCUT_FIRMWARE=1 for now (skipped, with the reason, otherwise): it has
- * not yet completed its 50 cuts. On 2930f8a (seed 4242, 2026-11-26 00:02 UTC) the firmware
- * dies at meter 0's third life, right after the first time sync following a reboot:
- * `OutOfMemory at encodeReport` (src/wire/report.ts allocates a 4 KB scratch per report,
- * since e65fadf, on the 64 KB VM heap that also holds the Ed25519 tables); 2 of 3 runs of
- * that seed hit it. A run on ea4d034 got through 26 cuts first. Remove the guard when it
- * passes 50 cuts twice (test/node/powercut.test.ts, the stand-in on a test program, then goes).
+ * not yet passed 50 cuts on the committed firmware. Runs of 2026-11-26 (two meters):
+ * - 2930f8a, seed 4242: OutOfMemory in encodeReport at meter 0's third life (src/wire/report.ts
+ *   allocates a 4 KB scratch per report since e65fadf, on the 64 KB VM heap that also holds
+ *   the Ed25519 tables); 2 of 3 runs of that seed.
+ * - the same with that scratch at 2 KB (not committed): seed 4242 passed (50 cuts, 145 s) and
+ *   failed (meter 1, life 17: a Tamper record after plain cuts); seed 777 failed: meter 1,
+ *   life 23, right after `METER chain ok=1 head=60`: `RangeError: fiber not suspended at emit`
+ *   (PANIC 60005), the runtime restarted the program, which then booted with head=52.
+ * Remove the guard when it passes 50 cuts twice; test/node/powercut.test.ts (the stand-in on a
+ * test program) then goes.
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
