@@ -7,7 +7,7 @@
  */
 import { recordHash } from "./chain"
 import { WireCrypto } from "./crypto"
-import { concatBytes, equalBytes, getU16BE, getU32BE, getUintLE, isU32, setU16BE, setU32BE } from "./bytes"
+import { concatBytes, copyBytes, equalBytes, getU16BE, getU32BE, getUintLE, isU32, setU16BE, setU32BE } from "./bytes"
 import { HASH_SIZE, HEADER_SIZE, RecordKind, TAG_SIZE, decodeRecord, encodeBody } from "./record"
 import { Opcode } from "./opcodes"
 import { FrameConst } from "./frame"
@@ -147,8 +147,10 @@ export interface Downlink {
  * a record is not a v1 store record of its seq.
  */
 export function encodeReport(c: WireCrypto, r: Report): Buffer {
-    // written in place, then cut to its length: a body is below a frame's 2048 bytes
-    const b = Buffer.alloc(2 * FrameConst.MaxFrameSize)
+    // written in one scratch buffer kept for the program's life (a 4 KB buffer a frame ran
+    // the meter's heap out of memory under power cuts), then copied out at its length. A
+    // body never exceeds a frame's 2048 bytes (a larger one could not travel: it throws)
+    const b = SCRATCH
     b[0] = BodyType.Report
     b[2] = r.privacyLevel
     let o = 3
@@ -205,7 +207,8 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
             setU32BE(b, o + 4, g.lastSeq)
             setU32BE(b, o + 8, g.importWh)
             setU32BE(b, o + 12, g.exportWh)
-            if (g.lastHash) b.set(g.lastHash.slice(0, ReportLimit.RecordName), o + 16)
+            // zeros when absent (the scratch holds the last frame's bytes)
+            b.set((g.lastHash || Buffer.alloc(ReportLimit.RecordName)).slice(0, ReportLimit.RecordName), o + 16)
             o += 32
         }
     }
@@ -230,8 +233,11 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
         }
     }
     b[1] = flags
-    return b.slice(0, o)
+    return copyBytes(b, 0, o)
 }
+
+/** encodeReport's scratch: one frame's worth, allocated once */
+const SCRATCH = Buffer.alloc(FrameConst.MaxFrameSize)
 
 /**
  * A passage's totals (docs/uplink.md §8): the records firstSeq..lastSeq are passed over at
