@@ -42,6 +42,13 @@
  *   failed (meter 1, life 17: a Tamper record after plain cuts); seed 777 failed: meter 1,
  *   life 23, right after `METER chain ok=1 head=60`: `RangeError: fiber not suspended at emit`
  *   (PANIC 60005), the runtime restarted the program, which then booted with head=52.
+ * - e57dcad (2 KB scratch committed, ef357f8), ONE meter, seed 777: life 2 boots with
+ *   `METER state tamper: registers rebuilt from the chain` and a Tamper record (reason 8
+ *   registers, at 10) after a plain cut. The life before had closed interval seq 8 and taken
+ *   `clock-step first sync` (+2.2 h) when it was cut; at boot the chain held 9 records and
+ *   recoverMeterState (src/store/meterstate.ts) re-appended the state's interval, then found
+ *   the state's registers off the chain's. So the false tamper is the firmware's (a cut inside
+ *   a forward time sync's closes), not two meters sharing one devtools bus.
  * Remove the guard when it passes 50 cuts twice; test/node/powercut.test.ts (the stand-in on a
  * test program) then goes.
  */
