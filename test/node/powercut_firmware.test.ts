@@ -45,9 +45,10 @@
  * - e57dcad (2 KB scratch committed, ef357f8), ONE meter, seed 777: life 2 boots with
  *   `METER state tamper: registers rebuilt from the chain` and a Tamper record (reason 8
  *   registers, at 10) after a plain cut. The life before had closed interval seq 8 and taken
- *   `clock-step first sync` (+2.2 h) when it was cut; at boot the chain held 9 records and
- *   recoverMeterState (src/store/meterstate.ts) re-appended the state's interval, then found
- *   the state's registers off the chain's. So the false tamper is the firmware's (a cut inside
+ *   `clock-step first sync` (+2.2 h) when it was cut; at boot the chain's head was 9 and the
+ *   Tamper names head 10, so one record was appended before the check (likely the repair path
+ *   of recoverMeterState, src/store/meterstate.ts; not yet confirmed), then the state's
+ *   registers were off the chain's. So the false tamper is the firmware's (a cut inside
  *   a forward time sync's closes), not two meters sharing one devtools bus.
  * Remove the guard when it passes 50 cuts twice; test/node/powercut.test.ts (the stand-in on a
  * test program) then goes.
