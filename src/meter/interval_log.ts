@@ -35,8 +35,11 @@ export class IntervalLog {
     private chain: IntervalChain
     private meter: SnapshotSource
     private state: MeterState
-    /** closed intervals to persist: each one's record payload, the registers at its close included */
-    private queue: Buffer[] = []
+    /**
+     * closed intervals to persist: each one's record payload (the registers at its close
+     * included) and the engine's snapshot at that close
+     */
+    private queue: Buffer[][] = []
     private draining = false
 
     /**
@@ -59,18 +62,22 @@ export class IntervalLog {
         const self = this
         meter.onIntervalClose(r => {
             // the registers now are the ones at its close (the engine calls this synchronously)
-            self.queue.push(concatBytes(encodeInterval(r), encodeRegisters(meter.registers())))
+            self.queue.push([concatBytes(encodeInterval(r), encodeRegisters(meter.registers())), meter.snapshot()])
             // persists the queued closes one at a time, in order
             setTimeout(async () => {
                 if (self.draining) return
                 self.draining = true
                 try {
                     while (self.queue.length) {
-                        const payload = self.queue.shift()
+                        const q = self.queue.shift()
+                        const payload = q[0]
                         const iv = decodeInterval(payload)
                         const time = iv.status & IntervalStatus.TimeUnknown ? 0 : iv.start
-                        // state first, record second: recoverMeterState repairs a cut between the two
-                        self.state = { dueSeq: self.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: meter.snapshot() }
+                        // state first, record second: recoverMeterState repairs a cut between the two.
+                        // Its registers must be this interval's plus the open one's: while later
+                        // closes wait (a time sync's tick closes two), the engine's registers hold
+                        // their energy too, so the state takes the snapshot of this close
+                        self.state = { dueSeq: self.chain.head().seq + 1, dueTime: time, lastInterval: payload, snapshot: self.queue.length ? q[1] : meter.snapshot() }
                         await self.chain.saveSnapshot(encodeMeterState(self.state), true)
                         await self.chain.append(RecordKind.IntervalClose, time, payload)
                         console.log(`METER interval start=${iv.start} status=${iv.status} import=${iv.importMWh} export=${iv.exportMWh} seq=${self.chain.head().seq}`)
@@ -90,6 +97,8 @@ export class IntervalLog {
     run(periodMs: number): void {
         const self = this
         setInterval(async () => {
+            // not while closes wait: their energy is in the registers, their records not yet in the state
+            if (self.queue.length) return
             self.state.snapshot = self.meter.snapshot()
             await self.chain.saveSnapshot(encodeMeterState(self.state))
         }, periodMs)
