@@ -23,7 +23,10 @@ import {
     FrameChange,
     MIGRATIONS_DIR,
     classifyCounter,
+    applyFrames,
     commitFrames,
+    commitFramesWith,
+    isUniqueViolation,
     databaseTarget,
     loadMeter,
     loadMigrations,
@@ -276,6 +279,29 @@ function suite(b: Backend) {
             assert.deepEqual(got.map(r => r.seq), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
             got.forEach(r => assert.ok(r.data.equals(record(r.seq))))
             assert.equal((await readCloneEvidence(db, m)).length, 0)
+        })
+
+        test("plain inserts: a held key fails them with a unique violation, and the commit falls back to insert-once", async () => {
+            const m = newMeter()
+            const batch = frames(m, 1, 4)
+            await commitFrames(db, batch)
+            // the plain path alone: the whole transaction fails, nothing of it is kept
+            await assert.rejects(
+                db.transaction(tx => applyFrames(tx, [...frames(m, 5, 6), ...batch.slice(2)], { plain: true })),
+                (e: unknown) => isUniqueViolation(e)
+            )
+            assert.deepEqual((await readRecords(db, m)).map(r => r.seq), [0, 1, 2, 3])
+            // through commitFramesWith: the same outcome as insert-once, and `also` runs in the committed transaction
+            let conflicts = 0
+            const [out, also] = await commitFramesWith(db, [...frames(m, 5, 6), ...batch.slice(2)], async tx => (await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM records WHERE meter_id = $1", [Buffer.from(m, "hex")]))[0].n, { onConflict: () => conflicts++ })
+            assert.equal(conflicts, 1)
+            assert.equal(also, 6)
+            assert.deepEqual(out.map(o => [o.applied, o.stored]), [[true, 1], [true, 1], [false, 0], [false, 0]])
+            assert.deepEqual((await readRecords(db, m)).map(r => r.seq), [0, 1, 2, 3, 4, 5])
+            // nothing held: the plain path commits at once
+            const [fresh] = await commitFramesWith(db, frames(m, 7, 8), async () => undefined, { onConflict: () => conflicts++ })
+            assert.equal(conflicts, 1)
+            assert.ok(fresh.every(o => o.applied && o.stored === 1))
         })
 
         test("records: other bytes under a held seq are clone evidence, returned and kept, never written over", async () => {

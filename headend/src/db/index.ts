@@ -10,7 +10,7 @@ export { MIGRATIONS_DIR, loadMigrations, migrate, recordedMigrations } from "./m
 export type { Migration } from "./migrate.ts"
 export { openPGlite } from "./pglite.ts"
 export { openPostgres } from "./postgres.ts"
-export { applyFrames, commitFrame, commitFrames, recordCloneEvidence, storeRecords } from "./frames.ts"
+export { applyFrames, commitFrame, commitFrames, commitFramesWith, isUniqueViolation, recordCloneEvidence, storeRecords } from "./frames.ts"
 export type { Aggregate, AlertCount, CloneEvidence, CloneKind, CommandResponse, FrameChange, FrameOutcome, StoredRecord } from "./frames.ts"
 export { REPLAY_WINDOW, classifyCounter, loadMeter, readCloneEvidence, readMeterAlerts, readRecords } from "./meter_state.ts"
 export type { MeterSnapshot, UplinkWindow } from "./meter_state.ts"
