@@ -8,16 +8,25 @@
  *   137 bytes and the register continuity rule; the 62-byte registers; the checkpoint on
  *   that record) from 200 meters through `HeadEndService.receive`: CCM open, replay and clone checks,
  *   record rebuilt and verified, the batch committed (commitFrames), each ack sealed with a
- *   committed downlink counter. Frames per CPU second of this process (PGlite runs here;
- *   a server's own CPU is reported apart, µs per frame from /proc), and per wall second.
- *   Up to 2,000 frames are in flight at once (a broker's backlog: the service batches what
- *   queued during a commit, up to 1,000), each verdict checked as it comes. Warmed up
- *   first (every meter loaded, statements planned, the code compiled: 10 rounds).
- * - `headend_service_vs_ingest_<backend>`: that rate over the rate of the deciding part
- *   alone (HeadEnd.ingest with its acks sealed, no database, as headend_frames_per_s of
- *   uplink.bench.ts) on the same frames, measured in the same run just before and after
- *   the service: the share of the head-end's CPU the service and the database leave to
- *   ingestion, which other processes on the machine do not move.
+ *   committed downlink counter. Frames per CPU second of the head-end AND its database:
+ *   this process's CPU (`process.cpuUsage`, all its threads; PGlite runs here) plus, for a
+ *   PostgreSQL server, the CPU of the server's processes over the same interval (from
+ *   /proc: the postmaster, its backends and the ones that exited). This is the figure the
+ *   ≥ 20,000 goal is judged on (docs/headend.md, "Figures"): CPU seconds are what a frame
+ *   costs whatever else runs on the machine, and leaving the server's CPU out would make
+ *   a PostgreSQL head-end look cheaper than it is. Also reported: frames per wall second
+ *   (on this shared 2-core machine: how much of a core the scheduler gave), frames per CPU
+ *   second of the head-end process alone (`headend_frames_per_headend_cpu_s_<backend>`,
+ *   the figure before 2026-11-26) and the server's CPU per frame. The measured rounds are
+ *   cut in 3 passes and each figure is the median of the passes. Up to 2,000 frames are
+ *   in flight at once (a broker's backlog: the service batches what queued during a
+ *   commit, up to 1,000), each verdict checked as it comes. Warmed up first (every meter
+ *   loaded, statements planned, the code compiled: 10 rounds).
+ * - `headend_service_vs_ingest_<backend>`: that rate (with the database's CPU) over the
+ *   rate of the deciding part alone (HeadEnd.ingest with its acks sealed, no database, as
+ *   headend_frames_per_s of uplink.bench.ts) on the same frames, measured in the same run
+ *   just before and after the service: the share of the CPU the service and the database
+ *   leave to ingestion, which other processes on the machine move less.
  * - `headend_restart_ms_<backend>`: `trustmeter serve` killed with SIGKILL while 200 meters
  *   send; the time from the kill to the first frame stored again (its ack, which leaves
  *   only after the commit), restarting at once: process start, database open, the meter's
@@ -28,7 +37,7 @@
  */
 import { spawn, ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { randomBytes } from "node:crypto"
@@ -69,7 +78,10 @@ class Registers {
 
 interface Rate {
     frames: number
+    /** frames per CPU second of the head-end process and the database server (median of the passes) */
     cpuPerS: number
+    /** frames per CPU second of the head-end process alone */
+    headendCpuPerS: number
     wallPerS: number
     serverCpuUsPerFrame?: number
     /** HeadEnd.ingest alone on the same frames, frames per CPU second (mean of a run before and one after) */
@@ -80,6 +92,8 @@ interface Rate {
 const WARM_ROUNDS = 10
 /** Frames in flight at once (the service batches up to 1,000). */
 const IN_FLIGHT = 2000
+/** Measured passes over the rounds; each figure is the median pass. */
+const PASSES = 3
 
 /** The deciding part alone on `rounds` of frames, after the warm-up rounds: frames per CPU second. */
 function ingestRate(secrets: Map<string, Buffer>, rounds: { f: Buffer }[][]): number {
@@ -141,17 +155,36 @@ async function rate(target: DatabaseTarget, rounds: number, server?: PostgresSer
     try {
         // warm-up: every meter loaded, statements planned, counter blocks reserved, code compiled
         for (const round of frames.slice(0, WARM_ROUNDS)) await Promise.all(round.map(x => svc.receive(uplinkTopic(x.m.id), x.f)))
-        const all = frames.slice(WARM_ROUNDS).flat().map(x => ({ topic: uplinkTopic(x.m.id), f: x.f }))
-        const s0 = server?.cpuSeconds()
-        const c0 = process.cpuUsage()
-        const w0 = performance.now()
-        const bad = await offer(svc, all)
-        const wall = (performance.now() - w0) / 1000
-        const c = process.cpuUsage(c0)
-        if (bad) throw new Error(`bench: a frame was not stored and acked: ${bad}`)
+        // the measured rounds in PASSES passes, each measured on its own: the median pass is
+        // the figure (a burst of other work on the machine spoils one pass, not the figure)
+        const per = Math.floor(rounds / PASSES)
+        const passes: { frames: number; cpu: number; server: number; wall: number }[] = []
+        for (let p = 0; p < PASSES; p++) {
+            const all = frames
+                .slice(WARM_ROUNDS + p * per, WARM_ROUNDS + (p + 1) * per)
+                .flat()
+                .map(x => ({ topic: uplinkTopic(x.m.id), f: x.f }))
+            const s0 = server?.cpuSeconds() ?? 0
+            const c0 = process.cpuUsage()
+            const w0 = performance.now()
+            const bad = await offer(svc, all)
+            const wall = (performance.now() - w0) / 1000
+            const c = process.cpuUsage(c0)
+            // the server's processes over the same interval (its commits are done: every verdict came after its commit)
+            const sc = server ? server.cpuSeconds() - s0 : 0
+            if (bad) throw new Error(`bench: a frame was not stored and acked: ${bad}`)
+            passes.push({ frames: all.length, cpu: (c.user + c.system) / 1e6, server: sc, wall })
+        }
         const ingestCpuPerS = (ingestBefore + ingestRate(secrets, frames)) / 2
-        const r: Rate = { frames: all.length, cpuPerS: all.length / ((c.user + c.system) / 1e6), wallPerS: all.length / wall, ingestCpuPerS }
-        if (server && s0 !== undefined) r.serverCpuUsPerFrame = ((server.cpuSeconds() - s0) * 1e6) / all.length
+        const med = (f: (p: (typeof passes)[0]) => number) => median(passes.map(f))
+        const r: Rate = {
+            frames: passes.reduce((n, p) => n + p.frames, 0),
+            cpuPerS: med(p => p.frames / (p.cpu + p.server)),
+            headendCpuPerS: med(p => p.frames / p.cpu),
+            wallPerS: med(p => p.frames / p.wall),
+            ingestCpuPerS,
+        }
+        if (server) r.serverCpuUsPerFrame = med(p => (p.server * 1e6) / p.frames)
         return r
     } finally {
         await svc.close()
@@ -238,7 +271,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 export async function runAll(o: { quick?: boolean; rateOnly?: boolean; log?: (s: string) => void } = {}) {
     const log = o.log ?? (() => {})
-    const rounds = o.quick ? 10 : 50
+    const rounds = o.quick ? 12 : 60
     const kills = o.quick ? 3 : 5
     const out: { backend: string; rate?: Rate; restartMs?: number[]; note?: string }[] = []
     const dir = mkdtempSync(join(tmpdir(), "tm-service-bench-"))
@@ -269,12 +302,13 @@ export async function runAll(o: { quick?: boolean; rateOnly?: boolean; log?: (s:
     return out
 }
 
-/** bench/run.ts: frames per CPU and wall second, and the restart time, per backend. */
+/** bench/run.ts: frames per CPU second (head-end + database) and per wall second, and the restart time, per backend. */
 export default async function () {
     const m: Record<string, number> = {}
     for (const b of await runAll()) {
         if (b.rate) {
             m[`headend_frames_per_s_${b.backend}`] = Math.round(b.rate.cpuPerS)
+            m[`headend_frames_per_headend_cpu_s_${b.backend}`] = Math.round(b.rate.headendCpuPerS)
             m[`headend_frames_per_wall_s_${b.backend}`] = Math.round(b.rate.wallPerS)
             m[`headend_ingest_frames_per_s_${b.backend}_run`] = Math.round(b.rate.ingestCpuPerS)
             m[`headend_service_vs_ingest_${b.backend}`] = Math.round((b.rate.cpuPerS / b.rate.ingestCpuPerS) * 100) / 100
@@ -282,12 +316,14 @@ export default async function () {
         }
         if (b.restartMs?.length) m[`headend_restart_ms_${b.backend}`] = Math.round(median(b.restartMs))
     }
+    // the machine's 1-minute load average at the end: the absolute figures move with it
+    m.headend_service_bench_load_avg = Math.round(loadavg()[0] * 10) / 10
     return m
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     const res = await runAll({ quick: process.argv.includes("--quick"), rateOnly: process.argv.includes("--rate-only"), log: s => console.log(s) })
-    console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 interval record of 137 B with its register block + 62 B registers), ${new Date().toISOString()}`)
+    console.log(`\nhead-end service: ${METERS} meters, half-hourly frames (1 interval record of 137 B with its register block + 62 B registers), ${new Date().toISOString()}, load average ${loadavg().map(x => x.toFixed(1)).join(" ")}`)
     for (const b of res) {
         if (!b.rate) {
             console.log(`${b.backend.padEnd(9)} skipped: ${b.note}`)
@@ -295,7 +331,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
         }
         const r = b.rate
         console.log(
-            `${b.backend.padEnd(9)} ${r.frames} frames: ${Math.round(r.cpuPerS)} frames/head-end CPU s, ${Math.round(r.wallPerS)} frames/wall s; ingest alone ${Math.round(r.ingestCpuPerS)} frames/CPU s in this run (service ${(r.cpuPerS / r.ingestCpuPerS).toFixed(2)} of it)` +
+            `${b.backend.padEnd(9)} ${r.frames} frames: ${Math.round(r.cpuPerS)} frames/CPU s of head-end + database, ${Math.round(r.headendCpuPerS)} frames/head-end CPU s, ${Math.round(r.wallPerS)} frames/wall s; ingest alone ${Math.round(r.ingestCpuPerS)} frames/CPU s in this run (service ${(r.cpuPerS / r.ingestCpuPerS).toFixed(2)} of it)` +
                 (r.serverCpuUsPerFrame !== undefined ? `, server ${r.serverCpuUsPerFrame.toFixed(1)} µs CPU/frame` : "") +
                 (b.restartMs?.length ? `; restart (kill -9 to first frame stored) median ${Math.round(median(b.restartMs))} ms of [${b.restartMs.map(x => Math.round(x)).join(", ")}]` : "") +
                 (b.note ? `; ${b.note}` : "")
