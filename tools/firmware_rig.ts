@@ -71,6 +71,9 @@ interface RigBroker {
     child?: ChildProcess
 }
 
+/** the largest downlink frame that can be an acknowledgement (src/wire/frame.ts, report.ts encodeAck) */
+const ACK_FRAME_MAX = 24 + 25 + 16
+
 export const MOSQUITTO = (() => {
     const r = spawnSync("sh", ["-c", "command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null"], { encoding: "utf8" })
     return r.status === 0 ? r.stdout.trim().split("\n")[0] || undefined : undefined
@@ -152,8 +155,6 @@ export class FirmwareRig {
     /** real ms (host) and UTC seconds at which simulated time started */
     private t0 = Date.now()
     private utc0 = Math.floor(Date.now() / 1000)
-    /** downlink command frames to let through when acks are dropped */
-    private commandPass = 0
     /** false: the broker drops the head-end's acknowledgements (options.acks; may change while running) */
     acks: boolean
 
@@ -202,12 +203,11 @@ export class FirmwareRig {
         this.broker = embedded
             ? await startAedes((topic, payload) => {
                   if (this.acks || topic !== downlinkTopic(this.meterId)) return true
-                  // commands pass (counted by sendCommand), acknowledgements do not
-                  if (this.commandPass > 0) {
-                      this.commandPass--
-                      return true
-                  }
-                  return false
+                  // commands pass, acknowledgements do not. Told apart by size (the body is
+                  // encrypted): an ack frame is header (14-24 B) + 25-byte body + 16-byte tag,
+                  // a command's body is its signed envelope (a 64-byte signature alone). A
+                  // count of expected commands let an ack through in a command's place.
+                  return payload.length > ACK_FRAME_MAX
               })
             : await startMosquitto(this.dir)
         log(`broker ${this.broker.url} (${embedded ? "embedded aedes" : "mosquitto"})`)
@@ -279,7 +279,6 @@ export class FirmwareRig {
     /** Signs a time sync (network operator, as `npm start` does) for `utc` (default now) and sends it. */
     async timeSync(utc = this.simNow()): Promise<Buffer> {
         const env = signOpcode(this.ks, this.entry, Opcode.TimeSync, timeSyncArgs(utc), { role: "networkOperator", now: utc, validSeconds: 3600 })
-        this.commandPass++
         await this.station.sendCommand(this.entry, env)
         return env
     }

@@ -85,7 +85,8 @@ function account(file, img) {
         for (const e of entries) programmed += cost(e)
         for (let p = 0; p < a.pages; p++) erased.add(a.off / PAGE + p)
     }
-    const deploy = entries.some(e => e.key[0] === "*")
+    // a compaction copies the program's entry too: only a new large entry outside one is a deploy
+    const deploy = !gc && entries.some(e => e.key[0] === "*")
     const line = {
         t: Date.now(),
         gen: a ? a.gen : -1,

@@ -5,23 +5,30 @@
  * is accounted from the flash images the runtime saves (tools/flash_wear.cjs). Method:
  * docs/index-store.md, "Measuring capacity and wear".
  *
- * - chain_record_bytes: one record as stored (value bytes, 8-byte alignment padding and
- *   24-byte directory entry, whatever the layout packs together), from the live bytes of
- *   the settings area when the store is full minus those before its first record, per
- *   record held. Reference: the record's wire size (what the head-end stores).
+ * - chain_record_bytes: the store's flash per half-hour interval held (value bytes, 8-byte
+ *   alignment padding and 24-byte directory entry, whatever the layout packs together, the
+ *   events' share included): live bytes of the store's keys (st.*, the meter state aside)
+ *   when the store is full minus those just before the first interval close, over the
+ *   intervals among the records added meanwhile. Reference: those records' wire bytes per
+ *   interval (what the head-end stores).
  * - store_capacity_hh_hours: acknowledgements dropped, half-hourly intervals with a time
  *   sync (TimeSet and CommandAccepted records) every simulated day and the power-up
  *   record, until the meter writes StoreFull; hours of intervals held.
  * - flash_bytes_per_day: bytes programmed in one simulated day at half-hourly level with
  *   acks (records, head, ack cursor, meter state, counters, policy, compaction copies: every
  *   write the firmware made), plus the writes driven by the real-time clock that the
- *   accelerated day does not reach (the periodic meter-state save, every
- *   DEFAULT_SNAPSHOT_PERIOD_MS of real time), each at its measured cost. Reference: the
- *   interval and event records' own wire bytes that day.
+ *   accelerated day does not reach (the periodic meter-state save: at most one per
+ *   DEFAULT_SNAPSHOT_PERIOD_MS of real time, the period restarted by the forced save at each
+ *   interval close), each at its measured cost, with the compactions those bytes bring at
+ *   the measured rate. Reference: the interval and event records' own wire bytes that day.
  * - flash_life_years: 100,000 erase cycles over the most-erased page's measured erase
  *   rate (a compaction erases the pages of the area it copies into).
+ *
+ * TM_BENCH_WEAR_DIR=<dir> keeps each phase's flash accounting (fill.wear, day.wear: one
+ * JSON line per flash save, tools/flash_wear.cjs); `fill` and `day` are exported to run
+ * one phase alone.
  */
-import { readFileSync, existsSync } from "node:fs"
+import { readFileSync, existsSync, copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { FirmwareRig } from "../../tools/firmware_rig.ts"
 import { decodeRecord } from "../../headend/src/chain.ts"
@@ -46,6 +53,14 @@ interface WearLine {
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 const log = (l: string) => console.log(`  store_flash: ${l}`)
+
+/** TM_BENCH_WEAR_DIR: keep each run's flash accounting (`<phase>.wear`, one JSON line per flash save) there */
+function keepWear(rig: FirmwareRig, phase: string) {
+    const dir = process.env.TM_BENCH_WEAR_DIR
+    if (!dir || !existsSync(rig.flashFile + ".wear")) return
+    mkdirSync(dir, { recursive: true })
+    copyFileSync(rig.flashFile + ".wear", join(dir, `${phase}.wear`))
+}
 
 function wear(rig: FirmwareRig): WearLine[] {
     const f = rig.flashFile + ".wear"
@@ -81,7 +96,7 @@ async function storedRecords(rig: FirmwareRig) {
 }
 
 /** Steady state with acks: one simulated day at half-hourly level. */
-async function day() {
+export async function day() {
     const SCALE = 1800 // a half hour per real second, a day in 48 s
     const rig = await FirmwareRig.start({ scale: SCALE, tickMs: 100, wear: true, settings: { "mt.solarW": Buffer.from("0") }, log })
     try {
@@ -118,34 +133,46 @@ async function day() {
                 }
         }
         const gcBytes = w.filter(l => l.gc).reduce((n, l) => n + l.programmed, 0)
-        // the real-time periodic save: the accelerated day reaches few of them
+        const written = programmed - gcBytes
+        // the real-time periodic save, which the accelerated day does not reach: at most one
+        // per period, and the forced save at each interval close starts the period again
+        // (IndexStore.saveSnapshot), so a real half hour holds ceil(1800 s / period) - 1 of them
         const per = periodicSave()
-        const perKey = [...byKey.entries()].find(([k]) => k.replace(/^:/, "") === per.key)
+        const snapKey = ":" + per.key
         const all = wear(rig)
         const stateWrite = [...all].reverse().flatMap(l => (l.gc ? [] : l.entries)).find(([k]) => k.replace(/^:/, "") === per.key)
         if (!stateWrite) throw new Error(`store_flash: the firmware never wrote ${per.key}`)
         const stateCost = 24 + ((stateWrite[1] + 7) & ~7)
-        const periodicMissing = Math.max(0, 86400 / per.periodS - (dayMs / 1000 / per.periodS))
-        const periodicBytes = Math.round(periodicMissing * stateCost)
-        const perDay = programmed + periodicBytes
-        // each compaction is triggered by the bytes written: scale the measured erases with the added bytes
-        const scaleUp = programmed > 0 ? perDay / programmed : 1
-        const maxPageErases = Math.max(0, ...erases.values()) * scaleUp
         const newRecs = rec2.filter(r => !rec1.some(q => q.seq === r.seq))
         const recordBytes = newRecs.reduce((n, r) => n + r.bytes, 0)
         const intervals = newRecs.filter(r => r.kind === RecordKind.IntervalClose).length
-        log(`day: ${w.length} flash operations, ${programmed} B programmed (${gcs} compactions: ${gcBytes} B), ${newRecs.length} records (${intervals} intervals, ${recordBytes} wire bytes); periodic ${per.key} every ${per.periodS} s: +${periodicBytes} B (${stateCost} B each)`)
-        for (const [k, e] of [...byKey.entries()].sort((a, b) => b[1].bytes - a[1].bytes)) log(`  ${k.padEnd(16)} ${String(e.writes).padStart(5)} writes ${String(e.bytes).padStart(7)} B`)
-        log(`  erases per page this day (pages ${[...erases.keys()].join(",") || "none"}): max ${Math.max(0, ...erases.values())}, scaled for the periodic writes ${maxPageErases.toFixed(2)}`)
+        const periodicSeen = Math.max(0, (byKey.get(snapKey)?.writes ?? 0) - intervals)
+        const periodicMissing = Math.max(0, 48 * Math.max(0, Math.ceil(1800 / per.periodS) - 1) - periodicSeen)
+        const periodicBytes = periodicMissing * stateCost
+        // compactions follow the bytes written (each one when the area's free space is used
+        // up): the periodic writes bring their share of compactions, copies and erases
+        const scaleUp = written > 0 ? (written + periodicBytes) / written : 1
+        const perDay = Math.round((written + periodicBytes) + gcBytes * scaleUp)
+        const maxPageErases = Math.max(0, ...erases.values()) * scaleUp
+        const stRecords = [...byKey.entries()].filter(([k]) => /^:?st\.r\d+$/.test(k))
+        const rows: [string, number, number][] = [...byKey.entries()].filter(([k]) => !/^:?st\.r\d+$/.test(k)).map(([k, e]) => [k, e.writes, e.bytes])
+        rows.push([`st.r0..st.r${stRecords.length - 1} (records)`, stRecords.reduce((n, [, e]) => n + e.writes, 0), stRecords.reduce((n, [, e]) => n + e.bytes, 0)])
+        rows.push([`${per.key} periodic (real time)`, periodicMissing, periodicBytes])
+        rows.push([`compaction copies`, Number((gcs * scaleUp).toFixed(1)), Math.round(gcBytes * scaleUp)])
+        log(`day: ${w.length} flash operations, ${programmed} B programmed in the accelerated day (${gcs} compactions: ${gcBytes} B), ${newRecs.length} records (${intervals} intervals, ${recordBytes} wire bytes); periodic ${per.key} every ${per.periodS} s: ${periodicMissing} more (${stateCost} B each) and their share of compactions`)
+        log(`  a day's writes per key (writes, bytes as programmed: 24-byte entry + value padded to 8; compactions: whole live area copied):`)
+        for (const [k, n, b] of rows.sort((a, b) => b[2] - a[2])) log(`  ${k.replace(/^:/, "").padEnd(30)} ${String(n).padStart(6)} ${String(b).padStart(8)} B`)
+        log(`  total ${perDay} B; erases per page (pages ${[...erases.keys()].join(",") || "none"}): max ${Math.max(0, ...erases.values())} in the accelerated day, ${maxPageErases.toFixed(2)} with the periodic writes`)
         return {
             flash_bytes_per_day: perDay,
             flash_bytes_per_day_records_ref: recordBytes,
             flash_bytes_per_day_vs_records: recordBytes ? perDay / recordBytes : 0,
             flash_compactions_per_day: gcs * scaleUp,
-            flash_life_years: maxPageErases > 0 ? 100_000 / maxPageErases / 365 : 100_000 / (1 / 365) / 365,
+            flash_life_years: maxPageErases > 0 ? 100_000 / maxPageErases / 365 : Infinity,
             intervalsThatDay: intervals,
         }
     } finally {
+        keepWear(rig, "day")
         await rig.stop()
     }
 }
@@ -154,7 +181,7 @@ async function day() {
  * Acks dropped: half-hourly intervals until the meter raises StoreFull; then acks again, so
  * the meter drains everything it held to the head-end, StoreFull record included.
  */
-async function fill() {
+export async function fill() {
     const SCALE = 7200 // a half hour in 0.25 s, a day in 12 s
     let fullAt = 0
     const rig = await FirmwareRig.start({
@@ -169,10 +196,6 @@ async function fill() {
     try {
         rig.powerOn()
         await waitFor(async () => ((await storedRecords(rig)).length > 0 ? true : undefined), 90_000, "no frame from the meter")
-        await sleep(300)
-        const w0 = wear(rig).filter(l => !l.deploy)
-        const base = w0.at(-1)?.liveBytes ?? 0
-        const baseRecords = (await storedRecords(rig)).length
         await rig.timeSync()
         const t0 = Date.now()
         let lastSync = Date.now()
@@ -194,8 +217,6 @@ async function fill() {
                 await rig.timeSync()
             }
         }
-        // the settings area when the meter said it is full
-        const liveFull = [...wear(rig)].reverse().find(l => l.t <= (fullAt || Date.now()))?.liveBytes ?? 0
         let full: { seq: number } | undefined
         if (stalled) return { full: false, stalled: true, store_capacity_hh_hours: 0, chain_record_bytes: 0, chain_record_wire_bytes_ref: 0 }
         if (fullAt) {
@@ -205,17 +226,41 @@ async function fill() {
         const recs = await storedRecords(rig)
         const held = full ? recs.filter(r => r.seq < full!.seq) : recs
         const intervals = held.filter(r => r.kind === RecordKind.IntervalClose).length
-        const heldAfterBase = held.length - baseRecords
-        const wire = held.reduce((n, r) => n + r.bytes, 0) / Math.max(1, held.length)
-        log(`fill: ${full ? `StoreFull at seq ${full.seq} after ${((fullAt - t0) / 1000).toFixed(0)} s` : `NOT full after ${limitMs} ms`}: ${held.length} records held (${intervals} intervals), live settings ${base} -> ${liveFull} B`)
+        // the store's flash per interval held: live bytes of the store's keys (st.*, the meter
+        // state aside), from just before the first interval close (the meter state's first
+        // write) to the moment the meter raised StoreFull, over the records added meanwhile
+        // (the first interval record .. StoreFull), per interval among them: the events'
+        // share (power-up, time syncs, StoreFull) included
+        const per = periodicSave()
+        const lines = wear(rig).filter(l => !l.deploy)
+        const firstState = lines.findIndex(l => !l.gc && l.entries.some(([k]) => k.replace(/^:/, "") === per.key))
+        const storeAt = (end: number) => {
+            const m = new Map<string, number>()
+            for (const l of lines.slice(0, end)) {
+                if (l.gc) m.clear()
+                for (const [k, size] of l.entries) m.set(k.replace(/^:/, ""), size)
+            }
+            let n = 0
+            for (const [k, size] of m) if (k.startsWith("st.") && k !== per.key) n += 24 + (size === 0 ? 8 : (size + 7) & ~7)
+            return n
+        }
+        const endFull = lines.findIndex(l => l.t > (fullAt || Date.now()))
+        const storeBase = storeAt(firstState)
+        const storeFull = storeAt(endFull < 0 ? lines.length : endFull)
+        const firstIv = recs.find(r => r.kind === RecordKind.IntervalClose)?.seq ?? 0
+        const window = recs.filter(r => r.seq >= firstIv && (!full || r.seq <= full.seq))
+        const windowIv = window.filter(r => r.kind === RecordKind.IntervalClose).length
+        const wire = window.reduce((n, r) => n + r.bytes, 0)
+        log(`fill: ${full ? `StoreFull at seq ${full.seq} after ${((fullAt - t0) / 1000).toFixed(0)} s` : `NOT full after ${limitMs} ms`}: ${held.length} records held before it (${intervals} intervals); the store's keys ${storeBase} -> ${storeFull} B for seq ${firstIv}..${full?.seq ?? "?"} (${window.length} records, ${windowIv} intervals, ${wire} wire bytes)`)
         return {
             full: !!full,
             stalled: false,
             store_capacity_hh_hours: intervals / 2,
-            chain_record_bytes: heldAfterBase > 0 ? Math.round((liveFull - base) / heldAfterBase) : 0,
-            chain_record_wire_bytes_ref: Math.round(wire),
+            chain_record_bytes: windowIv > 0 ? Math.round((storeFull - storeBase) / windowIv) : 0,
+            chain_record_wire_bytes_ref: windowIv > 0 ? Math.round(wire / windowIv) : 0,
         }
     } finally {
+        keepWear(rig, "fill")
         await rig.stop()
     }
 }
