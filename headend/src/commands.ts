@@ -12,18 +12,22 @@
  *       expiry: now + 600, opcode: Opcode.Disconnect })
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { decodeOutcome, OutcomeLayout } from "../../src/wire/ack"
+import { decodeCommandAck } from "../../src/wire/ack"
 import { CborTag, CborValue, decodeCbor, diagnose } from "../../src/wire/cbor"
 import { COSE_SIGN1_TAG, COSE_SIGN_TAG } from "../../src/wire/cose"
-import { CommandEnvelope, MAX_COUNTER, parseEnvelope, signCommand, unsignedCommand } from "../../src/wire/envelope"
+import { CommandEnvelope, ManifestFields, MAX_COUNTER, parseEnvelope, signCommand, signedManifest, unsignedCommand } from "../../src/wire/envelope"
+import { nodeCrypto } from "./crypto.ts"
 import { encodeKeyEntry as encodeEntry, encodeRing as encodeRingBody, KeyEntry } from "../../src/wire/keys"
 import { defaultOpcodes, maskOf, Role } from "../../src/wire/opcodes"
 
 export { Opcode, PrivacyLevel, Role, Verdict, defaultOpcodes, maskOf, opcodeName, verdictName } from "../../src/wire/opcodes"
 export {
+    decodeManifest,
     disconnectPolicyArgs,
-    firmwareManifestArgs,
     keyRemoveArgs,
+    ManifestReason,
+    suitClassId,
+    SUIT_VENDOR_ID,
     MAX_ARGS,
     MAX_COUNTER,
     privacyArgs,
@@ -31,6 +35,7 @@ export {
     timeSyncArgs,
     uplinkEpochArgs,
     type FirmwareManifest,
+    type ManifestFields,
 } from "../../src/wire/envelope"
 
 /** The mask of every opcode: the root's default. */
@@ -115,6 +120,16 @@ export function buildEnvelope(f: EnvelopeFields): Buffer {
     return signCommand(commandFields(f), (id, tbs) => Buffer.from(ed25519.sign(tbs, keys.find(k => k.id === id)!.secretKey)))
 }
 
+/**
+ * A firmware manifest (docs/commands.md §7): the SUIT envelope, signed by `root` (the
+ * ring's root key: a meter takes a manifest from no other key), that a FirmwareManifest
+ * command carries. `current` is the meter's sequence: the manifest's must be current + 1 ..
+ * current + 1024 (RangeError otherwise).
+ */
+export function buildManifest(m: ManifestFields, current: number, root: HeadEndKey): Buffer {
+    return signedManifest(m, current, nodeCrypto, root.id, tbs => Buffer.from(ed25519.sign(tbs, root.secretKey)))
+}
+
 /** The meter's answer to a command (docs/commands.md §8). */
 export interface CommandAck {
     verdict: number
@@ -125,9 +140,9 @@ export interface CommandAck {
     detail: number
 }
 
-/** Reads a 16-byte acknowledgement with the wire core's codec; throws when it is not one. */
+/** Reads an acknowledgement (CBOR, or the 16 bytes of earlier firmware) with the wire core's codec; throws when it is not one. */
 export function parseAck(b: Buffer): CommandAck {
-    const o = decodeOutcome(b, OutcomeLayout.Ack)
+    const o = decodeCommandAck(b)
     if (!o) throw new Error("not a command acknowledgement")
     return { verdict: o.verdict, opcode: o.opcode, signerKeyId: o.signerKeyId, counter: counterOf(o.counterHi, o.counterLo), detail: o.detail }
 }

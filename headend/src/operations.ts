@@ -3,10 +3,13 @@
  * which command, how a command's arguments are read from the command line, signing with
  * the head-end signer (headend/src/commands.ts). Exported chains: headend/src/chain_file.ts.
  */
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
 import {
     Opcode,
     PrivacyLevel,
     buildEnvelope,
+    buildManifest,
     encodeKeyEntry,
     privacyArgs,
     randomLimitArgs,
@@ -79,6 +82,27 @@ export const COMMANDS: CommandSpec[] = [
         encode: args => {
             if (args.length !== 2) throw new Error("rotate-uplink takes two arguments: <from> <to>, the meter's epoch and the next one (at most 16 more)")
             return uplinkEpochArgs(intArg(args[1], 1, 0xffffffff, "epoch"), intArg(args[0], 0, 0xffffffff, "epoch"))
+        },
+    },
+    {
+        name: "firmware",
+        opcode: Opcode.FirmwareManifest,
+        role: "networkOperator",
+        args: "<image> <from> <to> [board]",
+        help: "a SUIT manifest (signed by the root) of the image file, sequence <from> (the meter's) to <to>, for board (default simulator)",
+        encode: (args, ks) => {
+            if (args.length < 3 || args.length > 4)
+                throw new Error("firmware takes <image> <from> <to> [board]: the image file, the meter's firmware sequence and the new one (at most 1024 more), the board id")
+            let image: Buffer
+            try {
+                image = readFileSync(args[0])
+            } catch (e) {
+                throw new Error(`cannot read the image ${args[0]} (${(e as NodeJS.ErrnoException).code})`)
+            }
+            const board = args[3] ?? "simulator"
+            if (!/^[\x21-\x7e]{1,32}$/.test(board)) throw new Error(`bad board id "${board}": 1..32 printable ASCII characters, e.g. trustmeter_pico_w`)
+            const digest = createHash("sha256").update(image).digest()
+            return buildManifest({ sequence: intArg(args[2], 1, 0xffffffff, "sequence"), imageSize: image.length, digest, board }, intArg(args[1], 0, 0xffffffff, "sequence"), roleKey(ks, "root"))
         },
     },
 ]

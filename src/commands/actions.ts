@@ -7,20 +7,24 @@
  * detail. Adding an opcode: one row in the wire table, one action here, its tests.
  */
 import { getU16BE, getU32BE, isIntIn } from "../wire/bytes"
-import { decodeManifest, MAX_DISCONNECTS_PER_DAY, MAX_EPOCH_STEP, MAX_RANDOM_LIMIT_S } from "../wire/envelope"
-import { Opcode, PrivacyLevel, Verdict } from "../wire/opcodes"
+import { toBeSigned } from "../wire/cose"
+import { decideManifest, decodeManifest, ManifestReason, MAX_DISCONNECTS_PER_DAY, MAX_EPOCH_STEP, MAX_RANDOM_LIMIT_S, SignedManifest, suitClassId } from "../wire/envelope"
+import { findKey } from "../wire/keys"
+import { Opcode, PrivacyLevel, Role, Verdict } from "../wire/opcodes"
+import { nativeCrypto } from "../crypto/native"
 import { keyChange, KeyRingStore } from "../crypto/keyring"
-import { Verification } from "../crypto/verifier"
+import { SignatureCheck, Verification } from "../crypto/verifier"
 import { DisconnectControl } from "./disconnect"
-import { decideManifest } from "./firmware"
 import { CommandPolicy } from "./policy"
 import { CalendarPort, ClockPort, FirmwarePort, UplinkEpochPort } from "./ports"
 import { decideTimeSync } from "./timesync"
 
 /** The rest of the meter that actions drive (part of the handler's configuration). */
 export interface ActionPorts {
-    /** board id a firmware manifest must name (`board.id`) */
+    /** board id whose SUIT class id a firmware manifest must name (`board.id`) */
     boardId: string
+    /** `ed25519Verify` from src/crypto/ed25519.ts: commands and the firmware manifest's root signature */
+    signatureCheck: SignatureCheck
     clock: ClockPort
     calendar: CalendarPort
     uplink: UplinkEpochPort
@@ -163,16 +167,31 @@ async function uplinkEpoch(c: ActionContext, v: Verification, args: Buffer, out:
     return Verdict.Accepted
 }
 
-/** Accepts a manifest for this board with a higher sequence; the sequence is persisted before staging. Detail: the sequence. */
+/**
+ * Accepts a SUIT manifest signed by the ring's root, for this board, with a higher sequence
+ * (docs/commands.md §7); the sequence is persisted before staging. Detail: the sequence, or
+ * why it was refused (a ManifestReason, or the CborReason or CoseReason of its bytes).
+ */
 async function firmwareManifest(c: ActionContext, v: Verification, args: Buffer, out: number[]): Promise<number> {
-    const m = decodeManifest(args)
+    const m = decodeManifest(args, nativeCrypto)
+    let r = m as number
+    if (typeof m !== "number") {
+        // SUIT: the manifest is authenticated before anything in it is used
+        // (a kid of another length than 1 looks up id 0, which names no key)
+        const s = m.auth.signatures[0]
+        const k = findKey(c.ring.keys, s.kid.length === 1 ? s.kid[0] : 0)
+        r = ManifestReason.BadSignature
+        if (k && k.role === Role.Root && (await c.cfg.signatureCheck(k.publicKey, toBeSigned(m.auth, 0), s.signature)))
+            r = decideManifest(m, c.policy.firmwareSequence, suitClassId(nativeCrypto, c.cfg.boardId))
+    }
+    out[0] = r
+    if (r !== ManifestReason.Ok) return Verdict.FirmwareRejected
+    const f = m as SignedManifest
     const p = c.policy
-    const r = decideManifest(m, p.firmwareSequence, c.cfg.boardId)
-    if (r !== Verdict.Accepted) return r
-    p.firmwareSequence = m.sequence
+    p.firmwareSequence = f.sequence
     await p.save()
-    await c.cfg.firmware.stage(m)
-    out[0] = m.sequence
+    await c.cfg.firmware.stage(f)
+    out[0] = f.sequence
     return Verdict.Accepted
 }
 

@@ -1,6 +1,6 @@
 import * as ds from "@devicescript/core"
 import { ArmButtonPort, RelayPort } from "../board/board"
-import { encodeOutcome, OutcomeLayout } from "../wire/ack"
+import { encodeCommandAck, encodeOutcome, OutcomeLayout } from "../wire/ack"
 import { ARGS_VARIABLE, opcodeArgsSize, Verdict } from "../wire/opcodes"
 import { Storage } from "../storage/storage"
 import { CounterStore } from "../crypto/counters"
@@ -14,8 +14,8 @@ import { RejectionLog } from "./rejectionlog"
 
 /**
  * The meter's command endpoint (docs/commands.md): the uplink hands every command
- * envelope it receives to `handleCommand(bytes)` and sends the 16-byte acknowledgement
- * back. Verification (src/crypto/verifier.ts) decides; then the opcode table checks the
+ * envelope it receives to `handleCommand(bytes)` and sends the acknowledgement (a CBOR
+ * array, src/wire/ack.ts `encodeCommandAck`) back. Verification (src/crypto/verifier.ts) decides; then the opcode table checks the
  * argument size (src/wire/opcodes.ts) and the opcode's action (src/commands/actions.ts)
  * checks the values and acts. One command at a time.
  */
@@ -128,6 +128,6 @@ export class CommandHandler implements ActionContext {
                 await this.cfg.events.record(CommandEventKind.Accepted, encodeOutcome(OutcomeLayout.Accepted, v.verdict, env, detail[0]))
             } catch (e) {}
         } else await this.rejections.reject(v.verdict, env)
-        return encodeOutcome(OutcomeLayout.Ack, v.verdict, env, detail[0])
+        return encodeCommandAck(v.verdict, env, detail[0])
     }
 }

@@ -90,6 +90,6 @@ export class MeterEvents {
      * with this digest can be checked against it (docs/commands.md).
      */
     async stage(manifest: FirmwareManifest): Promise<void> {
-        console.log(`METER firmware manifest accepted seq=${manifest.sequence} board=${manifest.board}`)
+        console.log(`METER firmware manifest accepted seq=${manifest.sequence} class=${manifest.classId.toString("hex")}`)
     }
 }

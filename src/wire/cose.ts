@@ -6,7 +6,8 @@
  * - tagged only (18, 98): the tag says which structure, so one entry point reads both;
  * - alg in the protected header (signed), = −8; kid (a byte string) in the protected or
  *   the unprotected header, never both; no `crit`: this code understands no extension;
- * - no detached payload; a signature is 64 bytes; COSE_Sign carries 1 or 2 signatures;
+ * - no detached payload, except where the caller names it (a SUIT authentication block,
+ *   RFC 9124 / draft-ietf-suit-manifest §8.3); a signature is 64 bytes; COSE_Sign carries 1 or 2 signatures;
  * - every byte deterministic CBOR (src/wire/cbor.ts), the protected headers included.
  *
  * Pure: this file builds the bytes to be signed (Sig_structure, §4.4) and reads what was
@@ -52,7 +53,7 @@ export const enum CoseReason {
     DuplicateLabel = 37,
     /** a signature that is not 64 bytes */
     BadSignatureSize = 38,
-    /** a nil (detached) payload (RFC 9052 §4.1) */
+    /** a nil (detached) payload where the caller expects one attached, or the reverse (RFC 9052 §4.1) */
     Detached = 39,
     /** a COSE_Sign with no signature or more than two */
     SignerCount = 40,
@@ -79,21 +80,26 @@ export interface CoseMessage {
 }
 
 /**
- * Reads a COSE_Sign1_Tagged or COSE_Sign_Tagged message of the profile above. Returns the
+ * Reads a COSE_Sign1_Tagged or COSE_Sign_Tagged message of the profile above; with
+ * `detached`, one whose payload is nil and is `detached` (RFC 9052 §2). Returns the
  * message, or a reason (a `CborReason` when the bytes are not deterministic CBOR, else a
  * `CoseReason`); verifies no signature. Never throws.
  * @example const m = decodeCose(bytes); if (typeof m === "number") return refuse(m)
  */
-export function decodeCose(b: Buffer): CoseMessage | number {
+export function decodeCose(b: Buffer, detached?: Buffer): CoseMessage | number {
     const d = decodeCbor(b, [COSE_SIGN1_TAG, COSE_SIGN_TAG])
     if (d.reason !== CborReason.Ok) return d.reason
     const t = d.value
     if (!(t instanceof CborTag) || !Array.isArray(t.value) || (t.value as CborValue[]).length !== 4) return CoseReason.NotCose
     const a = t.value as CborValue[]
-    if (a[2] === null) return CoseReason.Detached
+    // a detached payload only where the caller supplies it (a SUIT authentication block:
+    // src/wire/envelope.ts), and an attached one never there
+    let p = a[2]
+    if ((p === null) !== !!detached) return CoseReason.Detached
+    if (p === null) p = detached as Buffer
     // (the protected header's type is checked with the headers)
-    if (!(a[2] instanceof Buffer)) return CoseReason.NotCose
-    const m: CoseMessage = { tag: t.tag, bodyProtected: a[0] as Buffer, payload: a[2] as Buffer, signatures: [] }
+    if (!(p instanceof Buffer)) return CoseReason.NotCose
+    const m: CoseMessage = { tag: t.tag, bodyProtected: a[0] as Buffer, payload: p as Buffer, signatures: [] }
     if (t.tag === COSE_SIGN1_TAG) return signer(m, a[0], a[1], a[3])
     // COSE_Sign: the body's headers carry nothing this profile reads, but must be sound
     const h = headers(a[0], a[1])

@@ -9,9 +9,9 @@
  * with it (and signs each `toBeSigned` with its own Ed25519). Decides nothing and touches
  * no flash.
  */
-import { CborMap, decodeCbor, encodeCbor } from "./cbor"
+import { CborError, CborMap, CborReason, CborTag, CborValue, cborHead, decodeCbor, encodeCbor } from "./cbor"
 import { COSE_SIGN1_TAG, COSE_SIGN_TAG, CoseMessage, CoseReason, coseProtected, decodeCose, encodeCose, toBeSigned } from "./cose"
-import { ascii, copyBytes, getU32BE, isIntIn, isU32, setU16BE, setU32BE, U32_MAX, u32Bytes } from "./bytes"
+import { ascii, copyBytes, equalBytes, isIntIn, isU32, setU16BE, U32_MAX, u32Bytes } from "./bytes"
 import { isKnownOpcode, Verdict } from "./opcodes"
 
 /** Largest argument block a meter accepts (a tariff calendar is the largest argument). */
@@ -270,57 +270,257 @@ export function keyRemoveArgs(id: number): Buffer {
     return Buffer.from([id])
 }
 
-/** docs/commands.md §7: what a firmware manifest says. */
+
+// Firmware manifest (docs/commands.md §7, docs/formats.cddl `suit-envelope`): a SUIT
+// manifest (RFC 9124's information model, draft-ietf-suit-manifest's CBOR encoding), the
+// arguments of a FirmwareManifest command. The subset: one component; a shared sequence
+// that sets the vendor id, class id, image digest and size and checks vendor and class; a
+// sequence number; an authentication wrapper of one SUIT_Digest (SHA-256 of the manifest
+// bytes) and one COSE_Sign1 (EdDSA, detached payload: that SUIT_Digest) by the root key.
+
+/** SUIT numbers (draft-ietf-suit-manifest §8, IANA "SUIT" registries). */
+export const enum Suit {
+    /** SUIT_Envelope_Tagged */
+    EnvelopeTag = 107,
+    /** envelope: suit-authentication-wrapper, suit-manifest */
+    Authentication = 2,
+    Manifest = 3,
+    /** manifest: suit-manifest-version (= 1), suit-manifest-sequence-number, suit-common */
+    Version = 1,
+    Sequence = 2,
+    Common = 3,
+    /** common: suit-components, suit-shared-sequence */
+    Components = 2,
+    SharedSequence = 4,
+    /** commands: suit-condition-vendor-identifier, -class-identifier, suit-directive-override-parameters */
+    ConditionVendor = 1,
+    ConditionClass = 2,
+    OverrideParameters = 20,
+    /** parameters: vendor-identifier, class-identifier, image-digest, image-size */
+    ParamVendor = 1,
+    ParamClass = 2,
+    ParamDigest = 3,
+    ParamSize = 14,
+    /** SUIT_Digest algorithm: SHA-256 (COSE alg −16) */
+    Sha256 = -16,
+    /** the reporting policy this head-end writes with each condition (draft §8.4.2.1: all reports) */
+    ReportAll = 15,
+}
+
+/**
+ * Why a manifest was refused: the acknowledgement's detail of a FirmwareRejected (docs/commands.md
+ * §7). Numbered after `CborReason` (1..16) and `CoseReason` (32..41), which a manifest's
+ * CBOR or its COSE_Sign1 may be refused with too.
+ */
+export const enum ManifestReason {
+    Ok = 0,
+    /** not the SUIT subset: a member missing, a wrong type or size */
+    NotSuit = 48,
+    /** a member, command, parameter or algorithm the subset lacks: a SUIT processor must not skip what it does not understand */
+    Unsupported = 49,
+    /** the wrapper's digest is not SHA-256 of the manifest bytes */
+    BadDigest = 50,
+    /** the wrapper's signature does not verify with the ring's root key (or its kid names another key) */
+    BadSignature = 51,
+    /** sequence number not above the meter's: rollback or replay */
+    Rollback = 52,
+    /** sequence number more than MAX_SEQUENCE_STEP above the meter's */
+    TooFarAhead = 53,
+    /** vendor id not trustmeter's (SUIT_VENDOR_ID) */
+    WrongVendor = 54,
+    /** class id not this board's (`suitClassId(board.id)`) */
+    WrongClass = 55,
+    /** image size 0 or beyond MAX_IMAGE_SIZE */
+    BadSize = 56,
+}
+
+/**
+ * trustmeter's SUIT vendor id: a name-based UUIDv8 with SHA-256 (RFC 9562 §5.8, Appendix
+ * B.2) of the DNS namespace and "trustmeter.example"; a class id is the same construction
+ * from the vendor id and the board id (`suitClassId`). Not UUIDv5 as the SUIT draft's
+ * examples: that needs SHA-1, which the meter lacks (docs/formats.md).
+ */
+export const SUIT_VENDOR_ID = "c46f6a31aeae8fe1974eb3aaf5056b43"
+
+/** What a firmware manifest says (the `FirmwarePort` stages it). */
 export interface FirmwareManifest {
-    /** anti-rollback sequence number: must exceed the meter's */
+    /** anti-rollback sequence number (u32): must exceed the meter's */
     sequence: number
     /** image size in bytes */
     imageSize: number
     /** SHA-256 of the image */
     digest: Buffer
-    /** target board id, e.g. "trustmeter_pico_w" (1..32 printable ASCII bytes) */
+    /** 16-byte SUIT vendor and class ids */
+    vendorId: Buffer
+    classId: Buffer
+}
+
+/** A decoded envelope: the manifest, and the COSE_Sign1 over its digest, whose signature is still to be verified. */
+export interface SignedManifest extends FirmwareManifest {
+    auth: CoseMessage
+}
+
+/** The SUIT class id of board `boardId` (`SUIT_VENDOR_ID`'s construction): 16 bytes. */
+export function suitClassId(crypto: { sha256(parts: Buffer[]): Buffer }, boardId: string): Buffer {
+    const u = copyBytes(crypto.sha256([Buffer.from(SUIT_VENDOR_ID, "hex"), ascii(boardId)]), 0, 16)
+    u[6] = (u[6] & 15) | 0x80
+    u[8] = (u[8] & 63) | 0x80
+    return u
+}
+
+/** Largest image a manifest may announce (the boards' program flash is far smaller). */
+export const MAX_IMAGE_SIZE = 4194304
+
+/**
+ * ManifestReason.Ok, or why a meter at firmware sequence `current` of SUIT class `classId`
+ * (`suitClassId(board.id)`) refuses authenticated manifest `m`: Rollback (sequence not
+ * above: anti-rollback is a monotonic counter, never a version string), TooFarAhead (more
+ * than MAX_SEQUENCE_STEP above: no one manifest exhausts it), WrongVendor, WrongClass,
+ * BadSize (0 or beyond MAX_IMAGE_SIZE).
+ */
+export function decideManifest(m: FirmwareManifest, current: number, classId: Buffer): number {
+    if (m.sequence <= current) return ManifestReason.Rollback
+    if (m.sequence > current + MAX_SEQUENCE_STEP) return ManifestReason.TooFarAhead
+    if (m.vendorId.toString("hex") !== SUIT_VENDOR_ID) return ManifestReason.WrongVendor
+    if (!equalBytes(m.classId, classId)) return ManifestReason.WrongClass
+    if (m.imageSize < 1 || m.imageSize > MAX_IMAGE_SIZE) return ManifestReason.BadSize
+    return ManifestReason.Ok
+}
+
+/**
+ * The SUIT subset as a pattern (docs/formats.cddl `suit-envelope`), one per layer of
+ * embedded CBOR, in CBOR: a number must be that number, a map must have exactly those keys
+ * (in the deterministic order), an array exactly that many items, `null` takes any item and
+ * h'' any byte string (both captured), and 24(k) takes a byte string (captured) holding
+ * one item that matches pattern k. Walked by one function (`match`); a string costs the
+ * image nothing.
+ *   0: {2: 24(1), 3: 24(3)}                   SUIT_Envelope (in tag 107): authentication wrapper, manifest
+ *   1: [24(2), h'']                           SUIT_Authentication: the SUIT_Digest, one COSE_Sign1
+ *   2: [-16, h'']                             SUIT_Digest: SHA-256 and its bytes
+ *   3: {1: 1, 2: null, 3: 24(4)}              SUIT_Manifest: version 1, sequence number, common
+ *   4: {2: [null], 4: 24(5)}                  SUIT_Common: one component, the shared sequence
+ *   5: [20, {1: h'', 2: h'', 3: 24(2), 14: null}, 1, null, 2, null]
+ *      override vendor id, class id, image digest and size; check vendor, check class (any reporting policy)
+ * The captures, in order: 0 wrapper, 1 SUIT_Digest bytes, 2 manifest digest, 3 COSE_Sign1,
+ * 4 manifest bytes, 5 sequence, 6 common, 7 component, 8 shared sequence, 9 vendor id,
+ * 10 class id, 11 image SUIT_Digest, 12 image digest, 13 image size, 14 and 15 the policies.
+ */
+const SUIT_PATTERN = "86a202d8180103d8180382d8180240822f40a3010102f603d81804a20281f604d818058614a40140024003d818020ef601f602f6"
+
+/**
+ * Reads a SUIT envelope of the subset strictly and checks its digest: the manifest, with
+ * the COSE_Sign1 over the SUIT_Digest whose signature (toBeSigned(auth, 0), kid
+ * auth.signatures[0].kid) the caller verifies; or the reason: a CborReason (not
+ * deterministic CBOR, trailing bytes, another tag than 107...), NotSuit or Unsupported (not
+ * the subset; an unknown map key or code is Unsupported: a SUIT processor must not skip
+ * what it does not understand), BadDigest, or a CoseReason of the COSE_Sign1. Decides
+ * nothing (`decideManifest`). Never throws.
+ */
+export function decodeManifest(args: Buffer, crypto: { sha256(parts: Buffer[]): Buffer }): SignedManifest | number {
+    try {
+        const d = decodeCbor(args, [Suit.EnvelopeTag])
+        if (d.reason) no(d.reason)
+        // (the only tag the decoder let through is 107)
+        if (!(d.value instanceof CborTag)) no(ManifestReason.NotSuit)
+        const pats = decodeCbor(Buffer.from(SUIT_PATTERN, "hex"), [24]).value as CborValue[]
+        const c: CborValue[] = []
+        match((d.value as CborTag).value, pats[0], c, pats)
+        const seq = c[5] as number
+        const size = c[13] as number
+        if (!(typeof seq === "number" && seq >= 0 && seq <= U32_MAX && typeof size === "number" && (c[12] as Buffer).length === 32)) no(ManifestReason.NotSuit)
+        // the digest is of the manifest as a byte string, its head included (the draft's examples)
+        const mb = c[4] as Buffer
+        if (!equalBytes(c[2] as Buffer, crypto.sha256([cborHead(2, mb.length), mb]))) no(ManifestReason.BadDigest)
+        // the signed payload is the SUIT_Digest bstr, detached (draft-ietf-suit-manifest §8.3);
+        // (a COSE_Sign there, which SUIT allows too, is read as well: its first signature
+        // must be the root's all the same)
+        const auth = decodeCose(c[3] as Buffer, c[1] as Buffer) as CoseMessage
+        if (typeof auth === "number") no(auth)
+        return { sequence: seq, imageSize: size, digest: c[12] as Buffer, vendorId: c[9] as Buffer, classId: c[10] as Buffer, auth: auth }
+    } catch (e) {
+        if (!(e instanceof CborError)) throw e
+        return (e as CborError).reason
+    }
+}
+
+/** Refuses with `reason` (caught by decodeManifest). */
+function no(reason: number): never {
+    throw new CborError(reason as CborReason)
+}
+
+/** Matches `v` against pattern `p` of `pats` (SUIT_PATTERN), appending the captures to `c`. */
+function match(v: CborValue, p: CborValue, c: CborValue[], pats: CborValue[]): void {
+    if (p === null || p instanceof Buffer || p instanceof CborTag) {
+        c.push(v)
+        if (p === null) return
+        if (!(v instanceof Buffer)) no(ManifestReason.NotSuit)
+        if (p instanceof Buffer) return
+        const d = decodeCbor(v as Buffer, [])
+        if (d.reason) no(d.reason)
+        match(d.value, pats[(p as CborTag).value as number], c, pats)
+        return
+    }
+    let ps = p as CborValue[]
+    let vs = v as CborValue[]
+    if (p instanceof CborMap) {
+        if (!(v instanceof CborMap)) no(ManifestReason.NotSuit)
+        if ((v as CborMap).keys.join() !== (p as CborMap).keys.join()) no(ManifestReason.Unsupported)
+        ps = (p as CborMap).values
+        vs = (v as CborMap).values
+    } else if (!Array.isArray(p)) {
+        if (v !== p) no(ManifestReason.Unsupported)
+        return
+    } else if (!Array.isArray(v) || vs.length !== ps.length) no(ManifestReason.NotSuit)
+    for (let i = 0; i < ps.length; i++) match(vs[i], ps[i], c, pats)
+}
+
+/** What the head-end puts in a manifest (`signedManifest`). */
+export interface ManifestFields {
+    sequence: number
+    imageSize: number
+    /** SHA-256 of the image */
+    digest: Buffer
+    /** the target board id, 1..32 printable ASCII bytes, e.g. "trustmeter_pico_w" (its class id is `suitClassId`) */
     board: string
 }
 
-/** Manifest format byte. */
-export const MANIFEST_FORMAT = 1
-/** format (1) ‖ sequence (u32) ‖ image size (u32) ‖ SHA-256 (32) ‖ board id length (1). */
-const MANIFEST_FIXED = 42
-const MAX_BOARD_ID = 32
-
 /**
- * FirmwareManifest: format ‖ sequence ‖ size ‖ digest ‖ board id length ‖ board id. Throws
- * a RangeError for a manifest the meter's decoder would refuse (it checks its own output),
- * and for a sequence outside `current` + 1 .. `current` + MAX_SEQUENCE_STEP, `current` the meter's.
+ * The SUIT envelope of a manifest for `m.board`, signed by root key `kid` with `sign`
+ * (Ed25519 of the bytes given, RFC 8032): the FirmwareManifest arguments. Throws a
+ * RangeError for a manifest the meter would refuse as malformed, and for a sequence outside
+ * `current` + 1 .. `current` + MAX_SEQUENCE_STEP, `current` the meter's.
  */
-export function firmwareManifestArgs(m: FirmwareManifest, current: number): Buffer {
+export function signedManifest(m: ManifestFields, current: number, crypto: { sha256(parts: Buffer[]): Buffer }, kid: number, sign: (toBeSigned: Buffer) => Buffer): Buffer {
     const board = ascii(m.board)
-    if (!isU32(m.sequence) || !isU32(m.imageSize) || !m.digest || m.digest.length !== 32 || board.length > 255)
-        throw new RangeError("firmware manifest: sequence, size or digest out of range")
+    let bad = !isU32(m.sequence) || !isU32(m.imageSize) || !m.digest || m.digest.length !== 32 || board.length < 1 || board.length > 32
+    for (let i = 0; i < board.length; i++) if (board[i] < 0x21 || board[i] > 0x7e) bad = true
+    if (bad) throw new RangeError("firmware manifest: sequence, size or digest out of range, or a board id not 1..32 printable ASCII bytes")
     if (!isIntIn(m.sequence, current + 1, current + MAX_SEQUENCE_STEP))
         throw new RangeError("firmware manifest: from sequence " + current + " a meter takes " + (current + 1) + ".." + (current + MAX_SEQUENCE_STEP))
-    const b = Buffer.alloc(MANIFEST_FIXED + board.length)
-    b[0] = MANIFEST_FORMAT
-    setU32BE(b, 1, m.sequence)
-    setU32BE(b, 5, m.imageSize)
-    b.set(m.digest, 9)
-    b[41] = board.length
-    b.set(board, MANIFEST_FIXED)
-    if (decodeManifest(b) === undefined) throw new RangeError("firmware manifest: board id must be 1..32 printable ASCII bytes")
-    return b
+    const digestOf = (b: Buffer) => encodeCbor([Suit.Sha256, b])
+    const params = new CborMap([Suit.ParamVendor, Suit.ParamClass, Suit.ParamDigest, Suit.ParamSize], [Buffer.from(SUIT_VENDOR_ID, "hex"), suitClassId(crypto, m.board), digestOf(m.digest), m.imageSize])
+    const shared = encodeCbor([Suit.OverrideParameters, params, Suit.ConditionVendor, Suit.ReportAll, Suit.ConditionClass, Suit.ReportAll])
+    const common = encodeCbor(new CborMap([Suit.Components, Suit.SharedSequence], [[[Buffer.from([0])]], shared]))
+    const manifest = encodeCbor(new CborMap([Suit.Version, Suit.Sequence, Suit.Common], [1, m.sequence, common]))
+    return suitEnvelope(manifest, suitDigest(crypto, manifest), kid, sign)
 }
 
-/** Decodes manifest arguments; undefined unless the format and lengths are right and the board id is 1..32 printable ASCII bytes. */
-export function decodeManifest(args: Buffer | undefined): FirmwareManifest | undefined {
-    if (!args || args.length < MANIFEST_FIXED + 1) return undefined
-    if (args[0] !== MANIFEST_FORMAT) return undefined
-    const boardLen = args[41]
-    if (boardLen < 1 || boardLen > MAX_BOARD_ID || args.length !== MANIFEST_FIXED + boardLen) return undefined
-    for (let i = MANIFEST_FIXED; i < args.length; i++) if (args[i] < 0x21 || args[i] > 0x7e) return undefined
-    return {
-        sequence: getU32BE(args, 1),
-        imageSize: getU32BE(args, 5),
-        digest: copyBytes(args, 9, 41),
-        board: args.slice(MANIFEST_FIXED, args.length).toString(),
-    }
+/** The SUIT_Digest of `manifest` (the bytes of a SUIT_Manifest): [−16, SHA-256 of the manifest as a byte string, head included]. */
+export function suitDigest(crypto: { sha256(parts: Buffer[]): Buffer }, manifest: Buffer): Buffer {
+    return encodeCbor([Suit.Sha256, crypto.sha256([cborHead(2, manifest.length), manifest])])
+}
+
+/**
+ * An envelope of `manifest` (the bytes of a SUIT_Manifest) whose wrapper holds `digest`
+ * (the bytes of a SUIT_Digest) and a COSE_Sign1 by key `kid` over it: `signedManifest`'s
+ * last step, and the tests' way to wrap what the head-end would refuse to build.
+ */
+export function suitEnvelope(manifest: Buffer, digest: Buffer, kid: number, sign: (toBeSigned: Buffer) => Buffer): Buffer {
+    const k = Buffer.from([kid])
+    const p = coseProtected(k)
+    const cose: CoseMessage = { tag: COSE_SIGN1_TAG, bodyProtected: p, payload: digest, signatures: [{ protectedBytes: p, kid: k, signature: Buffer.alloc(0) }] }
+    cose.signatures[0].signature = sign(toBeSigned(cose, 0))
+    // the COSE_Sign1 with a nil payload: 18([protected, {}, nil, signature])
+    const block = encodeCbor(new CborTag(COSE_SIGN1_TAG, [p, new CborMap([], []), null, cose.signatures[0].signature]))
+    return encodeCbor(new CborTag(Suit.EnvelopeTag, new CborMap([Suit.Authentication, Suit.Manifest], [encodeCbor([digest, block]), manifest])))
 }

@@ -1,3 +1,4 @@
+import { decodeCommandAck } from "../../src/wire/ack"
 import { describe, test, expect } from "@devicescript/test"
 import { rootKey } from "../../src/wire/keys"
 import { Role, Verdict } from "../../src/wire/opcodes"
@@ -16,12 +17,13 @@ describe("command verification: each refusal has its own reason", () => {
     test("an authentic, fresh, allowed command is accepted and recorded", async () => {
         const m = await TestMeter.provisioned()
         const ack = await m.handler.handleCommand(testEnvelope({ signer: supplier, counter: 5, notBefore: NOW - 10, expiry: NOW + 10, opcode: 2 }))
-        expect(ack.length).toBe(16)
-        expect(ack[0]).toBe(1)
-        expect(ack[1]).toBe(Verdict.Accepted)
-        expect(ack[2]).toBe(2)
-        expect(ack[3]).toBe(2)
-        expect(ack[11]).toBe(5)
+        // [Accepted, Disconnect, key 2, counter 5, detail: the offset] (docs/formats.cddl command-ack)
+        expect(ack.slice(0, 5).toString("hex")).toBe("8500020205")
+        const a = decodeCommandAck(ack)
+        expect(a.verdict).toBe(Verdict.Accepted)
+        expect(a.opcode).toBe(2)
+        expect(a.signerKeyId).toBe(2)
+        expect(a.counterLo).toBe(5)
         expect(m.events.length).toBe(1)
         expect(m.events[0].kind).toBe(CommandEventKind.Accepted)
         expect(m.alerts.length).toBe(0)

@@ -1,4 +1,5 @@
 import * as ds from "@devicescript/core"
+import { decodeCommandAck } from "../../src/wire/ack"
 import { describe, test, expect } from "@devicescript/test"
 import { Verdict } from "../../src/wire/opcodes"
 import { RamStorage } from "../../src/storage/twins"
@@ -56,8 +57,8 @@ describe("disconnect control (DLMS class 70, GB Arm)", () => {
         const m = await TestMeter.provisioned()
         m.randomValue = 2147483648 // half of 2^32: offset 300 s of the default 600 s
         const ack = await m.handler.handleCommand(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))
-        expect(ack[1]).toBe(Verdict.Accepted)
-        expect(ack.getAt(12, "u8") * 16777216 + ack[13] * 65536 + ack[14] * 256 + ack[15]).toBe(300)
+        expect(decodeCommandAck(ack).verdict).toBe(Verdict.Accepted)
+        expect(decodeCommandAck(ack).detail).toBe(300)
         expect(m.board.relay.isClosed()).toBe(true)
         expect(m.handler.disconnect.state()).toBe(DisconnectState.Connected)
         await m.timer.advance(299999)
@@ -99,7 +100,7 @@ describe("disconnect control (DLMS class 70, GB Arm)", () => {
         expect(await m.send(testEnvelope({ signer: root, counter: 1, opcode: 4, args: Buffer.from([0, 60]) }))).toBe(Verdict.Accepted)
         m.randomValue = 4294967295
         const ack = await m.handler.handleCommand(testEnvelope({ signer: supplier, counter: 1, opcode: 1 }))
-        expect(ack[15]).toBe(60)
+        expect(decodeCommandAck(ack).detail).toBe(60)
         await m.timer.advance(60000)
         expect(m.board.relay.isClosed()).toBe(false)
     })

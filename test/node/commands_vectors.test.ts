@@ -114,7 +114,8 @@ test("the command layout matches docs/commands.md and docs/formats.cddl, read by
     assert.throws(() => buildEnvelope({ ...f, counter: 1n << 53n }), /2\^53/)
 })
 
-test("acknowledgements are read back", () => {
+test("acknowledgements are read back: CBOR, and the 16 bytes of earlier firmware", () => {
+    assert.deepEqual(parseAck(Buffer.from("850a010205" + "19012c", "hex")), { verdict: Verdict.Replay, opcode: 1, signerKeyId: 2, counter: 5n, detail: 300 })
     const a = Buffer.alloc(16)
     a[0] = 1
     a[1] = Verdict.Replay

@@ -2,12 +2,14 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { generate } from "../vectors/envelope_gen.ts"
-import { CommandEnvelope, counterInReach, decodeManifest, firmwareManifestArgs, MAX_COUNTER, parseEnvelope, uplinkEpochArgs } from "../../src/wire/envelope"
+import { CommandEnvelope, counterInReach, decodeManifest, MAX_COUNTER, parseEnvelope, SignedManifest, suitClassId, uplinkEpochArgs } from "../../src/wire/envelope"
+import { nodeCrypto } from "../../headend/src/crypto.ts"
 import { CborMap, CborTag, CborValue, decodeCbor, encodeCbor } from "../../src/wire/cbor"
 import { COSE_SIGN_TAG, CoseMessage, coseProtected, decodeCose, encodeCose, toBeSigned } from "../../src/wire/cose"
 import { decodeKeyEntry, decodeRing, encodeRing as encodeRingBody, KEY_ENTRY_SIZE } from "../../src/wire/keys"
-import { CommandOutcome, decodeOutcome, encodeOutcome, OutcomeLayout } from "../../src/wire/ack"
-import { buildEnvelope, defaultMask, encodeKeyEntry, envelopeBody, headEndKey, Opcode, parseAck, Role, Verdict } from "../../headend/src/commands.ts"
+import { CommandOutcome, decodeCommandAck, decodeOutcome, encodeCommandAck, encodeOutcome, OutcomeLayout } from "../../src/wire/ack"
+import { decode as cbor2Decode } from "cbor2"
+import { ALL_OPCODES, buildEnvelope, buildManifest, defaultMask, encodeKeyEntry, envelopeBody, headEndKey, Opcode, parseAck, Role, Verdict } from "../../headend/src/commands.ts"
 import { describeRecord } from "../../headend/src/records.ts"
 
 // The command formats are one implementation (src/wire/); these tests run it in Node, where
@@ -166,10 +168,11 @@ test("one command's reach: the builder refuses a counter, epoch or sequence a me
     for (const [e, cur] of [[17, 0], [0, 0], [5, 5], [4, 5], [0xffffffff, 0], [2 ** 32, 0xfffffff0]])
         assert.throws(() => uplinkEpochArgs(e, cur), /uplink epoch/, `${e} from ${cur}`)
     const m = { sequence: 1024, imageSize: 1000, digest: Buffer.alloc(32), board: "simulator" }
-    assert.equal(decodeManifest(firmwareManifestArgs(m, 0))!.sequence, 1024)
-    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 1025 }, 0), /firmware manifest: from sequence 0/)
-    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 0xffffffff }, 0), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, sequence: 7 }, 7), RangeError)
+    const root = headEndKey(1, Role.Root, ALL_OPCODES, new Uint8Array(32).fill(1))
+    assert.equal((decodeManifest(buildManifest(m, 0, root), nodeCrypto) as SignedManifest).sequence, 1024)
+    assert.throws(() => buildManifest({ ...m, sequence: 1025 }, 0, root), /firmware manifest: from sequence 0/)
+    assert.throws(() => buildManifest({ ...m, sequence: 0xffffffff }, 0, root), RangeError)
+    assert.throws(() => buildManifest({ ...m, sequence: 7 }, 7, root), RangeError)
 })
 
 test("mutated commands never throw in the parser; whatever parses is a command the wire core re-encodes byte for byte", () => {
@@ -189,17 +192,26 @@ test("mutated commands never throw in the parser; whatever parses is a command t
     }
 })
 
-test("acknowledgements: the meter's encoder, the head-end's reader, counters beyond 2^53", () => {
-    const o: CommandOutcome = { verdict: Verdict.Replay, opcode: Opcode.Disconnect, signerKeyId: 2, counterHi: 0xffffffff, counterLo: 0xfffffffe, detail: 0xfffffffd }
-    const ack = encodeOutcome(OutcomeLayout.Ack, o.verdict, o, o.detail)
-    assert.equal(ack.length, 16)
-    assert.equal(ack.toString("hex"), "010a0102fffffffffffffffefffffffd")
-    assert.deepEqual(decodeOutcome(ack, OutcomeLayout.Ack), o)
-    assert.deepEqual(parseAck(ack), { verdict: Verdict.Replay, opcode: 1, signerKeyId: 2, counter: 0xfffffffffffffffen, detail: 0xfffffffd })
-    assert.equal(decodeOutcome(ack.subarray(0, 15), OutcomeLayout.Ack), undefined)
-    const v2 = Buffer.from(ack)
+test("acknowledgements: the meter's CBOR array, read by the head-end and by cbor2; the 16-byte layout of earlier firmware still read", () => {
+    const o: CommandOutcome = { verdict: Verdict.Replay, opcode: Opcode.Disconnect, signerKeyId: 2, counterHi: 0x1fffff, counterLo: 0xfffffffe, detail: 0xfffffffd }
+    const ack = encodeCommandAck(o.verdict, o, o.detail)
+    // [10, 1, 2, 2^53 - 2, 2^32 - 3]
+    assert.equal(ack.toString("hex"), "850a0102" + "1b001ffffffffffffe" + "1afffffffd")
+    assert.deepEqual(cbor2Decode(ack), [10, 1, 2, 9007199254740990, 4294967293])
+    assert.deepEqual(decodeCommandAck(ack), o)
+    assert.deepEqual(parseAck(ack), { verdict: Verdict.Replay, opcode: 1, signerKeyId: 2, counter: 9007199254740990n, detail: 0xfffffffd })
+    // a command that did not parse
+    assert.equal(encodeCommandAck(Verdict.Malformed, undefined, 0).toString("hex"), "850100000000")
+    // not an ack: truncated, trailing bytes, a fifth item out of range, four items, not deterministic
+    for (const bad of ["850a0102051a", "850a010205000000", "850a0102051b0000000100000000", "840a010205", "850a01021805 00".replace(" ", "")])
+        assert.equal(decodeCommandAck(Buffer.from(bad, "hex")), undefined, bad)
+    assert.throws(() => parseAck(Buffer.from("840a010205", "hex")))
+    // earlier firmware: version 1 ‖ verdict ‖ opcode ‖ signer ‖ counter (u64) ‖ detail (u32)
+    const old = Buffer.from("010a0102fffffffffffffffefffffffd", "hex")
+    assert.deepEqual(decodeOutcome(old, OutcomeLayout.Ack), { ...o, counterHi: 0xffffffff })
+    assert.deepEqual(parseAck(old), { verdict: Verdict.Replay, opcode: 1, signerKeyId: 2, counter: 0xfffffffffffffffen, detail: 0xfffffffd })
+    const v2 = Buffer.from(old)
     v2[0] = 2
-    assert.equal(decodeOutcome(v2, OutcomeLayout.Ack), undefined)
     assert.throws(() => parseAck(v2))
 })
 
@@ -242,16 +254,12 @@ test("key entries and ring bodies: one codec for the anchor and for key changes"
 })
 
 test("firmware manifest arguments: encoder and the meter's decoder agree; bad board ids are refused", () => {
+    const root = headEndKey(1, Role.Root, ALL_OPCODES, new Uint8Array(32).fill(1))
     const m = { sequence: 0xfffffff0, imageSize: 1000, digest: Buffer.from(sha256(new Uint8Array(1000))), board: "trustmeter_pico_w" }
-    const args = firmwareManifestArgs(m, 0xffffffef)
-    assert.deepEqual(decodeManifest(args), m)
-    assert.equal(decodeManifest(args.subarray(0, args.length - 1)), undefined)
-    assert.equal(decodeManifest(Buffer.concat([args, Buffer.from("x")])), undefined)
-    const spaced = Buffer.from(args)
-    spaced[args.length - 1] = 0x20
-    assert.equal(decodeManifest(spaced), undefined)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "" }, 0xffffffef), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "x".repeat(33) }, 0xffffffef), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, board: "a b" }, 0xffffffef), RangeError)
-    assert.throws(() => firmwareManifestArgs({ ...m, digest: Buffer.alloc(31) }, 0xffffffef), RangeError)
+    const d = decodeManifest(buildManifest(m, 0xffffffef, root), nodeCrypto) as SignedManifest
+    assert.deepEqual([d.sequence, d.imageSize, d.digest, d.classId], [m.sequence, m.imageSize, m.digest, suitClassId(nodeCrypto, m.board)])
+    assert.throws(() => buildManifest({ ...m, board: "" }, 0xffffffef, root), RangeError)
+    assert.throws(() => buildManifest({ ...m, board: "x".repeat(33) }, 0xffffffef, root), RangeError)
+    assert.throws(() => buildManifest({ ...m, board: "a b" }, 0xffffffef, root), RangeError)
+    assert.throws(() => buildManifest({ ...m, digest: Buffer.alloc(31) }, 0xffffffef, root), RangeError)
 })

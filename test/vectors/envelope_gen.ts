@@ -24,7 +24,7 @@ import {
     buildEnvelope,
     defaultMask,
     disconnectPolicyArgs,
-    firmwareManifestArgs,
+    buildManifest,
     keyRemoveArgs,
     privacyArgs,
     PrivacyLevel,
@@ -225,12 +225,13 @@ export function generate(): EnvelopeVectors {
             {
                 name: "firmware manifest 7 for the simulator",
                 opcode: Opcode.FirmwareManifest,
-                hex: firmwareManifestArgs({
+                // a SUIT envelope signed by the vector root (key 1)
+                hex: buildManifest({
                     sequence: 7,
                     board: "simulator",
                     imageSize: 1000,
                     digest: Buffer.from(sha256(new Uint8Array(1000))),
-                }, 0).toString("hex"),
+                }, 0, root).toString("hex"),
             },
             { name: "remove key 3", opcode: Opcode.KeyRemove, hex: keyRemoveArgs(3).toString("hex") },
             { name: "add supplier2 as key 4", opcode: Opcode.KeyAdd, hex: encodeKeyEntry({ ...supplier2, id: 4 }).toString("hex") },
@@ -308,8 +309,9 @@ function scenario(meterId: Buffer) {
 function stolenNetop(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, netop: HeadEndKey, netop2: HeadEndKey): ScenarioStep[] {
     const { steps, at, step } = scenario(meterId)
     const sync = (k: HeadEndKey, c: bigint, t: number, nb: number, exp: number) => at(k, c, Opcode.TimeSync, nb, exp, timeSyncArgs(t))
+    // SUIT manifests are the root's (it signs each release once): the stolen key can only deliver them
     const manifest = (sequence: number) =>
-        firmwareManifestArgs({ sequence, board: "simulator", imageSize: 1000, digest: Buffer.from(sha256(new Uint8Array(1000))) }, sequence - 1)
+        buildManifest({ sequence, board: "simulator", imageSize: 1000, digest: Buffer.from(sha256(new Uint8Array(1000))) }, sequence - 1, root)
     step("the network operator sets the clock", 0, sync(netop, 1n, T0, 0, T0 + 3600), Verdict.Accepted, 1)
     step("the supplier arms", -1, at(supplier, 1n, Opcode.ReconnectArm, 0, T0 + 3600), Verdict.Accepted, 1)
     step("stolen network operator: a disconnect alone", -1, at(netop, 2n, Opcode.Disconnect, 0, T0 + 3600), Verdict.OpcodeNotAllowed, 0)
@@ -326,8 +328,8 @@ function stolenNetop(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, ne
         at(netop, CMAX + (1n << 20n), Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(48, 32)), Verdict.Accepted, 1)
     step("stolen network operator: counter 2^53 - 1", -1, at(netop, BigInt(MAX_COUNTER), Opcode.UplinkEpoch, 0, U32, uplinkEpochArgs(49, 48)), Verdict.CounterOutOfReach, 0)
     const c = CMAX + (1n << 20n)
-    step("stolen network operator: firmware sequence 2^32 - 1", -1, at(netop, c + 1n, Opcode.FirmwareManifest, 0, U32, manifest(U32)), Verdict.FirmwareRejected, 1)
-    step("stolen network operator: firmware sequence +1024", -1, at(netop, c + 2n, Opcode.FirmwareManifest, 0, U32, manifest(1024)), Verdict.Accepted, 1)
+    step("stolen network operator: firmware sequence 2^32 - 1", -1, at(netop, c + 1n, Opcode.FirmwareManifest, 0, U32, manifest(U32)), Verdict.FirmwareRejected, 2)
+    step("stolen network operator: firmware sequence +1024", -1, at(netop, c + 2n, Opcode.FirmwareManifest, 0, U32, manifest(1024)), Verdict.Accepted, 2)
     step("stolen network operator, after a reboot: time 2^32 - 101", 0, sync(netop, c + 3n, U32 - 100, 0, U32), Verdict.TimeOutOfBounds, 1, { reboot: true })
     const week = T0 + 1800 + 604800
     step("stolen network operator, after a reboot: time 7 days past the floor", -1, sync(netop, c + 4n, week, 0, week), Verdict.Accepted, 1)
@@ -340,7 +342,7 @@ function stolenNetop(meterId: Buffer, root: HeadEndKey, supplier: HeadEndKey, ne
     step("the root adds a new network-operator key", -1, at(root, 3n, Opcode.KeyAdd, 0, T0 + 7200, encodeKeyEntry(netop2)), Verdict.Accepted, 1)
     step("new network operator: time +300 s", -1, sync(netop2, 1n, T0 + 3900, T0 + 3540, T0 + 3960), Verdict.Accepted, 1)
     step("new network operator: the next uplink epoch", -1, at(netop2, 2n, Opcode.UplinkEpoch, 0, T0 + 7200, uplinkEpochArgs(49, 48)), Verdict.Accepted, 1)
-    step("new network operator: the next firmware", -1, at(netop2, 3n, Opcode.FirmwareManifest, 0, T0 + 7200, manifest(1025)), Verdict.Accepted, 1)
+    step("new network operator: the next firmware", -1, at(netop2, 3n, Opcode.FirmwareManifest, 0, T0 + 7200, manifest(1025)), Verdict.Accepted, 2)
     step("the supplier disconnects", -1, at(supplier, 2n, Opcode.Disconnect, 0, T0 + 7200), Verdict.Accepted, 1)
     step("the supplier arms", -1, at(supplier, 3n, Opcode.ReconnectArm, 0, T0 + 7200), Verdict.Accepted, 1)
     step("after a reboot the new network operator sets the clock from the restored floor", 0,

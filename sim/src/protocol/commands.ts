@@ -5,7 +5,7 @@
  * and role, dual control, time window, the signer's counter, the Ed25519 signatures
  * (strict, RFC 8032), the counter persisted before anything acts, the argument size from
  * the opcode table, the action; every outcome recorded in the chain (CommandAccepted, or a
- * rate-limited CommandRejected with an alert) and answered with the 16-byte acknowledgement.
+ * rate-limited CommandRejected with an alert) and answered with the acknowledgement (a CBOR array, src/wire/ack.ts `encodeCommandAck`).
  *
  * The formats and the pure rules are the wire core's and the firmware's own where they can
  * run in Node: `parseEnvelope`, `toBeSigned`, keys and rings (src/wire/), `decideTimeSync`
@@ -17,19 +17,21 @@
  * test/node/fleet_protocol.test.ts pins the result to the firmware's command vectors
  * (test/vectors/envelope.json: every verdict of the scenario).
  */
-import { createPublicKey, verify as nodeVerify, KeyObject } from "node:crypto"
+import { createHash, createPublicKey, verify as nodeVerify, KeyObject } from "node:crypto"
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { encodeOutcome, OutcomeLayout } from "../../../src/wire/ack"
+import { encodeCommandAck, encodeOutcome, OutcomeLayout } from "../../../src/wire/ack"
 import {
     CommandEnvelope,
     counterAdvance,
     counterInReach,
+    decideManifest,
     decodeManifest,
+    ManifestReason,
     MAX_DISCONNECTS_PER_DAY,
     MAX_EPOCH_STEP,
     MAX_RANDOM_LIMIT_S,
-    MAX_SEQUENCE_STEP,
     parseEnvelope,
+    suitClassId,
 } from "../../../src/wire/envelope"
 import { toBeSigned } from "../../../src/wire/cose"
 import { decodeKeyEntry, decodeRing, encodeRing, findKey, KeyEntry, mayKeySign, ringProblem } from "../../../src/wire/keys"
@@ -38,6 +40,9 @@ import { decodeCalendar } from "../../../src/wire/calendar"
 import { RecordKind } from "../../../src/wire/record"
 import { AlertKind } from "../../../src/wire/report"
 import { decideTimeSync } from "../../../src/commands/timesync"
+
+/** SHA-256 as the wire core takes it (src/wire/crypto.ts) */
+const SHA256 = { sha256: (parts: Buffer[]) => createHash("sha256").update(Buffer.concat(parts)).digest() }
 
 /** src/commands/rejectionlog.ts: refusals recorded in a burst, and the refill period (ms) */
 const REJECTION_BURST = 8
@@ -202,7 +207,7 @@ export class CommandEndpoint {
         }
         if (v.verdict === Verdict.Accepted) this.ports.record(RecordKind.CommandAccepted, this.ports.utcNow(), encodeOutcome(OutcomeLayout.Accepted, v.verdict, v.env, detail[0]))
         else this.reject(v.verdict, v.env)
-        return encodeOutcome(OutcomeLayout.Ack, v.verdict, v.env, detail[0])
+        return encodeCommandAck(v.verdict, v.env, detail[0])
     }
 
     /**
@@ -364,10 +369,19 @@ export class CommandEndpoint {
                 return Verdict.Accepted
             }
             case Opcode.FirmwareManifest: {
-                const m = decodeManifest(args)
-                // src/commands/firmware.ts decideManifest
-                if (!m || !(m.sequence >= p.firmwareSequence + 1 && m.sequence <= p.firmwareSequence + MAX_SEQUENCE_STEP) || m.board !== this.ports.boardId || m.imageSize < 1 || m.imageSize > 4194304)
+                // src/commands/actions.ts firmwareManifest: the root's signature, then the wire core's decideManifest
+                const m = decodeManifest(args, SHA256)
+                let r = m as number
+                if (typeof m !== "number") {
+                    const s = m.auth.signatures[0]
+                    const k = s.kid.length === 1 ? findKey(this.keys, s.kid[0]) : undefined
+                    if (!k || k.role !== Role.Root || !ed25519.verify(s.signature, toBeSigned(m.auth, 0), k.publicKey, { zip215: false })) r = ManifestReason.BadSignature
+                    else r = decideManifest(m, p.firmwareSequence, suitClassId(SHA256, this.ports.boardId))
+                }
+                if (typeof m === "number" || r !== ManifestReason.Ok) {
+                    out[0] = r
                     return Verdict.FirmwareRejected
+                }
                 p.firmwareSequence = m.sequence
                 out[0] = m.sequence
                 return Verdict.Accepted

@@ -1,4 +1,5 @@
 import { digest } from "@devicescript/crypto"
+import { decodeCommandAck } from "../../../src/wire/ack"
 import { u32Bytes } from "../../../src/wire/bytes"
 import { CborMap, encodeCbor } from "../../../src/wire/cbor"
 import { COSE_SIGN1_TAG, COSE_SIGN_TAG, CoseMessage, CoseSignature, coseProtected, encodeCose, toBeSigned } from "../../../src/wire/cose"
@@ -195,6 +196,6 @@ export class TestMeter {
     /** sends an envelope; returns the ack's verdict */
     async send(raw: Buffer): Promise<number> {
         const ack = await this.handler.handleCommand(raw)
-        return ack[1]
+        return decodeCommandAck(ack).verdict
     }
 }
