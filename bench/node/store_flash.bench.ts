@@ -182,7 +182,10 @@ export async function day() {
  * the meter drains everything it held to the head-end, StoreFull record included.
  */
 export async function fill() {
-    const SCALE = 7200 // a half hour in 0.25 s, a day in 12 s
+    // a half hour in 1 s, a day in 48 s: a signed time sync takes ~10 s of real time from the
+    // head-end to the meter's flash while acks are dropped, so at x7200 (the ring full in 6 s)
+    // the first sync's records landed after StoreFull in most runs, and the fill held no event
+    const SCALE = 1800
     let fullAt = 0
     const rig = await FirmwareRig.start({
         scale: SCALE,

@@ -32,8 +32,14 @@ import { verifySegment } from "./chain"
  * space", measured on the real firmware's flash image, tools/flash_wear.cjs).
  */
 export const DEFAULT_SLOTS = 24
-/** Default period of metrology snapshots: bounds energy lost to a power cut vs flash wear. */
-export const DEFAULT_SNAPSHOT_PERIOD_MS = 900_000
+/**
+ * Default period of the meter-state saves between interval closes (flash wear against the
+ * energy a power cut loses, which the forced save at each close already bounds to the open
+ * interval). Half an hour and a minute: the forced save at each close restarts the period,
+ * so with half-hourly intervals a periodic save never falls due (at 15 minutes it added one
+ * 240-byte write per half hour, ~30 KB a day with its compaction copies: docs/index-store.md).
+ */
+export const DEFAULT_SNAPSHOT_PERIOD_MS = 1_860_000
 
 export const KEY_HEAD = "st.hd"
 export const KEY_ACK = "st.ack"
