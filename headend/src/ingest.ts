@@ -379,8 +379,13 @@ export class HeadEnd {
             this.refused(st, fp)
             return this.reject("bad-body", id)
         }
-        if (verdict === LATE) return this.late(id, st, h.epoch, h.counter, tag, fp, wr)
-        return this.decide(id, st, h.epoch, h.counter, tag, wr, newEpoch)
+        // derived register blocks rebuilt (docs/uplink.md §4.1), by the meter's own function,
+        // from the record before the frame as stored here (not with an anchor: then the meter
+        // assumed none) and the frame's earlier records; `full` records are whole from the first
+        const recs = wr.records
+        const full = recs ? U.expandRecords(recs, wr.anchor ? undefined : st.records.get(recs[0].seq - 1)) : 0
+        if (verdict === LATE) return this.late(id, st, h.epoch, h.counter, tag, fp, wr, full)
+        return this.decide(id, st, h.epoch, h.counter, tag, wr, newEpoch, full)
     }
 
     /** The counter rule: undefined for a fresh counter, else the refusal. */
@@ -415,9 +420,11 @@ export class HeadEnd {
      * delay a frame). Any other content — a record that differs from the stored one, or one
      * the head-end never saw — comes from a second device with this meter's key: a clone.
      */
-    private late(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, fp: string, wr: U.WireReport): IngestResult {
+    private late(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, fp: string, wr: U.WireReport, full: number): IngestResult {
         let known = true
-        for (const w of wr.records ?? []) {
+        for (const [i, w] of (wr.records ?? []).entries()) {
+            // a derived block without its base here: cannot be compared, so not evidence
+            if (i >= full) continue
             const have = w.seq <= st.contiguous ? st.records.get(w.seq) : undefined
             // older than what memory keeps: cannot be compared here, so not evidence
             if (have === undefined && w.seq <= st.contiguous && st.records.size > 0 && w.seq < st.records.keys().next().value!) continue
@@ -440,7 +447,7 @@ export class HeadEnd {
     }
 
     /** Decides an authentic frame with a fresh counter on copies of the meter's state; applies them only when it is accepted. */
-    private decide(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, wr: U.WireReport, newEpoch: boolean): IngestResult {
+    private decide(id: string, st: MeterState, epoch: number, counter: number, tag: Buffer, wr: U.WireReport, newEpoch: boolean, full: number): IngestResult {
         const fp = tag.toString("latin1")
         // the chain follower, on copies
         let contiguous = st.contiguous
@@ -461,6 +468,13 @@ export class HeadEnd {
         let prevData: Buffer | undefined // the record before recs[i], rebuilt from this frame
         for (let i = 0; i < recs.length; i++) {
             const w = recs[i]
+            if (i >= full) {
+                // a derived register block whose base this head-end does not hold (docs/uplink.md
+                // §4.1): nothing from here is stored and the frame is not acked, so the meter's
+                // ack timeout sends it again with the anchor and full blocks, never a wedge
+                unplaced = true
+                break
+            }
             if (w.seq <= contiguous) {
                 const have = st.records.get(w.seq)
                 if (have) {

@@ -124,23 +124,22 @@ export class Uplink {
      * the head-end holds that record, so a frame starting right after it needs no anchor
      */
     private heldSeq = -2
-    private inFlight: InFlight = undefined
+    private inFlight: InFlight
     private timeouts = 0
     /** pending alert counts by kind (index = AlertKind), persisted in `up.al` (docs/uplink.md §7) */
     private alerts: number[] = [0, 0, 0, 0, 0, 0, 0, 0]
     /** the set of pending kinds changed since `up.al` was written */
-    private alertsDirty = false
+    private alertsDirty: boolean
     private responses: Buffer[] = []
     private wake = ds.emitter<number>()
-    private running = false
+    private running: boolean
     /** held while a counter is reserved and its frame sealed, or the epoch rolls */
-    private busy = false
+    private busy: boolean
     /** the level the newest records were taken under, as far as the records show (privacyCover's `was`) */
     private level = 0
 
     constructor(o: UplinkOptions) {
-        if (o.meterId.length !== 8) throw new RangeError("uplink: meter id must be 8 bytes")
-        if (o.secret.length !== 32) throw new RangeError("uplink: secret must be 32 bytes")
+        if (o.meterId.length !== 8 || o.secret.length !== 32) throw new RangeError("uplink: meter id must be 8 bytes, secret 32")
         this.o = o
         this.counter = new FrameCounter(o.storage, KEY_COUNTER, o.counterBlock || 64)
     }
@@ -158,7 +157,7 @@ export class Uplink {
         // kind 0..7 (kind 0 is never raised, so byte 0 is always 0). An earlier firmware's
         // JSON object ("{…") is dropped: the counts are hints, and the kinds recur.
         const b = await o.storage.get(KEY_ALERTS)
-        if (b !== undefined && b.length === 2 * ALERT_SLOTS && b[0] === 0)
+        if (b && b.length === 2 * ALERT_SLOTS && b[0] === 0)
             for (let k = 1; k < ALERT_SLOTS; k++) this.alerts[k] += getU16BE(b, 2 * k)
         const self = this
         // a method read from an object is bound to it in the VM
@@ -187,7 +186,7 @@ export class Uplink {
     raiseAlert(kind: number) {
         if (!(kind > 0 && kind < ALERT_SLOTS)) return
         // flash only when a kind becomes pending: a flood of forged downlinks must not wear it
-        if (this.alerts[kind] === 0) this.alertsDirty = true
+        if (!this.alerts[kind]) this.alertsDirty = true
         this.alerts[kind]++
         if (kind !== AlertKind.BadDownlink) this.notify()
     }
@@ -245,7 +244,6 @@ export class Uplink {
         const head = await o.source.head()
         const acked = o.source.acknowledged()
         let lastSeq = -1
-        let due = false
         let p: PrivacyCover
         let recs: UplinkRecord[]
         if (head.seq > acked) {
@@ -268,15 +266,20 @@ export class Uplink {
                 // unless it just acked that record, send the first one's (docs/uplink.md §4.1)
                 const first = recs[0].seq
                 report.anchor = first > 0 && first !== this.heldSeq + 1
+                // interval records' register blocks derived where the head-end rebuilds them
+                // exactly: from an interval earlier in the frame, or from the record it just
+                // acked as a record (docs/uplink.md §4.1)
+                const h = (await o.source.recordsAfter(first - 2, 1))[0]
+                if (h) report.held = h.data
                 lastSeq = recs[n - 1].seq
-                due = true
             } else if (gs.length) {
                 report.aggregates = gs
                 if (p.registers) report.registers = p.registers
                 lastSeq = gs[gs.length - 1].lastSeq
-                due = true
             }
         }
+        // records or aggregates to send
+        let due = lastSeq >= 0
         if (head.seq >= 0) {
             report.checkpointSeq = head.seq
             report.checkpointHash = head.hash
@@ -284,7 +287,7 @@ export class Uplink {
         const alerts: AlertCount[] = []
         // at most 7 kinds: within ReportLimit.MaxAlerts
         for (let k = 1; k < ALERT_SLOTS; k++) {
-            if (this.alerts[k] === 0) continue
+            if (!this.alerts[k]) continue
             alerts.push({ kind: k, count: this.alerts[k] })
             if (k !== AlertKind.BadDownlink) due = true
         }
@@ -327,26 +330,21 @@ export class Uplink {
     /** Handles one downlink frame; anything unauthentic or replayed is counted and dropped. */
     async onDownlink(frame: Buffer) {
         const o = this.o
-        let body: Buffer
+        let d
         try {
             const h = readHeader(frame)
             if (h.epoch !== this.epoch || !equalBytes(h.meterId, o.meterId)) throw new RangeError("downlink: not ours")
             // the downlink key and nonce: an uplink frame reflected back never opens
-            body = openParsed(nativeCrypto, this.downKey, frame, h, Direction.Downlink)
+            const body = openParsed(nativeCrypto, this.downKey, frame, h, Direction.Downlink)
             // replay: the head-end's counter must grow (persisted, so also across reboots)
             if (!(h.counter > this.downCounter)) throw new RangeError("downlink: replay")
             this.downCounter = h.counter
             await writeEpochCounter(o.storage, KEY_DOWN_COUNTER, this.epoch, h.counter)
-        } catch (e) {
-            this.stats.downlinkRejected++
-            this.raiseAlert(AlertKind.BadDownlink)
-            return
-        }
-        let d
-        try {
+            // an authentic body that does not decode is a bad downlink too (AlertKind.BadDownlink)
             d = decodeDownlink(body)
         } catch (e) {
             this.stats.downlinkRejected++
+            this.raiseAlert(AlertKind.BadDownlink)
             return
         }
         if (d.type === BodyType.Ack) {
@@ -361,9 +359,12 @@ export class Uplink {
                 const sent = f.report
                 if (sent.alerts)
                     for (const a of sent.alerts) {
-                        const left = this.alerts[a.kind] - a.count
-                        this.alerts[a.kind] = left > 0 ? left : 0
-                        if (left <= 0) this.alertsDirty = true
+                        let left = this.alerts[a.kind] - a.count
+                        if (left <= 0) {
+                            left = 0
+                            this.alertsDirty = true
+                        }
+                        this.alerts[a.kind] = left
                     }
                 if (sent.responses) this.responses = this.responses.slice(sent.responses.length)
                 this.inFlight = undefined
@@ -379,7 +380,7 @@ export class Uplink {
                 this.raiseAlert(AlertKind.CommandRejected)
             }
             if (resp && resp.length && this.responses.length < ReportLimit.MaxResponses)
-                this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.slice(0, ReportLimit.MaxResponseSize) : resp)
+                this.responses.push(resp.slice(0, ReportLimit.MaxResponseSize))
             this.notify()
         }
     }

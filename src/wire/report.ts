@@ -8,9 +8,10 @@
 import { recordHash } from "./chain"
 import { WireCrypto } from "./crypto"
 import { concatBytes, copyBytes, equalBytes, getU16BE, getU32BE, getUintLE, isU32, setU16BE, setU32BE } from "./bytes"
-import { HASH_SIZE, HEADER_SIZE, RecordKind, TAG_SIZE, decodeRecord, encodeBody } from "./record"
+import { HASH_SIZE, HEADER_SIZE, IndexRecord, RecordKind, TAG_SIZE, decodeRecord, encodeBody } from "./record"
 import { Opcode } from "./opcodes"
 import { FrameConst } from "./frame"
+import { deriveRegisters } from "./derived"
 
 /** Body type, first body byte (docs/uplink.md §4). */
 export const enum BodyType {
@@ -60,6 +61,12 @@ export const enum ReportLimit {
      * §4.2): a forger must hit a record it does not choose, a second preimage, 2^128 work
      */
     RecordName = 16,
+    /**
+     * a wire record's length byte 0xF0 + code: an interval record whose register block
+     * travels derived (docs/uplink.md §4.1): 16 payload bytes on the wire, the block rebuilt
+     * by `deriveRegisters(base, interval, code)`
+     */
+    Derived = 0xf0,
 }
 
 /** One stored record (its exact bytes in the store) and its sequence number. */
@@ -79,6 +86,11 @@ export interface WireRecord {
     time: number
     payload: Buffer
     tag: Buffer
+    /**
+     * decoded only: the register block travels derived under this code (0..15): `payload`
+     * holds the 16-byte interval until `expandRecords` appends the rebuilt block
+     */
+    derived?: number
 }
 
 /** A privacy aggregate: the energy of records firstSeq..lastSeq (docs/uplink.md §4.1). */
@@ -109,6 +121,14 @@ export interface Report {
     records?: UplinkRecord[]
     /** send records[0]'s prev hash: the head-end may not hold record seq−1 */
     anchor?: boolean
+    /**
+     * An interval record's register block travels derived (docs/uplink.md §4.1) when
+     * `deriveRegisters` rebuilds it exactly from the block of the record before it: the
+     * previous record of the frame or, for records[0] and without an anchor, `held` when it
+     * is record records[0].seq − 1 as stored (the head-end holds it as a record: it acked
+     * it by name after receiving it as one)
+     */
+    held?: Buffer
     aggregates?: Aggregate[]
     alerts?: AlertCount[]
     responses?: Buffer[]
@@ -182,20 +202,35 @@ export function encodeReport(c: WireCrypto, r: Report): Buffer {
         o += 5
         if (r.anchor) {
             flags |= ReportFlag.Anchor
-            b.set(storedPrev(recs[0].data), o)
+            // records[0]'s stored prev hash (`storedPrev`)
+            b.set((decodeRecord(recs[0].data) as IndexRecord).prev, o)
             o += HASH_SIZE
         }
+        // the record before each: for records[0] the one the head-end holds (docs/uplink.md §4.1)
+        let prev = r.anchor ? undefined : r.held
         // each record's wire form (docs/uplink.md §4.1): u8 n, u8 kind, u32 time, n payload, 16 tag
         for (const rec of recs) {
             const w = decodeRecord(rec.data)
             if (!w || w.seq !== rec.seq) throw new RangeError("report: not a v1 store record of its seq")
-            const n = w.payload.length
+            let n = w.payload.length
             b[o] = n
+            // an interval record whose block the head-end rebuilds exactly from the previous
+            // record's: its 16-byte interval, the code in the length byte. The meter's metrology
+            // books an interval's import and export in the one band of its time (src/metrology),
+            // so the codes tried are 0, 5, 10 and 15; the receiver rebuilds any of the 16
+            if (prev && w.kind === RecordKind.IntervalClose && n === 78)
+                for (let c = 0; c < 16; c += 5)
+                    if (equalBytes(deriveRegisters(prev, rec.seq, w.payload, c), w.payload.slice(16, 78))) {
+                        b[o] = ReportLimit.Derived + c
+                        n = 16
+                        break
+                    }
             b[o + 1] = w.kind
             setU32BE(b, o + 2, w.time)
-            b.set(w.payload, o + 6)
+            b.set(w.payload.slice(0, n), o + 6)
             b.set(w.tag, o + 6 + n)
             o += 22 + n
+            prev = rec.data
         }
     }
     const gs = r.aggregates
@@ -375,12 +410,18 @@ export function decodeReport(b: Buffer): WireReport {
         if (flags & ReportFlag.Anchor) r.anchor = rd.bytes(HASH_SIZE, HASH_SIZE)
         const recs: WireRecord[] = []
         for (let i = 0; i < n; i++) {
-            const len = rd.u8()
-            if (len > ReportLimit.MaxPayload) throw new RangeError("body: field too long")
+            let len = rd.u8()
+            // 0xF0 + code: an interval record's 16-byte interval, its register block derived
+            const code = len >= ReportLimit.Derived ? len - ReportLimit.Derived : -1
+            if (code >= 0) len = 16
+            else if (len > ReportLimit.MaxPayload) throw new RangeError("body: field too long")
             const kind = rd.u8()
+            if (code >= 0 && kind !== RecordKind.IntervalClose) throw new RangeError("report: derived registers of a record that is no interval")
             const time = rd.u32()
             const payload = rd.bytes(len, ReportLimit.MaxPayload)
-            recs.push({ seq: first + i, kind: kind, time: time, payload: payload, tag: rd.bytes(TAG_SIZE, TAG_SIZE) })
+            const w: WireRecord = { seq: first + i, kind: kind, time: time, payload: payload, tag: rd.bytes(TAG_SIZE, TAG_SIZE) }
+            if (code >= 0) w.derived = code
+            recs.push(w)
         }
         r.records = recs
         if (flags & ReportFlag.CheckpointAtLast) {
@@ -412,12 +453,39 @@ export function decodeReport(b: Buffer): WireReport {
 }
 
 /**
+ * Rebuilds, in place, the register blocks of the derived records of a report (docs/uplink.md
+ * §4.1) with `deriveRegisters`, the meter's own function, from the block of the record before
+ * each: the frame's previous record, or `held`, the receiver's stored record records[0].seq − 1
+ * (undefined when it holds none, or the frame carries an anchor). Returns
+ * how many leading records are full now: a derived record without a base (the receiver does
+ * not hold what the meter assumed) and every record after it cannot be rebuilt; the receiver
+ * stores none of them and, when that is the first, does not acknowledge, so the meter's ack
+ * timeout brings the frame again with full blocks (§7).
+ */
+export function expandRecords(recs: WireRecord[], held: Buffer | undefined): number {
+    // the record before each in its stored form (its prev hash is not read: zeros)
+    let prev = held
+    for (let i = 0; i < recs.length; i++) {
+        const w = recs[i]
+        if (w.derived !== undefined) {
+            const blk = prev && deriveRegisters(prev, w.seq, w.payload, w.derived)
+            if (!blk) return i
+            w.payload = concatBytes(w.payload, blk)
+            w.derived = undefined
+        }
+        prev = rebuildRecord(w, Buffer.alloc(HASH_SIZE))
+    }
+    return recs.length
+}
+
+/**
  * The exact stored bytes of a wire record, given the record hash of its predecessor
  * (docs/uplink.md §4.1), by the store's own record codec (src/wire/record.ts): version 1,
  * kind, seq, time, n, payload, prev, tag. The receiver then checks the tag, which covers
  * prev: a record linked to another predecessor fails.
  */
 export function rebuildRecord(w: WireRecord, prev: Buffer): Buffer {
+    if (w.derived !== undefined) throw new RangeError("report: derived registers not rebuilt (expandRecords)")
     return concatBytes(encodeBody(w.kind, w.seq, w.time, w.payload, prev), w.tag)
 }
 

@@ -25,6 +25,7 @@ import { HeadEndService } from "../../headend/src/service.ts"
 import { verifyChain } from "../../headend/src/chain.ts"
 import { signOpcode } from "../../headend/src/operations.ts"
 import { parseAck } from "../../headend/src/commands.ts"
+import { decodeCommandAck } from "../../src/wire/ack"
 import { nodeCrypto } from "../../headend/src/crypto.ts"
 import { Direction, deriveFrameKey, openFrame, readHeader } from "../../src/wire/frame"
 import { ReportFlag, decodeReport } from "../../src/wire/report"
@@ -166,8 +167,9 @@ test("a protocol-level meter and the real firmware on one head-end: the same fra
         await sleep(1000)
         phase("both answered")
 
-        // 1. the answers: the same verdicts in the same 16-byte layout
-        for (const id of [real.meterId, proto.meterId]) for (const b of seen.get(id)!.answers) assert.equal(b.length, 16, "an answer is the 16-byte ack (src/wire/ack.ts)")
+        // 1. the answers: the same verdicts, each a CBOR command-ack (src/wire/ack.ts, docs/formats.cddl)
+        for (const id of [real.meterId, proto.meterId])
+            for (const b of seen.get(id)!.answers) assert.ok(b[0] === 0x85 && decodeCommandAck(b) !== undefined, `an answer is a CBOR command-ack: ${b.toString("hex")}`)
         const answers = (id: string) => seen.get(id)!.answers.map(b => parseAck(b)).map(a => [a.opcode, a.verdict])
         phase(`answers: real ${JSON.stringify(answers(real.meterId))}, protocol ${JSON.stringify(answers(proto.meterId))}`)
         assert.deepEqual(answers(proto.meterId), answers(real.meterId))
@@ -221,21 +223,22 @@ test("a protocol-level meter and the real firmware on one head-end: the same fra
                 const body = openFrame(nodeCrypto, key, f, Direction.Uplink)
                 const r = decodeReport(body)
                 if (r.registers) decodeRegisters(r.registers)
-                return { flags: body[1], size: f.length, records: r.records?.length ?? 0, kinds: (r.records ?? []).map(x => x.kind) }
+                return { flags: body[1], size: f.length, records: r.records?.length ?? 0, kinds: (r.records ?? []).map(x => x.kind), derived: (r.records ?? []).map(x => x.derived !== undefined) }
             })
         }
         const rs = shapes(real.meterId)
         const ps = shapes(proto.meterId)
         phase(`first frames: real ${JSON.stringify(rs[0])}, protocol ${JSON.stringify(ps[0])}`)
         assert.deepEqual(ps[0], rs[0], "the first frame after boot: genesis and power-up, registers, checkpoint at the last record")
-        // a steady half-hourly frame: one interval record, the checkpoint its last record (no anchor, registers, alerts)
-        const steady = (xs: typeof rs) => xs.find(x => x.records === 1 && x.kinds[0] === RecordKind.IntervalClose && x.flags === (ReportFlag.Records | ReportFlag.CheckpointAtLast))
+        // a steady half-hourly frame: one interval record, its register block derived from the
+        // interval before it (docs/uplink.md §4.1), the checkpoint its last record (no anchor, registers, alerts)
+        const steady = (xs: typeof rs) => xs.find(x => x.records === 1 && x.kinds[0] === RecordKind.IntervalClose && x.derived[0] && x.flags === (ReportFlag.Records | ReportFlag.CheckpointAtLast))
         const rSteady = steady(rs)
         const pSteady = steady(ps)
         phase(`steady frames: real ${JSON.stringify(rSteady)}, protocol ${JSON.stringify(pSteady)}`)
         assert.ok(rSteady && pSteady, "both sent a steady interval frame")
         assert.deepEqual(pSteady, rSteady)
-        assert.equal(pSteady!.size, 76 + 62, "14 header + 3 + 5 records header + 38 wire record + 62 register block + 16 tag (docs/uplink.md §13)")
+        assert.equal(pSteady!.size, 76, "14 header + 3 + 5 records header + 38 wire record (the register block derived) + 16 tag (docs/uplink.md §13)")
     } finally {
         const pids = realFleet?.processIds() ?? []
         await realFleet?.stop()

@@ -531,6 +531,8 @@ export class ProtocolMeter {
             if (n) {
                 report.records = recs.slice(0, n)
                 report.anchor = recs[0].seq > 0 && recs[0].seq !== this.heldSeq + 1
+                // register blocks derived where the head-end rebuilds them exactly (docs/uplink.md §4.1, as Uplink.step)
+                report.held = this.store.recordsAfter(recs[0].seq - 2, 1)[0]?.data
                 lastSeq = recs[n - 1].seq
                 due = true
             } else if (p.aggregates.length) {
