@@ -427,7 +427,7 @@ export function decodeManifest(args: Buffer, crypto: { sha256(parts: Buffer[]): 
         match((d.value as CborTag).value, pats[0], c, pats)
         const seq = c[5] as number
         const size = c[13] as number
-        if (!(typeof seq === "number" && seq >= 0 && seq <= U32_MAX && typeof size === "number" && (c[12] as Buffer).length === 32)) no(ManifestReason.NotSuit)
+        if (!(isU32(seq) && isU32(size) && (c[12] as Buffer).length === 32)) no(ManifestReason.NotSuit)
         // the digest is of the manifest as a byte string, its head included (the draft's examples)
         const mb = c[4] as Buffer
         if (!equalBytes(c[2] as Buffer, crypto.sha256([cborHead(2, mb.length), mb]))) no(ManifestReason.BadDigest)
@@ -450,28 +450,31 @@ function no(reason: number): never {
 
 /** Matches `v` against pattern `p` of `pats` (SUIT_PATTERN), appending the captures to `c`. */
 function match(v: CborValue, p: CborValue, c: CborValue[], pats: CborValue[]): void {
-    if (p === null || p instanceof Buffer || p instanceof CborTag) {
-        c.push(v)
-        if (p === null) return
-        if (!(v instanceof Buffer)) no(ManifestReason.NotSuit)
-        if (p instanceof Buffer) return
-        const d = decodeCbor(v as Buffer, [])
-        if (d.reason) no(d.reason)
-        match(d.value, pats[(p as CborTag).value as number], c, pats)
-        return
-    }
-    let ps = p as CborValue[]
-    let vs = v as CborValue[]
     if (p instanceof CborMap) {
         if (!(v instanceof CborMap)) no(ManifestReason.NotSuit)
         if ((v as CborMap).keys.join() !== (p as CborMap).keys.join()) no(ManifestReason.Unsupported)
-        ps = (p as CborMap).values
-        vs = (v as CborMap).values
-    } else if (!Array.isArray(p)) {
+        // then value by value, as an array
+        v = (v as CborMap).values
+        p = (p as CborMap).values
+    }
+    if (Array.isArray(p)) {
+        if (!Array.isArray(v) || (v as CborValue[]).length !== (p as CborValue[]).length) no(ManifestReason.NotSuit)
+        for (let i = 0; i < (p as CborValue[]).length; i++) match((v as CborValue[])[i], (p as CborValue[])[i], c, pats)
+        return
+    }
+    if (typeof p === "number") {
         if (v !== p) no(ManifestReason.Unsupported)
         return
-    } else if (!Array.isArray(v) || vs.length !== ps.length) no(ManifestReason.NotSuit)
-    for (let i = 0; i < ps.length; i++) match(vs[i], ps[i], c, pats)
+    }
+    // null, h'' or 24(k): captured
+    c.push(v)
+    if (p === null) return
+    if (!(v instanceof Buffer)) no(ManifestReason.NotSuit)
+    if (p instanceof CborTag) {
+        const d = decodeCbor(v as Buffer, [])
+        if (d.reason) no(d.reason)
+        match(d.value, pats[(p as CborTag).value as number], c, pats)
+    }
 }
 
 /** What the head-end puts in a manifest (`signedManifest`). */
