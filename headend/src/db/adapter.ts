@@ -24,6 +24,13 @@ export interface Sql {
     query<R extends Row = Row>(text: string, params?: readonly SqlParam[]): Promise<R[]>
     /** Runs one statement with `$1`.. parameters and returns how many rows it inserted, updated or deleted. */
     command(text: string, params: readonly SqlParam[]): Promise<number>
+    /**
+     * `COPY table (columns) FROM STDIN (FORMAT binary)` with `data` (PostgreSQL's binary copy
+     * format, `copyRows`): the rows go in as plain inserts (a held key fails it with a unique
+     * violation). Returns the rows copied. Inside a transaction (both backends: the server
+     * through COPY FROM STDIN, PGlite through a blob read as '/dev/blob').
+     */
+    copyBinary?(table: string, columns: readonly string[], data: Buffer): Promise<number>
 }
 
 export type Backend = "pglite" | "postgres"

@@ -16,7 +16,7 @@
  * bytes is never written over: it is clone evidence, recorded and returned.
  */
 import { Database, Sql } from "./adapter.ts"
-import { intArray, packFixed, packVar } from "./params.ts"
+import { copyRows, intArray, packFixed, packVar } from "./params.ts"
 import { bytes, meterBytes, storeRecord, u32 } from "./values.ts"
 
 export interface StoredRecord {
@@ -158,6 +158,21 @@ export async function applyFrames(tx: Sql, frames: readonly FrameChange[], o: { 
         fs.map((x, i) => ({ owner: i, x, value: x.tag })),
         (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.x.epoch - b.x.epoch || a.x.counter - b.x.counter,
         fresh => {
+            // plain on the server: COPY, the cheapest insert there is (docs/headend-storage.md §8)
+            if (o.plain && tx.copyBinary)
+                return tx.copyBinary(
+                    "uplink_frames",
+                    ["meter_id", "epoch", "counter", "tag", "registers", "checkpoint_seq", "checkpoint_hash"],
+                    copyRows(fresh, 7, (r, f) => {
+                        f[0] = r.x.meter
+                        f[1] = r.x.epoch
+                        f[2] = r.x.counter
+                        f[3] = r.x.tag
+                        f[4] = r.x.registers
+                        f[5] = r.x.checkpoint?.seq
+                        f[6] = r.x.checkpoint?.hash
+                    })
+                )
             const regs = packVar(fresh.map(r => r.x.registers))
             return tx.command(
                 `INSERT INTO uplink_frames (meter_id, epoch, counter, tag, registers, checkpoint_seq, checkpoint_hash)
@@ -308,6 +323,16 @@ async function storeRecordRows(q: Sql, applied: number[], fs: CheckedFrame[], ou
         rows,
         (a, b) => compareIds(a.x.meterId, b.x.meterId) || a.seq - b.seq,
         fresh => {
+            if (conflict === "" && q.copyBinary)
+                return q.copyBinary(
+                    "records",
+                    ["meter_id", "seq", "data"],
+                    copyRows(fresh, 3, (r, f) => {
+                        f[0] = r.x.meter
+                        f[1] = r.seq
+                        f[2] = r.value
+                    })
+                )
             const data = packVar(fresh.map(r => r.value))
             return q.command(
                 `INSERT INTO records (meter_id, seq, data)

@@ -47,7 +47,10 @@ export async function openPGlite(dir: string): Promise<Database> {
         backend: "pglite",
         query: (text, params) => run(pg, text, params),
         command: (text, params) => affected(pg, text, params),
-        transaction: fn => pg.transaction(tx => fn({ query: (text, params) => run(tx, text, params), command: (text, params) => affected(tx, text, params) })),
+        transaction: fn =>
+            pg.transaction(tx =>
+                fn({ query: (text, params) => run(tx, text, params), command: (text, params) => affected(tx, text, params), copyBinary: (table, columns, data) => copyIn(tx, table, columns, data) })
+            ),
         async close() {
             if (closed) return
             closed = true
@@ -73,7 +76,7 @@ function serializeByteaArray(xs: unknown): string {
 }
 
 interface PGliteSql {
-    query<T>(text: string, params?: unknown[]): Promise<{ rows: T[]; affectedRows?: number }>
+    query<T>(text: string, params?: unknown[], options?: { blob?: Blob }): Promise<{ rows: T[]; affectedRows?: number }>
     exec(text: string): Promise<{ rows: unknown[] }[]>
 }
 
@@ -86,6 +89,14 @@ async function run<R extends Row>(q: PGliteSql, text: string, params?: readonly 
 
 async function affected(q: PGliteSql, text: string, params: readonly SqlParam[]): Promise<number> {
     return (await q.query(text, params as unknown[])).affectedRows ?? 0
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/
+
+/** `COPY … FROM '/dev/blob' (FORMAT binary)`: PGlite reads the rows from the blob passed with the query. */
+async function copyIn(q: PGliteSql, table: string, columns: readonly string[], data: Buffer): Promise<number> {
+    if (!IDENT.test(table) || !columns.every(c => IDENT.test(c))) throw new Error(`copy: bad identifier in ${table} (${columns.join(", ")})`)
+    return (await q.query(`COPY ${table} (${columns.join(", ")}) FROM '/dev/blob' WITH (FORMAT binary)`, [], { blob: new Blob([data as unknown as Uint8Array<ArrayBuffer>]) })).affectedRows ?? 0
 }
 
 /**

@@ -43,7 +43,11 @@ export async function openPostgres(url: string, o: PostgresOptions = {}): Promis
         command: async (text, params) => (await pool.query(text, params as unknown[])).rowCount ?? 0,
         async transaction(fn) {
             const client = await pool.connect()
-            const tx: Sql = { query: (text, params) => run(client, text, params), command: async (text, params) => (await client.query(text, params as unknown[])).rowCount ?? 0 }
+            const tx: Sql = {
+                query: (text, params) => run(client, text, params),
+                command: async (text, params) => (await client.query(text, params as unknown[])).rowCount ?? 0,
+                copyBinary: (table, columns, data) => copyIn(client, table, columns, data),
+            }
             let broken = false
             try {
                 await client.query("BEGIN")
@@ -73,6 +77,55 @@ async function run<R extends Row>(q: pg.Pool | pg.PoolClient, text: string, para
     // no parameters: the simple protocol, which accepts a script of several statements
     const res = (await q.query(text)) as unknown as pg.QueryResult<R> | pg.QueryResult<R>[]
     return Array.isArray(res) ? (res.length ? res[res.length - 1].rows : []) : res.rows
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/
+
+/**
+ * `COPY … FROM STDIN (FORMAT binary)` on `client` (PostgreSQL protocol §55.2.6, "COPY
+ * Operations"): a query object of pg's own interface (`submit` and the `handle…` calls of
+ * pg/lib/client.js) that answers the server's CopyInResponse with the data in one CopyData
+ * message and CopyDone. On an error the server drops what follows and answers the simple
+ * query with ErrorResponse and ReadyForQuery; pg then hands the error to `handleError`.
+ */
+function copyIn(client: pg.PoolClient, table: string, columns: readonly string[], data: Buffer): Promise<number> {
+    if (!IDENT.test(table) || !columns.every(c => IDENT.test(c))) throw new Error(`copy: bad identifier in ${table} (${columns.join(", ")})`)
+    return new Promise((resolve, reject) => {
+        let rows = 0
+        let settled = false
+        const settle = (e: Error | undefined) => {
+            if (settled) return
+            settled = true
+            if (e) reject(e)
+            else resolve(rows)
+        }
+        const q = {
+            text: `COPY ${table} (${columns.join(", ")}) FROM STDIN (FORMAT binary)`,
+            submit(connection: { query(text: string): void }) {
+                connection.query(q.text)
+            },
+            handleCopyInResponse(connection: { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void }) {
+                connection.sendCopyFromChunk(data)
+                connection.endCopyFrom()
+            },
+            handleCommandComplete(msg: { text?: string }) {
+                const m = /^COPY (\d+)/.exec(msg.text ?? "")
+                rows = m ? Number(m[1]) : 0
+            },
+            handleReadyForQuery() {
+                settle(undefined)
+            },
+            handleError(e: Error) {
+                settle(e)
+            },
+            handleRowDescription() {},
+            handleDataRow() {},
+            handleEmptyQuery() {},
+            handlePortalSuspended() {},
+            handleCopyData() {},
+        }
+        client.query(q as unknown as pg.QueryConfig)
+    })
 }
 
 /** The URL without its password, for error messages. */
