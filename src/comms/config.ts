@@ -18,7 +18,7 @@ export interface UplinkConfig {
 /** One setting as text, without the quotes of a JSON string; undefined when absent. */
 export async function readText(s: Storage, key: string): Promise<string | undefined> {
     const b = await s.get(key)
-    if (b === undefined) return undefined
+    if (!b) return undefined
     let t = b.toString()
     if (t.length >= 2 && t[0] === '"' && t[t.length - 1] === '"') t = t.slice(1, t.length - 1)
     return t

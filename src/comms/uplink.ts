@@ -104,12 +104,11 @@ export interface UplinkOptions {
 
 /** Counters for the status line and tests (each one costs firmware code: only what is read). */
 export interface UplinkStats {
-    framesSent: number
     downlinkRejected: number
 }
 
 export class Uplink {
-    readonly stats: UplinkStats = { framesSent: 0, downlinkRejected: 0 }
+    readonly stats: UplinkStats = { downlinkRejected: 0 }
     private o: UplinkOptions
     private counter: FrameCounter
     private upKey: Buffer
@@ -321,7 +320,6 @@ export class Uplink {
             this.busy = false
         }
         if (!(await o.transport.publish(frame))) return false
-        this.stats.framesSent++
         if (lastSeq > this.maxSentSeq) this.maxSentSeq = lastSeq
         this.inFlight = { counter: ctr, sentAt: ds.millis(), report: report }
         return true
@@ -380,7 +378,7 @@ export class Uplink {
                 this.raiseAlert(AlertKind.CommandRejected)
             }
             if (resp && resp.length && this.responses.length < ReportLimit.MaxResponses)
-                this.responses.push(resp.slice(0, ReportLimit.MaxResponseSize))
+                this.responses.push(resp.length > ReportLimit.MaxResponseSize ? resp.slice(0, ReportLimit.MaxResponseSize) : resp)
             this.notify()
         }
     }

@@ -19,13 +19,14 @@ import { RecordKind } from "./record"
  * keeps its block, are read), and `iv`, its 16-byte interval (or a payload starting with it):
  * the interval's import and export energy (bytes 8..15, mWh) added to the totals and to TOU
  * import register `code >> 2` and TOU export register `code & 3`. Undefined when `prev` is not
- * record seq − 1. A sum past 2^48 wraps (no block could hold it; the register continuity
- * rule refuses such a record). When `prev` is no interval record with a block, the bytes
- * rebuilt are no block either (those of a shorter record end in zeros) and the meter's
- * comparison sends the record in full.
+ * record seq − 1 or is shorter than an interval record. A sum past 2^48 wraps (no block could
+ * hold it; the register continuity rule refuses such a record). When `prev` is no interval
+ * record with a block, the bytes rebuilt are no block either and the meter's comparison
+ * sends the record in full.
  */
 export function deriveRegisters(prev: Buffer, seq: number, iv: Buffer, code: number): Buffer | undefined {
-    if (getU32BE(prev, 2) + 1 !== seq) return undefined
+    // (DeviceScript's slice does not clamp: a shorter record never serves)
+    if (prev.length < 89 || getU32BE(prev, 2) + 1 !== seq) return undefined
     const b = copyBytes(prev, 27, 89)
     // the block's u48 values at 2 + 6j (docs/metrology.md "Register block"): j = 0 import, 1
     // export, 2..5 import TOU 0..3, 6..9 export TOU 0..3; the interval's import at 8, export at 12

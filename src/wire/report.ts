@@ -12,6 +12,7 @@ import { HASH_SIZE, HEADER_SIZE, IndexRecord, RecordKind, TAG_SIZE, decodeRecord
 import { Opcode } from "./opcodes"
 import { FrameConst } from "./frame"
 import { deriveRegisters } from "./derived"
+import { CborValue, decodeCbor, encodeCbor } from "./cbor"
 
 /** Body type, first body byte (docs/uplink.md §4). */
 export const enum BodyType {
@@ -496,21 +497,15 @@ export function storedPrev(rec: Buffer): Buffer {
 }
 
 /**
- * Encodes an acknowledgement body (docs/uplink.md §4.2): record `ackSeq` named by the first
- * 16 bytes of `hash` (its record hash), so that only the meter holding that very record
- * frees it (a clone on the same downlink topic gets acks for its own records).
+ * Encodes an acknowledgement body (docs/uplink.md §4.2): the type byte, then the CBOR
+ * array [ackSeq, upCounter, h'record name'] (docs/formats.cddl `downlink-ack`): record
+ * `ackSeq` named by the first 16 bytes of `hash` (its record hash), so that only the meter
+ * holding that very record frees it (a clone on the same downlink topic gets acks for its
+ * own records). 22 to 30 bytes.
  */
 export function encodeAck(ackSeq: number, upCounter: number, hash: Buffer): Buffer {
-    const b = Buffer.alloc(ACK_SIZE)
-    b[0] = BodyType.Ack
-    setU32BE(b, 1, ackSeq)
-    setU32BE(b, 5, upCounter)
-    b.set(hash.slice(0, ReportLimit.RecordName), 9)
-    return b
+    return concatBytes(Buffer.from([BodyType.Ack]), encodeCbor([ackSeq, upCounter, copyBytes(hash, 0, ReportLimit.RecordName)]))
 }
-
-/** type, u32 ack seq, u32 up counter, 16-byte record name */
-const ACK_SIZE = 25
 
 /** Encodes a command body: the signed envelope, length-prefixed (docs/uplink.md §4.3). */
 export function encodeCommand(envelope: Buffer): Buffer {
@@ -527,14 +522,18 @@ export function encodeCommand(envelope: Buffer): Buffer {
  */
 export function decodeDownlink(b: Buffer): Downlink {
     const type = b.length > 0 ? b[0] : -1
-    let size = ACK_SIZE
-    if (type === BodyType.Command) {
-        size = 3 + (b.length >= 3 ? getU16BE(b, 1) : 0)
-        if (size > 3 + ReportLimit.MaxCommand) throw new RangeError("body: field too long")
-    } else if (type !== BodyType.Ack) throw new RangeError("downlink: type")
+    if (type === BodyType.Ack) {
+        // [u32 ack seq, u32 up counter, 16-byte record name], deterministic CBOR, nothing after
+        const a = decodeCbor(b.slice(1, b.length), []).value as CborValue[]
+        if (!Array.isArray(a) || a.length !== 3 || !isU32(a[0] as number) || !isU32(a[1] as number) || !(a[2] instanceof Buffer) || (a[2] as Buffer).length !== ReportLimit.RecordName)
+            throw new RangeError("downlink: not an ack")
+        return { type: type, ackSeq: a[0] as number, upCounter: a[1] as number, ackHash: a[2] as Buffer }
+    }
+    if (type !== BodyType.Command) throw new RangeError("downlink: type")
+    const size = 3 + (b.length >= 3 ? getU16BE(b, 1) : 0)
+    if (size > 3 + ReportLimit.MaxCommand) throw new RangeError("body: field too long")
     if (b.length < size) throw new RangeError("body: truncated")
     if (b.length > size) throw new RangeError("body: trailing bytes")
-    if (type === BodyType.Ack) return { type: type, ackSeq: getU32BE(b, 1), upCounter: getU32BE(b, 5), ackHash: b.slice(9, ACK_SIZE) }
     return { type: type, command: b.slice(3, size) }
 }
 

@@ -108,5 +108,16 @@ describe("uplink: derived register blocks", () => {
         const r3 = decodeReport(open(tr.sent[3]))
         expect(r3.anchor.length).toBe(32)
         expect(lengths(r3).join()).toBe("78,1")
+        // acked up to the power-up record 64: 65 after it goes in full (a shorter record is no base), 66 derived again
+        await tr.handler(ack(3, 64, decodeHeader(tr.sent[3]).counter, downKey, 0, recordHash(nativeCrypto, vrecs[3].data)))
+        src.upTo = 65
+        await u.step()
+        const r4 = decodeReport(open(tr.sent[4]))
+        expect(r4.anchor === undefined).toBe(true)
+        expect(lengths(r4).join()).toBe("78")
+        await tr.handler(ack(4, 65, decodeHeader(tr.sent[4]).counter, downKey, 0, recordHash(nativeCrypto, vrecs[4].data)))
+        src.upTo = 66
+        await u.step()
+        expect(lengths(decodeReport(open(tr.sent[5]))).join()).toBe("255")
     })
 })

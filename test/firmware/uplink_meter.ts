@@ -46,5 +46,5 @@ setInterval(async () => {
     uplink.notify()
 }, ivMs)
 setInterval(() => {
-    console.log(`UPLINK status head=${store.head().seq} acked=${uplink.ackedSeq()} sent=${uplink.stats.framesSent} rej=${uplink.stats.downlinkRejected} up=${link.isConnected() ? 1 : 0}`)
+    console.log(`UPLINK status head=${store.head().seq} acked=${uplink.ackedSeq()} rej=${uplink.stats.downlinkRejected} up=${link.isConnected() ? 1 : 0}`)
 }, 2000)

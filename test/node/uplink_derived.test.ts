@@ -327,6 +327,8 @@ test("deriveRegisters: the totals and the coded TOU registers grow by the interv
     // only from record seq − 1, and a record long enough to hold a block
     assert.equal(deriveRegisters(prev, 3, iv, 6), undefined)
     assert.equal(deriveRegisters(prev, 1, iv, 6), undefined)
+    // a record shorter than an interval record never serves (DeviceScript's slice would not clamp)
+    assert.equal(deriveRegisters(prev.subarray(0, 88), 2, iv, 6), undefined)
     // the meter's choice (encodeReport): import and export in one band (codes 0, 5, 10, 15);
     // import TOU 1 with export TOU 2 goes in full, though the head-end would rebuild code 6
     const rec = (blk: Buffer) => Buffer.concat([Buffer.from("011000000002000000004e", "hex"), iv, blk, Buffer.alloc(48)])

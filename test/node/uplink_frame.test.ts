@@ -132,10 +132,14 @@ test("truncated, oversized, wrong version, garbage and malformed bodies are reje
     const big = Buffer.from(V.frames[1].body, "hex")
     big[3 + 9 + 5] = 200 // a payload length over 128
     assert.throws(() => U.decodeReport(big), /too long/)
-    assert.throws(() => U.decodeDownlink(Buffer.from("81000000", "hex")), /truncated/)
+    assert.throws(() => U.decodeDownlink(Buffer.from("81000000", "hex")), /not an ack/)
     assert.throws(() => U.decodeDownlink(Buffer.from("7f", "hex")), /type/)
     assert.throws(() => U.decodeDownlink(Buffer.alloc(0)), /type/)
-    assert.throws(() => U.decodeDownlink(Buffer.concat([U.encodeAck(1, 2, Buffer.alloc(16)), Buffer.from([0])])), /trailing/)
+    assert.throws(() => U.decodeDownlink(Buffer.concat([U.encodeAck(1, 2, Buffer.alloc(16)), Buffer.from([0])])), /not an ack/)
+    // the ack is CBOR [u32, u32, bstr .size 16] (docs/formats.cddl downlink-ack), deterministic
+    assert.equal(U.encodeAck(1, 2, Buffer.alloc(16, 9)).toString("hex"), "81830102" + "50" + "09".repeat(16))
+    for (const bad of ["8183010250" + "09".repeat(15), "8183011802" + "50" + "09".repeat(16), "8184010203" + "50" + "09".repeat(16), "81831b0000000100000000" + "02" + "50" + "09".repeat(16), "818301024f" + "09".repeat(15)])
+        assert.throws(() => U.decodeDownlink(Buffer.from(bad, "hex")), /not an ack/, bad)
     assert.throws(() => U.decodeDownlink(Buffer.from("8200", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("820003aabb", "hex")), /truncated/)
     assert.throws(() => U.decodeDownlink(Buffer.from("820001aabb", "hex")), /trailing/)
@@ -143,8 +147,10 @@ test("truncated, oversized, wrong version, garbage and malformed bodies are reje
     assert.deepEqual(U.decodeDownlink(U.encodeCommand(Buffer.alloc(1024, 7))).command, Buffer.alloc(1024, 7))
     assert.deepEqual(U.decodeDownlink(U.encodeCommand(Buffer.alloc(0))).command, Buffer.alloc(0))
     assert.deepEqual(U.decodeDownlink(U.encodeAck(4294967295, 7, Buffer.alloc(32, 3))), { type: U.BodyType.Ack, ackSeq: 4294967295, upCounter: 7, ackHash: Buffer.alloc(16, 3) })
-    // the old 9-byte ack (no record name) is refused
-    assert.throws(() => U.decodeDownlink(U.encodeAck(1, 2, Buffer.alloc(16)).subarray(0, 9)), /truncated/)
+    // an ack cut short is refused
+    assert.throws(() => U.decodeDownlink(U.encodeAck(1, 2, Buffer.alloc(16)).subarray(0, 9)), /not an ack/)
+    // and so is the 25-byte binary ack of earlier versions
+    assert.throws(() => U.decodeDownlink(Buffer.from("81" + "00000001" + "00000002" + "09".repeat(16), "hex")), /not an ack/)
     // the meter refuses to put anything but a v1 store record of the right seq on the wire
     assert.throws(() => U.encodeReport(C, { privacyLevel: 0, records: [{ seq: 0, data: Buffer.from("010203", "hex") }] }), /v1 store record/)
 })

@@ -92,8 +92,8 @@ export const uplinkVectors = {
             "direction": 2,
             "epoch": 0,
             "counter": 3,
-            "body": "810000002affffffffa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5",
-            "frame": "027e57000000000001000000000370101c38faa0df0e607d6cbefdcfbd193050a04e838bd21a05340e8c2150a7ed3618e152a9fc373997"
+            "body": "8183182a1affffffff50a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5",
+            "frame": "027e57000000000001000000000370930412caa0df0e60886cbefdcfbd193050a04e838bd21a05b66ac323c56753d2bff600334be8be3a73"
         },
         {
             "name": "command",
