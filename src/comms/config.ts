@@ -25,10 +25,9 @@ export async function readText(s: Storage, key: string): Promise<string | undefi
 }
 
 function hexBytes(t: string | undefined, n: number, what: string): Buffer {
-    if (!t || t.length !== n * 2) throw new RangeError(`uplink: ${what} must be ${n * 2} hex characters`)
-    const b = Buffer.from(t, "hex")
-    if (b.length !== n) throw new RangeError(`uplink: ${what} is not hex`)
-    return b
+    // (Buffer.from stops at the first character that is not hex)
+    if (!t || t.length !== n * 2 || Buffer.from(t, "hex").length !== n) throw new RangeError(`uplink: ${what} must be ${n * 2} hex characters`)
+    return Buffer.from(t, "hex")
 }
 
 /** Reads and checks the uplink settings; throws naming the missing or malformed one. */
