@@ -209,3 +209,27 @@ test("trustmeter sign firmware: a SUIT manifest of the image, signed by the root
     assert.equal(await run("sign", "firmware", join(d, "missing.devs"), "0", "1", "--meter", "m1", "--keystore", ks), 2)
     assert.match(out.join("\n"), /cannot read the image/)
 })
+
+test("mutated envelopes never throw in the decoder: 20,000 of them, each a reason or a manifest of the subset", () => {
+    const base = h(v.vectors[0].hex)
+    let seed = 12345
+    const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n
+    const seen = new Set<number>()
+    let decoded = 0
+    for (let i = 0; i < 20000; i++) {
+        const b = Buffer.from(base)
+        for (let k = 0; k <= rnd(3); k++) b[rnd(b.length)] = rnd(256)
+        const cut = rnd(4) === 0 ? b.subarray(0, rnd(b.length + 1)) : b
+        const d = decodeManifest(cut, nodeCrypto)
+        if (typeof d === "number") {
+            seen.add(d)
+            continue
+        }
+        // what still decodes changed only where the subset takes any value: signature, ids, sizes, policies
+        decoded++
+        assert.ok(d.sequence >= 0 && d.sequence <= 0xffffffff && d.digest.length === 32 && d.auth.signatures.length >= 1)
+    }
+    // the refusals reached: CBOR's, the subset's and the digest's at least
+    for (const r of [1, 2, ManifestReason.NotSuit, ManifestReason.Unsupported, ManifestReason.BadDigest]) assert.ok(seen.has(r), `reason ${r} among ${[...seen]}`)
+    assert.ok(decoded > 0)
+})
