@@ -45,6 +45,10 @@ interface CcmKey {
     chain: Buffer
     /** the key the contexts were made with */
     bytes: Buffer
+    /** the key stream made ahead for `aheadNonce` (`keyStream`), `aheadLen` bytes of it; none: undefined */
+    ahead?: Buffer
+    aheadNonce: Buffer
+    aheadLen: number
 }
 const seen = new WeakSet<Buffer>()
 const contexts = new WeakMap<Buffer, CcmKey>()
@@ -65,7 +69,7 @@ function ccmKey(key: Buffer): CcmKey | undefined {
     cbc.setAutoPadding(false)
     const ecb = createCipheriv("aes-256-ecb", key, null)
     ecb.setAutoPadding(false)
-    k = { cbc, ecb, chain: Buffer.alloc(16), bytes: Buffer.from(key) }
+    k = { cbc, ecb, chain: Buffer.alloc(16), bytes: Buffer.from(key), aheadNonce: Buffer.alloc(13), aheadLen: 0 }
     contexts.set(key, k)
     return k
 }
@@ -98,18 +102,59 @@ function cbcMac(k: CcmKey, nonce: Buffer, msg: Buffer): Buffer {
     return c
 }
 
-/** The key stream S_0 ‖ S_1 ‖ ... for `n` bytes of message (S_0 encrypts the tag). */
+/**
+ * The key stream S_0 ‖ S_1 ‖ ... for `n` bytes of message (S_0 encrypts the tag): E(A_i),
+ * A_i = flags ‖ nonce ‖ i. Made one nonce ahead: the frames of a key carry counters that
+ * go up by one (a meter's uplink, the acks from a downlink counter block), and the nonce
+ * is the meter id ‖ u32 counter ‖ version/direction (src/wire/frame.ts frameNonce), so each
+ * call also makes the stream for this nonce with the counter plus one, in the same OpenSSL
+ * call, and the next call under the key uses it when its nonce is exactly that one and it
+ * is long enough (steady state: one AES call per CCM operation instead of two). The stream
+ * made ahead is AES under the key kept with the key's contexts, never used for another
+ * nonce; a guess that misses costs the few blocks made in vain.
+ */
 function keyStream(k: CcmKey, nonce: Buffer, n: number): Buffer {
     const count = 1 + Math.ceil(n / 16)
+    const len = count * 16
+    const ahead = k.ahead
+    if (ahead !== undefined && k.aheadLen >= len && sameNonce(k.aheadNonce, nonce)) {
+        k.ahead = undefined
+        return ahead
+    }
     const b = scratch
+    fillCounterBlocks(b, 0, nonce, count)
+    // the next nonce: the u32 counter at bytes 8..11 plus one (none past 2^32 − 1)
+    const counter = nonce.length === 13 ? nonce.readUInt32BE(8) : 0xffff_ffff
+    const guess = counter < 0xffff_ffff && 2 * len <= SCRATCH
+    if (!guess) {
+        k.ahead = undefined
+        return k.ecb.update(view(len))
+    }
+    const next = k.aheadNonce
+    nonce.copy(next, 0, 0, 13)
+    next.writeUInt32BE(counter + 1, 8)
+    fillCounterBlocks(b, len, next, count)
+    const out = k.ecb.update(view(2 * len))
+    k.ahead = out.subarray(len)
+    k.aheadLen = len
+    return out
+}
+
+/** A_0 … A_{count−1} of `nonce` into `b` at `at`. */
+function fillCounterBlocks(b: Buffer, at: number, nonce: Buffer, count: number) {
     for (let i = 0; i < count; i++) {
-        const o = i * 16
+        const o = at + i * 16
         b[o] = A_FLAGS
         for (let j = 0; j < 13; j++) b[o + 1 + j] = nonce[j]
         b[o + 14] = i >>> 8
         b[o + 15] = i & 0xff
     }
-    return k.ecb.update(view(count * 16))
+}
+
+function sameNonce(a: Buffer, b: Buffer): boolean {
+    if (b.length !== 13) return false
+    for (let i = 0; i < 13; i++) if (a[i] !== b[i]) return false
+    return true
 }
 
 function checkCcm(nonce: Buffer, n: number) {

@@ -95,3 +95,42 @@ test("ccm: 6,000 keys in turn, each used again after all the others (a fleet's f
         }
     }
 })
+
+test("ccm: consecutive frame counters (the key stream made one nonce ahead) give OpenSSL's bytes, whatever comes between", () => {
+    const key = randomBytes(32)
+    const other = randomBytes(32)
+    const id = randomBytes(8)
+    const nonceOf = (counter: number, dir = 0x10) => {
+        const n = Buffer.alloc(13)
+        id.copy(n, 0)
+        n.writeUInt32BE(counter, 8)
+        n[12] = dir
+        return n
+    }
+    // lengths that grow past the stream made ahead, shrink, and stay; a forged frame, another
+    // key, a repeated nonce and a skipped counter in between; the last counter has no next
+    const steps: { counter: number; len: number; forge?: boolean; otherKey?: boolean }[] = []
+    for (let c = 1; c <= 40; c++) steps.push({ counter: c, len: [25, 25, 137, 200, 16, 17, 1, 300][c % 8], forge: c % 9 === 0, otherKey: c % 7 === 0 })
+    steps.push({ counter: 40, len: 60 }, { counter: 45, len: 60 }, { counter: 46, len: 60 }, { counter: 0xffff_fffe, len: 30 }, { counter: 0xffff_ffff, len: 30 })
+    // warm: each key on its kept contexts
+    for (const k of [key, other]) nodeCrypto.ccmOpen(k, nonceOf(0), opensslSeal(k, nonceOf(0), Buffer.alloc(5)))
+    // opened as the uplink is, then sealed as the acks are (a frame key serves one direction)
+    for (const s of steps) {
+        const k = s.otherKey ? other : key
+        const nonce = nonceOf(s.counter)
+        const pt = randomBytes(s.len)
+        const sealed = opensslSeal(k, nonce, pt)
+        if (s.forge) {
+            const bad = Buffer.from(sealed)
+            bad[0] ^= 1
+            assert.throws(() => nodeCrypto.ccmOpen(k, nonce, bad), /ccm: bad tag/)
+        }
+        assert.equal(nodeCrypto.ccmOpen(k, nonce, sealed).toString("hex"), pt.toString("hex"), `open counter ${s.counter}`)
+    }
+    for (const s of steps) {
+        const k = s.otherKey ? other : key
+        const nonce = nonceOf(s.counter, 0x11)
+        const pt = randomBytes(s.len)
+        assert.equal(nodeCrypto.ccmSeal(k, nonce, pt).toString("hex"), opensslSeal(k, nonce, pt).toString("hex"), `seal counter ${s.counter}`)
+    }
+})
