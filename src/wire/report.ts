@@ -464,17 +464,15 @@ export function decodeReport(b: Buffer): WireReport {
  * timeout brings the frame again with full blocks (§7).
  */
 export function expandRecords(recs: WireRecord[], held: Buffer | undefined): number {
-    // the record before each in its stored form (its prev hash is not read: zeros)
-    let prev = held
     for (let i = 0; i < recs.length; i++) {
         const w = recs[i]
-        if (w.derived !== undefined) {
-            const blk = prev && deriveRegisters(prev, w.seq, w.payload, w.derived)
-            if (!blk) return i
-            w.payload = concatBytes(w.payload, blk)
-            w.derived = undefined
-        }
-        prev = rebuildRecord(w, Buffer.alloc(HASH_SIZE))
+        if (w.derived === undefined) continue
+        // the record before in its stored form (its prev hash is not read: zeros), built only here
+        const prev = i > 0 ? rebuildRecord(recs[i - 1], Buffer.alloc(HASH_SIZE)) : held
+        const blk = prev && deriveRegisters(prev, w.seq, w.payload, w.derived)
+        if (!blk) return i
+        w.payload = concatBytes(w.payload, blk)
+        w.derived = undefined
     }
     return recs.length
 }
