@@ -1,5 +1,6 @@
 // Preloaded (NODE_OPTIONS=--require) into each simulated meter's `devs run` by the fleet
-// (sim/src/fleet.ts), as test/firmware/atomic_flash.cjs is by the power-cut test.
+// (sim/src/fleet.ts); tools/flash_wear.cjs does the same (and accounts wear) for the meter of
+// tools/firmware_rig.ts (the power-cut test on the real firmware, the store benchmark).
 //
 // The simulator persists its flash by rewriting .devicescript/flash/sim.bin with
 // fs.writeFileSync (truncate, then write): a kill -9 in between — the demo's power cuts —

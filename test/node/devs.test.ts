@@ -63,7 +63,7 @@ test("npm test runs the files that start devtools one at a time: each one is rec
     const text = (f: string) => readFileSync(join(dir, f), "utf8")
     // every file that says it starts devtools, and the ones known to start it without saying so
     for (const f of files.filter(f => /Starts `devs devtools`/.test(text(f)))) assert.ok(needsDevtools(text(f)), f)
-    for (const f of ["smoke", "e2e_uplink", "hil", "dashboard", "powercut", "start_signals", "start_broker_e2e"])
+    for (const f of ["smoke", "e2e_uplink", "hil", "dashboard", "powercut_firmware", "start_signals", "start_broker_e2e"])
         assert.ok(needsDevtools(text(`${f}.test.ts`)), f)
     for (const f of ["cbor", "headend_db", "fleet_small", "start_provision"]) assert.ok(!needsDevtools(text(`${f}.test.ts`)), f)
 })
