@@ -12,8 +12,10 @@
  *
  * `headend_frames_per_s` (bench/node/uplink.bench.ts) is per CPU second of the head-end
  * process; with the database in the path each frame also costs the head-end CPU per frame
- * measured here, so the combined figure is 1 / (1/ingest + 1/db): printed for the ingest
- * rate given with --ingest-rate (default: 26518, docs/uplink.md §13).
+ * measured here and the server's, so the combined figure is 1 / (1/ingest + 1/db + server
+ * CPU per frame): printed for the ingest rate given with --ingest-rate (default: 26518,
+ * docs/uplink.md §13). A model: the service with the database in the path is measured
+ * whole by bench/node/headend_service.bench.ts (docs/headend.md, "Figures").
  *
  *   npx tsx bench/node/headend_db.bench.ts [--ingest-rate N] [--quick]
  * As a bench/run.ts module (default export) it returns the batch-1000 figures.
@@ -170,10 +172,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
             continue
         }
         for (const r of b.rows) {
-            const combined = 1 / (1 / ingest + 1 / r.cpuPerS)
+            const combined = 1 / (1 / ingest + 1 / r.cpuPerS + (r.serverCpuUsPerFrame ?? 0) / 1e6)
             console.log(`${b.backend.padEnd(9)} ${fmt(r.batch, 6)} ${fmt(r.frames, 7)} ${fmt(r.wallPerS, 14)} ${fmt(r.cpuPerS, 22)} ${r.serverCpuUsPerFrame === undefined ? "-".padStart(20) : r.serverCpuUsPerFrame.toFixed(1).padStart(20)} ${fmt(combined, 23)}`)
         }
         console.log(`${"".padEnd(9)} loadMeter (restart, per meter) ${b.loadMs.toFixed(2)} ms; reserve 256 counters for each of ${METERS} meters in one statement ${b.reserveMs.toFixed(1)} ms${b.note ? `; ${b.note}` : ""}`)
     }
-    console.log(`(+ ingest: 1 / (1/${ingest} + 1/db), the head-end's frames per CPU second with this database in the path, for an ingest rate of ${ingest}; --ingest-rate N to change)`)
+    console.log(`(+ ingest: 1 / (1/${ingest} + 1/db + server CPU a frame), frames per CPU second of head-end and database with this database in the path, for an ingest rate of ${ingest}; --ingest-rate N to change; measured whole: headend_service.bench.ts)`)
 }
