@@ -177,21 +177,21 @@ async function firmwareManifest(c: ActionContext, v: Verification, args: Buffer,
     let r = m as number
     if (typeof m !== "number") {
         // SUIT: the manifest is authenticated before anything in it is used
-        // (a kid of another length than 1 looks up id 0, which names no key)
+        // the key its kid's first byte names must be the root (whatever the kid's length: the
+        // signature must verify with the root's key all the same)
         const s = m.auth.signatures[0]
-        const k = findKey(c.ring.keys, s.kid.length === 1 ? s.kid[0] : 0)
+        const k = findKey(c.ring.keys, s.kid[0])
         r = ManifestReason.BadSignature
         if (k && k.role === Role.Root && (await c.cfg.signatureCheck(k.publicKey, toBeSigned(m.auth, 0), s.signature)))
             r = decideManifest(m, c.policy.firmwareSequence, suitClassId(nativeCrypto, c.cfg.boardId))
     }
     out[0] = r
     if (r !== ManifestReason.Ok) return Verdict.FirmwareRejected
-    const f = m as SignedManifest
     const p = c.policy
-    p.firmwareSequence = f.sequence
+    p.firmwareSequence = (m as SignedManifest).sequence
     await p.save()
-    await c.cfg.firmware.stage(f)
-    out[0] = f.sequence
+    await c.cfg.firmware.stage(m as SignedManifest)
+    out[0] = p.firmwareSequence
     return Verdict.Accepted
 }
 
