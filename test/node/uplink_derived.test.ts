@@ -20,6 +20,14 @@ import { chainKey0 } from "../fixtures/chain_k0.ts"
 import { HeadEnd, CloneAlert } from "../../headend/src/ingest.ts"
 import { generate as generateVectors, JSON_FILE } from "../vectors/uplink_derived_gen.ts"
 import { readFileSync } from "node:fs"
+import { addMeter, chainKeyOf, createKeystore } from "../../headend/src/keystore.ts"
+import { anchorRing } from "../../headend/src/provision.ts"
+import { signOpcode } from "../../headend/src/operations.ts"
+import { parseAck } from "../../headend/src/commands.ts"
+import { Opcode, Verdict } from "../../src/wire/opcodes"
+import { privacyArgs, timeSyncArgs } from "../../src/wire/envelope"
+import { readHeader } from "../../src/wire/frame"
+import { ProtocolMeter, provisionedImage } from "../../sim/src/protocol/meter.ts"
 
 const secret = Buffer.alloc(32, 0x2d)
 const idHex = "7e570000000000d2"
@@ -371,3 +379,75 @@ function forceDerived(body: Buffer, code: number, at = 8): Buffer {
     b[at] = 0xf0 + code
     return b
 }
+
+test("privacy level switches with derived blocks, protocol meter and head-end: derived at half-hourly, never a frame the head-end cannot rebuild, nothing stuck", async () => {
+    // the fleet's protocol meter (sim/src/protocol/meter.ts: the firmware's Uplink rule) against
+    // the head-end's ingestion, half-hourly → daily → half-hourly → monthly → half-hourly
+    const ks = createKeystore()
+    const entry = addMeter(ks, "meter-d")
+    const secretB = Buffer.from(entry.secret, "hex")
+    const idB = Buffer.from(entry.meterId, "hex")
+    const he = new HeadEnd({ secretOf: id => (id === entry.meterId ? secretB : undefined), chainKeyOf: id => (id === entry.meterId ? chainKeyOf(entry) : undefined) })
+    const inbox: Buffer[] = []
+    let derived = 0
+    let full = 0
+    let silent = 0
+    const refused: string[] = []
+    const link = {
+        connected: () => true,
+        publish: (f: Buffer) => {
+            const body = F.openFrame(C, F.deriveFrameKey(C, secretB, idB, 1, readHeader(f).epoch), f, 1)
+            const recs = U.decodeReport(body).records ?? []
+            for (const w of recs) if (w.kind === 0x10 && w.derived !== undefined) derived++
+            else if (w.kind === 0x10) full++
+            const r = he.ingest(f)
+            if (!r.ok) refused.push(r.reason)
+            // a frame with records that stored nothing new and is not acked: the head-end could not rebuild it
+            if (recs.length && r.ok && !r.ack && r.stored === 0 && r.duplicates === 0) silent++
+            if (r.ok && r.ack) inbox.push(r.ack)
+            return true
+        },
+        reconnect: () => {},
+    }
+    const meter = new ProtocolMeter(provisionedImage(entry, anchorRing(ks), 1), link, { ackTimeoutMs: 20000 })
+    let sim = Date.UTC(2026, 10, 25, 9, 0, 0)
+    let real = 1_000_000
+    let n = 0
+    const run = async (minutes: number) => {
+        for (let i = 0; i < minutes; i++) {
+            sim += 60_000
+            real += 1000
+            meter.tick(sim, real)
+            while (inbox.length) await meter.onDownlink(inbox.shift()!)
+        }
+    }
+    const command = async (opcode: number, args: Buffer, role: "supplier" | "networkOperator") => {
+        const t = Math.floor(sim / 1000)
+        const env = signOpcode(ks, entry, opcode, args, { role, now: t, validSeconds: 3600, counter: BigInt(t) * 1_000_000n + BigInt(++n) })
+        await meter.onDownlink(he.commandFrame(entry.meterId, env))
+        meter.tick(sim, real)
+        while (inbox.length) await meter.onDownlink(inbox.shift()!)
+        assert.equal(parseAck(meter.answers[meter.answers.length - 1]).verdict, Verdict.Accepted)
+    }
+    meter.boot(sim, real)
+    await run(1)
+    await command(Opcode.TimeSync, timeSyncArgs(Math.floor(sim / 1000)), "networkOperator")
+    const phases: [number, number][] = [[0, 6 * 60], [1, 26 * 60], [0, 6 * 60], [2, 26 * 60], [0, 6 * 60]]
+    const derivedAt: number[] = []
+    for (const [level, minutes] of phases) {
+        if (level || derivedAt.length) await command(Opcode.SetPrivacy, privacyArgs(level), "supplier")
+        const before = derived
+        await run(minutes)
+        derivedAt.push(derived - before)
+    }
+    assert.equal(silent, 0, "every frame's derived blocks were rebuilt")
+    assert.deepEqual(refused, [], "no frame refused")
+    // derived blocks in each half-hourly phase (a phase's first interval after a switch goes in full), none at daily and monthly
+    assert.deepEqual(derivedAt.map(x => x > 0), [true, false, true, false, true], JSON.stringify(derivedAt))
+    assert.ok(derived > 3 * full, `${derived} derived, ${full} full`)
+    // nothing stuck: the store drained, the head-end holds (or covered by reads and passages) up to the meter's head
+    const cs = meter.chainState()
+    assert.equal(cs.acked, cs.head)
+    const st = he.meters.get(entry.meterId)!
+    assert.equal(Math.max(st.contiguous, st.aggregatedUpTo), cs.head)
+})
