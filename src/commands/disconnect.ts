@@ -73,7 +73,11 @@ export class DisconnectControl {
         this.record = new DurableRecord(storage, prefix + RECORD)
         const self = this
         const pressed = async () => {
-            await self.buttonPressed()
+            // disconnectTransition(current, ButtonPress): only an armed meter reconnects
+            if (self.current !== DisconnectState.ReadyForReconnection) return
+            self.current = DisconnectState.Connected
+            await self.save()
+            await self.relay.setClosed(true)
         }
         // the button's handler is synchronous: the flash write and relay run in their own fiber
         button.onPress(() => {
@@ -101,7 +105,8 @@ export class DisconnectControl {
             this.current = b[0]
             this.pending = b[1] === 1
         }
-        await this.relay.setClosed(relayClosedIn(this.current))
+        // relayClosedIn, written out (firmware code is counted per function)
+        await this.relay.setClosed(this.current === DisconnectState.Connected)
         if (this.pending) this.schedule(limitSeconds)
     }
 
@@ -120,35 +125,26 @@ export class DisconnectControl {
         if (this.handle >= 0) this.timer.cancel(this.handle)
         this.handle = -1
         this.pending = false
-        this.current = disconnectTransition(this.current, DisconnectEvent.RemoteReconnect)
+        // disconnectTransition(current, RemoteReconnect)
+        if (this.current === DisconnectState.Disconnected) this.current = DisconnectState.ReadyForReconnection
         await this.save()
     }
 
     private schedule(limitSeconds: number): number {
         if (this.handle >= 0) this.timer.cancel(this.handle)
-        const offset = randomOffset(limitSeconds, this.random())
+        // randomOffset(limitSeconds, random())
+        const offset = Math.floor((this.random() / U32) * (limitSeconds + 1))
         const self = this
         this.handle = this.timer.after(offset * 1000, async () => {
             self.handle = -1
-            await self.executeDisconnect()
+            // the disconnect executes: disconnectTransition(current, RemoteDisconnectDue)
+            self.current = DisconnectState.Disconnected
+            self.pending = false
+            // persist before acting: after a power cut here the relay starts open and restore() keeps it open
+            await self.save()
+            await self.relay.setClosed(false)
         })
         return offset
-    }
-
-    private async executeDisconnect() {
-        this.current = disconnectTransition(this.current, DisconnectEvent.RemoteDisconnectDue)
-        this.pending = false
-        // persist before acting: after a power cut here the relay starts open and restore() keeps it open
-        await this.save()
-        await this.relay.setClosed(false)
-    }
-
-    private async buttonPressed() {
-        const next = disconnectTransition(this.current, DisconnectEvent.ButtonPress)
-        if (next === this.current) return
-        this.current = next
-        await this.save()
-        await this.relay.setClosed(relayClosedIn(next))
     }
 
     private async save() {
