@@ -32,8 +32,6 @@ export interface StatusLedPort {
  */
 export interface PulseInputPort {
     count(): number
-    /** ds.millis() of the last accepted pulse, or -1 if none yet */
-    lastPulseMillis(): number
 }
 
 /** A minimal I2C master, enough for a metering IC such as the ADE7953. */

@@ -8,7 +8,7 @@ import {
     PulseInputPort,
     RelayPort,
     StatusLedPort,
-    wrapAddU32,
+    U32,
 } from "./board"
 
 /**
@@ -51,7 +51,9 @@ class HardwarePorts implements RelayPort, ArmButtonPort, StatusLedPort, PulseInp
             const now = ds.millis()
             if (v !== 0 || (self.last >= 0 && now - self.last < PULSE_DEBOUNCE_MS)) return
             self.last = now
-            self.n = wrapAddU32(self.n, 1)
+            // wrapAddU32(n, 1), written out
+            const n = self.n + 1
+            self.n = n >= U32 ? n - U32 : n
         })
     }
     isClosed() {
@@ -73,9 +75,6 @@ class HardwarePorts implements RelayPort, ArmButtonPort, StatusLedPort, PulseInp
     }
     count() {
         return this.n
-    }
-    lastPulseMillis() {
-        return this.last
     }
     async writeBuf(address: number, data: Buffer) {
         await i2c.xfer(address, data)

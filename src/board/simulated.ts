@@ -1,4 +1,3 @@
-import * as ds from "@devicescript/core"
 import {
     ArmButtonPort,
     Board,
@@ -51,17 +50,12 @@ export class SimulatedStatusLed implements StatusLedPort {
 
 export class SimulatedPulseInput implements PulseInputPort {
     private n = 0
-    private last = -1
     count() {
         return this.n
-    }
-    lastPulseMillis() {
-        return this.last
     }
     /** test hook: `k` pulses arrive now (the counter wraps at 2^32 like the hardware's) */
     inject(k: number) {
         this.n = wrapAddU32(this.n, k)
-        this.last = ds.millis()
     }
     /** test hook: start the counter at a chosen value, e.g. just below the wrap */
     preset(n: number) {

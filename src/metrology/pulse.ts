@@ -1,4 +1,4 @@
-import { PulseInputPort, counterDelta } from "../board/board"
+import { PulseInputPort, U32 } from "../board/board"
 import { EnergyCounter, EnergySource, SourceReading } from "./source"
 
 /**
@@ -41,30 +41,30 @@ export class PulseSource implements EnergySource {
             this.lastReadMs = meterMs
             return { importMWh: 0, exportMWh: 0, powerW: 0, ok: true }
         }
-        const d = counterDelta(c, this.lastCount)
+        // counterDelta(c, lastCount), written out (firmware code is counted per function)
+        let d = c - this.lastCount
+        if (d < 0) d += U32
         this.lastCount = c
         const e = this.counter.add(d)
         const dt = meterMs - this.lastReadMs
         this.lastReadMs = meterMs
         if (d > 0) {
             // average power over the read: e mWh in dt ms is e*3600/dt W
-            this.lastW = dt > 0 ? Math.round((e * 3600) / dt) : this.lastW
+            if (dt > 0) this.lastW = Math.round((e * 3600) / dt)
             this.lastPulseMeterMs = meterMs
         }
         const silentFor = meterMs - this.lastPulseMeterMs
         const ok = this.silentMs <= 0 || silentFor < this.silentMs
-        const imp = this.exportDir ? 0 : e
-        const exp = this.exportDir ? e : 0
-        const r: SourceReading = {
-            importMWh: imp,
-            exportMWh: exp,
-            powerW: this.exportDir ? -this.lastW : this.lastW,
-            ok: ok,
+        let imp = e
+        let exp = 0
+        let w = this.lastW
+        if (this.exportDir) {
+            imp = 0
+            exp = e
+            w = -w
         }
-        if (!ok) {
-            r.powerW = 0
-            r.reason = `no impulse for ${Math.floor(silentFor / 1000)} s`
-        }
+        const r: SourceReading = { importMWh: imp, exportMWh: exp, powerW: ok ? w : 0, ok: ok }
+        if (!ok) r.reason = `no impulse for ${Math.floor(silentFor / 1000)} s`
         return r
     }
 }
