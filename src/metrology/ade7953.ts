@@ -37,30 +37,26 @@ export class Ade7953Source implements EnergySource {
 
     /** Unlocks and writes the datasheet's optimum setting, sets RSTREAD, checks the IC answers. */
     async init(): Promise<void> {
-        const b = await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.Version, "hex"), 1)
+        const i2c = this.i2c
+        const a = this.address
+        const b = await i2c.readReg(a, Buffer.from(Ade7953Write.Version, "hex"), 1)
         if (b.length !== 1) throw new Error(`ade7953: short read of the version`)
         const v = b[0]
         // a bus without the IC reads as all ones (pull-ups) or all zeros
         if (v === 0 || v === 0xff) throw new Error(`ade7953: implausible version ${v}`)
-        // register address (16 bit) ‖ value, as hex string data (free against the code limit)
-        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.Unlock, "hex"))
-        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.Optimum, "hex"))
-        await this.i2c.writeBuf(this.address, Buffer.from(Ade7953Write.RstRead, "hex"))
+        // register address (16 bit) ‖ value, as hex string data (free against the code limit):
+        // unlock, optimum setting, RSTREAD, in this order
+        for (const w of [Ade7953Write.Unlock, Ade7953Write.Optimum, Ade7953Write.RstRead]) await i2c.writeBuf(a, Buffer.from(w, "hex"))
         this.ready = true
     }
 
     async read(meterMs: number): Promise<SourceReading> {
         const dt = this.lastMeterMs < 0 ? 0 : meterMs - this.lastMeterMs
         this.lastMeterMs = meterMs
+        let raw: number
         try {
             if (!this.ready) await this.init()
-            const b = await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.EnergyA, "hex"), 4)
-            const raw = signed24(b)
-            this.fails = 0
-            const imp = raw > 0 ? this.imp.add(raw) : 0
-            const exp = raw < 0 ? this.exp.add(-raw) : 0
-            if (dt > 0) this.lastW = Math.round(((imp - exp) * 3600) / dt)
-            return { importMWh: imp, exportMWh: exp, powerW: this.lastW, ok: true }
+            raw = signed24(await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.EnergyA, "hex"), 4))
         } catch (e) {
             this.fails++
             // re-initialise once the IC answers again (it may have been reset)
@@ -69,6 +65,12 @@ export class Ade7953Source implements EnergySource {
             if (this.fails < this.failLimit) return { importMWh: 0, exportMWh: 0, powerW: this.lastW, ok: true }
             return { importMWh: 0, exportMWh: 0, powerW: 0, ok: false, reason: `ade7953: ${this.fails} failed reads: ${msg}` }
         }
+        // nothing below throws: a reading counts once the read succeeded
+        this.fails = 0
+        const imp = raw > 0 ? this.imp.add(raw) : 0
+        const exp = raw < 0 ? this.exp.add(-raw) : 0
+        if (dt > 0) this.lastW = Math.round(((imp - exp) * 3600) / dt)
+        return { importMWh: imp, exportMWh: exp, powerW: this.lastW, ok: true }
     }
 }
 

@@ -28,28 +28,6 @@ export interface MetrologyConfig {
     adeLsbKWh: number
 }
 
-/**
- * Settings keys (<= 13 characters, prefix `mt.`) and defaults; docs/metrology.md lists them.
- * Their values are JSON text (what `.env` files and provisioning write).
- */
-export async function loadMetrologyConfig(board: Board, storage: Storage): Promise<MetrologyConfig> {
-    const s = storage
-    return {
-        source: await str(s, "mt.source", board.simulated ? "sim" : "pulse"),
-        intervalMin: await num(s, "mt.ivlMin", 30),
-        scale: board.simulated ? await num(s, "mt.scale", 1) : 1,
-        tickMs: await num(s, "mt.tickMs", 1000),
-        seed: await num(s, "mt.seed", 1),
-        baseW: await num(s, "mt.baseW", 180),
-        solarW: await num(s, "mt.solarW", 2500),
-        impPerKWh: await num(s, "mt.impKWh", 1000),
-        pulseDir: await str(s, "mt.pulseDir", "import"),
-        silentS: await num(s, "mt.silentS", 3600),
-        adeAddr: await num(s, "mt.adeAddr", 0x38),
-        adeLsbKWh: await num(s, "mt.adeLsbKWh", 100000),
-    }
-}
-
 /** The setting holding the active tariff calendar: its encoding, raw (docs/metrology.md). */
 export const CALENDAR_KEY = "mt.cal"
 
@@ -81,7 +59,23 @@ export interface MeteringUnit {
  * Nothing ticks until `run()`, so the caller can restore a snapshot first.
  */
 export async function startMetrology(board: Board, storage: Storage, makeSource: SourceFactory, clock?: MeterClock): Promise<MeteringUnit> {
-    const cfg = await loadMetrologyConfig(board, storage)
+    // the settings (keys <= 13 characters, prefix `mt.`) and their defaults; docs/metrology.md
+    // lists them. Their values are JSON text (what `.env` files and provisioning write).
+    const s = storage
+    const cfg: MetrologyConfig = {
+        source: await str(s, "mt.source", board.simulated ? "sim" : "pulse"),
+        intervalMin: await num(s, "mt.ivlMin", 30),
+        scale: board.simulated ? await num(s, "mt.scale", 1) : 1,
+        tickMs: await num(s, "mt.tickMs", 1000),
+        seed: await num(s, "mt.seed", 1),
+        baseW: await num(s, "mt.baseW", 180),
+        solarW: await num(s, "mt.solarW", 2500),
+        impPerKWh: await num(s, "mt.impKWh", 1000),
+        pulseDir: await str(s, "mt.pulseDir", "import"),
+        silentS: await num(s, "mt.silentS", 3600),
+        adeAddr: await num(s, "mt.adeAddr", 0x38),
+        adeLsbKWh: await num(s, "mt.adeLsbKWh", 100000),
+    }
     if (!clock) clock = new MeterClock({ scale: cfg.scale })
     const source = makeSource(board, clock, cfg)
     const meter = new Metrology({ clock: clock, source: source, intervalMin: cfg.intervalMin })

@@ -52,14 +52,16 @@ export class EnergyCounter {
 
     /** adds `counts` (a whole number >= 0) and returns the whole mWh they complete */
     add(counts: number): number {
-        this.rem += counts
+        const p = this.perKWh
+        let rem = this.rem + counts
         let whole = 0
-        if (this.rem >= this.perKWh) {
-            const k = Math.floor(this.rem / this.perKWh)
-            this.rem -= k * this.perKWh
+        if (rem >= p) {
+            const k = Math.floor(rem / p)
+            rem -= k * p
             whole = k * 1000000
         }
-        const frac = Math.floor((this.rem * 1000000) / this.perKWh)
+        this.rem = rem
+        const frac = Math.floor((rem * 1000000) / p)
         const d = whole + frac - this.givenFrac
         this.givenFrac = frac
         return d

@@ -41,7 +41,9 @@ const DAY_MS = 86400000
 
 /** The bands of the local day type at `utcMs`: weekend when its weekday's bit is set. */
 function bandsAt(cal: TariffCalendar, utcMs: number): TariffBand[] {
-    return ((cal.weekendMask >> localWeekday(cal, utcMs)) & 1) === 1 ? cal.weekend : cal.weekday
+    // localWeekday, written out (firmware code is counted per function)
+    const day = modU(Math.floor((utcMs + cal.utcOffsetMin * 60000) / DAY_MS) + 4, 7)
+    return ((cal.weekendMask >> day) & 1) === 1 ? cal.weekend : cal.weekday
 }
 
 /** Milliseconds since local midnight (floor division: right for any sign). */
