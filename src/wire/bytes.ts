@@ -90,7 +90,7 @@ export function isIntIn(x: number, lo: number, hi: number): boolean {
 
 /** true when `v` is an integer in 0 .. 2^32-1 (an explicit comparison, never truthiness). */
 export function isU32(v: number): boolean {
-    return typeof v === "number" && v >= 0 && v <= U32_MAX && Math.floor(v) === v
+    return isIntIn(v, 0, U32_MAX)
 }
 
 /**
@@ -98,7 +98,8 @@ export function isU32(v: number): boolean {
  * two tags differ. Different lengths (or a missing buffer) are unequal.
  */
 export function equalBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
-    if (a === undefined || b === undefined || a === null || b === null || a.length !== b.length) return false
+    // a buffer is never falsy: `!a` is exactly "undefined or null"
+    if (!a || !b || a.length !== b.length) return false
     let d = 0
     for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i]
     return d === 0

@@ -66,10 +66,9 @@ export function validateCalendar(cal: TariffCalendar): CalendarCheck {
     if (!isIntIn(cal.defaultRegister, 0, TOU_REGISTERS - 1))
         return bad(`unknown register ${cal.defaultRegister} (default register); registers are 0..${TOU_REGISTERS - 1}`)
     if (!isIntIn(cal.weekendMask, 0, 127)) return bad(`weekend mask ${cal.weekendMask} is not a 7-bit day set`)
-    const w = checkBands("weekday", cal.weekday)
+    // a reason is never empty
+    const w = checkBands("weekday", cal.weekday) || checkBands("weekend", cal.weekend)
     if (w !== undefined) return bad(w)
-    const e = checkBands("weekend", cal.weekend)
-    if (e !== undefined) return bad(e)
     return { ok: true }
 }
 

@@ -53,7 +53,15 @@ export function decodeKeyEntry(b: Buffer | undefined): KeyEntry | undefined {
 export function encodeRing(keys: KeyEntry[]): Buffer {
     const b = Buffer.alloc(1 + keys.length * KEY_ENTRY_SIZE)
     b[0] = keys.length
-    for (let i = 0; i < keys.length; i++) putEntry(b, 1 + i * KEY_ENTRY_SIZE, keys[i])
+    for (let i = 0; i < keys.length; i++) {
+        // putEntry, written out (firmware code is counted per function)
+        const k = keys[i]
+        const off = 1 + i * KEY_ENTRY_SIZE
+        b[off] = k.id
+        b[off + 1] = k.role
+        setU32BE(b, off + 2, k.mask)
+        b.set(k.publicKey, off + 6)
+    }
     return b
 }
 
