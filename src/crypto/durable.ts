@@ -55,23 +55,19 @@ export class DurableRecord {
     async save(payload: Buffer): Promise<void> {
         const target = this.active === "a" ? "b" : "a"
         const gen = this.generation + 1
-        await setChecked(this.storage, this.name + target, sealSlot(gen, payload))
+        // the slot: generation ‖ payload ‖ check (written out here: firmware code is counted per function)
+        const n = 4 + payload.length
+        const b = Buffer.alloc(n + CHECK_SIZE)
+        setU32BE(b, 0, gen)
+        b.set(payload, 4)
+        b.set(nativeCrypto.sha256([b.slice(0, n)]).slice(0, CHECK_SIZE), n)
+        await setChecked(this.storage, this.name + target, b)
         this.active = target
         this.generation = gen
     }
 }
 
 const CHECK_SIZE = 8
-
-/** Slot bytes for `payload` at `generation`. */
-export function sealSlot(generation: number, payload: Buffer): Buffer {
-    const n = 4 + payload.length
-    const b = Buffer.alloc(n + CHECK_SIZE)
-    setU32BE(b, 0, generation)
-    b.set(payload, 4)
-    b.set(nativeCrypto.sha256([b.slice(0, n)]).slice(0, CHECK_SIZE), n)
-    return b
-}
 
 /** The slot if its checksum holds, else undefined (missing, torn or corrupted). */
 function openSlot(b: Buffer): Buffer {
