@@ -26,7 +26,7 @@ export class CounterStore {
     async last(key: KeyEntry): Promise<number[]> {
         let b = this.cache[key.id]
         if (!b) {
-            b = await this.record(key.id).load()
+            b = await new DurableRecord(this.storage, this.prefix + "c" + key.id).load()
             if (!b || b.length !== 16) return [0, 0]
             this.cache[key.id] = b
         }
@@ -40,13 +40,9 @@ export class CounterStore {
         setU32BE(b, 0, hi)
         setU32BE(b, 4, lo)
         b.set(key.publicKey.slice(0, 8), 8)
-        const r = this.record(key.id)
+        const r = new DurableRecord(this.storage, this.prefix + "c" + key.id)
         await r.load()
         await r.save(b)
         this.cache[key.id] = b
-    }
-
-    private record(id: number) {
-        return new DurableRecord(this.storage, this.prefix + "c" + id)
     }
 }

@@ -171,7 +171,10 @@ export class Metrology {
             this.open.status |= IntervalStatus.ClockAdjusted
             // a small correction inside the same interval: no fragment, just the flag
             if (!(wasKnown && this.slotStart() === oldStart)) {
-                this.closeOpen()
+                // close the open interval (written out: firmware code is counted per function)
+                const r = this.record(this.open)
+                this.open = null
+                this.closeRecord(r)
                 this.openAt(IntervalStatus.ClockAdjusted)
             }
         }
@@ -328,7 +331,9 @@ export class Metrology {
             this.posMs += seg
             if (this.posMs >= boundary) {
                 this.posMs = boundary
-                this.closeOpen()
+                const r = this.record(this.open)
+                this.open = null
+                this.closeRecord(r)
                 this.openAt(IntervalStatus.Complete)
             }
             if (last || t >= to) return
@@ -355,12 +360,6 @@ export class Metrology {
             importMWh: o.importMWh,
             exportMWh: o.exportMWh,
         }
-    }
-
-    private closeOpen() {
-        const r = this.record(this.open)
-        this.open = null
-        this.closeRecord(r)
     }
 
     private closeRecord(r: IntervalRecord) {
