@@ -90,13 +90,13 @@ export function parseEnvelope(raw: Buffer | undefined): CommandEnvelope | number
         if (kid.length !== 1) return Verdict.Malformed
         ids.push(kid[0])
     }
-    const p = decodeCbor(c.payload, []).value
-    if (!(p instanceof CborMap) || p.keys.length !== 7) return Verdict.Malformed
-    const v = p.values
     // keys 1..7 in order; 1 and 7 byte strings, 2..6 unsigned integers
-    for (let i = 0; i < 7; i++) {
-        const x = v[i]
-        if (p.keys[i] !== i + 1 || (i > 0 && i < 6 ? !(typeof x === "number" && x >= 0) : !(x instanceof Buffer))) return Verdict.Malformed
+    const v: CborValue[] = []
+    try {
+        match(decodeCbor(c.payload, []).value, decodeCbor(Buffer.from("a7014002f503f504f505f506f50740", "hex"), []).value, v, [])
+    } catch (e) {
+        if (!(e instanceof CborError)) throw e
+        return Verdict.Malformed
     }
     const meterId = v[0] as Buffer
     const args = v[6] as Buffer
@@ -390,9 +390,11 @@ export function decideManifest(m: FirmwareManifest, current: number, classId: Bu
 /**
  * The SUIT subset as a pattern (docs/formats.cddl `suit-envelope`), one per layer of
  * embedded CBOR, in CBOR: a number must be that number, a map must have exactly those keys
- * (in the deterministic order), an array exactly that many items, `null` takes any item and
- * h'' any byte string (both captured), and 24(k) takes a byte string (captured) holding
- * one item that matches pattern k. Walked by one function (`match`); a string costs the
+ * (in the deterministic order), an array exactly that many items, `null` takes any item,
+ * `true` an unsigned integer and h'' any byte string (all captured), and 24(k) takes a byte
+ * string (captured) holding one item that matches pattern k. `parseEnvelope` reads the
+ * command payload with the same function: {1: h'', 2: true, 3: true, 4: true, 5: true,
+ * 6: true, 7: h''}. Walked by one function (`match`); a string costs the
  * image nothing.
  *   0: {2: 24(1), 3: 24(3)}                   SUIT_Envelope (in tag 107): authentication wrapper, manifest
  *   1: [24(2), h'']                           SUIT_Authentication: the SUIT_Digest, one COSE_Sign1
@@ -466,9 +468,13 @@ function match(v: CborValue, p: CborValue, c: CborValue[], pats: CborValue[]): v
         if (v !== p) no(ManifestReason.Unsupported)
         return
     }
-    // null, h'' or 24(k): captured
+    // null, true (an unsigned integer), h'' or 24(k): captured
     c.push(v)
     if (p === null) return
+    if (p === true) {
+        if (!(typeof v === "number" && v >= 0)) no(ManifestReason.NotSuit)
+        return
+    }
     if (!(v instanceof Buffer)) no(ManifestReason.NotSuit)
     if (p instanceof CborTag) {
         const d = decodeCbor(v as Buffer, [])
