@@ -105,11 +105,11 @@ export class Metrology {
             if (!this.faulty) {
                 this.faulty = true
                 this.faultReason = reason
-                this.emit("source-fault", reason)
+                this.notify(this.eventHandlers, "source-fault", reason)
             }
         } else if (this.faulty) {
             this.faulty = false
-            this.emit("source-recovered", this.faultReason)
+            this.notify(this.eventHandlers, "source-recovered", this.faultReason)
         }
         this.accumulate(n, imp, exp)
     }
@@ -129,7 +129,7 @@ export class Metrology {
                 const r = this.restored
                 this.restored = null
                 r.status |= IntervalStatus.PowerDown
-                this.emit("power-down", "interval " + r.start)
+                this.notify(this.eventHandlers, "power-down", "interval " + r.start)
                 this.closeRecord(r)
             }
             // a clock set before the first tick is simply the frame we start in
@@ -167,7 +167,7 @@ export class Metrology {
             // the frame of this step, not the clock's latest: several steps may lie in one tick
             this.known = true
             this.posMs = s.toUtc * 1000
-            this.emit("clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
+            this.notify(this.eventHandlers, "clock-step", s.first ? "first sync to " + s.toUtc : s.fromUtc + " -> " + s.toUtc)
             this.open.status |= IntervalStatus.ClockAdjusted
             // a small correction inside the same interval: no fragment, just the flag
             if (!(wasKnown && this.slotStart() === oldStart)) {
@@ -195,7 +195,7 @@ export class Metrology {
     /** starts a new billing period's maximum demand (the head-end's billing command) */
     resetMaxDemand(): void {
         this.md = { watts: 0, start: 0 }
-        this.emit("demand-reset", "")
+        this.notify(this.eventHandlers, "demand-reset", "")
     }
 
     /** the interval being measured now, as it would close now (null before the first tick) */
@@ -231,7 +231,7 @@ export class Metrology {
         const c = validateCalendar(cal)
         if (!c.ok) return c
         this.cal = cal
-        this.emit("tariff-set", "calendar " + cal.id)
+        this.notify(this.eventHandlers, "tariff-set", "calendar " + cal.id)
         return c
     }
 
@@ -260,9 +260,6 @@ export class Metrology {
 
     // ---- internals ----
 
-    private emit(kind: MetrologyEventKind, detail: string) {
-        this.notify(this.eventHandlers, kind, detail)
-    }
 
     // a subscriber that throws must not abort a tick half-way: the energy would be lost
     private notify(handlers: ((a: any, b: any) => void)[], a: any, b: any) {
