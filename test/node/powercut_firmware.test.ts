@@ -13,11 +13,12 @@
  * (each its own flash, broker and head-end), nearly halving the wall time, but two simulated
  * devices on one bus can cross-bind: a meter's settings client binds to the other device's
  * settings service and the meter boots as its neighbour (docs/headend.md; seen as the panic
- * below), so CI runs one. Each life follows one plan, drawn 3:1:1: a cut during boot
+ * below), so CI runs one. Each life follows one plan, dealt 3:1:1 in a seeded order: a cut during boot
  * (0-2.2 s after the firmware's first line: store open, chain verification, state recovery,
  * power-up record, uplink start; a boot is most of a life's wall time, so most cuts land
- * there), a cut 0-2 s after a time sync was published (during the sync, before the meter's
- * answer reached the head-end, or later while running on the new time), or a cut during an
+ * there), a cut 0-0.7 s (every other one) or 0.7-2 s after a time sync was published
+ * (during the sync, before the meter's answer reached the head-end, or later while running
+ * on the new time), or a cut during an
  * acknowledgement (0-80 ms after the head-end published an ack, while the meter frees the
  * records it names). Some time syncs go backwards (as after a head-end restart), within
  * the meter's acceptance window.
@@ -199,12 +200,22 @@ async function meterLives(index: number, cuts: number, seed: number, stop: { why
 
     const stats: LifeStats = { cuts: 0, boot: 0, sync: 0, ack: 0, run: 0, duringSync: 0, duringAck: 0, backSyncs: 0, verdicts: 0, frames: 0, records: 0, intervals: 0, powerUps: 0 }
     let chainedBefore = 0 // Σ import of the intervals stored before the last cut
+    // the plans of lives 1 .. cuts-1, 3:1:1 exactly (a fifth each, rounded up, for syncs and
+    // acks), in a seeded random order; life 0 and the last life run
+    const deck: Plan[] = []
+    const n = Math.max(0, cuts - 1)
+    for (let i = 0; i < n; i++) deck.push(i < Math.ceil(n / 5) ? "sync" : i < 2 * Math.ceil(n / 5) ? "ack" : "boot")
+    for (let i = deck.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1))
+        ;[deck[i], deck[j]] = [deck[j], deck[i]]
+    }
+    let syncs = 0
     try {
         debug(`head-end, broker and provisioned meter ready in ${Date.now() - T0} ms`)
         for (let life = 0; life <= cuts; life++) {
             if (stop.why) throw new Error(`${tag} stopped at life ${life}: ${stop.why}`)
             const last = life === cuts
-            const plan: Plan = last ? "run" : life === 0 ? "run" : (["boot", "boot", "boot", "sync", "ack"] as Plan[])[Math.floor(random() * 5)]
+            const plan: Plan = last || life === 0 ? "run" : deck[life - 1]
             prevLines = lines
             lines = []
             lineAt = []
@@ -233,7 +244,9 @@ async function meterLives(index: number, cuts: number, seed: number, stop: { why
                     if (plan === "sync") {
                         // during the sync (before its answer reached the head-end) or, later, while
                         // running on the new time (intervals closing, frames, acknowledgements)
-                        await sleep(random() * 2000)
+                        // every other one within 0.7 s (the command still on its way or being
+                        // verified: Ed25519 on the VM), the others 0.7-2 s on
+                        await sleep(syncs++ % 2 === 0 ? random() * 700 : 700 + random() * 1300)
                         if (responses.length === nResp) stats.duringSync++
                         else stats.run++
                         stats.sync++
