@@ -7,7 +7,7 @@
  * utility's trust anchor), 1..MAX_KEYS keys, unique ids 1..255, masks naming only opcodes
  * 1..MAX_OPCODE, 32-byte public keys.
  */
-import { copyBytes, getU32BE, isU32, setU32BE } from "./bytes"
+import { copyBytes, getU32BE, isIntIn, isU32, setU32BE } from "./bytes"
 import { maskHas, OpFlag, opcodeFlags, Role } from "./opcodes"
 
 /** Ed25519 public key size (RFC 8032 §5.1.5). */
@@ -95,7 +95,8 @@ export function ringProblem(keys: KeyEntry[]): string | undefined {
 /** Why `k` is not a valid entry, or undefined when it is. */
 export function keyProblem(k: KeyEntry): string | undefined {
     if (k.id < 1 || k.id > 255) return "key id out of range"
-    if (k.role !== Role.Root && k.role !== Role.Supplier && k.role !== Role.NetworkOperator) return "unknown role"
+    // Root, Supplier, NetworkOperator are 1, 2, 3
+    if (!isIntIn(k.role, Role.Root, Role.NetworkOperator)) return "unknown role"
     // bit 0 and bit 31 name no opcode; a mask >= 2^31 would also break `>>`
     if (k.mask < 0 || k.mask >= 2147483648 || (k.mask & 1) !== 0) return "bad opcode mask"
     if (!k.publicKey || k.publicKey.length !== PUBLIC_KEY_SIZE) return "bad public key"
