@@ -1,7 +1,8 @@
 import { describe, test, expect } from "@devicescript/test"
 import { Verdict } from "../../src/wire/opcodes"
-import { TestMeter, testEnvelope, testRing, u32 } from "./vectors/envelope_kit"
-import { ARG_VECTORS } from "./vectors/envelope"
+import { nativeCrypto } from "../../src/crypto/native"
+import { signedManifest } from "../../src/wire/envelope"
+import { fakeSign, TestMeter, testEnvelope, testRing, u32 } from "./vectors/envelope_kit"
 
 // Command authority v2 (docs/commands.md §4–§7): what one stolen non-root key can sign must
 // not burn the meter. Each test is an attack that today's rules let through.
@@ -10,17 +11,14 @@ const NOW = 1800000000
 const P31 = 2147483648
 const U32_MAX = 4294967295
 const DAY_MS = 86400000
-const manifest = (sequence: number) => {
-    const m = Buffer.from(ARG_VECTORS.find(a => a.name === "firmware manifest 7 for the simulator").hex, "hex")
-    m.set(u32(sequence), 1)
-    return m
-}
-
 describe("command authority: one stolen non-root key cannot burn the meter", () => {
     const ring = testRing()
     const root = ring[0]
     const supplier = ring[1]
     const netop = ring[2]
+    /** a SUIT manifest (docs/commands.md §7) for the simulator with this sequence, signed by the root (stand-in signature) */
+    const manifest = (sequence: number) =>
+        signedManifest({ sequence: sequence, imageSize: 1000, digest: nativeCrypto.sha256([Buffer.alloc(1000)]), board: "simulator" }, sequence - 1, nativeCrypto, 1, (tbs: Buffer) => fakeSign(root.publicKey, tbs))
     const sync = (signer: any, counter: number, t: number, nb: number, exp: number) =>
         testEnvelope({ signer: signer, counter: counter, notBefore: nb, expiry: exp, opcode: 6, args: u32(t) })
 
