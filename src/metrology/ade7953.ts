@@ -8,7 +8,7 @@ import { EnergyCounter, EnergySource, SourceReading } from "./source"
  * UART that DeviceScript's board layer does not expose here). Wiring: docs/metrology.md.
  *
  * The register AENERGYA is read-with-reset (LCYCMODE.RSTREAD, the power-on default, which
- * init() sets again), so every read returns the energy since the previous one: positive is
+ * the first read sets again), so every read returns the energy since the previous one: positive is
  * import, negative export. `lsbPerKWh` (settings `mt.adeLsbKWh`) is the calibration: LSBs of
  * AENERGYA per kWh, found by running a known load (docs/metrology.md, "Calibration").
  * After `failLimit` failed reads in a row (NACK: IC silent, wire cut) reads report a fault.
@@ -35,28 +35,27 @@ export class Ade7953Source implements EnergySource {
         this.failLimit = o.failLimit === undefined ? 3 : o.failLimit
     }
 
-    /** Unlocks and writes the datasheet's optimum setting, sets RSTREAD, checks the IC answers. */
-    async init(): Promise<void> {
-        const i2c = this.i2c
-        const a = this.address
-        const b = await i2c.readReg(a, Buffer.from(Ade7953Write.Version, "hex"), 1)
-        if (b.length !== 1) throw new Error(`ade7953: short read of the version`)
-        const v = b[0]
-        // a bus without the IC reads as all ones (pull-ups) or all zeros
-        if (v === 0 || v === 0xff) throw new Error(`ade7953: implausible version ${v}`)
-        // register address (16 bit) ‖ value, as hex string data (free against the code limit):
-        // unlock, optimum setting, RSTREAD, in this order
-        for (const w of [Ade7953Write.Unlock, Ade7953Write.Optimum, Ade7953Write.RstRead]) await i2c.writeBuf(a, Buffer.from(w, "hex"))
-        this.ready = true
-    }
-
     async read(meterMs: number): Promise<SourceReading> {
         const dt = this.lastMeterMs < 0 ? 0 : meterMs - this.lastMeterMs
         this.lastMeterMs = meterMs
         let raw: number
+        const i2c = this.i2c
+        const a = this.address
         try {
-            if (!this.ready) await this.init()
-            raw = signed24(await this.i2c.readReg(this.address, Buffer.from(Ade7953Write.EnergyA, "hex"), 4))
+            if (!this.ready) {
+                // init: checks the IC answers, unlocks and writes the datasheet's optimum
+                // setting, sets RSTREAD
+                const b = await i2c.readReg(a, Buffer.from(Ade7953Write.Version, "hex"), 1)
+                if (b.length !== 1) throw new Error(`ade7953: short read of the version`)
+                const v = b[0]
+                // a bus without the IC reads as all ones (pull-ups) or all zeros
+                if (v === 0 || v === 0xff) throw new Error(`ade7953: implausible version ${v}`)
+                // register address (16 bit) ‖ value, as hex string data (free against the code limit):
+                // unlock, optimum setting, RSTREAD, in this order
+                for (const w of [Ade7953Write.Unlock, Ade7953Write.Optimum, Ade7953Write.RstRead]) await i2c.writeBuf(a, Buffer.from(w, "hex"))
+                this.ready = true
+            }
+            raw = signed24(await i2c.readReg(a, Buffer.from(Ade7953Write.EnergyA, "hex"), 4))
         } catch (e) {
             this.fails++
             // re-initialise once the IC answers again (it may have been reset)
@@ -92,7 +91,7 @@ export const enum Ade7953 {
     EnergyA = 0x31e,
 }
 
-/** The bytes `init()` and `read()` send: a 16-bit register address, then the value written. */
+/** The bytes `read()` sends (the first time, and again after a fault, the set-up ones): a 16-bit register address, then the value written. */
 const enum Ade7953Write {
     /** 0x0FE = 0xAD: unlocks register 0x120 */
     Unlock = "00fead",
