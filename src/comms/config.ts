@@ -1,4 +1,5 @@
 import { Storage } from "../storage/storage"
+import { isIntIn } from "../wire/bytes"
 import { BrokerConfig } from "./mqtt_link"
 
 /**
@@ -39,6 +40,9 @@ export async function readUplinkConfig(s: Storage): Promise<UplinkConfig> {
     const proto = (await readText(s, "UP_PROTO")) || "tcp"
     const portS = await readText(s, "UP_PORT")
     const ka = await readText(s, "UP_KEEPALIVE")
+    const keepAliveS = ka ? parseInt(ka) : 255
+    // MQTT 3.1.1 §3.1.2.10: two bytes; 0 (no keep-alive) would leave a dead NAT mapping unnoticed
+    if (!isIntIn(keepAliveS, 1, 65535)) throw new RangeError("uplink: UP_KEEPALIVE must be 1..65535 seconds")
     return {
         meterId: meterId,
         meterIdHex: meterId.toString("hex"),
@@ -49,7 +53,7 @@ export async function readUplinkConfig(s: Storage): Promise<UplinkConfig> {
             proto: proto,
             username: await readText(s, "UP_USER"),
             password: await readText(s, "UP_PASS"),
-            keepAliveS: ka ? parseInt(ka) : 255,
+            keepAliveS: keepAliveS,
         },
     }
 }

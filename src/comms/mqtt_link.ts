@@ -65,6 +65,7 @@ export class MqttLink implements UplinkTransport {
         const self = this
         setTimeout(async () => {
             let attempt = 0
+            const cfg = self.cfg
             for (;;) {
                 if (!self.isConnected()) {
                     self.connected = false
@@ -72,13 +73,13 @@ export class MqttLink implements UplinkTransport {
                     self.client = undefined
                     if (old) await old.disconnect()
                     const c = new MqttClient({
-                        host: self.cfg.host,
-                        port: self.cfg.port,
-                        proto: self.cfg.proto,
-                        username: self.cfg.username,
-                        password: self.cfg.password,
+                        host: cfg.host,
+                        port: cfg.port,
+                        proto: cfg.proto,
+                        username: cfg.username,
+                        password: cfg.password,
                         clientId: `tm-${self.id}`,
-                        keepAliveS: self.cfg.keepAliveS || 255,
+                        keepAliveS: cfg.keepAliveS || 255,
                         subscribe: downlinkTopic(self.id),
                         timeout: 10000,
                     })
@@ -89,14 +90,14 @@ export class MqttLink implements UplinkTransport {
                     if (await c.connect()) {
                         self.client = c
                         self.connected = true
-                        console.log(`uplink: connected to ${self.cfg.host}:${self.cfg.port}`)
+                        console.log(`uplink: connected to ${cfg.host}:${cfg.port}`)
                         attempt = 0
                         self.connects++
                     } else {
                         self.failures++
-                        const d = backoffDelay(attempt, self.cfg.minBackoffMs || 1000, self.cfg.maxBackoffMs || 60000, Math.random())
+                        const d = backoffDelay(attempt, cfg.minBackoffMs || 1000, cfg.maxBackoffMs || 60000, Math.random())
                         if (attempt < 30) attempt++
-                        console.log(`uplink: broker ${self.cfg.host}:${self.cfg.port} unreachable, retry in ${d} ms`)
+                        console.log(`uplink: broker ${cfg.host}:${cfg.port} unreachable, retry in ${d} ms`)
                         await ds.sleep(d)
                         continue
                     }
