@@ -40,6 +40,41 @@ describe("disconnect control (DLMS class 70, GB Arm)", () => {
         expect(relayClosedIn(DisconnectState.ReadyForReconnection)).toBe(false)
         expect(relayClosedIn(DisconnectState.Disconnected)).toBe(false)
     })
+    // The firmware's DisconnectControl writes the transitions out (code size, a0a18ef): this
+    // drives the class itself through every (state, event) and holds it to the table above.
+    test("DisconnectControl makes exactly the table's transitions, relay included", async () => {
+        const S = [DisconnectState.Disconnected, DisconnectState.Connected, DisconnectState.ReadyForReconnection]
+        const E = [DisconnectEvent.RemoteDisconnectDue, DisconnectEvent.RemoteReconnect, DisconnectEvent.ButtonPress]
+        // (one call per pair: the VM's closures must not capture loop variables)
+        const check = async (s: number, e: number) => {
+                const m = await TestMeter.provisioned()
+                m.randomValue = 0
+                let counter = 1
+                // into state s by commands: Connected at provisioning
+                if (s !== DisconnectState.Connected) {
+                    expect(await m.send(testEnvelope({ signer: supplier, counter: counter++, opcode: 1 }))).toBe(Verdict.Accepted)
+                    await m.timer.advance(0)
+                }
+                if (s === DisconnectState.ReadyForReconnection) expect(await m.send(testEnvelope({ signer: supplier, counter: counter++, opcode: 2 }))).toBe(Verdict.Accepted)
+                expect(m.handler.disconnect.state()).toBe(s)
+                expect(m.board.relay.isClosed()).toBe(relayClosedIn(s))
+                const want = disconnectTransition(s, e)
+                if (e === DisconnectEvent.RemoteDisconnectDue) {
+                    expect(await m.send(testEnvelope({ signer: supplier, counter: counter++, opcode: 1 }))).toBe(Verdict.Accepted)
+                    await m.timer.advance(0)
+                } else if (e === DisconnectEvent.RemoteReconnect) {
+                    expect(await m.send(testEnvelope({ signer: supplier, counter: counter++, opcode: 2 }))).toBe(Verdict.Accepted)
+                } else {
+                    m.board.armButton.press()
+                    await until(() => m.board.relay.isClosed() === relayClosedIn(want) && m.handler.disconnect.state() === want)
+                    await settle()
+                }
+                if (m.handler.disconnect.state() !== want) console.log(`state ${s}, event ${e}: ${m.handler.disconnect.state()}, table ${want}`)
+                expect(m.handler.disconnect.state()).toBe(want)
+                expect(m.board.relay.isClosed()).toBe(relayClosedIn(want))
+        }
+        for (const s of S) for (const e of E) await check(s, e)
+    })
     test("the random offset covers [0, limit] and nothing outside", () => {
         expect(randomOffset(600, 0)).toBe(0)
         expect(randomOffset(600, 4294967295)).toBe(600)
